@@ -1,0 +1,260 @@
+"""`ONEModel`: trains a ONE network with the ONE loss through `fit`."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from one_keras import losses
+from one_keras import validation
+from one_keras.callbacks import KLRampUp
+
+OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
+
+
+@keras.saving.register_keras_serializable(package="one_keras")
+class ONEModel(keras.Model):
+    """A ONE network with its loss, metrics and deployment models.
+
+    `train_step` minimises the ONE loss (paper Eq. 6) plus coupled L2 weight
+    decay and reports `loss`, `ce`, `kl`, `branch_{i}_accuracy` and
+    `teacher_accuracy` (and `*_top5_accuracy` when there are more than 10
+    classes). Metrics given to `compile` score the teacher logits. It works
+    under `tf.distribute` strategies and mixed precision (TensorFlow
+    backend).
+
+    Paper: https://arxiv.org/abs/1806.04606
+
+    Args:
+        network: `keras.Model`. A functional network from
+            `one_keras.build_one_network`, with outputs `branch_logits`,
+            `gate` and `teacher_logits`.
+        temperature: float. Distillation temperature `T` > 0. Defaults to
+            `3.0`.
+        kl_weight: float. Weight of the distillation term, >= 0 (0 is the
+            "without online distillation" ablation). Defaults to `1.0`.
+        kl_rampup_epochs: int. Epochs over which the KL weight ramps up as
+            `exp(-5 (1 - e / R)^2)` (the authors' code uses 80); 0 turns it
+            off. Defaults to `0`.
+        weight_decay: float. Coupled L2 weight decay on all trainable weights,
+            as PyTorch SGD's `weight_decay`: `(wd / 2) * sum(w^2)` is added to
+            the loss. Defaults to `1e-4`.
+        normalization: dict or `None`. The input normalisation the network was
+            trained with, `{"mean": [...], "std": [...]}` per channel, applied
+            to pixels scaled to [0, 1]. Recorded for export. Defaults to
+            `None`.
+
+    Example:
+    ```python
+    model = one_keras.models.build_one_resnet(depth=32, num_classes=10)
+    model.compile(optimizer="sgd")
+    model.fit(images, labels, epochs=10, validation_data=(x_val, y_val))
+    target = model.target_model()
+    ```
+    """
+
+    def __init__(self, network, temperature=3.0, kl_weight=1.0,
+                 kl_rampup_epochs=0, weight_decay=1e-4, normalization=None,
+                 **kwargs):
+        _check_network(network)
+        validation.check_positive("temperature", temperature)
+        validation.check_non_negative("kl_weight", kl_weight)
+        validation.check_int_at_least("kl_rampup_epochs", kl_rampup_epochs, 0)
+        validation.check_non_negative("weight_decay", weight_decay)
+        _check_normalization(normalization, network.input.shape[-1])
+        super().__init__(**kwargs)
+        self.network = network
+        self.temperature = float(temperature)
+        self.kl_weight = float(kl_weight)
+        self.kl_rampup_epochs = int(kl_rampup_epochs)
+        self.weight_decay = float(weight_decay)
+        self.normalization = normalization
+        branch_shape = network.output["branch_logits"].shape
+        self.num_branches, self.num_classes = branch_shape[1], branch_shape[2]
+        self.kl_ramp = self.add_weight(
+            shape=(), trainable=False, name="kl_ramp",
+            initializer=keras.initializers.Constant(
+                losses.kl_rampup_weight(0, self.kl_rampup_epochs)))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.ce_tracker = keras.metrics.Mean(name="ce")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.accuracy_metrics = self._build_accuracy_metrics()
+        self.built = True
+
+    def _build_accuracy_metrics(self):
+        """One accuracy (and top-5 beyond 10 classes) per branch and teacher."""
+        names = [f"branch_{i}" for i in range(self.num_branches)] + ["teacher"]
+        metrics = [keras.metrics.SparseCategoricalAccuracy(
+            name=f"{n}_accuracy") for n in names]
+        if self.num_classes > 10:
+            metrics += [keras.metrics.SparseTopKCategoricalAccuracy(
+                k=5, name=f"{n}_top5_accuracy") for n in names]
+        return metrics
+
+    @property
+    def metrics(self):
+        metrics = [self.loss_tracker, self.ce_tracker, self.kl_tracker]
+        metrics += list(self.accuracy_metrics)
+        if self.compiled and self._compile_metrics is not None:
+            metrics.append(self._compile_metrics)
+        return metrics
+
+    def call(self, images, training=None):
+        return self.network(images, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        ce, kl = losses.one_loss_terms(
+            y, y_pred["branch_logits"], y_pred["teacher_logits"],
+            self.temperature, reduce=False)
+        if sample_weight is not None:
+            weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+            ce, kl = ce * weights, kl * weights
+        ce, kl = ops.mean(ce), ops.mean(kl)
+        self.ce_tracker.update_state(ce)
+        self.kl_tracker.update_state(kl)
+        loss = ce + self.kl_weight * ops.cast(self.kl_ramp, "float32") * kl
+        loss = loss + self.weight_decay_loss()
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), "float32")
+        self.loss_tracker.update_state(loss)
+        # Gradients are summed over replicas, so each replica's loss is
+        # divided by their number (what Keras loss objects do by themselves).
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def weight_decay_loss(self):
+        """`(weight_decay / 2) * sum(w^2)` over all trainable weights."""
+        if not self.weight_decay:
+            return ops.zeros((), "float32")
+        squares = [ops.sum(ops.square(ops.cast(v, "float32")))
+                   for v in self.trainable_variables]
+        return 0.5 * self.weight_decay * ops.sum(ops.stack(squares))
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        branch_logits = y_pred["branch_logits"]
+        teacher_logits = y_pred["teacher_logits"]
+        num_heads = self.num_branches + 1
+        for index, metric in enumerate(self.accuracy_metrics):
+            head = index % num_heads
+            logits = (teacher_logits if head == self.num_branches
+                      else branch_logits[:, head])
+            metric.update_state(y, logits, sample_weight)
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, teacher_logits,
+                                               sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply(gradients, variables)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, validation_data=None, **kwargs):
+        self._check_labels(y, "y")
+        if isinstance(validation_data, (tuple, list)) and \
+                len(validation_data) >= 2:
+            self._check_labels(validation_data[1], "validation_data")
+        callbacks = list(callbacks or [])
+        if self.kl_rampup_epochs and not any(
+                isinstance(c, KLRampUp) for c in callbacks):
+            callbacks.append(KLRampUp(self.kl_rampup_epochs))
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs,
+                           verbose=verbose, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_labels(y, "y")
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_labels(self, labels, name):
+        if isinstance(labels, (np.ndarray, list)) or (
+                hasattr(labels, "numpy") and tf.executing_eagerly()):
+            validation.check_labels(np.asarray(labels), self.num_classes,
+                                    name)
+
+    def target_model(self, name=None):
+        """The deployable target network: the trunk and branch 0.
+
+        Returns:
+            A functional `keras.Model` sharing this model's weights, mapping
+            images to branch 0's logits. It has the vanilla network's
+            architecture and parameter count.
+        """
+        return keras.Model(
+            self.network.input,
+            self.network.get_layer("branch0_logits").output,
+            name=name or f"{self.network.name}_target")
+
+    def ensemble_model(self, name=None):
+        """The ONE-E ensemble: trunk, every branch and the gate.
+
+        Returns:
+            A functional `keras.Model` sharing this model's weights, mapping
+            images to the teacher's class probabilities.
+        """
+        probabilities = keras.layers.Softmax(
+            name="teacher_probabilities", dtype="float32")(
+                self.network.get_layer("teacher_logits").output)
+        return keras.Model(self.network.input, probabilities,
+                           name=name or f"{self.network.name}_ensemble")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "temperature": self.temperature,
+            "kl_weight": self.kl_weight,
+            "kl_rampup_epochs": self.kl_rampup_epochs,
+            "weight_decay": self.weight_decay,
+            "normalization": self.normalization,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        network = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**{**config, "network": network})
+
+
+def _check_network(network):
+    """Raises unless `network` is a functional ONE network."""
+    outputs = getattr(network, "output", None)
+    if not isinstance(network, keras.Model) or not isinstance(outputs, dict) \
+            or set(outputs) != set(OUTPUT_KEYS):
+        raise ValueError(
+            "`network` must be a functional model from "
+            "`one_keras.build_one_network` with the outputs "
+            f"{list(OUTPUT_KEYS)}. Received: network={network!r}")
+
+
+def _check_normalization(normalization, channels):
+    """Raises unless `normalization` is `None` or per-channel mean and std."""
+    if normalization is None:
+        return
+    if not isinstance(normalization, dict) or \
+            set(normalization) != {"mean", "std"}:
+        raise ValueError(
+            "`normalization` must be None or a dict with the keys 'mean' and "
+            f"'std'. Received: normalization={normalization!r}")
+    for key in ("mean", "std"):
+        values = normalization[key]
+        if len(values) not in (1, channels):
+            raise ValueError(
+                f"`normalization['{key}']` must have 1 or {channels} values, "
+                f"one per input channel. Received: {values!r}")
+    if min(normalization["std"]) <= 0:
+        raise ValueError("`normalization['std']` must be > 0. Received: "
+                         f"{normalization['std']!r}")

@@ -1,0 +1,116 @@
+"""Builds the ONE network: a shared trunk, `m + 1` branches and a gate.
+
+ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
+Gong, NeurIPS 2018 (arXiv:1806.04606).
+"""
+
+import math
+
+import keras
+
+from one_keras import validation
+from one_keras.layers import UniformGate
+
+GATES = ("learned", "average")
+
+
+def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
+                      gate="learned", name="one_network"):
+    """Builds the functional ONE network around any trunk and branch.
+
+    Args:
+        inputs: `keras.KerasTensor`. The network's input (from `keras.Input`).
+        trunk_output: `keras.KerasTensor`. The shared trunk's output, computed
+            from `inputs`. The gate reads it, and every branch starts from it.
+        build_branch: callable. `build_branch(features, prefix)` applies one
+            freshly built branch to `features` and returns its logits
+            `(batch, num_classes)`. Every layer it makes must be named with
+            `prefix` (for example `f"{prefix}logits"`), so that the branches
+            get their own weights and names. Branch `i` gets the prefix
+            `f"branch{i}_"`; its last layer must be named `f"{prefix}logits"`.
+        num_branches: int. Number of branches `m + 1`, >= 1. `1` builds the
+            plain network through the same code. Defaults to `3`.
+        gate: str. `"learned"` (pooling, Dense, BatchNorm, ReLU, softmax on the
+            trunk output) or `"average"` (every branch weighs `1 / m`, the
+            paper's "without gating" ablation). Defaults to `"learned"`.
+        name: str. The model's name. Defaults to `"one_network"`.
+
+    Returns:
+        A functional `keras.Model` mapping `inputs` to a dict:
+        `branch_logits` `(batch, branches, classes)`, `gate`
+        `(batch, branches)` and `teacher_logits` `(batch, classes)`, the
+        gate-weighted sum of the branch logits.
+    """
+    validation.check_int_at_least("num_branches", num_branches, 1)
+    validation.check_choice("gate", gate, GATES)
+    branch_logits = []
+    for index in range(num_branches):
+        prefix = f"branch{index}_"
+        logits = build_branch(trunk_output, prefix)
+        expected = f"{prefix}logits"
+        if len(logits.shape) != 2:
+            raise ValueError(
+                "`build_branch` must return logits of shape "
+                f"(batch, num_classes). Received: shape={logits.shape}.")
+        producer = logits._keras_history.operation
+        if producer.name != expected:
+            raise ValueError(
+                f"The last layer of branch {index} must be named "
+                f"`{expected}`, so that export can find it. Received: "
+                f"name={producer.name}.")
+        branch_logits.append(logits)
+    num_classes = branch_logits[0].shape[-1]
+    stacked = _stack_branches(branch_logits, num_classes)
+    if gate == "learned" and num_branches > 1:
+        gate_scores = _learned_gate(trunk_output, num_branches)
+    else:
+        gate_scores = UniformGate(num_branches, name="gate")(trunk_output)
+    teacher_logits = keras.layers.Dot(axes=1, name="teacher_logits")(
+        [gate_scores, stacked])
+    outputs = {"branch_logits": stacked, "gate": gate_scores,
+               "teacher_logits": teacher_logits}
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def _stack_branches(branch_logits, num_classes):
+    """Stacks `(batch, classes)` logits into `(batch, branches, classes)`."""
+    reshaped = [
+        keras.layers.Reshape((1, num_classes), name=f"branch{i}_expand")(z)
+        for i, z in enumerate(branch_logits)]
+    if len(reshaped) == 1:
+        return keras.layers.Identity(name="branch_logits")(reshaped[0])
+    return keras.layers.Concatenate(axis=1, name="branch_logits")(reshaped)
+
+
+def _learned_gate(trunk_output, num_branches):
+    """Gate of the paper: pooled trunk features -> FC -> BN -> ReLU -> softmax.
+
+    Args:
+        trunk_output: `keras.KerasTensor`. Trunk features, rank 2, 3 or 4.
+        num_branches: int. Number of scores per sample.
+
+    Returns:
+        The gate scores, `(batch, num_branches)`, summing to 1 per sample.
+    """
+    pooling = {4: keras.layers.GlobalAveragePooling2D,
+               3: keras.layers.GlobalAveragePooling1D}
+    rank = len(trunk_output.shape)
+    features = trunk_output
+    if rank in pooling:
+        features = pooling[rank](name="gate_pool")(trunk_output)
+    elif rank != 2:
+        raise ValueError(
+            "The gate needs trunk features of rank 2, 3 or 4. Received: "
+            f"shape={trunk_output.shape}.")
+    fan_in = features.shape[-1]
+    bound = 1.0 / math.sqrt(fan_in)  # PyTorch's default nn.Linear init.
+    scores = keras.layers.Dense(
+        num_branches,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            1.0 / 3.0, mode="fan_in", distribution="uniform"),
+        bias_initializer=keras.initializers.RandomUniform(-bound, bound),
+        name="gate_dense")(features)
+    scores = keras.layers.BatchNormalization(
+        momentum=0.9, epsilon=1e-5, name="gate_bn")(scores)
+    scores = keras.layers.ReLU(name="gate_relu")(scores)
+    return keras.layers.Softmax(name="gate", dtype="float32")(scores)

@@ -1,0 +1,83 @@
+"""Argument checks that raise a `ValueError` naming the argument and the fix."""
+
+import numpy as np
+
+
+def check_int_at_least(name, value, minimum):
+    """Raises unless `value` is an integer >= `minimum`.
+
+    Args:
+        name: str. The argument's name, quoted in the message.
+        value: The value to check.
+        minimum: int. The smallest allowed value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. "
+                         f"Received: {name}={value!r}")
+
+
+def check_positive(name, value):
+    """Raises unless `value` is a number > 0.
+
+    Args:
+        name: str. The argument's name, quoted in the message.
+        value: The value to check.
+    """
+    if isinstance(value, bool) or not isinstance(
+            value, (int, float, np.number)) or not value > 0:
+        raise ValueError(f"`{name}` must be a number > 0. "
+                         f"Received: {name}={value!r}")
+
+
+def check_non_negative(name, value):
+    """Raises unless `value` is a number >= 0.
+
+    Args:
+        name: str. The argument's name, quoted in the message.
+        value: The value to check.
+    """
+    if isinstance(value, bool) or not isinstance(
+            value, (int, float, np.number)) or not value >= 0:
+        raise ValueError(f"`{name}` must be a number >= 0. "
+                         f"Received: {name}={value!r}")
+
+
+def check_choice(name, value, choices):
+    """Raises unless `value` is one of `choices`.
+
+    Args:
+        name: str. The argument's name, quoted in the message.
+        value: The value to check.
+        choices: sequence. The allowed values.
+    """
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {allowed}. "
+                         f"Received: {name}={value!r}")
+
+
+def check_labels(labels, num_classes, name="y"):
+    """Raises unless every label is an integer class index in range.
+
+    Args:
+        labels: array-like. Integer class labels, one per sample.
+        num_classes: int. Number of classes; labels lie in
+            `[0, num_classes)`.
+        name: str. The argument's name, quoted in the message.
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError(
+                f"`{name}` must hold integer class labels in [0, "
+                f"{num_classes - 1}] (not one-hot, not probabilities). "
+                f"Received: dtype={labels.dtype}, shape={labels.shape}")
+    low, high = labels.min(), labels.max()
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"`{name}` must hold class labels in [0, {num_classes - 1}] "
+            f"for a model with {num_classes} classes. Received labels in "
+            f"[{low}, {high}]")
