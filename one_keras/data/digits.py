@@ -1,0 +1,57 @@
+"""The 8x8 handwritten digits shipped with scikit-learn: an offline dataset.
+
+1,797 images of 10 classes. The split is stratified and seeded, so every run
+and every machine sees the same 1,437 training and 360 test images.
+"""
+
+import tensorflow as tf
+from sklearn import datasets as sklearn_datasets
+from sklearn import model_selection
+
+from one_keras.data.dataset import Dataset
+from one_keras.data.dataset import normalize
+
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+
+
+def load_digits_arrays():
+    """Loads the digits as raw 0-255 pixels with the fixed train/test split.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`: float32 images of shape
+        `(n, 8, 8, 1)` in [0, 255] and int32 labels.
+    """
+    digits = sklearn_datasets.load_digits()
+    images = (digits.images * (255.0 / 16.0)).astype("float32")[..., None]
+    labels = digits.target.astype("int32")
+    x_train, x_test, y_train, y_test = model_selection.train_test_split(
+        images, labels, test_size=TEST_FRACTION, random_state=SPLIT_SEED,
+        stratify=labels)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def digits_normalization(x_train):
+    """Mean and standard deviation of the training pixels, scaled to [0, 1]."""
+    pixels = x_train / 255.0
+    return {"mean": [float(pixels.mean())], "std": [float(pixels.std())]}
+
+
+def load_digits():
+    """Loads the digits as a `one_keras.data.Dataset`.
+
+    Returns:
+        A `Dataset` of normalised `(8, 8, 1)` images and 10 classes.
+    """
+    (x_train, y_train), (x_test, y_test) = load_digits_arrays()
+    normalization = digits_normalization(x_train)
+
+    def to_dataset(images, labels):
+        data = tf.data.Dataset.from_tensor_slices((images, labels))
+        return data.map(lambda x, y: (normalize(x, normalization), y))
+
+    return Dataset(name="digits", train=to_dataset(x_train, y_train),
+                   test=to_dataset(x_test, y_test), num_classes=10,
+                   input_shape=(8, 8, 1), normalization=normalization,
+                   num_train=len(y_train), num_test=len(y_test))
+

@@ -1,0 +1,78 @@
+"""Trains a ONE model: `python -m one_keras.train --flagfile configs/X.flags`.
+
+With no flags it trains 3-branch ONE on the offline 8x8 digits and prints
+the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+
+
+def _define_flags():
+    from one_keras.training import TrainConfig
+    defaults = TrainConfig()
+    flags.DEFINE_enum("dataset", defaults.dataset, ["digits"],
+                      "Dataset to train on.")
+    flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
+    flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
+                      "ResNet block type.")
+    flags.DEFINE_integer("width", defaults.width, "ResNet stem width.",
+                         lower_bound=1)
+    flags.DEFINE_integer("num_branches", defaults.num_branches,
+                         "Branches m+1 (1 trains the plain network).",
+                         lower_bound=1)
+    flags.DEFINE_enum("gate", defaults.gate, ["learned", "average"],
+                      "Gate that mixes the branches into the teacher.")
+    flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs.",
+                         lower_bound=1)
+    flags.DEFINE_integer("batch_size", defaults.batch_size, "Batch size.",
+                         lower_bound=1)
+    flags.DEFINE_float("lr", defaults.lr, "Initial learning rate.",
+                       lower_bound=0.0)
+    flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.",
+                       lower_bound=0.0)
+    flags.DEFINE_bool("nesterov", defaults.nesterov, "Nesterov momentum.")
+    flags.DEFINE_float("weight_decay", defaults.weight_decay,
+                       "Coupled L2 weight decay (PyTorch SGD style).",
+                       lower_bound=0.0)
+    flags.DEFINE_float("temperature", defaults.temperature,
+                       "Distillation temperature T.", lower_bound=0.0)
+    flags.DEFINE_integer("kl_rampup_epochs", defaults.kl_rampup_epochs,
+                         "Epochs of KL weight ramp-up (0: off; the authors' "
+                         "code uses 80).", lower_bound=0)
+    flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
+    flags.DEFINE_string("output_dir", defaults.output_dir,
+                        "Directory for model.keras, target.keras and "
+                        "report.json.")
+    flags.DEFINE_integer("verbose", defaults.verbose,
+                         "Keras fit verbosity (0, 1 or 2).")
+
+
+_define_flags()
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from one_keras import training
+    fields = training.TrainConfig.__dataclass_fields__
+    try:
+        config = training.TrainConfig(
+            **{name: FLAGS[name].value for name in fields})
+        report = training.run(config)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(training.format_report(report))
+    print(f"artifacts written to {config.output_dir}")
+
+
+if __name__ == "__main__":
+    app.run(main)
