@@ -271,3 +271,28 @@ def _write_report(report_path, entry):
     with open(tmp, "w") as f:
         json.dump(report, f, indent=2)
     os.replace(tmp, report_path)
+
+
+def default_output_path(model_path, mode, format, quantize="none",
+                        qat_epochs=0):
+    """Where an export goes by default: beside the model, named by settings.
+
+    Args:
+        model_path: str. A `.keras` file or a training output directory.
+        mode, format, quantize, qat_epochs: as in `export_model`.
+
+    Returns:
+        A path such as `runs/digits/target_int8.tflite` or
+        `runs/digits/ensemble_savedmodel`.
+    """
+    model_path = os.fspath(model_path)
+    directory = model_path if os.path.isdir(model_path) else \
+        os.path.dirname(model_path)
+    name = "target" if mode == "single" else mode
+    if quantize != "none":
+        name += f"_{quantize}"
+    if qat_epochs:
+        name += "_qat"
+    suffix = {"savedmodel": "_savedmodel", "tflite": ".tflite",
+              "onnx": ".onnx"}.get(format, f".{format}")
+    return os.path.join(directory, name + suffix)
