@@ -47,7 +47,7 @@ def load_one_model(path):
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds on a bad file.
         raise ValueError(
-            f"`model` could not be read as a Keras model; pass the "
+            "`model` could not be read as a Keras model; pass the "
             f"`model.keras` a training run wrote. Received: model={path!r} "
             f"({type(error).__name__}: {str(error).splitlines()[0]})"
         ) from error
@@ -77,7 +77,7 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
     if quantize == "int8" and dataset is None:
         raise ValueError(
             "`dataset` must name calibration data for int8 quantisation "
-            f"(e.g. dataset='digits'). Received: dataset=None")
+            "(e.g. dataset='digits'). Received: dataset=None")
     validation.check_int_at_least("num_samples", num_samples, 1)
     validation.check_int_at_least("qat_epochs", qat_epochs, 0)
     if qat_epochs and (quantize != "int8" or mode != "single"):

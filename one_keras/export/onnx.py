@@ -16,7 +16,7 @@ def check_opset(opset):
             not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(
             f"`opset` must be an integer from {MIN_OPSET} to {MAX_OPSET} "
-            f"(tf2onnx 1.17's range; 17 is the default). Received: "
+            "(tf2onnx 1.17's range; 17 is the default). Received: "
             f"opset={opset!r}")
 
 

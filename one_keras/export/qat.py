@@ -126,7 +126,7 @@ def _twin_layer(layer, tf_keras):
     kind = type(layer).__name__
     if kind not in _LAYER_KEYS:
         raise ValueError(
-            f"Quantisation-aware training supports the layers "
+            "Quantisation-aware training supports the layers "
             f"{sorted(_LAYER_KEYS)}. Received: layer {layer.name!r} of type "
             f"{kind}")
     config = layer.get_config()
