@@ -120,3 +120,27 @@ def test_qat_int8_tflite(digits_model, tmp_path):
     assert entry["qat_epochs"] == 1
     assert entry["value"] >= verify.INT8_MIN_AGREEMENT, entry
     assert entry["passed"] and (tmp_path / "qat.tflite").is_file()
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"format": "pt"}, "`format`"),
+    ({"quantize": "int4"}, "`quantize`"),
+    ({"mode": "both"}, "`mode`"),
+    ({"format": "onnx", "opset": 6}, "`opset`"),
+    ({"format": "onnx", "opset": 19}, "`opset`"),
+    ({"num_samples": 0}, "`num_samples`"),
+    ({"format": "onnx", "qat_epochs": 1}, "`qat_epochs`"),
+    ({"quantize": "int8", "dataset": None}, "`dataset`"),
+])
+def test_bad_arguments_raise_before_writing(digits_model, tmp_path, kwargs,
+                                            name):
+    with pytest.raises(ValueError, match=name):
+        export_model(digits_model, tmp_path / "out" / "artifact", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ensemble_of_one_branch_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="num_branches=1"):
+        export_model(tiny_model(num_branches=1), tmp_path / "m.onnx",
+                     mode="ensemble", format="onnx")
+    assert list(tmp_path.iterdir()) == []
