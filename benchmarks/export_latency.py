@@ -1,0 +1,120 @@
+r"""Latency of one model as Keras, SavedModel, TFLite float/int8 and ONNX.
+
+  python benchmarks/export_latency.py --model runs/digits \
+      --output_dir benchmarks/results
+
+Every artifact is exported (and verified) with `one_keras.export`, then all
+runtimes are timed in this one process at batch 1 and 32, so the ratios to
+Keras are comparable even on a shared machine; absolute numbers are not.
+Without `--model` it first trains a tiny digits model (depth 8, width 4) for
+a few seconds. Writes `export_latency.json` and `export_latency.md`.
+"""
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+from absl import app
+from absl import flags
+
+from one_keras import export
+from one_keras.export import data
+from one_keras.export import verify
+
+_MODEL = flags.DEFINE_string("model", None, "`.keras` file or run dir; "
+                             "default: train a tiny digits model.")
+_MODE = flags.DEFINE_enum("mode", "single", ["single", "ensemble"], "Mode.")
+_DATASET = flags.DEFINE_string("dataset", "digits", "Calibration data.")
+_REPEATS = flags.DEFINE_integer("repeats", 50, "Timed runs per setting.")
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results",
+                                  "Where the JSON and Markdown go.")
+
+ARTIFACTS = (("savedmodel", "none", "savedmodel"),
+             ("tflite", "none", "model.tflite"),
+             ("tflite", "int8", "model_int8.tflite"),
+             ("onnx", "none", "model.onnx"))
+
+
+def train_tiny_digits_model(path, epochs=12):
+    """Trains a depth-8, width-4 ONE ResNet on digits and saves it."""
+    from one_keras.models import build_one_resnet
+
+    images, labels = data.load_digits("train")
+    scaled = images / 255.0
+    normalization = {"mean": [float(scaled.mean())],
+                     "std": [float(scaled.std())]}
+    keras.utils.set_random_seed(0)
+    model = build_one_resnet(depth=8, width=4, num_classes=10,
+                             input_shape=(8, 8, 1), weight_decay=0.0,
+                             normalization=normalization)
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(data.normalize(images, normalization), labels, batch_size=64,
+              epochs=epochs, verbose=0)
+    model.save(path)
+    return path
+
+
+def main(argv):
+    del argv
+    work = tempfile.mkdtemp(prefix="export_latency_")
+    model_path = _MODEL.value or train_tiny_digits_model(
+        os.path.join(work, "model.keras"))
+    model = export.load_one_model(model_path)
+    serving_model = export.build_serving_model(model, _MODE.value)
+    images, _ = data.load_dataset(_DATASET.value, "test")
+    runners = {"keras": serving_model.predict_on_batch}
+    checks = {}
+    for format, quantize, name in ARTIFACTS:
+        path = os.path.join(work, name)
+        entry = export.export_model(model, path, mode=_MODE.value,
+                                    format=format, quantize=quantize,
+                                    dataset=_DATASET.value,
+                                    latency_repeats=1)
+        key = f"{format}" + ("" if quantize == "none" else f"_{quantize}")
+        checks[key] = {k: entry[k] for k in ("check", "value", "passed",
+                                             "file_size_bytes")}
+        runners[key] = verify.load_runner(format, path)
+    results = {}
+    for batch in [int(b) for b in _BATCH_SIZES.value]:
+        batch_images = images[:batch]
+        if len(batch_images) < batch:
+            batch_images = np.resize(images, (batch,) + images.shape[1:])
+        times = {k: verify.latency_ms(run, batch_images, _REPEATS.value)
+                 for k, run in runners.items()}
+        results[batch] = {k: {"ms": t, "speedup_vs_keras":
+                              times["keras"] / t} for k, t in times.items()}
+    report = {"model": str(model_path), "mode": _MODE.value,
+              "params": int(serving_model.count_params()),
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+              "repeats": _REPEATS.value, "checks": checks,
+              "latency": {str(b): r for b, r in results.items()}}
+    os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+    with open(os.path.join(_OUTPUT_DIR.value, "export_latency.json"),
+              "w") as f:
+        json.dump(report, f, indent=2)
+    lines = ["| runtime | " + " | ".join(
+        f"batch {b} ms | x Keras" for b in results) + " | check |",
+        "|---|" + "---|---|" * len(results) + "---|"]
+    for key in runners:
+        cells = " | ".join(f"{results[b][key]['ms']:.3f} | "
+                           f"{results[b][key]['speedup_vs_keras']:.1f}"
+                           for b in results)
+        check = checks.get(key)
+        check = (f"{check['check']}={check['value']:.3g}"
+                 if check else "reference")
+        lines.append(f"| {key} | {cells} | {check} |")
+    markdown = "\n".join(lines)
+    with open(os.path.join(_OUTPUT_DIR.value, "export_latency.md"),
+              "w") as f:
+        f.write(markdown + "\n")
+    print(markdown)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

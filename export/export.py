@@ -1,0 +1,85 @@
+r"""Exports a trained ONE model's target or ONE-E ensemble, verified.
+
+  python export/export.py --model runs/digits --mode single --format tflite
+  python export/export.py --model runs/digits --mode single --format tflite \
+      --quantize int8
+  python export/export.py --model runs/digits --mode ensemble --format onnx
+
+The artifact (default: next to the model, e.g. `runs/digits/target.tflite`)
+takes raw 0-255 pixels as `images` and returns `probabilities` and `logits`.
+It is run with its own runtime and compared with the Keras model; the table
+is printed and added to `export_report.json` beside it. The exit status is
+non-zero when an argument is unusable or a check fails, and then nothing is
+written at `--output`.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from one_keras import export
+
+_MODEL = flags.DEFINE_string(
+    "model", None, "A `.keras` file, or a training output directory that "
+    "holds `model.keras`.")
+_MODE = flags.DEFINE_enum(
+    "mode", "single", ["single", "ensemble"],
+    "`single`: trunk + branch 0 (the deployed target). `ensemble`: ONE-E, "
+    "all branches and the gate.")
+_FORMAT = flags.DEFINE_enum("format", "tflite",
+                            ["savedmodel", "tflite", "onnx"], "Format.")
+_QUANTIZE = flags.DEFINE_enum(
+    "quantize", "none", ["none", "float16", "int8"],
+    "TFLite quantisation; int8 is full-integer, calibrated on --dataset.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Artifact path. Default: next to the model, named after "
+    "mode, quantisation and format (e.g. target_int8.tflite).")
+_OPSET = flags.DEFINE_integer("opset", 17, "ONNX opset, 7 to 18.")
+_PREPROCESSING = flags.DEFINE_boolean(
+    "include_preprocessing", True, "The artifact takes raw 0-255 pixels and "
+    "applies the training normalisation itself.")
+_QAT_EPOCHS = flags.DEFINE_integer(
+    "qat_epochs", 0, "Quantisation-aware fine-tuning epochs before int8 "
+    "conversion (single mode); 0 is post-training quantisation.")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 256,
+                                    "Verification images.")
+_DATASET = flags.DEFINE_string(
+    "dataset", "digits", "Calibration and verification data (one of "
+    f"{sorted(export.DATASETS)}), or `none` to verify on random pixels.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if not _MODEL.value:
+        _fail("--model is required: pass a `.keras` file or a training "
+              "output directory that holds `model.keras`.")
+    dataset = None if _DATASET.value.lower() == "none" else _DATASET.value
+    try:
+        output = _OUTPUT.value or export.default_output_path(
+            _MODEL.value, _MODE.value, _FORMAT.value, _QUANTIZE.value,
+            _QAT_EPOCHS.value)
+        report = export.export_model(
+            _MODEL.value, output, mode=_MODE.value, format=_FORMAT.value,
+            quantize=_QUANTIZE.value,
+            include_preprocessing=_PREPROCESSING.value, opset=_OPSET.value,
+            dataset=dataset, num_samples=_NUM_SAMPLES.value,
+            qat_epochs=_QAT_EPOCHS.value)
+    except ValueError as error:
+        _fail(str(error))
+    print(export.format_table([report]))
+    if not report["passed"]:
+        _fail(f"verification failed ({report['check']}="
+              f"{report['value']:.4g}, bar {report['threshold']:g}); "
+              f"nothing was written at {output}. See export_report.json.")
+    print(f"Wrote {output}")
+
+
+def _fail(message):
+    print(f"export.py: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,72 @@
+"""Data the exporter calibrates and verifies with, looked up by name.
+
+Each loader returns raw images (float32 pixels in [0, 255], NHWC) and integer
+labels. Add a dataset by writing a loader and adding it to `DATASETS`.
+"""
+
+import numpy as np
+
+from one_keras import validation
+
+SPLITS = ("train", "test")
+
+
+def load_digits(split):
+    """The scikit-learn 8x8 digits as raw 0-255 pixels of shape (8, 8, 1).
+
+    The 1,797 images are split 80/20, stratified, with a fixed seed.
+
+    Args:
+        split: str. `"train"` (1,437 images) or `"test"` (360 images).
+
+    Returns:
+        A pair `(images, labels)`: float32 `(n, 8, 8, 1)` in [0, 255] and
+        int32 `(n,)`.
+    """
+    from sklearn import datasets
+    from sklearn import model_selection
+
+    validation.check_choice("split", split, SPLITS)
+    digits = datasets.load_digits()
+    images = (digits.images * (255.0 / 16.0)).astype("float32")[..., None]
+    labels = digits.target.astype("int32")
+    train_x, test_x, train_y, test_y = model_selection.train_test_split(
+        images, labels, test_size=0.2, stratify=labels, random_state=0)
+    return (train_x, train_y) if split == "train" else (test_x, test_y)
+
+
+DATASETS = {"digits": load_digits}
+
+
+def load_dataset(name, split):
+    """Loads a dataset from `DATASETS` by name.
+
+    Args:
+        name: str. A key of `DATASETS`.
+        split: str. `"train"` (calibration, QAT) or `"test"` (verification).
+
+    Returns:
+        A pair `(images, labels)` of raw 0-255 float32 images and int labels.
+    """
+    validation.check_choice("dataset", name, tuple(DATASETS))
+    return DATASETS[name](split)
+
+
+def normalize(images, normalization):
+    """Applies a recorded normalisation to raw 0-255 pixels.
+
+    Args:
+        images: array. Raw pixels in [0, 255], channels last.
+        normalization: dict or `None`. `{"mean": [...], "std": [...]}` per
+            channel, for pixels scaled to [0, 1]; `None` leaves the pixels
+            as they are.
+
+    Returns:
+        A float32 array: `(images / 255 - mean) / std`.
+    """
+    images = np.asarray(images, dtype="float32")
+    if normalization is None:
+        return images
+    mean = np.asarray(normalization["mean"], dtype="float32")
+    std = np.asarray(normalization["std"], dtype="float32")
+    return ((images / 255.0 - mean) / std).astype("float32")

@@ -1,0 +1,298 @@
+"""`export_model`: one call from a trained ONE model to a verified artifact.
+
+ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
+Gong, NeurIPS 2018 (arXiv:1806.04606).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from one_keras import validation
+from one_keras.export import data as data_lib
+from one_keras.export import onnx as onnx_lib
+from one_keras.export import savedmodel
+from one_keras.export import serving
+from one_keras.export import tflite
+from one_keras.export import verify
+
+REPORT_NAME = "export_report.json"
+_MAX_CALIBRATION_IMAGES = 500
+
+
+def load_one_model(path):
+    """Loads a saved `one_keras.ONEModel`.
+
+    Args:
+        path: str. A `.keras` file, or a training output directory that
+            holds `model.keras`.
+
+    Returns:
+        The `one_keras.ONEModel`.
+    """
+    import one_keras  # noqa: F401  (registers the one_keras classes)
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.keras")
+    if not os.path.isfile(path):
+        raise ValueError(
+            "`model` must be a `.keras` file or a training output directory "
+            f"containing `model.keras`. Received: model={path!r} (not found)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds on a bad file.
+        raise ValueError(
+            "`model` could not be read as a Keras model; pass the "
+            f"`model.keras` a training run wrote. Received: model={path!r} "
+            f"({type(error).__name__}: {str(error).splitlines()[0]})"
+        ) from error
+    return model
+
+
+def check_export_args(model, mode, format, quantize, opset, dataset,
+                      num_samples, qat_epochs):
+    """Raises a `ValueError` naming the fix for any unusable argument.
+
+    Args:
+        model, mode, format, quantize, opset, dataset, num_samples,
+            qat_epochs: as in `export_model`.
+    """
+    validation.check_choice("format", format, verify.FORMATS)
+    validation.check_choice("quantize", quantize, tflite.QUANTIZATIONS)
+    if quantize != "none" and format != "tflite":
+        raise ValueError(
+            "`quantize` must be 'none' unless format='tflite' (the TFLite "
+            f"converter quantises). Received: quantize={quantize!r}, "
+            f"format={format!r}")
+    if format == "onnx":
+        onnx_lib.check_opset(opset)
+    if dataset is not None:
+        validation.check_choice("dataset", dataset,
+                                tuple(data_lib.DATASETS))
+    if quantize == "int8" and dataset is None:
+        raise ValueError(
+            "`dataset` must name calibration data for int8 quantisation "
+            "(e.g. dataset='digits'). Received: dataset=None")
+    validation.check_int_at_least("num_samples", num_samples, 1)
+    validation.check_int_at_least("qat_epochs", qat_epochs, 0)
+    if qat_epochs and (quantize != "int8" or mode != "single"):
+        raise ValueError(
+            "`qat_epochs` > 0 needs format='tflite', quantize='int8' and "
+            "mode='single' (quantisation-aware training of the target). "
+            f"Received: qat_epochs={qat_epochs}, quantize={quantize!r}, "
+            f"mode={mode!r}")
+    serving.check_exportable(model, mode)
+
+
+def export_model(model, path, mode="single", format="tflite",
+                 quantize="none", include_preprocessing=True, opset=17,
+                 dataset="digits", num_samples=256, qat_epochs=0,
+                 latency_repeats=30):
+    """Exports the target or the ONE-E ensemble and verifies the artifact.
+
+    The artifact is written into a temporary directory next to `path`, run
+    with its own runtime on `num_samples` evaluation images (random pixels
+    when `dataset` is `None`) and compared with the Keras model. Only an
+    artifact that passes is moved to `path`. Either way the result is added
+    to `export_report.json` next to `path`.
+
+    Args:
+        model: `one_keras.ONEModel` or str. The trained model, or a path
+            for `load_one_model`.
+        path: str. Where the artifact goes: a SavedModel directory, a
+            `.tflite` or an `.onnx` file. Replaced if it exists.
+        mode: str. `"single"` (trunk + branch 0, the deployed target) or
+            `"ensemble"` (ONE-E: all branches and the gate). Defaults to
+            `"single"`.
+        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`. Defaults to
+            `"tflite"`.
+        quantize: str. `"none"`, `"float16"` or `"int8"` (TFLite only).
+            Defaults to `"none"`.
+        include_preprocessing: bool. The artifact takes raw 0-255 pixels
+            and applies the training normalisation itself. Defaults to
+            `True`.
+        opset: int. ONNX opset, 7 to 18. Defaults to `17`.
+        dataset: str or `None`. A key of `one_keras.export.data.DATASETS`
+            for calibration (train split) and verification (test split).
+            Defaults to `"digits"`.
+        num_samples: int. Verification images. Defaults to `256`.
+        qat_epochs: int. Quantisation-aware fine-tuning epochs before int8
+            conversion (single mode only); 0 is post-training quantisation.
+            Defaults to `0`.
+        latency_repeats: int. Timed runs for the batch-1 latency. Defaults
+            to `30`.
+
+    Returns:
+        The report entry, a dict: `artifact`, `format`, `mode`, `quantize`,
+        `file_size_bytes`, `params`, `check`, `value`, `threshold`,
+        `passed`, `latency_ms_batch1` and more.
+
+    Example:
+    ```python
+    report = one_keras.export.export_model(
+        "runs/digits", "runs/digits/target_int8.tflite", quantize="int8")
+    assert report["passed"]
+    ```
+    """
+    if not isinstance(model, keras.Model):
+        model = load_one_model(model)
+    check_export_args(model, mode, format, quantize, opset, dataset,
+                      num_samples, qat_epochs)
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    serving_model = serving.build_serving_model(model, mode,
+                                                include_preprocessing)
+    norm = None if include_preprocessing else model.normalization
+    eval_images, eval_labels = _evaluation_data(
+        serving_model, dataset, num_samples)
+    eval_images = data_lib.normalize(eval_images, norm)
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    try:
+        staged = os.path.join(work, os.path.basename(path))
+        _write_artifact(serving_model, staged, format, quantize, opset,
+                        dataset, norm, qat_epochs, work)
+        entry = _verify(serving_model, staged, format, quantize,
+                        eval_images, eval_labels, latency_repeats)
+        entry.update({
+            "artifact": os.path.basename(path), "format": format,
+            "mode": mode, "quantize": quantize,
+            "include_preprocessing": bool(include_preprocessing),
+            "opset": opset if format == "onnx" else None,
+            "qat_epochs": qat_epochs, "file_size_bytes": _size(staged),
+            "params": int(serving_model.count_params()),
+            "num_samples": int(len(eval_images)),
+            "data": f"{dataset} test" if dataset else "random pixels"})
+        if entry["passed"]:
+            _install(staged, path)
+        _write_report(os.path.join(parent, REPORT_NAME), entry)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return entry
+
+
+def _evaluation_data(serving_model, dataset, num_samples):
+    """Raw test images and labels, or random pixels and no labels."""
+    if dataset is None:
+        shape = (num_samples,) + tuple(serving_model.input.shape[1:])
+        rng = np.random.default_rng(0)
+        return rng.uniform(0, 255, shape).astype("float32"), None
+    images, labels = data_lib.load_dataset(dataset, "test")
+    _check_shape(serving_model, images, dataset)
+    return images[:num_samples], labels[:num_samples]
+
+
+def _check_shape(serving_model, images, dataset):
+    expected = tuple(serving_model.input.shape[1:])
+    if tuple(images.shape[1:]) != expected:
+        raise ValueError(
+            f"`dataset` must match the model's input shape {expected}. "
+            f"Received: dataset={dataset!r} with images of shape "
+            f"{tuple(images.shape[1:])}")
+
+
+def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
+                    norm, qat_epochs, work):
+    """Writes the artifact to `staged`."""
+    if format == "onnx":
+        onnx_lib.export_onnx(serving_model, staged, opset)
+        return
+    if format == "savedmodel":
+        savedmodel.export_saved_model(serving_model, staged)
+        return
+    representative = None
+    if quantize == "int8":
+        images, labels = data_lib.load_dataset(dataset, "train")
+        _check_shape(serving_model, images, dataset)
+        images = data_lib.normalize(images, norm)
+        rng = np.random.default_rng(0)
+        representative = images[rng.permutation(len(images))[
+            :_MAX_CALIBRATION_IMAGES]]
+        if qat_epochs:
+            from one_keras.export import qat  # tfmot only runs in a child.
+
+            qat.quantize_aware_tflite(serving_model, staged, images, labels,
+                                      qat_epochs, representative)
+            return
+    saved_model_dir = os.path.join(work, "saved_model")
+    savedmodel.export_saved_model(serving_model, saved_model_dir)
+    tflite.convert_saved_model_to_file(saved_model_dir, staged, quantize,
+                                       representative)
+
+
+def _verify(serving_model, staged, format, quantize, images, labels,
+            latency_repeats):
+    """Checks the staged artifact against Keras; times both at batch 1."""
+    run = verify.load_runner(format, staged)
+    reference = serving_model.predict(images, batch_size=64, verbose=0)
+    reference = {k: np.asarray(reference[k]) for k in serving.OUTPUT_NAMES}
+    entry = verify.compare(reference, verify.run_batched(run, images),
+                           quantize, labels)
+    one = images[:1]
+    entry["latency_ms_batch1"] = {
+        "export": verify.latency_ms(run, one, latency_repeats),
+        "keras": verify.latency_ms(serving_model.predict_on_batch, one,
+                                   latency_repeats)}
+    return entry
+
+
+def _size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def _install(staged, path):
+    """Moves the staged artifact to `path`, replacing what was there."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+    os.replace(staged, path)
+
+
+def _write_report(report_path, entry):
+    """Adds `entry` to the JSON report, keyed by artifact name."""
+    report = {"exports": {}}
+    if os.path.isfile(report_path):
+        try:
+            with open(report_path) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            pass
+    report.setdefault("exports", {})[entry["artifact"]] = entry
+    tmp = report_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(tmp, report_path)
+
+
+def default_output_path(model_path, mode, format, quantize="none",
+                        qat_epochs=0):
+    """Where an export goes by default: beside the model, named by settings.
+
+    Args:
+        model_path: str. A `.keras` file or a training output directory.
+        mode, format, quantize, qat_epochs: as in `export_model`.
+
+    Returns:
+        A path such as `runs/digits/target_int8.tflite` or
+        `runs/digits/ensemble_savedmodel`.
+    """
+    model_path = os.fspath(model_path)
+    directory = model_path if os.path.isdir(model_path) else \
+        os.path.dirname(model_path)
+    name = "target" if mode == "single" else mode
+    if quantize != "none":
+        name += f"_{quantize}"
+    if qat_epochs:
+        name += "_qat"
+    suffix = {"savedmodel": "_savedmodel", "tflite": ".tflite",
+              "onnx": ".onnx"}.get(format, f".{format}")
+    return os.path.join(directory, name + suffix)

@@ -1,0 +1,47 @@
+"""Shared fixtures: one small ONE model trained on the digits."""
+
+import keras
+import numpy as np
+import pytest
+
+from one_keras.export import data
+from one_keras.models import build_one_resnet
+
+
+def digits_normalization():
+    images, _ = data.load_digits("train")
+    scaled = images / 255.0
+    return {"mean": [float(scaled.mean())], "std": [float(scaled.std())]}
+
+
+def tiny_model(num_branches=3, normalization=None):
+    """Depth 8, width 4 ONE ResNet for 8x8x1 digits."""
+    return build_one_resnet(depth=8, width=4, num_classes=10,
+                            num_branches=num_branches, input_shape=(8, 8, 1),
+                            weight_decay=0.0, normalization=normalization)
+
+
+@pytest.fixture(scope="session")
+def digits_model_path(tmp_path_factory):
+    """A 3-branch model trained for a few seconds on digits, saved."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model(normalization=digits_normalization())
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    images, labels = data.load_digits("train")
+    model.fit(data.normalize(images, model.normalization), labels,
+              batch_size=64, epochs=12, verbose=0)
+    test_images, test_labels = data.load_digits("test")
+    logits = model.predict(data.normalize(test_images, model.normalization),
+                           verbose=0)["branch_logits"][:, 0]
+    accuracy = float(np.mean(np.argmax(logits, -1) == test_labels))
+    assert accuracy >= 0.9, f"fixture model under-trained: {accuracy:.3f}"
+    path = tmp_path_factory.mktemp("run") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_model_path):
+    from one_keras.export import load_one_model
+
+    return load_one_model(digits_model_path)

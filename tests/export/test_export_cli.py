@@ -1,0 +1,114 @@
+"""The CLI's bad-input paths: one clear line, exit 1, nothing written."""
+
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from tests.export.conftest import tiny_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "export" / "export.py"
+
+
+def _load_cli():
+    spec = importlib.util.spec_from_file_location("export_cli", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cli():
+    module = _load_cli()
+    flags.FLAGS.mark_as_parsed()
+    return module
+
+
+def _run_main(cli, capsys, **flag_values):
+    with flagsaver.flagsaver(**flag_values):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["export.py"])
+    err = capsys.readouterr().err.strip().splitlines()
+    return exit_info.value.code, err
+
+
+@pytest.fixture(scope="module")
+def single_branch_model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("one_branch") / "model.keras"
+    tiny_model(num_branches=1).save(path)
+    return path
+
+
+def _bad_cases(model_path, one_branch_path, garbage_path):
+    return {
+        "missing": ({"model": "/no/such/run"}, "model.keras"),
+        "unreadable": ({"model": str(garbage_path)}, "could not be read"),
+        "no_branches": ({"model": str(one_branch_path), "mode": "ensemble"},
+                        "mode"),
+        "opset": ({"model": str(model_path), "format": "onnx",
+                   "opset": 19}, "from 7 to 18"),
+        "int8_no_data": ({"model": str(model_path), "quantize": "int8",
+                          "dataset": "none"}, "calibration"),
+        "unknown_dataset": ({"model": str(model_path),
+                             "dataset": "cifar7"}, "dataset"),
+        "quantize_onnx": ({"model": str(model_path), "format": "onnx",
+                           "quantize": "int8"}, "quantize"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "unreadable", "no_branches",
+                                  "opset", "int8_no_data", "unknown_dataset",
+                                  "quantize_onnx"])
+def test_bad_input_fails_with_one_line(cli, capsys, tmp_path,
+                                       digits_model_path,
+                                       single_branch_model_path, case):
+    garbage = tmp_path / "broken.keras"
+    garbage.write_bytes(b"not a zip file")
+    values, expected = _bad_cases(digits_model_path,
+                                  single_branch_model_path, garbage)[case]
+    output = tmp_path / "out" / "artifact"
+    code, err = _run_main(cli, capsys, output=str(output), **values)
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("export.py: error: ")
+    assert expected in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_exports_and_reports(cli, capsys, tmp_path, digits_model_path):
+    output = tmp_path / "target.onnx"
+    with flagsaver.flagsaver(model=str(digits_model_path.parent),
+                             format="onnx", output=str(output),
+                             num_samples=32):
+        cli.main(["export.py"])
+    out = capsys.readouterr().out
+    assert "| onnx | single | none |" in out and "| yes |" in out
+    assert output.is_file()
+    assert (tmp_path / "export_report.json").is_file()
+
+
+def test_cli_unknown_format_is_a_flag_error(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), f"--model={tmp_path}",
+         "--format=pt", f"--output={tmp_path / 'x'}"],
+        capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert "--format=pt" in result.stderr and "tflite" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_default_output_path(tmp_path):
+    from one_keras.export import default_output_path
+
+    assert default_output_path(tmp_path, "single", "tflite", "int8") == str(
+        tmp_path / "target_int8.tflite")
+    assert default_output_path(tmp_path / "model.keras", "ensemble",
+                               "savedmodel") == str(
+        tmp_path / "ensemble_savedmodel")

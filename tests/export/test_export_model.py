@@ -1,0 +1,146 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from one_keras.export import data
+from one_keras.export import export_model
+from one_keras.export import serving
+from one_keras.export import verify
+from tests.export.conftest import tiny_model
+
+EXTENSIONS = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
+
+
+def _export(model, tmp_path, name, **kwargs):
+    kwargs.setdefault("num_samples", 64)
+    kwargs.setdefault("latency_repeats", 2)
+    return export_model(model, tmp_path / name, **kwargs)
+
+
+@pytest.mark.parametrize("format", ["savedmodel", "tflite", "onnx"])
+@pytest.mark.parametrize("mode", ["single", "ensemble"])
+def test_float_export_loads_and_matches_keras(digits_model, tmp_path, mode,
+                                              format):
+    path = tmp_path / f"{mode}{EXTENSIONS[format]}"
+    entry = _export(digits_model, tmp_path, path.name, mode=mode,
+                    format=format)
+    assert entry["passed"], entry
+    assert entry["check"] == "max_abs_diff_probabilities"
+    assert entry["value"] <= verify.FLOAT32_TOLERANCE
+    assert entry["top1_agreement"] == 1.0
+    # Reload independently and check the serving signature.
+    run = verify.load_runner(format, path)
+    images, _ = data.load_digits("test")
+    outputs = run(images[:3])
+    assert set(outputs) == {"probabilities", "logits"}
+    assert outputs["probabilities"].shape == (3, 10)
+    np.testing.assert_allclose(outputs["probabilities"].sum(-1), 1.0,
+                               atol=1e-5)
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert report["exports"][path.name]["passed"]
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []
+
+
+def test_single_export_has_vanilla_parameter_count(digits_model):
+    single = serving.build_serving_model(digits_model, "single")
+    ensemble = serving.build_serving_model(digits_model, "ensemble")
+    vanilla = tiny_model(num_branches=1).target_model()
+    assert single.count_params() == vanilla.count_params()
+    assert ensemble.count_params() == digits_model.network.count_params()
+    assert ensemble.count_params() > single.count_params()
+
+
+@pytest.mark.parametrize("mode", ["single", "ensemble"])
+def test_preprocessing_flag_matches_keras_on_normalised_input(
+        digits_model, tmp_path, mode):
+    raw, _ = data.load_digits("test")
+    raw = raw[:32]
+    normalised = data.normalize(raw, digits_model.normalization)
+    outputs = digits_model.predict(normalised, verbose=0)
+    expected = (outputs["branch_logits"][:, 0] if mode == "single"
+                else outputs["teacher_logits"])
+    for include, images in ((True, raw), (False, normalised)):
+        path = tmp_path / f"{mode}_{include}.onnx"
+        entry = _export(digits_model, tmp_path, path.name, mode=mode,
+                        format="onnx", include_preprocessing=include)
+        assert entry["passed"]
+        logits = verify.load_runner("onnx", path)(images)["logits"]
+        np.testing.assert_allclose(logits, expected, atol=1e-4)
+    # Raw pixels into the model without preprocessing give other answers.
+    logits = verify.load_runner("onnx", tmp_path / f"{mode}_False.onnx")(
+        raw)["logits"]
+    assert np.max(np.abs(logits - expected)) > 1e-2
+
+
+def test_int8_tflite_agrees_with_keras_on_digits(digits_model, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    entry = _export(digits_model, tmp_path, "int8.tflite", quantize="int8",
+                    num_samples=360)
+    assert entry["check"] == "top1_agreement"
+    assert entry["value"] >= verify.INT8_MIN_AGREEMENT, entry
+    assert entry["passed"] and entry["num_samples"] == 360
+    assert entry["export_accuracy"] >= 0.9
+    interpreter = Interpreter(model_path=str(tmp_path / "int8.tflite"))
+    dtypes = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in dtypes and np.float32 in dtypes  # int8 inside, float IO
+
+
+def test_float16_tflite_within_documented_bar(digits_model, tmp_path):
+    entry = _export(digits_model, tmp_path, "f16.tflite", quantize="float16")
+    assert entry["passed"], entry
+    assert entry["threshold"] == verify.FLOAT16_TOLERANCE
+    # float16 weights are rounded, so the outputs differ, a little.
+    assert entry["max_abs_diff_probabilities"] > 0
+
+
+def test_failed_check_leaves_nothing_at_output(digits_model, tmp_path,
+                                               monkeypatch):
+    monkeypatch.setattr(verify, "FLOAT32_TOLERANCE", -1.0)
+    entry = _export(digits_model, tmp_path, "model.onnx", format="onnx")
+    assert not entry["passed"]
+    assert sorted(os.listdir(tmp_path)) == ["export_report.json"]
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert report["exports"]["model.onnx"]["passed"] is False
+
+
+def test_random_pixels_when_no_dataset(digits_model, tmp_path):
+    entry = _export(digits_model, tmp_path, "m.onnx", format="onnx",
+                    dataset=None, num_samples=8)
+    assert entry["passed"] and entry["data"] == "random pixels"
+    assert "keras_accuracy" not in entry
+
+
+@pytest.mark.slow
+def test_qat_int8_tflite(digits_model, tmp_path):
+    entry = _export(digits_model, tmp_path, "qat.tflite", quantize="int8",
+                    qat_epochs=1, num_samples=360)
+    assert entry["qat_epochs"] == 1
+    assert entry["value"] >= verify.INT8_MIN_AGREEMENT, entry
+    assert entry["passed"] and (tmp_path / "qat.tflite").is_file()
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"format": "pt"}, "`format`"),
+    ({"quantize": "int4"}, "`quantize`"),
+    ({"mode": "both"}, "`mode`"),
+    ({"format": "onnx", "opset": 6}, "`opset`"),
+    ({"format": "onnx", "opset": 19}, "`opset`"),
+    ({"num_samples": 0}, "`num_samples`"),
+    ({"format": "onnx", "qat_epochs": 1}, "`qat_epochs`"),
+    ({"quantize": "int8", "dataset": None}, "`dataset`"),
+])
+def test_bad_arguments_raise_before_writing(digits_model, tmp_path, kwargs,
+                                            name):
+    with pytest.raises(ValueError, match=name):
+        export_model(digits_model, tmp_path / "out" / "artifact", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ensemble_of_one_branch_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="num_branches=1"):
+        export_model(tiny_model(num_branches=1), tmp_path / "m.onnx",
+                     mode="ensemble", format="onnx")
+    assert list(tmp_path.iterdir()) == []
