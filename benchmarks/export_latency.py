@@ -10,6 +10,12 @@ Without `--model` it first trains a tiny digits model (depth 8, width 4) for
 a few seconds. Writes `export_latency.json` and `export_latency.md`.
 """
 
+import pathlib
+import sys
+
+# Run from a checkout without installing: put the repository on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
 import json
 import os
 import platform

@@ -13,7 +13,12 @@ non-zero when an argument is unusable or a check fails, and then nothing is
 written at `--output`.
 """
 
+import pathlib
 import sys
+
+# Run from a checkout without installing: put the repository on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
 
 from absl import app
 from absl import flags

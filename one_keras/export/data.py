@@ -7,14 +7,14 @@ labels. Add a dataset by writing a loader and adding it to `DATASETS`.
 import numpy as np
 
 from one_keras import validation
+from one_keras.data import normalize as normalize_tensor
+from one_keras.data.digits import load_digits_arrays
 
 SPLITS = ("train", "test")
 
 
 def load_digits(split):
-    """The scikit-learn 8x8 digits as raw 0-255 pixels of shape (8, 8, 1).
-
-    The 1,797 images are split 80/20, stratified, with a fixed seed.
+    """The scikit-learn 8x8 digits, split exactly as training splits them.
 
     Args:
         split: str. `"train"` (1,437 images) or `"test"` (360 images).
@@ -23,16 +23,9 @@ def load_digits(split):
         A pair `(images, labels)`: float32 `(n, 8, 8, 1)` in [0, 255] and
         int32 `(n,)`.
     """
-    from sklearn import datasets
-    from sklearn import model_selection
-
     validation.check_choice("split", split, SPLITS)
-    digits = datasets.load_digits()
-    images = (digits.images * (255.0 / 16.0)).astype("float32")[..., None]
-    labels = digits.target.astype("int32")
-    train_x, test_x, train_y, test_y = model_selection.train_test_split(
-        images, labels, test_size=0.2, stratify=labels, random_state=0)
-    return (train_x, train_y) if split == "train" else (test_x, test_y)
+    train, test = load_digits_arrays()
+    return train if split == "train" else test
 
 
 DATASETS = {"digits": load_digits}
@@ -67,6 +60,4 @@ def normalize(images, normalization):
     images = np.asarray(images, dtype="float32")
     if normalization is None:
         return images
-    mean = np.asarray(normalization["mean"], dtype="float32")
-    std = np.asarray(normalization["std"], dtype="float32")
-    return ((images / 255.0 - mean) / std).astype("float32")
+    return normalize_tensor(images, normalization).numpy()

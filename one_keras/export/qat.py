@@ -30,6 +30,8 @@ _LAYER_KEYS = {
     "Softmax": ("axis",),
     "Rescaling": ("scale", "offset"),
 }
+# one_keras layer class -> the Keras class it computes the same as.
+_SAME_AS = {"FusedBatchNormalization": "BatchNormalization"}
 # Layers left in float: the quantiser does not know them.
 _NOT_ANNOTATED = ("Rescaling", "Softmax")
 
@@ -124,6 +126,7 @@ def _rebuild(model, inputs, tf_keras):
 def _twin_layer(layer, tf_keras):
     """A `tf_keras` layer with `layer`'s configuration and weights."""
     kind = type(layer).__name__
+    kind = _SAME_AS.get(kind, kind)
     if kind not in _LAYER_KEYS:
         raise ValueError(
             "Quantisation-aware training supports the layers "
