@@ -227,15 +227,9 @@ class _Graph:
                     "output is not a single tensor")
         if len(node.outputs) != 1:
             return "the layer has several outputs"
-        for tensor, start, end in self.crossing_tensors(position):
-            if tensor is node.outputs[0]:
-                continue
-            producer = self.nodes[start].operation.name
-            consumers = [n.operation.name for n in self.nodes[position + 1:]
-                         if any(t is tensor for t in n.input_tensors)]
-            return (f"the output of layer {producer!r} (in the trunk) is also "
-                    f"used by layer {consumers[0]!r} after the split: a skip "
-                    "connection or a parallel path crosses it")
+        if any(tensor is not node.outputs[0] for tensor, _, _ in
+               self.crossing_tensors(position)):
+            return self._bypass(position)
         trunk_operations = {id(n.operation) for n in self.nodes[:position + 1]}
         for later in self.nodes[position + 1:]:
             if id(later.operation) in trunk_operations:
@@ -243,6 +237,29 @@ class _Graph:
                         "trunk and after the split, so it cannot get fresh "
                         "weights in each branch")
         return None
+
+    def _bypass(self, position):
+        """Describes a path from the input to the output that avoids the
+        output of the node at `position`."""
+        ancestors, stack = set(), [self.nodes[position]]
+        while stack:
+            node = stack.pop()
+            if id(node) not in ancestors:
+                ancestors.add(id(node))
+                stack.extend(_producer(t) for t in node.input_tensors)
+        split_output = self.nodes[position].outputs[0]
+        for node in self.nodes:
+            if id(node) in ancestors:
+                continue
+            for tensor in node.input_tensors:
+                if tensor is not split_output and \
+                        id(_producer(tensor)) in ancestors:
+                    return (f"the output of layer "
+                            f"{_producer(tensor).operation.name!r} (in the "
+                            f"trunk) also feeds layer {node.operation.name!r},"
+                            " which does not lead to the split: a skip "
+                            "connection or a parallel path crosses it")
+        return "a skip connection or a parallel path crosses it"
 
     def valid_split_layers(self):
         """Names of the layers after which the graph can be split."""
@@ -290,16 +307,22 @@ class _Graph:
             for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
                 tensors[id(old)] = new
         logits = tensors[id(self.nodes[self.head].outputs[0])]
-        head = self.nodes[self.head].operation
-        if num_classes is not None and not isinstance(head,
-                                                      keras.layers.Dense):
+        if self._head_becomes_logits(num_classes):
+            return logits
+        if num_classes is not None:
             kernel, bias = dense_initializers(logits.shape[-1])
             return keras.layers.Dense(
                 num_classes, kernel_initializer=kernel, bias_initializer=bias,
                 name=f"{prefix}logits")(logits)
-        if not isinstance(head, keras.layers.Layer):
-            return keras.layers.Identity(name=f"{prefix}logits")(logits)
-        return logits
+        return keras.layers.Identity(name=f"{prefix}logits")(logits)
+
+    def _head_becomes_logits(self, num_classes):
+        """Whether the head's clone is the branch's logits layer (else a
+        new Dense or an Identity is appended)."""
+        head = self.nodes[self.head].operation
+        if isinstance(head, keras.layers.Dense):
+            return True
+        return num_classes is None and isinstance(head, keras.layers.Layer)
 
     def _clone(self, operation, prefix, position, num_classes):
         """A fresh copy of `operation` (stateless ops are shared as they
@@ -308,7 +331,7 @@ class _Graph:
             return operation
         config = operation.get_config()
         config["name"] = f"{prefix}{operation.name}"
-        if position == self.head:
+        if position == self.head and self._head_becomes_logits(num_classes):
             config["name"] = f"{prefix}logits"
             if isinstance(operation, keras.layers.Dense):
                 if config.get("activation") == "softmax":
