@@ -67,7 +67,7 @@ def apply_dense_layer(x, growth_rate, name):
 
 
 def apply_dense_block(x, layers, growth_rate, name):
-    """Applies `layers` bottleneck layers, each adding `growth_rate` channels."""
+    """Applies `layers` bottleneck layers of `growth_rate` channels each."""
     for index in range(layers):
         x = apply_dense_layer(x, growth_rate, f"{name}_layer{index + 1}")
     return x

@@ -18,7 +18,8 @@ def full_model():
 
     def build(classes):
         if classes not in models:
-            models[classes] = build_one_model("resnext29_8x64d", num_classes=classes)
+            models[classes] = build_one_model("resnext29_8x64d",
+                                              num_classes=classes)
         return models[classes]
 
     yield build
