@@ -1,5 +1,7 @@
 """`build_one_model`: names, defaults, argument checks, delegation."""
 
+import keras
+import numpy as np
 import pytest
 import zoo_checks
 
@@ -54,3 +56,20 @@ def test_default_input_shapes(name, shape):
              "resnet18": {}}[name]
     model = build_one_model(name, num_classes=10, num_branches=1, **small)
     assert tuple(model.network.input.shape) == (None, *shape)
+
+
+@pytest.mark.parametrize("name,small", [
+    ("resnext29_8x64d", {"depth": 11, "cardinality": 2,
+                         "bottleneck_width": 2, "widen_factor": 1}),
+    ("densenet_bc_190_40", {"depth": 10, "growth_rate": 4}),
+])
+def test_keras_round_trip(tmp_path, name, small):
+    model = build_one_model(name, num_classes=4, input_shape=(16, 16, 3),
+                            **small)
+    model.save(tmp_path / "model.keras")
+    restored = keras.models.load_model(tmp_path / "model.keras")
+    assert isinstance(restored, ONEModel)
+    images = np.random.default_rng(0).random((2, 16, 16, 3), "float32")
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0)["teacher_logits"],
+        restored.predict(images, verbose=0)["teacher_logits"], atol=1e-6)
