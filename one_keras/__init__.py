@@ -2,9 +2,11 @@
 
 from one_keras import losses
 from one_keras import models
+from one_keras.from_backbone import from_backbone
 from one_keras.one_model import ONEModel
 from one_keras.one_network import build_one_network
 
 __version__ = "0.1.0"
 
-__all__ = ["ONEModel", "build_one_network", "losses", "models"]
+__all__ = ["ONEModel", "build_one_network", "from_backbone", "losses",
+           "models"]
