@@ -13,17 +13,19 @@ non-zero when an argument is unusable or a check fails, and then nothing is
 written at `--output`.
 """
 
+import os
 import pathlib
 import sys
 
 # Run from a checkout without installing: put the repository on the path.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
 
-from absl import app
-from absl import flags
-
-from one_keras import export
+from one_keras import export  # noqa: E402
 
 _MODEL = flags.DEFINE_string(
     "model", None, "A `.keras` file, or a training output directory that "
@@ -55,6 +57,7 @@ _DATASET = flags.DEFINE_string(
 
 
 def main(argv):
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines.
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not _MODEL.value:
