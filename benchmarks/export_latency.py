@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from absl import app
 from absl import flags
+from absl import logging
 
 from one_keras import export
 from one_keras.export import data
@@ -67,6 +68,7 @@ def train_tiny_digits_model(path, epochs=12):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines.
     work = tempfile.mkdtemp(prefix="export_latency_")
     model_path = _MODEL.value or train_tiny_digits_model(
         os.path.join(work, "model.keras"))
