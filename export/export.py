@@ -28,8 +28,8 @@ from absl import logging  # noqa: E402
 from one_keras import export  # noqa: E402
 
 _MODEL = flags.DEFINE_string(
-    "model", None, "A `.keras` file, or a training output directory that "
-    "holds `model.keras`.")
+    "model", "runs/digits", "A `.keras` file, or a training output "
+    "directory that holds `model.keras` (default: the demo's output).")
 _MODE = flags.DEFINE_enum(
     "mode", "single", ["single", "ensemble"],
     "`single`: trunk + branch 0 (the deployed target). `ensemble`: ONE-E, "
@@ -61,7 +61,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not _MODEL.value:
-        _fail("--model is required: pass a `.keras` file or a training "
+        _fail("--model is empty: pass a `.keras` file or a training "
               "output directory that holds `model.keras`.")
     dataset = None if _DATASET.value.lower() == "none" else _DATASET.value
     try:
