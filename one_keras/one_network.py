@@ -4,12 +4,11 @@ ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
 Gong, NeurIPS 2018 (arXiv:1806.04606).
 """
 
-import math
-
 import keras
 
 from one_keras import validation
 from one_keras.layers import UniformGate
+from one_keras.models.common import dense_initializers
 
 GATES = ("learned", "average")
 
@@ -102,14 +101,10 @@ def _learned_gate(trunk_output, num_branches):
         raise ValueError(
             "The gate needs trunk features of rank 2, 3 or 4. Received: "
             f"shape={trunk_output.shape}.")
-    fan_in = features.shape[-1]
-    bound = 1.0 / math.sqrt(fan_in)  # PyTorch's default nn.Linear init.
-    scores = keras.layers.Dense(
-        num_branches,
-        kernel_initializer=keras.initializers.VarianceScaling(
-            1.0 / 3.0, mode="fan_in", distribution="uniform"),
-        bias_initializer=keras.initializers.RandomUniform(-bound, bound),
-        name="gate_dense")(features)
+    kernel, bias = dense_initializers(features.shape[-1])
+    scores = keras.layers.Dense(num_branches, kernel_initializer=kernel,
+                                bias_initializer=bias,
+                                name="gate_dense")(features)
     scores = keras.layers.BatchNormalization(
         momentum=0.9, epsilon=1e-5, name="gate_bn")(scores)
     scores = keras.layers.ReLU(name="gate_relu")(scores)

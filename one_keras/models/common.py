@@ -2,11 +2,40 @@
 
 import keras
 
-from one_keras.models.resnet_cifar import batch_norm
-from one_keras.models.resnet_cifar import conv_initializer
-from one_keras.models.resnet_cifar import dense_initializers
+from one_keras.layers import FusedBatchNormalization
 
-__all__ = ["batch_norm", "classifier", "conv2d"]
+__all__ = ["batch_norm", "classifier", "conv2d", "conv_initializer",
+           "dense_initializers"]
+
+
+def conv_initializer():
+    """He normal initialisation with fan-out, as the authors' PyTorch code."""
+    return keras.initializers.VarianceScaling(
+        2.0, mode="fan_out", distribution="untruncated_normal")
+
+
+def dense_initializers(fan_in):
+    """PyTorch's default `nn.Linear` initialisation, U(+-1/sqrt(fan_in)).
+
+    Args:
+        fan_in: int. Number of input features.
+
+    Returns:
+        A `(kernel_initializer, bias_initializer)` pair.
+    """
+    bound = fan_in ** -0.5
+    kernel = keras.initializers.VarianceScaling(
+        1.0 / 3.0, mode="fan_in", distribution="uniform")
+    return kernel, keras.initializers.RandomUniform(-bound, bound)
+
+
+def batch_norm(name):
+    """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5).
+
+    It trains with TensorFlow's fused kernel (`FusedBatchNormalization`),
+    which is what makes a Keras ResNet step as fast as PyTorch's on CPU.
+    """
+    return FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 def conv2d(x, filters, kernel_size, strides, name, groups=1):

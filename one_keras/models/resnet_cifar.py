@@ -7,39 +7,11 @@ global average pooling and the classifier (REFERENCE.md section 1).
 import keras
 
 from one_keras import validation
-from one_keras.layers import FusedBatchNormalization
+from one_keras.models.common import batch_norm
+from one_keras.models.common import classifier
+from one_keras.models.common import conv2d
 
 BLOCKS = ("basic", "bottleneck")
-
-
-def conv_initializer():
-    """He normal initialisation with fan-out, as the authors' PyTorch code."""
-    return keras.initializers.VarianceScaling(
-        2.0, mode="fan_out", distribution="untruncated_normal")
-
-
-def dense_initializers(fan_in):
-    """PyTorch's default `nn.Linear` initialisation, U(+-1/sqrt(fan_in)).
-
-    Args:
-        fan_in: int. Number of input features.
-
-    Returns:
-        A `(kernel_initializer, bias_initializer)` pair.
-    """
-    bound = fan_in ** -0.5
-    kernel = keras.initializers.VarianceScaling(
-        1.0 / 3.0, mode="fan_in", distribution="uniform")
-    return kernel, keras.initializers.RandomUniform(-bound, bound)
-
-
-def batch_norm(name):
-    """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5).
-
-    It trains with TensorFlow's fused kernel (`FusedBatchNormalization`),
-    which is what makes a Keras ResNet step as fast as PyTorch's on CPU.
-    """
-    return FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 def check_depth(depth):
@@ -58,13 +30,6 @@ def check_depth(depth):
     return (depth - 2) // 6
 
 
-def conv(x, filters, kernel_size, strides, name):
-    """A bias-free 'same' convolution with the ResNet initialisation."""
-    return keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False,
-        kernel_initializer=conv_initializer(), name=name)(x)
-
-
 def apply_basic_block(x, filters, strides, name):
     """Basic block: two 3x3 convs, BN -> add -> ReLU (post-activation).
 
@@ -79,12 +44,12 @@ def apply_basic_block(x, filters, strides, name):
     """
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = conv(x, filters, 1, strides, f"{name}_shortcut_conv")
+        shortcut = conv2d(x, filters, 1, strides, f"{name}_shortcut_conv")
         shortcut = batch_norm(f"{name}_shortcut_bn")(shortcut)
-    y = conv(x, filters, 3, strides, f"{name}_conv1")
+    y = conv2d(x, filters, 3, strides, f"{name}_conv1")
     y = batch_norm(f"{name}_bn1")(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(y, filters, 3, 1, f"{name}_conv2")
+    y = conv2d(y, filters, 3, 1, f"{name}_conv2")
     y = batch_norm(f"{name}_bn2")(y)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
@@ -105,15 +70,15 @@ def apply_bottleneck_block(x, filters, strides, name):
     out_filters = 4 * filters
     shortcut = x
     if strides != 1 or x.shape[-1] != out_filters:
-        shortcut = conv(x, out_filters, 1, strides, f"{name}_shortcut_conv")
+        shortcut = conv2d(x, out_filters, 1, strides, f"{name}_shortcut_conv")
         shortcut = batch_norm(f"{name}_shortcut_bn")(shortcut)
-    y = conv(x, filters, 1, 1, f"{name}_conv1")
+    y = conv2d(x, filters, 1, 1, f"{name}_conv1")
     y = batch_norm(f"{name}_bn1")(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(y, filters, 3, strides, f"{name}_conv2")
+    y = conv2d(y, filters, 3, strides, f"{name}_conv2")
     y = batch_norm(f"{name}_bn2")(y)
     y = keras.layers.ReLU(name=f"{name}_relu2")(y)
-    y = conv(y, out_filters, 1, 1, f"{name}_conv3")
+    y = conv2d(y, out_filters, 1, 1, f"{name}_conv3")
     y = batch_norm(f"{name}_bn3")(y)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
@@ -145,7 +110,7 @@ def build_resnet_trunk(inputs, depth=32, block="basic", width=16):
     blocks = check_depth(depth)
     validation.check_choice("block", block, BLOCKS)
     validation.check_int_at_least("width", width, 1)
-    x = conv(inputs, width, 3, 1, "stem_conv")
+    x = conv2d(inputs, width, 3, 1, "stem_conv")
     x = batch_norm("stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     x = apply_stage(x, blocks, width, 1, block, "stage1")
@@ -173,10 +138,6 @@ def resnet_branch_builder(num_classes, depth=32, block="basic", width=16):
     def build_branch(features, prefix):
         x = apply_stage(features, blocks, 4 * width, 2, block,
                         f"{prefix}stage3")
-        x = keras.layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
-        kernel, bias = dense_initializers(x.shape[-1])
-        return keras.layers.Dense(num_classes, kernel_initializer=kernel,
-                                  bias_initializer=bias,
-                                  name=f"{prefix}logits")(x)
+        return classifier(x, num_classes, prefix)
 
     return build_branch

@@ -16,6 +16,7 @@ from one_keras import validation
 from one_keras.models.common import batch_norm
 from one_keras.models.common import classifier
 from one_keras.models.common import conv2d
+from one_keras.models.resnet_cifar import apply_basic_block
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -48,31 +49,6 @@ def apply_imagenet_stem(inputs):
     x = keras.layers.ReLU(name="stem_relu")(x)
     x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     return keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-
-
-def apply_basic_block(x, filters, strides, name):
-    """Basic block: two 3x3 convs, BN -> add -> ReLU (post-activation).
-
-    Args:
-        x: Input tensor.
-        filters: int. Output channels.
-        strides: int. Stride of the first conv and the shortcut.
-        name: str. Prefix of every layer name.
-
-    Returns:
-        The block's output tensor.
-    """
-    shortcut = x
-    if strides != 1 or x.shape[-1] != filters:
-        shortcut = conv2d(x, filters, 1, strides, f"{name}_shortcut_conv")
-        shortcut = batch_norm(f"{name}_shortcut_bn")(shortcut)
-    y = conv2d(x, filters, 3, strides, f"{name}_conv1")
-    y = batch_norm(f"{name}_bn1")(y)
-    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv2d(y, filters, 3, 1, f"{name}_conv2")
-    y = batch_norm(f"{name}_bn2")(y)
-    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
-    return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
 def apply_stage(x, stage, blocks, name):
