@@ -92,15 +92,21 @@ _define_flags()
 FLAGS = flags.FLAGS
 
 
+def config_from_flags(flag_values=FLAGS):
+    """The frozen `TrainConfig` that parsed flags describe."""
+    from one_keras import training
+    fields = training.TrainConfig.__dataclass_fields__
+    return training.TrainConfig(
+        **{name: flag_values[name].value for name in fields})
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from one_keras import training
-    fields = training.TrainConfig.__dataclass_fields__
     from one_keras.data import DatasetNotFoundError
     try:
-        config = training.TrainConfig(
-            **{name: FLAGS[name].value for name in fields})
+        config = config_from_flags()
         report = training.run(config)
     except (ValueError, DatasetNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
