@@ -153,6 +153,14 @@ def make_strategy(name, tpu=""):
     `TF_CONFIG` (TensorFlow does); `tpu` connects to the TPU `tpu`.
     """
     validation.check_choice("strategy", name, STRATEGIES)
+    if name == "multi_worker":  # Before anything starts the TF runtime.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            tpu=tpu or None)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -161,15 +169,9 @@ def make_strategy(name, tpu=""):
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(
             gpus[0].name if gpus else "/cpu:0")
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu or None)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
+    # "mirrored": all GPUs; without any, all logical CPUs.
+    devices = gpus or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
 def mixed_precision_policy(strategy):
@@ -203,10 +205,11 @@ def run(config, callbacks=None):
     Returns:
         The report, a dict (also written to `report.json`).
     """
+    # First: collective ops (multi_worker) must be set up before any TF op.
+    strategy = make_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(config.strategy, config.tpu)
     previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy(
@@ -341,7 +344,9 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
 
     It runs `ONEModel.train_step` in every replica (the same loss, metrics
     and optimizer step as `fit`) and drives the same callbacks, so backups,
-    checkpoints and logs are the ones `fit` writes.
+    checkpoints and logs are the ones `fit` writes. Trainable weights are
+    identical on every worker; BatchNorm moving statistics are each worker's
+    own (as with `fit` under `MirroredStrategy`), and the chief's are saved.
     """
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)  # Before run().
