@@ -15,10 +15,23 @@ from absl import flags  # noqa: E402
 
 
 def _define_flags():
-    from one_keras.training import TrainConfig
-    defaults = TrainConfig()
-    flags.DEFINE_enum("dataset", defaults.dataset, ["digits"],
+    from one_keras import data
+    from one_keras import training
+    defaults = training.TrainConfig()
+    flags.DEFINE_enum("dataset", defaults.dataset, data.dataset_names(),
                       "Dataset to train on.")
+    flags.DEFINE_string("data_dir", defaults.data_dir,
+                        "tensorflow-datasets directory (default "
+                        "~/tensorflow_datasets), or the image folder "
+                        "(train/<class>/*, test/<class>/*) for "
+                        "--dataset=image_folder.")
+    flags.DEFINE_bool("download", defaults.download,
+                      "Download and prepare a missing tfds dataset.")
+    flags.DEFINE_integer("image_size", defaults.image_size,
+                         "Input side for imagenet2012 and image_folder (0: "
+                         "the dataset's default, 224 and 64).", lower_bound=0)
+    flags.DEFINE_enum("model", defaults.model, list(training.MODELS),
+                      "Backbone.")
     flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
     flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
                       "ResNet block type.")
@@ -29,10 +42,20 @@ def _define_flags():
                          lower_bound=1)
     flags.DEFINE_enum("gate", defaults.gate, ["learned", "average"],
                       "Gate that mixes the branches into the teacher.")
+    flags.DEFINE_enum("recipe", defaults.recipe, list(training.RECIPES),
+                      "Which recipe the config follows (paper or the "
+                      "authors' code); recorded in the report.")
     flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs.",
                          lower_bound=1)
-    flags.DEFINE_integer("batch_size", defaults.batch_size, "Batch size.",
-                         lower_bound=1)
+    flags.DEFINE_integer("batch_size", defaults.batch_size,
+                         "Global batch size.", lower_bound=1)
+    flags.DEFINE_integer("eval_batch_size", defaults.eval_batch_size,
+                         "Test batch size.", lower_bound=1)
+    flags.DEFINE_integer("steps_per_epoch", defaults.steps_per_epoch,
+                         "Batches per epoch (0: one pass over the data).",
+                         lower_bound=0)
+    flags.DEFINE_integer("eval_steps", defaults.eval_steps,
+                         "Test batches to evaluate (0: all).", lower_bound=0)
     flags.DEFINE_float("lr", defaults.lr, "Initial learning rate.",
                        lower_bound=0.0)
     flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.",
@@ -46,28 +69,46 @@ def _define_flags():
     flags.DEFINE_integer("kl_rampup_epochs", defaults.kl_rampup_epochs,
                          "Epochs of KL weight ramp-up (0: off; the authors' "
                          "code uses 80).", lower_bound=0)
+    flags.DEFINE_enum("strategy", defaults.strategy,
+                      list(training.STRATEGIES),
+                      "auto: all local GPUs if more than one; multi_worker "
+                      "reads TF_CONFIG; tpu connects to --tpu.")
+    flags.DEFINE_string("tpu", defaults.tpu,
+                        "TPU name or address for --strategy=tpu.")
+    flags.DEFINE_bool("mixed_precision", defaults.mixed_precision,
+                      "mixed_float16 on GPU, mixed_bfloat16 on TPU/CPU.")
     flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
+    flags.DEFINE_bool("deterministic", defaults.deterministic,
+                      "Deterministic ops and input order (slower).")
     flags.DEFINE_string("output_dir", defaults.output_dir,
-                        "Directory for model.keras, target.keras and "
-                        "report.json.")
+                        "Directory for checkpoints, logs, model.keras, "
+                        "target.keras and report.json. Rerunning the same "
+                        "command resumes an unfinished run there.")
     flags.DEFINE_integer("verbose", defaults.verbose,
-                         "Keras fit verbosity (0, 1 or 2).")
+                         "Keras fit verbosity (0, 1: progress bar, 2).")
 
 
 _define_flags()
 FLAGS = flags.FLAGS
 
 
+def config_from_flags(flag_values=FLAGS):
+    """The frozen `TrainConfig` that parsed flags describe."""
+    from one_keras import training
+    fields = training.TrainConfig.__dataclass_fields__
+    return training.TrainConfig(
+        **{name: flag_values[name].value for name in fields})
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from one_keras import training
-    fields = training.TrainConfig.__dataclass_fields__
+    from one_keras.data import DatasetNotFoundError
     try:
-        config = training.TrainConfig(
-            **{name: FLAGS[name].value for name in fields})
+        config = config_from_flags()
         report = training.run(config)
-    except ValueError as error:
+    except (ValueError, DatasetNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     print(training.format_report(report))

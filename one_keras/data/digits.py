@@ -9,7 +9,6 @@ from sklearn import datasets as sklearn_datasets
 from sklearn import model_selection
 
 from one_keras.data.dataset import Dataset
-from one_keras.data.dataset import normalize
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -37,21 +36,26 @@ def digits_normalization(x_train):
     return {"mean": [float(pixels.mean())], "std": [float(pixels.std())]}
 
 
-def load_digits():
-    """Loads the digits as a `one_keras.data.Dataset`.
+def load_digits(data_dir=None, download=False, seed=0, image_size=None):
+    """Loads the digits as a `one_keras.data.Dataset` (embedded: no files).
+
+    Args:
+        data_dir, download, seed: unused (the data ships with scikit-learn).
+        image_size: int or `None`. Must be unset or 8.
 
     Returns:
         A `Dataset` of normalised `(8, 8, 1)` images and 10 classes.
     """
+    del data_dir, download, seed
+    if image_size not in (None, 0, 8):
+        raise ValueError("`image_size` must be 8 (or unset) for digits. "
+                         f"Received: image_size={image_size}")
     (x_train, y_train), (x_test, y_test) = load_digits_arrays()
-    normalization = digits_normalization(x_train)
-
-    def to_dataset(images, labels):
-        data = tf.data.Dataset.from_tensor_slices((images, labels))
-        return data.map(lambda x, y: (normalize(x, normalization), y))
-
-    return Dataset(name="digits", train=to_dataset(x_train, y_train),
-                   test=to_dataset(x_test, y_test), num_classes=10,
-                   input_shape=(8, 8, 1), normalization=normalization,
-                   num_train=len(y_train), num_test=len(y_test))
+    return Dataset(
+        name="digits",
+        train_source=tf.data.Dataset.from_tensor_slices((x_train, y_train)),
+        test_source=tf.data.Dataset.from_tensor_slices((x_test, y_test)),
+        num_classes=10, input_shape=(8, 8, 1),
+        normalization=digits_normalization(x_train),
+        num_train=len(y_train), num_test=len(y_test))
 

@@ -1,0 +1,148 @@
+"""tfds loaders (mock data), image folders, preprocessing and pipelines."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from one_keras import data
+from one_keras.data import preprocessing
+from one_keras.data import tfds_datasets
+
+
+@pytest.mark.parametrize("name,classes,shape,splits", [
+    ("cifar10", 10, (32, 32, 3), ["train", "test"]),
+    ("cifar100", 100, (32, 32, 3), ["train", "test"]),
+    ("svhn_cropped", 10, (32, 32, 3), ["train+extra", "test"]),
+    ("imagenet2012", 1000, (224, 224, 3), ["train", "validation"]),
+])
+def test_tfds_loaders_with_mock_data(tmp_path, monkeypatch, name, classes,
+                                     shape, splits):
+    requested = []
+    load_split = tfds_datasets._load_split
+
+    def spy(builder, name, split, *args):
+        requested.append(split)
+        return load_split(builder, name, split, *args)
+
+    monkeypatch.setattr(tfds_datasets, "_load_split", spy)
+    with tfds.testing.mock_data(num_examples=4):
+        dataset = data.load_dataset(name, data_dir=str(tmp_path))
+        batches = data.train_pipeline(dataset, batch_size=3, steps=2)
+        images, labels = next(iter(batches))
+        test_images, _ = next(iter(data.eval_pipeline(dataset, 4)))
+    assert dataset.num_classes == classes and dataset.input_shape == shape
+    assert images.shape == (3, *shape) and test_images.shape == (4, *shape)
+    assert labels.dtype == tf.int32
+    assert np.all(np.isfinite(images)) and np.all(np.isfinite(test_images))
+    assert requested == splits  # SVHN trains on train + extra (paper).
+    assert dataset.num_train == 4  # mock_data's count, read from the data.
+
+
+def test_missing_tfds_dataset_says_how_to_prepare_it(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError) as error:
+        data.load_dataset("cifar10", data_dir=str(tmp_path))
+    message = str(error.value)
+    assert "'cifar10'" in message and str(tmp_path) in message
+    assert "tfds.builder('cifar10'" in message
+    assert "download_and_prepare()" in message
+
+
+def test_missing_imagenet_says_where_the_tar_files_go(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError, match="ILSVRC2012_img_"
+                       "train.tar") as error:
+        data.load_dataset("imagenet2012", data_dir=str(tmp_path))
+    assert os.path.join(str(tmp_path), "downloads", "manual") in str(
+        error.value)
+
+
+def test_bad_data_dir_is_named(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(data.DatasetNotFoundError, match="does not exist"):
+        data.load_dataset("cifar100", data_dir=missing)
+
+
+def _write_folder(root, split, counts, size=(20, 13)):
+    rng = np.random.default_rng(0)
+    for name, count in counts.items():
+        folder = root / split / name
+        folder.mkdir(parents=True)
+        for index in range(count):
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            encoded = tf.io.encode_png(pixels).numpy()
+            (folder / f"{index}.png").write_bytes(encoded)
+
+
+@pytest.mark.parametrize("test_name", ["test", "val"])
+def test_image_folder(tmp_path, test_name):
+    _write_folder(tmp_path, "train", {"cat": 3, "dog": 2})
+    _write_folder(tmp_path, test_name, {"cat": 1, "dog": 1})
+    dataset = data.load_dataset("image_folder", data_dir=str(tmp_path),
+                                image_size=16)
+    assert dataset.num_classes == 2 and dataset.input_shape == (16, 16, 3)
+    assert (dataset.num_train, dataset.num_test) == (5, 2)
+    images, labels = next(iter(data.train_pipeline(dataset, batch_size=5)))
+    assert images.shape == (5, 16, 16, 3)
+    assert sorted(labels.numpy().tolist()) == [0, 0, 0, 1, 1]
+
+
+def test_image_folder_without_train_names_the_layout(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError, match="train/<class>"):
+        data.load_dataset("image_folder", data_dir=str(tmp_path))
+
+
+def test_pad_crop_flip_shapes_ranges_and_seeds():
+    image = tf.random.stateless_uniform((32, 32, 3), (1, 2), 0, 255)
+    first = preprocessing.pad_crop_flip(image, tf.constant([3, 4]))
+    again = preprocessing.pad_crop_flip(image, tf.constant([3, 4]))
+    others = [preprocessing.pad_crop_flip(image, tf.constant([3, s]))
+              for s in range(5, 10)]
+    assert first.shape == (32, 32, 3)
+    assert 0.0 <= float(tf.reduce_min(first)) <= float(
+        tf.reduce_max(first)) <= 255.0
+    np.testing.assert_array_equal(first, again)
+    assert any(not np.array_equal(first, o) for o in others)
+
+
+def test_imagenet_crops_any_size_to_the_input_size():
+    image = tf.random.stateless_uniform((300, 180, 3), (1, 2), 0, 255)
+    train = preprocessing.random_resized_crop_flip(image, [1, 2], size=32)
+    test = preprocessing.resize_center_crop(image, size=32)
+    assert train.shape == (32, 32, 3) and test.shape == (32, 32, 3)
+    assert float(tf.reduce_max(train)) <= 255.0
+
+
+def test_cifar_normalisation_matches_the_paper():
+    raw = tf.fill((1, 1, 3), 255.0 * 0.4914)
+    normalised = data.normalize(raw, preprocessing.CIFAR_NORMALIZATION)
+    assert abs(float(normalised[0, 0, 0])) < 1e-5
+
+
+def _images(pipeline):
+    return np.concatenate([x for x, _ in pipeline.as_numpy_iterator()])
+
+
+def test_train_pipeline_is_deterministic_and_resumable():
+    """Epoch e is the same from a fresh start and from a resume at e."""
+    images = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3))
+    source = tf.data.Dataset.from_tensor_slices(
+        (images.astype("uint8"), np.arange(12, dtype="int32")))
+    dataset = data.Dataset(
+        name="toy", train_source=source, test_source=source, num_classes=12,
+        input_shape=(8, 8, 3), normalization=preprocessing.SVHN_NORMALIZATION,
+        num_train=12, num_test=12, augment=preprocessing.pad_crop_flip)
+    full = _images(data.train_pipeline(dataset, 4, seed=1, epochs=3,
+                                       deterministic=True))
+    again = _images(data.train_pipeline(dataset, 4, seed=1, epochs=3,
+                                        deterministic=True))
+    resumed = _images(data.train_pipeline(dataset, 4, seed=1, epochs=3,
+                                          start_epoch=2, deterministic=True))
+    other_seed = _images(data.train_pipeline(dataset, 4, seed=2, epochs=3,
+                                             deterministic=True))
+    assert full.shape == (36, 8, 8, 3)
+    np.testing.assert_array_equal(full, again)
+    np.testing.assert_array_equal(full[24:], resumed)
+    assert not np.array_equal(full[:12], full[12:24])  # epochs differ
+    assert not np.array_equal(full, other_seed)

@@ -1,0 +1,49 @@
+"""Every flagfile in configs/ builds its model and trains one step.
+
+tfds datasets are replaced by `tfds.testing.mock_data` (random examples).
+"""
+
+import glob
+import os
+
+import pytest
+import tensorflow_datasets as tfds
+from absl.testing import flagsaver
+
+from one_keras import train
+from one_keras import training
+
+CONFIGS = sorted(glob.glob(os.path.join(
+    os.path.dirname(__file__), "..", "configs", "*.flags")))
+# Same ResNet-32 as cifar100_resnet32 (kept fast: it also covers top-5).
+SLOW = {"cifar100_resnet110.flags", "cifar10_resnet32.flags", "svhn.flags"}
+
+
+def _params(paths):
+    for path in paths:
+        name = os.path.basename(path)
+        marks = [pytest.mark.slow] if name in SLOW else []
+        yield pytest.param(path, id=name, marks=marks)
+
+
+def test_every_paper_row_has_a_config():
+    names = {os.path.basename(p) for p in CONFIGS}
+    assert {"cifar10_resnet32.flags", "cifar100_resnet32.flags",
+            "cifar100_resnet110.flags", "svhn.flags",
+            "digits.flags"} <= names
+
+
+@pytest.mark.parametrize("path", _params(CONFIGS))
+def test_config_trains_one_step(tmp_path, path):
+    text = open(path).read()
+    assert "# Run: python -m one_keras.train --flagfile configs/" in text
+    with flagsaver.flagsaver():
+        train.FLAGS(["train", f"--flagfile={path}", "--steps_per_epoch=1",
+                     "--eval_steps=1", "--epochs=1", "--verbose=0",
+                     f"--output_dir={tmp_path}", f"--data_dir={tmp_path}"])
+        config = train.config_from_flags()
+    with tfds.testing.mock_data(num_examples=4):
+        report = training.run(config)
+    assert report["dataset"] == config.dataset
+    assert len(report["branch_accuracy"]) == config.num_branches
+    assert (tmp_path / "target.keras").exists()

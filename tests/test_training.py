@@ -1,0 +1,101 @@
+"""Resume, NaN handling and run-level errors of `training.run`."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from one_keras import training
+
+TINY = dict(depth=8, width=4, epochs=3, batch_size=128, verbose=0,
+            deterministic=True, seed=3)
+
+
+class Interrupt(Exception):
+    pass
+
+
+class KillMidEpoch(keras.callbacks.Callback):
+    """Raises inside epoch `epoch`, after `batch` batches (a killed job)."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise Interrupt()
+
+
+def _weights(path):
+    return keras.models.load_model(path).get_weights()
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    straight = training.TrainConfig(**TINY, output_dir=str(tmp_path / "a"))
+    training.run(straight)
+
+    resumed = training.TrainConfig(**TINY, output_dir=str(tmp_path / "b"))
+    with pytest.raises(Interrupt):
+        training.run(resumed, callbacks=[KillMidEpoch(epoch=1, batch=4)])
+    assert (tmp_path / "b" / "checkpoint.keras").exists()
+    report = training.run(resumed)
+    assert report["resumed_at_epoch"] == 1
+    for want, got in zip(_weights(tmp_path / "a" / "model.keras"),
+                         _weights(tmp_path / "b" / "model.keras")):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    lines = (tmp_path / "b" / "log.csv").read_text().strip().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+
+
+def test_finished_run_rerun_only_rewrites_the_report(tmp_path):
+    config = training.TrainConfig(**{**TINY, "epochs": 1},
+                                  output_dir=str(tmp_path))
+    first = training.run(config)
+    again = training.run(config)
+    assert again["resumed_at_epoch"] == 1
+    assert again["target_accuracy"] == first["target_accuracy"]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    config = training.TrainConfig(**{**TINY, "epochs": 1},
+                                  output_dir=str(tmp_path))
+    training.run(config)
+    other = training.TrainConfig(**{**TINY, "epochs": 1, "lr": 0.05},
+                                 output_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"other settings \(lr\)"):
+        training.run(other)
+
+
+def test_nan_loss_stops_with_advice(tmp_path):
+    config = training.TrainConfig(**{**TINY, "epochs": 1, "lr": 1e30},
+                                  output_dir=str(tmp_path))
+    with pytest.raises(FloatingPointError, match="Try a lower --lr"):
+        training.run(config)
+
+
+def test_report_has_costs_versions_and_flags(tmp_path):
+    config = training.TrainConfig(**{**TINY, "epochs": 1},
+                                  steps_per_epoch=2, eval_steps=1,
+                                  output_dir=str(tmp_path))
+    report = training.run(config)
+    assert report["flops_train"] > report["flops_target"] > 0
+    assert report["config"]["depth"] == 8 and report["recipe"] == "paper"
+    assert set(report["versions"]) == {"tensorflow", "keras", "one_keras",
+                                       "python"}
+    assert (tmp_path / "tensorboard").is_dir()
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("epochs", 0, "`epochs` must be an integer >= 1"),
+    ("strategy", "horovod", "`strategy` must be one of"),
+    ("model", "vgg", "`model` must be one of"),
+])
+def test_bad_config_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        training.TrainConfig(**{field: value})
