@@ -15,9 +15,10 @@ from one_keras import callbacks as callbacks_lib
 from one_keras import data as data_lib
 from one_keras import flops
 from one_keras import validation
-from one_keras.models import build_one_resnet
+from one_keras.models import build_one_model
+from one_keras.models import model_names
 
-MODELS = ("resnet",)
+MODELS = tuple(model_names())
 RECIPES = ("paper", "code")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 BACKUP_METADATA = "training_metadata.json"  # Written by BackupAndRestore.
@@ -133,16 +134,23 @@ def step_schedule(lr, total_steps):
 
 
 def build_model(config, dataset):
-    """Builds the `ONEModel` that `config` asks for, sized for `dataset`."""
+    """Builds the `ONEModel` that `config` asks for, sized for `dataset`.
+
+    `--depth`, `--block` and `--width` shape the CIFAR ResNet (`resnet`); the
+    zoo models (`one_keras.models.model_names()`) have fixed architectures.
+    """
     validation.check_choice("model", config.model, MODELS)
-    return build_one_resnet(
-        depth=config.depth, num_classes=dataset.num_classes,
+    architecture = {}
+    if config.model == "resnet":
+        architecture = {"depth": config.depth, "block": config.block,
+                        "width": config.width}
+    return build_one_model(
+        config.model, num_classes=dataset.num_classes,
         num_branches=config.num_branches, input_shape=dataset.input_shape,
-        block=config.block, gate=config.gate, width=config.width,
-        temperature=config.temperature,
+        gate=config.gate, temperature=config.temperature,
         kl_rampup_epochs=config.kl_rampup_epochs,
         weight_decay=config.weight_decay,
-        normalization=dataset.normalization)
+        normalization=dataset.normalization, **architecture)
 
 
 def make_strategy(name, tpu=""):

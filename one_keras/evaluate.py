@@ -1,0 +1,59 @@
+"""Evaluates a saved model: `python -m one_keras.evaluate --model runs/digits`.
+
+Prints the test accuracy of each branch, the target and the ONE-E teacher
+(for a `ONEModel`), or of the model alone (for a deployed `target.keras`),
+and writes them as JSON with `--output`.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+_MODEL = flags.DEFINE_string(
+    "model", "runs/digits", "A `.keras` file or a training output directory.")
+_DATASET = flags.DEFINE_string(
+    "dataset", None, "Dataset to evaluate on (default: the one the training "
+    "output directory's config.json names, else digits).")
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "tfds data directory or "
+                                "image folder.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 0, "Input side for "
+                                   "imagenet2012/image_folder (0: default).",
+                                   lower_bound=0)
+_BATCH = flags.DEFINE_integer("eval_batch_size", 256, "Test batch size.",
+                              lower_bound=1)
+_STEPS = flags.DEFINE_integer("eval_steps", 0, "Test batches (0: all).",
+                              lower_bound=0)
+_OUTPUT = flags.DEFINE_string("output", None, "Write the report here (JSON).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from one_keras import data
+    from one_keras import evaluation
+    from one_keras import training
+    try:
+        model = evaluation.load_model(_MODEL.value)
+        name = (_DATASET.value or evaluation.training_dataset_name(
+            _MODEL.value) or "digits")
+        dataset = data.load_dataset(name, data_dir=_DATA_DIR.value or None,
+                                    image_size=_IMAGE_SIZE.value or None)
+        report = evaluation.evaluate_model(model, dataset, _BATCH.value,
+                                           steps=_STEPS.value or None)
+    except (ValueError, data.DatasetNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    report["dataset"] = dataset.name
+    print(training.format_report(report))
+    if _OUTPUT.value:
+        with open(_OUTPUT.value, "w") as handle:
+            json.dump(report, handle, indent=2, sort_keys=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
