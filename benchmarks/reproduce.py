@@ -87,6 +87,9 @@ _SNAPSHOTS = flags.DEFINE_integer("num_snapshots", 5,
                                   "Snapshots (cycles) of the snapshot run.")
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/reproduce",
                                 "Where teachers and the JSON go.")
+_SAVE_MODELS = flags.DEFINE_bool(
+    "save_models", False, "Save each trained model to "
+    "work_dir/{run}_seed{seed}.keras (for the flatness test).")
 _OUTPUT = flags.DEFINE_string("output", None,
                               "Markdown file to write (default: print).")
 
@@ -188,6 +191,8 @@ def run_one(name, dataset, seed, teachers):
         result["ensemble_error"] = test_error(model.ensemble_model(), test,
                                               labels)
     result["params"] = count_params(deployed)
+    if _SAVE_MODELS.value:
+        model.save(os.path.join(_WORK_DIR.value, f"{name}_seed{seed}.keras"))
     result["train_cost"] = forward_cost(training_networks(model))
     result["test_cost"] = forward_cost([deployed])
     return result
