@@ -1,8 +1,9 @@
 """`KDModel`: Hinton knowledge distillation from a frozen teacher (Table 3).
 
-    L = (1 - alpha) CE(z_s, y) + alpha T^2 KL(softmax(z_t / T) || softmax(z_s / T))
+    L = (1 - a) CE(z_s, y) + a T^2 KL(softmax(z_t / T) || softmax(z_s / T))
 
-with the teacher `z_t` called with `training=False` and never trained.
+with `a = alpha`, the teacher `z_t` called with `training=False` and never
+trained.
 
 Paper: https://arxiv.org/abs/1503.02531
 """
