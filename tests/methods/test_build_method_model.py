@@ -43,13 +43,7 @@ CASES = {
 }
 
 
-# The ablations reuse ONEModel's step; they run with the slow tests.
-SLOW = ("average_gate", "branches2", "branches5", "no_distillation")
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c
-    for c in sorted(CASES)])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_trains_one_step_and_round_trips(tmp_path, case):
     arguments, expected = CASES[case]
     arguments = dict(arguments)
