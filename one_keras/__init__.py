@@ -1,6 +1,7 @@
 """one_keras: ONE (On-the-Fly Native Ensemble) knowledge distillation."""
 
 from one_keras import losses
+from one_keras import methods
 from one_keras import models
 from one_keras.from_backbone import from_backbone
 from one_keras.one_model import ONEModel
@@ -9,4 +10,4 @@ from one_keras.one_network import build_one_network
 __version__ = "0.1.0"
 
 __all__ = ["ONEModel", "build_one_network", "from_backbone", "losses",
-           "models"]
+           "methods", "models"]

@@ -198,6 +198,10 @@ class ONEModel(keras.Model):
             self.network.get_layer("branch0_logits").output,
             name=name or f"{self.network.name}_target")
 
+    def deployed_model(self, name=None):
+        """What ONE deploys: `target_model()` (trunk and branch 0)."""
+        return self.target_model(name=name)
+
     def ensemble_model(self, name=None):
         """The ONE-E ensemble: trunk, every branch and the gate.
 

@@ -19,8 +19,12 @@ def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
 
     Args:
         inputs: `keras.KerasTensor`. The network's input (from `keras.Input`).
-        trunk_output: `keras.KerasTensor`. The shared trunk's output, computed
-            from `inputs`. The gate reads it, and every branch starts from it.
+        trunk_output: `keras.KerasTensor`, or a list of `num_branches` of
+            them. The shared trunk's output, computed from `inputs`: the gate
+            reads it, and every branch starts from it. A list gives every
+            branch its own trunk (the paper's "without sharing" ablation,
+            see `build_trunks`): branch `i` starts from `trunk_output[i]` and
+            the gate reads `trunk_output[0]`.
         build_branch: callable. `build_branch(features, prefix)` applies one
             freshly built branch to `features` and returns its logits
             `(batch, num_classes)`. Every layer it makes must be named with
@@ -42,10 +46,18 @@ def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
     """
     validation.check_int_at_least("num_branches", num_branches, 1)
     validation.check_choice("gate", gate, GATES)
+    branch_inputs = [trunk_output] * num_branches
+    if isinstance(trunk_output, (list, tuple)):
+        if len(trunk_output) != num_branches:
+            raise ValueError(
+                "`trunk_output` must be one tensor or a list of "
+                f"`num_branches`={num_branches} tensors, one per branch. "
+                f"Received: {len(trunk_output)} tensors.")
+        branch_inputs, trunk_output = list(trunk_output), trunk_output[0]
     branch_logits = []
     for index in range(num_branches):
         prefix = f"branch{index}_"
-        logits = build_branch(trunk_output, prefix)
+        logits = build_branch(branch_inputs[index], prefix)
         expected = f"{prefix}logits"
         if len(logits.shape) != 2:
             raise ValueError(
@@ -69,6 +81,38 @@ def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
     outputs = {"branch_logits": stacked, "gate": gate_scores,
                "teacher_logits": teacher_logits}
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def build_trunks(inputs, build_trunk, num_branches=3, share=True):
+    """Applies the trunk once (shared) or once per branch (not shared).
+
+    Args:
+        inputs: `keras.KerasTensor`. The network's input.
+        build_trunk: callable. `build_trunk(inputs) -> features` applies a
+            freshly built trunk (its layers may have fixed names).
+        num_branches: int. Number of branches `m + 1`. Defaults to `3`.
+        share: bool. `True` applies one trunk, shared by every branch (ONE).
+            `False` builds `num_branches` trunks, each wrapped in a
+            sub-model named `f"branch{i}_trunk"` so their layer names do not
+            clash (the paper's "without sharing" ablation: `m + 1` trunks,
+            `(m + 1)` times the plain network's parameters plus the gate).
+            Defaults to `True`.
+
+    Returns:
+        The trunk output (`share=True`) or a list of one per branch, as
+        `build_one_network` takes for `trunk_output`.
+    """
+    validation.check_int_at_least("num_branches", num_branches, 1)
+    if share:
+        return build_trunk(inputs)
+    outputs = []
+    for index in range(num_branches):
+        trunk_input = keras.Input(shape=inputs.shape[1:],
+                                  name=f"branch{index}_trunk_images")
+        trunk = keras.Model(trunk_input, build_trunk(trunk_input),
+                            name=f"branch{index}_trunk")
+        outputs.append(trunk(inputs))
+    return outputs
 
 
 def _stack_branches(branch_logits, num_classes):

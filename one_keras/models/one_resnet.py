@@ -5,13 +5,15 @@ import keras
 from one_keras.models import resnet_cifar
 from one_keras.one_model import ONEModel
 from one_keras.one_network import build_one_network
+from one_keras.one_network import build_trunks
 
 
 def build_one_resnet(depth=32, num_classes=10, num_branches=3,
                      input_shape=(32, 32, 3), block="basic", gate="learned",
                      width=16, temperature=3.0, kl_weight=1.0,
                      kl_rampup_epochs=0, weight_decay=1e-4,
-                     normalization=None, name="one_resnet"):
+                     normalization=None, share_trunk=True,
+                     name="one_resnet"):
     """Builds a CIFAR ResNet whose last stage is split into ONE branches.
 
     Args:
@@ -28,6 +30,8 @@ def build_one_resnet(depth=32, num_classes=10, num_branches=3,
         width: int. Stem width (16 in the paper). Defaults to `16`.
         temperature, kl_weight, kl_rampup_epochs, weight_decay,
             normalization: passed to `one_keras.ONEModel`.
+        share_trunk: bool. `False` gives every branch its own trunk (the
+            paper's "without sharing" ablation). Defaults to `True`.
         name: str. Name of the inner network. Defaults to `"one_resnet"`.
 
     Returns:
@@ -44,8 +48,10 @@ def build_one_resnet(depth=32, num_classes=10, num_branches=3,
     build_branch = resnet_cifar.resnet_branch_builder(
         num_classes, depth=depth, block=block, width=width)
     inputs = keras.Input(shape=input_shape, name="images")
-    trunk_output = resnet_cifar.build_resnet_trunk(
-        inputs, depth=depth, block=block, width=width)
+    trunk_output = build_trunks(
+        inputs, lambda x: resnet_cifar.build_resnet_trunk(
+            x, depth=depth, block=block, width=width),
+        num_branches=num_branches, share=share_trunk)
     network = build_one_network(inputs, trunk_output, build_branch,
                                 num_branches=num_branches, gate=gate,
                                 name=name)

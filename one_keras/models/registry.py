@@ -12,6 +12,7 @@ from one_keras.models import resnext_imagenet
 from one_keras.models.one_resnet import build_one_resnet
 from one_keras.one_model import ONEModel
 from one_keras.one_network import build_one_network
+from one_keras.one_network import build_trunks
 
 CIFAR_SHAPE = (32, 32, 3)
 IMAGENET_SHAPE = (224, 224, 3)
@@ -55,7 +56,7 @@ def model_names():
 
 
 def build_one_model(name, num_classes, num_branches=3, input_shape=None,
-                    gate="learned", **kwargs):
+                    gate="learned", share_trunk=True, **kwargs):
     """Builds a backbone of the ONE paper, split into ONE branches, by name.
 
     Each backbone keeps all but its last stage as the shared trunk; every
@@ -77,6 +78,9 @@ def build_one_model(name, num_classes, num_branches=3, input_shape=None,
             channels)`. Defaults to `None`: `(32, 32, 3)` for the CIFAR
             models, `(224, 224, 3)` for the ImageNet ones.
         gate: str. `"learned"` or `"average"`. Defaults to `"learned"`.
+        share_trunk: bool. `False` gives every branch its own copy of the
+            trunk (the paper's "without sharing" ablation). Defaults to
+            `True`.
         **kwargs: architecture arguments that override the named
             configuration (e.g. `depth=110, block="bottleneck"` for
             `"resnet"`, `growth_rate=12, depth=100` for
@@ -115,14 +119,16 @@ def build_one_model(name, num_classes, num_branches=3, input_shape=None,
         return build_one_resnet(
             num_classes=num_classes, num_branches=num_branches,
             input_shape=input_shape or CIFAR_SHAPE, gate=gate,
-            name=network_name, **kwargs, **one_kwargs)
+            share_trunk=share_trunk, name=network_name, **kwargs, **one_kwargs)
     spec = MODELS[name]
     architecture = {**spec.architecture, **kwargs}
     build_branch = spec.branch_builder(
         num_classes, **_accepted(spec.branch_builder, architecture))
     inputs = keras.Input(shape=input_shape or spec.input_shape, name="images")
-    trunk_output = spec.build_trunk(
-        inputs, **_accepted(spec.build_trunk, architecture))
+    trunk_output = build_trunks(
+        inputs, lambda x: spec.build_trunk(
+            x, **_accepted(spec.build_trunk, architecture)),
+        num_branches=num_branches, share=share_trunk)
     network = build_one_network(inputs, trunk_output, build_branch,
                                 num_branches=num_branches, gate=gate,
                                 name=network_name)

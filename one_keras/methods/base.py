@@ -1,0 +1,106 @@
+"""`MethodModel`: the training step every baseline shares with `ONEModel`.
+
+The baselines (KD, DML, independent ensembles, snapshot ensembles) train
+like `one_keras.ONEModel`: the step is the stock Keras step, the loss adds
+coupled L2 weight decay (PyTorch SGD's `weight_decay`, REFERENCE.md section
+3) and regularizer losses, and is divided by the number of replicas. A
+subclass defines `compute_loss` (through `finish_loss`) and
+`compute_metrics`.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from one_keras import validation
+
+
+class MethodModel(keras.Model):
+    """Base of the baselines' training models (not used on its own).
+
+    Args:
+        weight_decay: float. Coupled L2 weight decay on all trainable
+            weights: `(weight_decay / 2) * sum(w^2)` is added to the loss.
+            Defaults to `1e-4`.
+        normalization: dict or `None`. The input normalisation the network
+            was trained with, recorded for export. Defaults to `None`.
+    """
+
+    def __init__(self, weight_decay=1e-4, normalization=None, **kwargs):
+        validation.check_non_negative("weight_decay", weight_decay)
+        super().__init__(**kwargs)
+        self.weight_decay = float(weight_decay)
+        self.normalization = normalization
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.ce_tracker = keras.metrics.Mean(name="ce")
+
+    def loss_trackers(self):
+        """The `Mean` trackers reported before the accuracies."""
+        return [self.loss_tracker, self.ce_tracker]
+
+    def accuracy_metrics(self):
+        """The accuracy metrics, in report order."""
+        return []
+
+    @property
+    def metrics(self):
+        metrics = self.loss_trackers() + list(self.accuracy_metrics())
+        if self.compiled and self._compile_metrics is not None:
+            metrics.append(self._compile_metrics)
+        return metrics
+
+    def weight_decay_loss(self):
+        """`(weight_decay / 2) * sum(w^2)` over all trainable weights."""
+        if not self.weight_decay or not self.trainable_variables:
+            return ops.zeros((), "float32")
+        squares = [ops.sum(ops.square(ops.cast(v, "float32")))
+                   for v in self.trainable_variables]
+        return 0.5 * self.weight_decay * ops.sum(ops.stack(squares))
+
+    def finish_loss(self, loss):
+        """Adds weight decay and regularizer losses, tracks the total and
+        divides it by the number of replicas (gradients are summed over
+        them)."""
+        loss = loss + self.weight_decay_loss()
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), "float32")
+        self.loss_tracker.update_state(loss)
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply(gradients, variables)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "weight_decay": self.weight_decay,
+                "normalization": self.normalization}
+
+
+def weighted_mean(values, sample_weight):
+    """Batch mean of per-sample `values`, weighted by `sample_weight`."""
+    values = ops.cast(values, "float32")
+    if sample_weight is not None:
+        values = values * ops.reshape(ops.cast(sample_weight, "float32"),
+                                      (-1,))
+    return ops.mean(values)
+
+
+def sparse_ce(y_true, logits):
+    """Per-sample cross-entropy of integer labels and logits, in float32."""
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    return keras.losses.sparse_categorical_crossentropy(
+        labels, ops.cast(logits, "float32"), from_logits=True)

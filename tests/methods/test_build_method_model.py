@@ -1,0 +1,121 @@
+"""Every method and ablation trains, reports its metrics and round-trips."""
+
+import keras
+import numpy as np
+import pytest
+
+from one_keras import ONEModel
+from one_keras import methods
+
+ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
+
+
+def tiny_data(count=8):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(count, 8, 8, 3)).astype("float32")
+    return images, np.arange(count) % 4
+
+
+def tiny_teacher():
+    return methods.build_method_model("vanilla", **ARCH).deployed_model()
+
+
+CASES = {
+    "one": ({"method": "one"}, ["kl", "branch_2_accuracy",
+                                "teacher_accuracy"]),
+    "vanilla": ({"method": "vanilla"}, ["branch_0_accuracy"]),
+    "kd": ({"method": "kd"}, ["kl", "student_accuracy", "teacher_accuracy"]),
+    "dml": ({"method": "dml", "num_peers": 2},
+            ["kl", "member_1_accuracy", "ensemble_accuracy"]),
+    "ensemble3": ({"method": "ensemble", "num_peers": 3},
+                  ["member_2_accuracy", "ensemble_accuracy"]),
+    "snapshot": ({"method": "snapshot", "num_snapshots": 2}, ["accuracy"]),
+    "no_distillation": ({"method": "one", "kl_weight": 0.0},
+                        ["kl", "teacher_accuracy"]),
+    "no_sharing": ({"method": "one", "share_trunk": False},
+                   ["kl", "branch_2_accuracy"]),
+    "average_gate": ({"method": "one", "gate": "average"},
+                     ["teacher_accuracy"]),
+    "branches2": ({"method": "one", "num_branches": 2},
+                  ["branch_1_accuracy"]),
+    "branches5": ({"method": "one", "num_branches": 5},
+                  ["branch_4_accuracy"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_trains_one_step_and_round_trips(tmp_path, case):
+    arguments, expected = CASES[case]
+    arguments = dict(arguments)
+    if arguments["method"] == "kd":
+        arguments["teacher"] = tiny_teacher()
+    model = methods.build_method_model(**arguments, **ARCH)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    images, labels = tiny_data()
+    logs = model.fit(images, labels, batch_size=8, epochs=2,
+                     verbose=0).history
+    assert {"loss", "ce", *expected} <= set(logs)
+    assert all(np.isfinite(logs["loss"]))
+    deployed = model.deployed_model()
+    assert deployed.output.shape[-1] == 4
+    path = tmp_path / f"{case}.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored) is type(model)
+    np.testing.assert_allclose(
+        restored.deployed_model().predict(images, verbose=0),
+        deployed.predict(images, verbose=0), atol=1e-5)
+
+
+def test_dml_deploys_peer_zero_and_ensemble_averages_probabilities():
+    model = methods.build_method_model("ensemble", num_peers=3, **ARCH)
+    images, _ = tiny_data()
+    members = np.stack([model.member_model(i).predict(images, verbose=0)
+                        for i in range(3)], axis=1)
+    probabilities = keras.ops.convert_to_numpy(
+        keras.ops.softmax(members, axis=-1)).mean(axis=1)
+    ensemble = model.deployed_model().predict(images, verbose=0)
+    np.testing.assert_allclose(np.exp(ensemble), probabilities, atol=1e-5)
+    dml = methods.build_method_model("dml", num_peers=2, **ARCH)
+    np.testing.assert_allclose(
+        dml.deployed_model().predict(images, verbose=0),
+        dml(images, training=False)["member_logits"][:, 0], atol=1e-5)
+
+
+def test_vanilla_is_the_one_branch_one_model():
+    model = methods.build_method_model("vanilla", **ARCH)
+    assert isinstance(model, ONEModel) and model.num_branches == 1
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"method": "distill"}, "`method` must be one of"),
+    ({"method": "kd"}, "`teacher` must be given"),
+    ({"method": "dml", "num_peers": 1}, "`num_peers` must be an integer"),
+    ({"method": "dml", "gate": "average"}, "applies to method 'one' only"),
+    ({"method": "vanilla", "share_trunk": False},
+     "applies to method 'one' only"),
+    ({"method": "ensemble", "teacher": "t.keras"},
+     "`teacher` is used by method 'kd' only"),
+])
+def test_errors(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        methods.build_method_model(**arguments, **ARCH)
+
+
+def test_kd_rejects_a_teacher_with_other_classes():
+    teacher = methods.build_method_model(
+        "vanilla", **{**ARCH, "num_classes": 5}).deployed_model()
+    with pytest.raises(ValueError, match="as many classes as `student`"):
+        methods.build_method_model("kd", teacher=teacher, **ARCH)
+
+
+def test_kd_takes_a_saved_method_model_as_teacher(tmp_path):
+    teacher = methods.build_method_model("one", **ARCH)
+    teacher.save(tmp_path / "one.keras")
+    model = methods.build_method_model("kd", teacher=str(tmp_path /
+                                                         "one.keras"), **ARCH)
+    images, _ = tiny_data()
+    np.testing.assert_allclose(
+        model(images)["teacher_logits"],
+        teacher.target_model()(images), atol=1e-5)
+    assert not model.teacher.trainable_weights

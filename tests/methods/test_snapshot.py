@@ -1,0 +1,71 @@
+"""Snapshot ensembles: the cyclic schedule, snapshots and their average."""
+
+import keras
+import numpy as np
+import pytest
+
+from one_keras import methods
+
+ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
+
+
+def test_cyclic_cosine_schedule_values():
+    schedule = methods.CyclicCosineDecay(0.2, total_steps=300, cycles=3)
+    lr = lambda step: float(schedule(step))  # noqa: E731
+    for start in (0, 100, 200):  # every cycle restarts at the full rate
+        np.testing.assert_allclose(lr(start), 0.2, rtol=1e-6)
+        np.testing.assert_allclose(lr(start + 50), 0.1, rtol=1e-5)
+        assert lr(start + 99) < 0.2 * 1e-3
+    assert lr(99) < lr(98) < lr(50) < lr(1)
+    np.testing.assert_allclose(lr(25), 0.1 * (1 + np.cos(np.pi / 4)),
+                               rtol=1e-5)
+    restored = methods.CyclicCosineDecay.from_config(schedule.get_config())
+    assert float(restored(150)) == lr(150)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"initial_learning_rate": 0.1, "total_steps": 10, "cycles": 0},
+     "`cycles` must be an integer >= 1"),
+    ({"initial_learning_rate": 0.1, "total_steps": 2, "cycles": 3},
+     "`cycles` must be <= `total_steps`"),
+    ({"initial_learning_rate": -1.0, "total_steps": 10, "cycles": 1},
+     "`initial_learning_rate` must be a number > 0"),
+])
+def test_schedule_errors(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        methods.CyclicCosineDecay(**arguments)
+
+
+def test_fit_takes_a_snapshot_per_cycle(tmp_path):
+    model = methods.build_method_model("snapshot", num_snapshots=2, **ARCH)
+    with pytest.raises(ValueError, match="No snapshot is taken yet"):
+        model.deployed_model()
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(8, 8, 8, 3)).astype("float32")
+    labels = np.arange(8) % 4
+    model.compile(optimizer=keras.optimizers.SGD(
+        methods.CyclicCosineDecay(0.1, total_steps=4, cycles=2)))
+    callback = methods.SnapshotCallback(epochs=4, directory=str(tmp_path))
+    model.fit(images, labels, batch_size=8, epochs=4, verbose=0,
+              callbacks=[callback])
+    assert int(model.snapshots_taken.numpy()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "snapshot_0.weights.h5", "snapshot_1.weights.h5"]
+    last = model.snapshots.get_layer("member1")
+    first = model.snapshots.get_layer("member0")
+    for now, kept in zip(model.network.weights, last.weights):
+        np.testing.assert_array_equal(now.numpy(), kept.numpy())
+    assert any(not np.array_equal(a.numpy(), b.numpy())
+               for a, b in zip(first.weights, last.weights))
+    members = np.stack([m.predict(images, verbose=0)
+                        for m in (first, last)], axis=1)
+    probabilities = keras.ops.convert_to_numpy(
+        keras.ops.softmax(members, axis=-1)).mean(axis=1)
+    np.testing.assert_allclose(
+        np.exp(model.deployed_model().predict(images, verbose=0)),
+        probabilities, atol=1e-5)
+    results = model.evaluate(images, labels, verbose=0, return_dict=True)
+    expected = np.mean(probabilities.argmax(-1) == labels)
+    np.testing.assert_allclose(results["ensemble_accuracy"], expected)
+    with pytest.raises(ValueError, match="All 2 snapshots are taken"):
+        model.take_snapshot()
