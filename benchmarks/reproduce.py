@@ -35,6 +35,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from one_keras import data as data_lib  # noqa: E402
+from one_keras import flops  # noqa: E402
 from one_keras import methods  # noqa: E402
 from one_keras.training import step_schedule  # noqa: E402
 
@@ -94,31 +95,9 @@ _OUTPUT = flags.DEFINE_string("output", None,
                               "Markdown file to write (default: print).")
 
 
-def count_params(model):
-    """Parameters of `model` without BatchNorm moving statistics (frozen
-    snapshot members included)."""
-    return int(sum(np.prod(w.shape) for w in model.weights
-                   if "moving_" not in w.path))
-
-
-def training_networks(model):
-    """The functional networks one training step runs forward."""
-    if isinstance(model, methods.KDModel):
-        return [model.student, model.teacher]
-    return [model.network]
-
-
 def forward_cost(networks):
-    """Forward FLOPs per image, in 1e8, summed, or `None` without
-    `one_keras.flops` (another branch adds it)."""
-    try:
-        from one_keras import flops
-    except ImportError:
-        return None
-    counter = getattr(flops, "count_flops", None)
-    if counter is None:
-        return None
-    return sum(counter(n) for n in networks) / 1e8
+    """Forward FLOPs per image of `networks` together, in units of 1e8."""
+    return sum(flops.count_flops(n) for n in networks) / 1e8
 
 
 def test_error(model, test, labels):
@@ -190,10 +169,10 @@ def run_one(name, dataset, seed, teachers):
     if method == "one":
         result["ensemble_error"] = test_error(model.ensemble_model(), test,
                                               labels)
-    result["params"] = count_params(deployed)
+    result["params"] = methods.count_parameters(deployed)
     if _SAVE_MODELS.value:
         model.save(os.path.join(_WORK_DIR.value, f"{name}_seed{seed}.keras"))
-    result["train_cost"] = forward_cost(training_networks(model))
+    result["train_cost"] = forward_cost(methods.training_networks(model))
     result["test_cost"] = forward_cost([deployed])
     return result
 

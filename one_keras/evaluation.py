@@ -8,6 +8,7 @@ import keras
 from one_keras import data as data_lib
 from one_keras.one_model import ONEModel
 from one_keras.training import count_trainable
+from one_keras.training import deployed_accuracy
 from one_keras.training import report_from_results
 
 MODEL_FILES = ("model.keras", "target.keras")
@@ -80,17 +81,8 @@ def evaluate_model(model, dataset, batch_size=256, steps=None):
             model, model.evaluate(test, verbose=0, return_dict=True))
         report["params_target"] = count_trainable(model.target_model())
         return report
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    if dataset.num_classes > 10:
-        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(
-            k=5, name="top5_accuracy"))
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True), metrics=metrics)
-    results = model.evaluate(test, verbose=0, return_dict=True)
-    report = {"target_accuracy": float(results["accuracy"]),
-              "params_target": count_trainable(model)}
-    if "top5_accuracy" in results:
-        report["target_top5_accuracy"] = float(results["top5_accuracy"])
+    report = deployed_accuracy(model, test, dataset.num_classes)
+    report["params_target"] = count_trainable(model)
     return report
 
 

@@ -30,6 +30,24 @@ def _define_flags():
     flags.DEFINE_integer("image_size", defaults.image_size,
                          "Input side for imagenet2012 and image_folder (0: "
                          "the dataset's default, 224 and 64).", lower_bound=0)
+    from one_keras import methods
+    flags.DEFINE_enum("method", defaults.method, list(methods.METHODS),
+                      "Training method: ONE or a baseline of the paper.")
+    flags.DEFINE_bool("no_distillation", defaults.no_distillation,
+                      "ONE ablation: drop the KL term (paper Table 5).")
+    flags.DEFINE_bool("no_sharing", defaults.no_sharing,
+                      "ONE ablation: one trunk per branch (paper Table 5).")
+    flags.DEFINE_string("teacher", defaults.teacher,
+                        "method=kd: the teacher, a trained .keras model.")
+    flags.DEFINE_float("alpha", defaults.alpha,
+                       "method=kd: weight of the distillation term.",
+                       lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_integer("num_peers", defaults.num_peers,
+                         "method=dml/ensemble: number of networks.",
+                         lower_bound=1)
+    flags.DEFINE_integer("num_snapshots", defaults.num_snapshots,
+                         "method=snapshot: snapshots (cosine cycles).",
+                         lower_bound=1)
     flags.DEFINE_enum("model", defaults.model, list(training.MODELS),
                       "Backbone.")
     flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")

@@ -14,9 +14,10 @@ import tensorflow as tf
 from one_keras import callbacks as callbacks_lib
 from one_keras import data as data_lib
 from one_keras import flops
+from one_keras import methods as methods_lib
 from one_keras import validation
-from one_keras.models import build_one_model
 from one_keras.models import model_names
+from one_keras.one_model import ONEModel
 
 MODELS = tuple(model_names())
 RECIPES = ("paper", "code")
@@ -37,12 +38,21 @@ class TrainConfig:
         download: bool. Download and prepare a missing tfds dataset.
         image_size: int. Input side for `imagenet2012`/`image_folder` (0 =
             the dataset's default).
+        method: str. Training method: `"one"` or a baseline of the paper
+            (`one_keras.methods.METHODS`: vanilla, kd, dml, ensemble,
+            snapshot).
         model: str. Backbone name (`"resnet"`: the CIFAR ResNet).
         depth: int. ResNet depth, `6 * n + 2`.
         block: str. `"basic"` or `"bottleneck"`.
         width: int. ResNet stem width.
         num_branches: int. Branches `m + 1` (1 trains the plain network).
-        gate: str. `"learned"` or `"average"`.
+        gate: str. `"learned"` or `"average"` (ONE "without gating").
+        no_distillation: bool. ONE without the KL term (Table 5).
+        no_sharing: bool. ONE with one trunk per branch (Table 5).
+        teacher: str. The `.keras` teacher of `method="kd"`.
+        alpha: float. KD's distillation weight.
+        num_peers: int. Networks of `dml` and `ensemble`.
+        num_snapshots: int. Snapshots (learning-rate cycles) of `snapshot`.
         recipe: str. Which recipe the config follows, `"paper"` or `"code"`
             (the authors' code); a label recorded in the report.
         epochs: int. Training epochs.
@@ -73,12 +83,19 @@ class TrainConfig:
     data_dir: str = ""
     download: bool = False
     image_size: int = 0
+    method: str = "one"
     model: str = "resnet"
     depth: int = 14
     block: str = "basic"
     width: int = 16
     num_branches: int = 3
     gate: str = "learned"
+    no_distillation: bool = False
+    no_sharing: bool = False
+    teacher: str = ""
+    alpha: float = 0.9
+    num_peers: int = 2
+    num_snapshots: int = 5
     recipe: str = "paper"
     epochs: int = 30
     batch_size: int = 64
@@ -111,6 +128,12 @@ class TrainConfig:
         validation.check_positive("lr", self.lr)
         validation.check_non_negative("momentum", self.momentum)
         validation.check_choice("model", self.model, MODELS)
+        validation.check_choice("method", self.method, methods_lib.METHODS)
+        if self.method == "kd" and not self.teacher:
+            raise ValueError(
+                "`teacher` must name a trained `.keras` model for method "
+                "'kd' (e.g. a target.keras of a bigger network). Received: "
+                "teacher=''")
         validation.check_choice("recipe", self.recipe, RECIPES)
         validation.check_choice("strategy", self.strategy, STRATEGIES)
 
@@ -134,7 +157,7 @@ def step_schedule(lr, total_steps):
 
 
 def build_model(config, dataset):
-    """Builds the `ONEModel` that `config` asks for, sized for `dataset`.
+    """Builds the training model `config` asks for, sized for `dataset`.
 
     `--depth`, `--block` and `--width` shape the CIFAR ResNet (`resnet`); the
     zoo models (`one_keras.models.model_names()`) have fixed architectures.
@@ -144,13 +167,32 @@ def build_model(config, dataset):
     if config.model == "resnet":
         architecture = {"depth": config.depth, "block": config.block,
                         "width": config.width}
-    return build_one_model(
-        config.model, num_classes=dataset.num_classes,
-        num_branches=config.num_branches, input_shape=dataset.input_shape,
-        gate=config.gate, temperature=config.temperature,
-        kl_rampup_epochs=config.kl_rampup_epochs,
+    method_options = {
+        "one": {"num_branches": config.num_branches, "gate": config.gate,
+                "kl_weight": 0.0 if config.no_distillation else 1.0,
+                "share_trunk": not config.no_sharing,
+                "kl_rampup_epochs": config.kl_rampup_epochs,
+                "temperature": config.temperature},
+        "kd": {"teacher": config.teacher, "alpha": config.alpha,
+               "temperature": config.temperature},
+        "dml": {"num_peers": config.num_peers},
+        "ensemble": {"num_peers": config.num_peers},
+        "snapshot": {"num_snapshots": config.num_snapshots},
+    }.get(config.method, {})
+    return methods_lib.build_method_model(
+        config.method, model_name=config.model,
+        num_classes=dataset.num_classes, input_shape=dataset.input_shape,
         weight_decay=config.weight_decay,
-        normalization=dataset.normalization, **architecture)
+        normalization=dataset.normalization, **method_options,
+        **architecture)
+
+
+def learning_rate_schedule(config, total_steps):
+    """The paper's step schedule, or cyclic cosine for snapshot ensembles."""
+    if config.method == "snapshot":
+        return methods_lib.CyclicCosineDecay(config.lr, total_steps,
+                                             config.num_snapshots)
+    return step_schedule(config.lr, total_steps)
 
 
 def make_strategy(name, tpu=""):
@@ -277,7 +319,7 @@ def _run(config, strategy, extra_callbacks):
     with strategy.scope():
         model = build_model(config, dataset)
         model.compile(optimizer=keras.optimizers.SGD(
-            step_schedule(config.lr, steps * config.epochs),
+            learning_rate_schedule(config, steps * config.epochs),
             momentum=config.momentum, nesterov=config.nesterov))
     tpu = isinstance(strategy, tf.distribute.TPUStrategy)
     train = data_lib.train_pipeline(
@@ -289,8 +331,12 @@ def _run(config, strategy, extra_callbacks):
                                   steps=config.eval_steps or None,
                                   drop_remainder=tpu)
     nan_guard = callbacks_lib.TerminateOnNaNWithAdvice()
+    method_callbacks = {
+        "one": [callbacks_lib.KLRampUp(config.kl_rampup_epochs)],
+        "snapshot": [methods_lib.SnapshotCallback(config.epochs)],
+    }.get(config.method, [])
     callbacks = [
-        callbacks_lib.KLRampUp(config.kl_rampup_epochs),
+        *method_callbacks,
         nan_guard,
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
         callbacks_lib.AtomicCheckpoint(lambda m: _save_keras(
@@ -322,27 +368,57 @@ def _run(config, strategy, extra_callbacks):
         results = model.evaluate(test, verbose=0, return_dict=True)
     epochs_run = config.epochs - start_epoch
     images = epochs_run * steps * config.batch_size
-    report = report_from_results(model, results)
+    deployed = model.deployed_model()
+    if isinstance(model, ONEModel):
+        report = report_from_results(model, results)
+        report["params_ensemble"] = count_trainable(model.ensemble_model())
+    else:
+        report = deployed_accuracy(deployed, test, dataset.num_classes)
+        report["metrics"] = results
     report.update({
+        "method": config.method,
         "dataset": dataset.name,
         "recipe": config.recipe,
         "epochs": config.epochs,
         "resumed_at_epoch": start_epoch,
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(images / max(train_seconds, 1e-9), 1),
-        "params_target": count_trainable(model.target_model()),
-        "params_ensemble": count_trainable(model.ensemble_model()),
+        "params_target": methods_lib.count_parameters(deployed),
         "params_train": count_trainable(model),
-        "flops_target": flops.count_flops(model.target_model()),
-        "flops_train": flops.count_flops(model),
+        "flops_target": flops.count_flops(deployed),
+        "flops_train": sum(flops.count_flops(network) for network in
+                           methods_lib.training_networks(model)),
         "replicas": strategy.num_replicas_in_sync,
         "config": dataclasses.asdict(config),
         "versions": library_versions(),
     })
     _save_keras(model, os.path.join(output_dir, "model.keras"))
-    _save_keras(model.target_model(),
-                os.path.join(output_dir, "target.keras"))
+    _save_keras(deployed, os.path.join(output_dir, "target.keras"))
     _write_json(os.path.join(output_dir, "report.json"), report)
+    return report
+
+
+def deployed_accuracy(deployed, test, num_classes):
+    """Top-1 (and top-5 beyond 10 classes) test accuracy of a deployed model.
+
+    Args:
+        deployed: `keras.Model` mapping images to logits (or log-probabilities).
+        test: batched `tf.data.Dataset` of `(images, labels)`.
+        num_classes: int. Number of classes.
+
+    Returns:
+        A dict with `target_accuracy` (and `target_top5_accuracy`).
+    """
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if num_classes > 10:
+        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(
+            k=5, name="top5_accuracy"))
+    deployed.compile(loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), metrics=metrics)
+    results = deployed.evaluate(test, verbose=0, return_dict=True)
+    report = {"target_accuracy": float(results["accuracy"])}
+    if "top5_accuracy" in results:
+        report["target_top5_accuracy"] = float(results["top5_accuracy"])
     return report
 
 
@@ -463,7 +539,9 @@ def format_report(report):
         lines.append(f"{'branches mean+-std':<18}"
                      f"{report['branch_accuracy_mean']:>8.4f} +- "
                      f"{report['branch_accuracy_std']:.4f}")
-    lines.append(f"{'target (ONE)':<18}{report['target_accuracy']:>14.4f}")
+    method = report.get("method", "one")
+    label = "target (ONE)" if method == "one" else f"deployed ({method})"
+    lines.append(f"{label:<18}{report['target_accuracy']:>14.4f}")
     if "ensemble_accuracy" in report:
         lines.append(f"{'teacher (ONE-E)':<18}"
                      f"{report['ensemble_accuracy']:>14.4f}")
@@ -473,12 +551,13 @@ def format_report(report):
     if "ensemble_top5_accuracy" in report:
         lines.append(f"{'teacher top-5':<18}"
                      f"{report['ensemble_top5_accuracy']:>14.4f}")
-    if "params_train" in report:
-        lines.append(f"params: target {report['params_target']:,}, ensemble "
-                     f"{report['params_ensemble']:,}, training "
-                     f"{report['params_train']:,}")
-    elif "params_target" in report:
-        lines.append(f"params: target {report['params_target']:,}")
+    if "params_target" in report:
+        params = [f"target {report['params_target']:,}"]
+        for key in ("ensemble", "train"):
+            if f"params_{key}" in report:
+                label = "training" if key == "train" else key
+                params.append(f"{label} {report[f'params_{key}']:,}")
+        lines.append("params: " + ", ".join(params))
     if "flops_train" in report:
         lines.append(f"FLOPs/image: target {report['flops_target']:.3g}, "
                      f"training {report['flops_train']:.3g}")

@@ -24,3 +24,12 @@ def test_resnet32_matches_the_paper():
     training = flops.count_flops(model) / 1e8
     assert round(target, 2) == 1.38
     assert abs(training - 2.28) < 0.02
+
+
+def test_resnet110_matches_the_paper():
+    """Paper Table 4: ResNet-110 vanilla 5.05e8, ONE training 8.29e8."""
+    model = build_one_resnet(depth=110, num_classes=100)
+    target = flops.count_flops(model.target_model()) / 1e8
+    training = flops.count_flops(model) / 1e8
+    assert abs(target - 5.05) / 5.05 < 0.05
+    assert abs(training - 8.29) / 8.29 < 0.05

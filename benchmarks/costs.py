@@ -1,0 +1,78 @@
+r"""Training and test cost of every method, as the paper's Tables 3-4 count.
+
+  python benchmarks/costs.py [--num_classes 100]
+
+Builds each method for CIFAR-size input (no training) with ResNet-32 and
+ResNet-110 and prints TrCost (forward FLOPs per image of everything a
+training step runs) and TeCost (of what is deployed), in units of 1e8, and
+the deployed parameters. KD's teacher is a ResNet-110, as in the paper.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import os  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from one_keras import flops  # noqa: E402
+from one_keras import methods  # noqa: E402
+
+_CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
+
+# Row label -> build_method_model arguments.
+ROWS = {
+    "vanilla": {"method": "vanilla"},
+    "KD (ResNet-110 teacher)": {"method": "kd"},
+    "DML (2 peers)": {"method": "dml", "num_peers": 2},
+    "2-Net ensemble": {"method": "ensemble", "num_peers": 2},
+    "3-Net ensemble": {"method": "ensemble", "num_peers": 3},
+    "Snapshot ensemble (M=5)": {"method": "snapshot", "num_snapshots": 5},
+    "ONE (3 branches)": {"method": "one"},
+}
+
+
+def cost(networks):
+    return sum(flops.count_flops(n) for n in networks) / 1e8
+
+
+def table_rows(depth, teacher):
+    common = {"num_classes": _CLASSES.value, "input_shape": (32, 32, 3),
+              "depth": depth}
+    for label, arguments in ROWS.items():
+        extra = {"teacher": teacher} if arguments["method"] == "kd" else {}
+        model = methods.build_method_model(**arguments, **extra, **common)
+        if arguments["method"] == "snapshot":
+            for _ in range(model.num_snapshots):
+                model.take_snapshot()  # deploy all M, as after training
+        deployed = model.deployed_model()
+        test_cost = cost([deployed])
+        if arguments["method"] == "one":
+            label_e = "ONE-E (3 branches)"
+            yield (label_e, cost(methods.training_networks(model)),
+                   cost([model.ensemble_model()]),
+                   methods.count_parameters(model.ensemble_model()))
+        yield (label, cost(methods.training_networks(model)), test_cost,
+               methods.count_parameters(deployed))
+
+
+def main(argv):
+    del argv
+    teacher = methods.build_method_model(
+        "vanilla", num_classes=_CLASSES.value, input_shape=(32, 32, 3),
+        depth=110).deployed_model()
+    print("| method | ResNet | TrCost (1e8) | TeCost (1e8) | params |")
+    print("|---|---|---|---|---|")
+    for depth in (32, 110):
+        for label, train, test, params in table_rows(depth, teacher):
+            print(f"| {label} | {depth} | {train:.2f} | {test:.2f} | "
+                  f"{params:,} |")
+
+
+if __name__ == "__main__":
+    app.run(main)

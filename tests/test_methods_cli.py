@@ -1,0 +1,62 @@
+"""Every method and ONE ablation trains through `training.run` (`--method`)."""
+
+import json
+
+import keras
+import pytest
+
+from one_keras import training
+
+TINY = {"depth": 8, "width": 4, "epochs": 2, "steps_per_epoch": 2,
+        "eval_steps": 1, "verbose": 0}
+
+
+def run(tmp_path, name, **options):
+    config = training.TrainConfig(output_dir=str(tmp_path / name),
+                                  **TINY, **options)
+    return training.run(config)
+
+
+@pytest.mark.parametrize("options", [
+    {"method": "vanilla"},
+    {"method": "dml", "num_peers": 2},
+    {"method": "ensemble", "num_peers": 3},
+    {"method": "snapshot", "num_snapshots": 2},
+    {"no_distillation": True},
+    {"no_sharing": True},
+    {"gate": "average", "num_branches": 2},
+], ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_method_trains_and_reports(tmp_path, options):
+    report = run(tmp_path, "run", **options)
+    assert report["method"] == options.get("method", "one")
+    assert 0.0 <= report["target_accuracy"] <= 1.0
+    assert report["params_target"] > 0
+    assert report["flops_train"] >= report["flops_target"] > 0
+    deployed = keras.models.load_model(tmp_path / "run" / "target.keras")
+    assert deployed.output.shape[-1] == 10
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["target_accuracy"] == report["target_accuracy"]
+
+
+def test_costs_follow_the_method(tmp_path):
+    vanilla = run(tmp_path, "vanilla", method="vanilla")
+    dml = run(tmp_path, "dml", method="dml", num_peers=2)
+    snapshot = run(tmp_path, "snapshot", method="snapshot", num_snapshots=2)
+    assert dml["flops_train"] == 2 * vanilla["flops_train"]
+    assert dml["flops_target"] == vanilla["flops_target"]
+    # A snapshot run trains one network; its deployed ensemble runs both.
+    assert snapshot["flops_train"] == vanilla["flops_train"]
+    assert snapshot["flops_target"] == 2 * vanilla["flops_target"]
+    assert snapshot["params_target"] == 2 * vanilla["params_target"]
+
+
+def test_kd_learns_from_a_saved_teacher(tmp_path):
+    run(tmp_path, "teacher", method="vanilla")
+    teacher = str(tmp_path / "teacher" / "target.keras")
+    report = run(tmp_path, "kd", method="kd", teacher=teacher, alpha=0.5)
+    assert report["flops_train"] == 2 * report["flops_target"]
+
+
+def test_kd_without_teacher_names_the_flag():
+    with pytest.raises(ValueError, match="`teacher` must name a trained"):
+        training.TrainConfig(method="kd")
