@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -25,9 +26,23 @@ def _load_cli():
 
 @pytest.fixture(scope="module")
 def cli():
-    module = _load_cli()
+    # Other CLIs imported in this process (one_keras.train, the flatness
+    # tool) define flags of the same names in absl's global FLAGS: set
+    # theirs aside while these tests run, and put them back afterwards.
+    saved = {}
+    while True:
+        try:
+            module = _load_cli()
+            break
+        except flags.DuplicateFlagError as error:
+            name = re.search(r"flag '([^']+)'", str(error)).group(1)
+            saved[name] = flags.FLAGS[name]
+            delattr(flags.FLAGS, name)
     flags.FLAGS.mark_as_parsed()
-    return module
+    yield module
+    for name, flag in saved.items():
+        delattr(flags.FLAGS, name)
+        flags.FLAGS[name] = flag
 
 
 def _run_main(cli, capsys, **flag_values):
