@@ -29,6 +29,7 @@ _LAYER_KEYS = {
     "Activation": ("activation",),
     "Softmax": ("axis",),
     "Rescaling": ("scale", "offset"),
+    "ZeroPadding2D": ("padding",),
 }
 # one_keras layer class -> the Keras class it computes the same as.
 _SAME_AS = {"FusedBatchNormalization": "BatchNormalization"}

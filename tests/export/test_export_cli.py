@@ -36,7 +36,7 @@ def cli():
             break
         except flags.DuplicateFlagError as error:
             name = re.search(r"flag '([^']+)'", str(error)).group(1)
-            saved[name] = flags.FLAGS[name]
+            saved.setdefault(name, flags.FLAGS[name])
             delattr(flags.FLAGS, name)
     flags.FLAGS.mark_as_parsed()
     yield module
