@@ -8,12 +8,14 @@ from keras import ops
 from one_keras import losses
 from one_keras import validation
 from one_keras.callbacks import KLRampUp
+from one_keras.method_model import MethodModel
+from one_keras.method_model import weighted_mean
 
 OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
 
 
 @keras.saving.register_keras_serializable(package="one_keras")
-class ONEModel(keras.Model):
+class ONEModel(MethodModel):
     """A ONE network with its loss, metrics and deployment models.
 
     `train_step` minimises the ONE loss (paper Eq. 6) plus coupled L2 weight
@@ -60,25 +62,21 @@ class ONEModel(keras.Model):
         validation.check_positive("temperature", temperature)
         validation.check_non_negative("kl_weight", kl_weight)
         validation.check_int_at_least("kl_rampup_epochs", kl_rampup_epochs, 0)
-        validation.check_non_negative("weight_decay", weight_decay)
         _check_normalization(normalization, network.input.shape[-1])
-        super().__init__(**kwargs)
+        super().__init__(weight_decay=weight_decay,
+                         normalization=normalization, **kwargs)
         self.network = network
         self.temperature = float(temperature)
         self.kl_weight = float(kl_weight)
         self.kl_rampup_epochs = int(kl_rampup_epochs)
-        self.weight_decay = float(weight_decay)
-        self.normalization = normalization
         branch_shape = network.output["branch_logits"].shape
         self.num_branches, self.num_classes = branch_shape[1], branch_shape[2]
         self.kl_ramp = self.add_weight(
             shape=(), trainable=False, name="kl_ramp",
             initializer=keras.initializers.Constant(
                 losses.kl_rampup_weight(0, self.kl_rampup_epochs)))
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.ce_tracker = keras.metrics.Mean(name="ce")
         self.kl_tracker = keras.metrics.Mean(name="kl")
-        self.accuracy_metrics = self._build_accuracy_metrics()
+        self._accuracy_metrics = self._build_accuracy_metrics()
         self.built = True
 
     def _build_accuracy_metrics(self):
@@ -91,13 +89,11 @@ class ONEModel(keras.Model):
                 k=5, name=f"{n}_top5_accuracy") for n in names]
         return metrics
 
-    @property
-    def metrics(self):
-        metrics = [self.loss_tracker, self.ce_tracker, self.kl_tracker]
-        metrics += list(self.accuracy_metrics)
-        if self.compiled and self._compile_metrics is not None:
-            metrics.append(self._compile_metrics)
-        return metrics
+    def loss_trackers(self):
+        return [self.loss_tracker, self.ce_tracker, self.kl_tracker]
+
+    def accuracy_metrics(self):
+        return list(self._accuracy_metrics)
 
     def call(self, images, training=None):
         return self.network(images, training=training)
@@ -107,34 +103,18 @@ class ONEModel(keras.Model):
         ce, kl = losses.one_loss_terms(
             y, y_pred["branch_logits"], y_pred["teacher_logits"],
             self.temperature, reduce=False)
-        if sample_weight is not None:
-            weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-            ce, kl = ce * weights, kl * weights
-        ce, kl = ops.mean(ce), ops.mean(kl)
+        ce = weighted_mean(ce, sample_weight)
+        kl = weighted_mean(kl, sample_weight)
         self.ce_tracker.update_state(ce)
         self.kl_tracker.update_state(kl)
-        loss = ce + self.kl_weight * ops.cast(self.kl_ramp, "float32") * kl
-        loss = loss + self.weight_decay_loss()
-        for extra in self.losses:
-            loss = loss + ops.cast(ops.sum(extra), "float32")
-        self.loss_tracker.update_state(loss)
-        # Gradients are summed over replicas, so each replica's loss is
-        # divided by their number (what Keras loss objects do by themselves).
-        return loss / tf.distribute.get_strategy().num_replicas_in_sync
-
-    def weight_decay_loss(self):
-        """`(weight_decay / 2) * sum(w^2)` over all trainable weights."""
-        if not self.weight_decay:
-            return ops.zeros((), "float32")
-        squares = [ops.sum(ops.square(ops.cast(v, "float32")))
-                   for v in self.trainable_variables]
-        return 0.5 * self.weight_decay * ops.sum(ops.stack(squares))
+        return self.finish_loss(
+            ce + self.kl_weight * ops.cast(self.kl_ramp, "float32") * kl)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         branch_logits = y_pred["branch_logits"]
         teacher_logits = y_pred["teacher_logits"]
         num_heads = self.num_branches + 1
-        for index, metric in enumerate(self.accuracy_metrics):
+        for index, metric in enumerate(self._accuracy_metrics):
             head = index % num_heads
             logits = (teacher_logits if head == self.num_branches
                       else branch_logits[:, head])
@@ -143,23 +123,6 @@ class ONEModel(keras.Model):
             self._compile_metrics.update_state(y, teacher_logits,
                                                sample_weight)
         return self.get_metrics_result()
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled_loss, variables)
-        self.optimizer.apply(gradients, variables)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self(x, training=False)
-        self.compute_loss(x, y, y_pred, sample_weight, training=False)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, validation_data=None, **kwargs):
@@ -217,14 +180,11 @@ class ONEModel(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "network": keras.saving.serialize_keras_object(self.network),
             "temperature": self.temperature,
             "kl_weight": self.kl_weight,
             "kl_rampup_epochs": self.kl_rampup_epochs,
-            "weight_decay": self.weight_decay,
-            "normalization": self.normalization,
         }
 
     @classmethod

@@ -13,9 +13,9 @@ from keras import ops
 
 from one_keras import losses
 from one_keras import validation
-from one_keras.methods.base import MethodModel
-from one_keras.methods.base import sparse_ce
-from one_keras.methods.base import weighted_mean
+from one_keras.method_model import MethodModel
+from one_keras.method_model import sparse_ce
+from one_keras.method_model import weighted_mean
 
 
 def kd_loss_terms(y_true, student_logits, teacher_logits, temperature):

@@ -12,9 +12,9 @@ import keras
 from keras import ops
 
 from one_keras import validation
-from one_keras.methods.base import MethodModel
-from one_keras.methods.base import sparse_ce
-from one_keras.methods.base import weighted_mean
+from one_keras.method_model import MethodModel
+from one_keras.method_model import sparse_ce
+from one_keras.method_model import weighted_mean
 from one_keras.models import build_one_model
 
 OUTPUT_KEYS = ("member_logits", "ensemble_logits")

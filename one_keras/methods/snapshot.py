@@ -16,9 +16,9 @@ import tensorflow as tf
 from keras import ops
 
 from one_keras import validation
-from one_keras.methods.base import MethodModel
-from one_keras.methods.base import sparse_ce
-from one_keras.methods.base import weighted_mean
+from one_keras.method_model import MethodModel
+from one_keras.method_model import sparse_ce
+from one_keras.method_model import weighted_mean
 from one_keras.methods.kd import check_logits_model
 from one_keras.methods.peers import build_peer_network
 

@@ -1,7 +1,7 @@
-"""`MethodModel`: the training step every baseline shares with `ONEModel`.
+"""`MethodModel`: the training step of `ONEModel` and every baseline.
 
-The baselines (KD, DML, independent ensembles, snapshot ensembles) train
-like `one_keras.ONEModel`: the step is the stock Keras step, the loss adds
+ONE and the baselines (KD, DML, independent ensembles, snapshot ensembles)
+train alike: the step is the stock Keras step, the loss adds
 coupled L2 weight decay (PyTorch SGD's `weight_decay`, REFERENCE.md section
 3) and regularizer losses, and is divided by the number of replicas. A
 subclass defines `compute_loss` (through `finish_loss`) and
