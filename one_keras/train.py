@@ -30,6 +30,10 @@ def _define_flags():
     flags.DEFINE_integer("image_size", defaults.image_size,
                          "Input side for imagenet2012 and image_folder (0: "
                          "the dataset's default, 224 and 64).", lower_bound=0)
+    flags.DEFINE_enum("augment", defaults.augment, list(data.AUGMENTATIONS),
+                      "Training augmentation. auto: the paper's recipe for "
+                      "the tfds datasets; for image_folder pad-4 crop + "
+                      "flip up to 64 px, random resized crop + flip above.")
     from one_keras import methods
     flags.DEFINE_enum("method", defaults.method, list(methods.METHODS),
                       "Training method: ONE or a baseline of the paper.")

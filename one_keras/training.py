@@ -38,6 +38,8 @@ class TrainConfig:
         download: bool. Download and prepare a missing tfds dataset.
         image_size: int. Input side for `imagenet2012`/`image_folder` (0 =
             the dataset's default).
+        augment: str. Training augmentation (`one_keras.data.AUGMENTATIONS`;
+            `"auto"`: the dataset's own recipe).
         method: str. Training method: `"one"` or a baseline of the paper
             (`one_keras.methods.METHODS`: vanilla, kd, dml, ensemble,
             snapshot).
@@ -83,6 +85,7 @@ class TrainConfig:
     data_dir: str = ""
     download: bool = False
     image_size: int = 0
+    augment: str = "auto"
     method: str = "one"
     model: str = "resnet"
     depth: int = 14
@@ -128,6 +131,8 @@ class TrainConfig:
         validation.check_positive("lr", self.lr)
         validation.check_non_negative("momentum", self.momentum)
         validation.check_choice("model", self.model, MODELS)
+        validation.check_choice("augment", self.augment,
+                                data_lib.AUGMENTATIONS)
         validation.check_choice("method", self.method, methods_lib.METHODS)
         if self.method == "kd" and not self.teacher:
             raise ValueError(
@@ -306,7 +311,7 @@ def _run(config, strategy, extra_callbacks):
     dataset = data_lib.load_dataset(
         config.dataset, data_dir=config.data_dir or None,
         download=config.download, seed=config.seed,
-        image_size=config.image_size or None)
+        image_size=config.image_size or None, augment=config.augment)
     output_dir = _output_dir(config, strategy)
     os.makedirs(output_dir, exist_ok=True)
     backup_dir = os.path.join(output_dir, "backup")
@@ -378,6 +383,7 @@ def _run(config, strategy, extra_callbacks):
     report.update({
         "method": config.method,
         "dataset": dataset.name,
+        "augment": dataset.augmentation,
         "recipe": config.recipe,
         "epochs": config.epochs,
         "resumed_at_epoch": start_epoch,

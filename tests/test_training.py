@@ -81,8 +81,9 @@ def test_nan_loss_stops_with_advice(tmp_path):
 def test_report_has_costs_versions_and_flags(tmp_path):
     config = training.TrainConfig(**{**TINY, "epochs": 1},
                                   steps_per_epoch=2, eval_steps=1,
-                                  output_dir=str(tmp_path))
+                                  augment="flip", output_dir=str(tmp_path))
     report = training.run(config)
+    assert report["augment"] == "flip"
     assert report["flops_train"] > report["flops_target"] > 0
     assert report["config"]["depth"] == 8 and report["recipe"] == "paper"
     assert set(report["versions"]) == {"tensorflow", "keras", "one_keras",

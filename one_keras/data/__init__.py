@@ -1,6 +1,8 @@
 """Datasets for ONE training, by name."""
 
 from one_keras import validation
+from one_keras.data.augmentation import AUGMENTATIONS
+from one_keras.data.augmentation import with_augmentation
 from one_keras.data.dataset import Dataset
 from one_keras.data.dataset import DatasetNotFoundError
 from one_keras.data.dataset import normalize
@@ -30,7 +32,7 @@ def dataset_names():
 
 
 def load_dataset(name, data_dir=None, download=False, seed=0,
-                 image_size=None):
+                 image_size=None, augment="auto"):
     """Loads a dataset by name.
 
     Args:
@@ -44,15 +46,19 @@ def load_dataset(name, data_dir=None, download=False, seed=0,
         seed: int. Seed of the file shuffling.
         image_size: int or `None`. Input side for `imagenet2012` (224) and
             `image_folder` (64); fixed-size datasets accept only their size.
+        augment: str. Training augmentation, one of `AUGMENTATIONS`;
+            `"auto"` keeps the dataset's own recipe. Defaults to `"auto"`.
 
     Returns:
         A `one_keras.data.Dataset`.
     """
     validation.check_choice("dataset", name, dataset_names())
-    return LOADERS[name](data_dir=data_dir, download=download, seed=seed,
-                         image_size=image_size)
+    validation.check_choice("augment", augment, AUGMENTATIONS)
+    dataset = LOADERS[name](data_dir=data_dir, download=download, seed=seed,
+                            image_size=image_size)
+    return with_augmentation(dataset, augment)
 
 
-__all__ = ["Dataset", "DatasetNotFoundError", "dataset_names",
+__all__ = ["AUGMENTATIONS", "Dataset", "DatasetNotFoundError", "dataset_names",
            "eval_pipeline", "load_dataset", "normalize", "steps_per_epoch",
            "train_pipeline"]

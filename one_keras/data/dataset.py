@@ -39,6 +39,8 @@ class Dataset:
             raw image to a float32 image of `input_shape` (resize, centre
             crop). `None` only casts to float32.
         cacheable: bool. Whether the decoded raw sources fit in memory.
+        augmentation: str. Name of the `augment` recipe (see
+            `one_keras.data.augmentation.AUGMENTATIONS`), for the report.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Dataset:
     augment: Optional[Callable] = None
     eval_transform: Optional[Callable] = None
     cacheable: bool = True
+    augmentation: str = "none"
 
     def prepare_eval(self, image):
         """One raw image -> the normalised network input, no augmentation."""

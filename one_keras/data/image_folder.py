@@ -1,8 +1,10 @@
 """Your own images: `DIR/train/<class>/*` and `DIR/test/<class>/*` (or val/).
 
 JPEG, PNG, GIF or BMP of any size, resized to `image_size` x `image_size`.
-Classes are the sorted sub-folder names of `train/`. Training adds a random
-horizontal flip; images are normalised with the ImageNet mean and std.
+Classes are the sorted sub-folder names of `train/`. Training augments with
+pad-4 random crops and flips up to 64 px (CIFAR-like images), random resized
+crops and flips beyond (`one_keras.data.augmentation`); images are
+normalised with the ImageNet mean and std.
 """
 
 import functools
@@ -10,6 +12,7 @@ import os
 
 import tensorflow as tf
 
+from one_keras.data import augmentation
 from one_keras.data import preprocessing
 from one_keras.data.dataset import Dataset
 from one_keras.data.dataset import DatasetNotFoundError
@@ -84,12 +87,13 @@ def load_image_folder(data_dir=None, download=False, seed=0,
         return data.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
 
     resize = functools.partial(preprocessing.resize_to, size=size)
+    recipe = augmentation.image_folder_default(size)
     return Dataset(
         name="image_folder", train_source=source(train_paths, train_labels),
         test_source=source(test_paths, test_labels),
         num_classes=len(classes), input_shape=(size, size, 3),
         normalization=preprocessing.IMAGENET_NORMALIZATION,
         num_train=len(train_paths), num_test=len(test_paths),
-        augment=lambda image, seed: preprocessing.flip(resize(image), seed),
-        eval_transform=resize,
+        augment=augmentation.augmentation_fn(recipe, (size, size, 3), resize),
+        augmentation=recipe, eval_transform=resize,
         cacheable=len(train_paths) * size * size * 3 < 2**31)

@@ -99,6 +99,7 @@ def _small_images(name, normalization, augment, train_split="train",
         num_classes=builder.info.features["label"].num_classes,
         input_shape=(32, 32, 3), normalization=normalization,
         num_train=num_train, num_test=num_test, augment=augment,
+        augmentation="pad_crop_flip" if augment else "none",
         cacheable=True)
 
 
@@ -143,7 +144,7 @@ def load_imagenet(data_dir=None, download=False, seed=0, image_size=None):
                                   size=size),
         eval_transform=functools.partial(preprocessing.resize_center_crop,
                                          size=size),
-        cacheable=False)
+        augmentation="random_resized_crop_flip", cacheable=False)
 
 
 def _fixed_size(name, image_size, size):
