@@ -58,29 +58,6 @@ LABELS = {
 }
 FILES = ("report.json", "log.csv", "config.json")
 
-_SOURCE = flags.DEFINE_string(
-    "source", "data/cifar10", "Image folder with the CIFAR-10 photos "
-    "(train/<class>/*, test/<class>/*).")
-_SUBSET_DIR = flags.DEFINE_string(
-    "subset_dir", "data/cifar10_subset", "Where the subset's links go.")
-_TRAIN_PER_CLASS = flags.DEFINE_integer(
-    "train_per_class", 1000, "Training photos per class.", lower_bound=1)
-_RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/study",
-                                "Training output directories.")
-_RESULTS_DIR = flags.DEFINE_string(
-    "results_dir", "docs/study", "Finished runs' reports and the table.")
-_RUNS = flags.DEFINE_list("runs", list(RUNS), "Runs to train, in order.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of 'all' runs.")
-_EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs of every run.",
-                               lower_bound=1)
-_DEPTH = flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size.",
-                                   lower_bound=1)
-_PLAN = flags.DEFINE_bool("plan", False, "List the runs and stop.")
-_TABLE_ONLY = flags.DEFINE_bool("table_only", False,
-                                "Only rebuild the table from the reports.")
-
-
 def make_subset(source, destination, per_class):
     """Links the first `per_class` training photos of each class, and the
     whole test split, into an image folder at `destination`.
@@ -109,17 +86,24 @@ def make_subset(source, destination, per_class):
     return tuple(counts)
 
 
-def planned_runs():
-    """`(run name, seed, TrainConfig fields)` of every run, in order: the
-    runs over all seeds first, seed by seed, then the one-seed runs."""
-    seeds = [int(seed) for seed in _SEEDS.value]
-    unknown = [name for name in _RUNS.value if name not in RUNS]
+def planned_runs(runs, seeds):
+    """The runs to train, in order: the runs over all seeds first, seed by
+    seed, then the one-seed runs.
+
+    Args:
+        runs: list of str. Names of `RUNS`.
+        seeds: list of int. Seeds of the runs over all seeds.
+
+    Returns:
+        A list of `(run name, seed, TrainConfig fields)`.
+    """
+    unknown = [name for name in runs if name not in RUNS]
     if unknown:
         raise app.UsageError(f"--runs: unknown run {unknown[0]!r}; choose "
                              f"from {', '.join(RUNS)}")
-    every_seed = [name for name in _RUNS.value if RUNS[name][1] == "all"]
+    every_seed = [name for name in runs if RUNS[name][1] == "all"]
     plan = [(name, seed) for seed in seeds for name in every_seed]
-    plan += [(name, seed) for name in _RUNS.value if name not in every_seed
+    plan += [(name, seed) for name in runs if name not in every_seed
              for seed in seeds[:RUNS[name][1]]]
     return [(name, seed, dict(RUNS[name][0])) for name, seed in plan]
 
@@ -128,18 +112,31 @@ def run_id(name, seed):
     return f"{name}_s{seed}"
 
 
-def train_config(name, seed, fields):
+def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
+    """The `TrainConfig` of one run of the study.
+
+    Args:
+        name: str. A name of `RUNS`.
+        seed: int. The run's seed.
+        fields: dict. The run's own `TrainConfig` fields.
+        subset_dir: str. The image folder to train on.
+        runs_dir: str. Parent of the training output directories.
+        **protocol: `TrainConfig` fields shared by every run (`depth`,
+            `epochs`, `batch_size`).
+
+    Returns:
+        A `one_keras.training.TrainConfig`.
+    """
     from one_keras import training
+    fields = dict(fields)
     if name == "kd":
-        teacher = pathlib.Path(_RUNS_DIR.value) / run_id("kd_teacher", seed)
+        teacher = pathlib.Path(runs_dir) / run_id("kd_teacher", seed)
         fields["teacher"] = str(teacher / "target.keras")
     return training.TrainConfig(**{
-        "dataset": "image_folder", "data_dir": _SUBSET_DIR.value,
-        "image_size": 32, "augment": "pad_crop_flip",
-        "depth": _DEPTH.value, "epochs": _EPOCHS.value,
-        "batch_size": _BATCH_SIZE.value, "eval_batch_size": 500,
-        "seed": seed, "verbose": 2,
-        "output_dir": str(pathlib.Path(_RUNS_DIR.value) / run_id(name, seed)),
+        "dataset": "image_folder", "data_dir": subset_dir, "image_size": 32,
+        "augment": "pad_crop_flip", "eval_batch_size": 500, "seed": seed,
+        "verbose": 2, **protocol,
+        "output_dir": str(pathlib.Path(runs_dir) / run_id(name, seed)),
         **fields})
 
 
@@ -225,28 +222,54 @@ def _collect(output_dir, destination):
         shutil.copy2(pathlib.Path(output_dir) / name, destination / name)
 
 
+def _define_flags():
+    flags.DEFINE_string("source", "data/cifar10", "Image folder with the "
+                        "CIFAR-10 photos (train/<class>/*, test/<class>/*).")
+    flags.DEFINE_string("subset_dir", "data/cifar10_subset",
+                        "Where the subset's links go.")
+    flags.DEFINE_integer("train_per_class", 1000,
+                         "Training photos per class.", lower_bound=1)
+    flags.DEFINE_string("runs_dir", "runs/study",
+                        "Parent of the training output directories.")
+    flags.DEFINE_string("results_dir", "docs/study",
+                        "Finished runs' reports and the table.")
+    flags.DEFINE_list("runs", list(RUNS), "Runs to train, in order.")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the runs over "
+                      "all seeds (the one-seed runs take the first).")
+    flags.DEFINE_integer("epochs", 30, "Epochs of every run.", lower_bound=1)
+    flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
+    flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
+    flags.DEFINE_bool("plan", False, "List the runs and stop.")
+    flags.DEFINE_bool("table_only", False,
+                      "Only rebuild the table from the reports.")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    results_dir = pathlib.Path(_RESULTS_DIR.value)
+    FLAGS = flags.FLAGS
+    results_dir = pathlib.Path(FLAGS.results_dir)
     done = set(_reports(results_dir / "keras"))
-    plan = planned_runs()
-    if _PLAN.value or _TABLE_ONLY.value:
+    plan = planned_runs(FLAGS.runs, [int(seed) for seed in FLAGS.seeds])
+    if FLAGS.plan or FLAGS.table_only:
         for name, seed, fields in plan:
             state = "done" if run_id(name, seed) in done else "to run"
             print(f"{run_id(name, seed):<26}{state:<8}{fields}")
-        if _TABLE_ONLY.value:
+        if FLAGS.table_only:
             print(write_table(results_dir))
         return
-    num_train, num_test = make_subset(_SOURCE.value, _SUBSET_DIR.value,
-                                      _TRAIN_PER_CLASS.value)
+    num_train, num_test = make_subset(FLAGS.source, FLAGS.subset_dir,
+                                      FLAGS.train_per_class)
     print(f"subset: {num_train} training and {num_test} test photos in "
-          f"{_SUBSET_DIR.value}", flush=True)
+          f"{FLAGS.subset_dir}", flush=True)
     from one_keras import training
     for name, seed, fields in plan:
         if run_id(name, seed) in done:
             continue
-        config = train_config(name, seed, fields)
+        config = train_config(
+            name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
+            depth=FLAGS.depth, epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size)
         print(f"== {run_id(name, seed)}: {dataclasses.asdict(config)}",
               flush=True)
         training.run(config)
@@ -255,4 +278,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -1,0 +1,107 @@
+r"""Draws the study's learning curves from the runs' `log.csv` files.
+
+  python benchmarks/plot_curves.py --results_dir docs/study \
+      --output docs/figures/cifar10_curves.png
+
+Left: test accuracy per epoch of vanilla, every ONE branch and ONE-E (seed
+0 of each run; Keras solid, PyTorch dashed where a PyTorch run exists).
+Right: ONE's training loss terms (cross-entropy summed over branches and
+teacher, and the distillation term) per epoch. The logs are those Keras'
+`CSVLogger` writes in every training output directory (`training.run`);
+`benchmarks/pytorch_reference.py train` writes the same columns.
+"""
+
+import csv
+import pathlib
+
+from absl import app
+from absl import flags
+
+STYLES = {"keras": "-", "pytorch": "--"}
+
+
+def read_log(path):
+    """A `log.csv` as a dict of column name -> list of floats."""
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in rows[0]}
+
+
+def curves(log):
+    """Test-accuracy curves of one run: label -> values per epoch."""
+    branches = sorted(key for key in log
+                      if key.startswith("val_branch_")
+                      and key.endswith("_accuracy") and "top5" not in key)
+    if len(branches) == 1:  # The plain network: one branch, no ensemble.
+        return {"vanilla": log[branches[0]]}
+    lines = {f"ONE branch {key.split('_')[2]}": log[key] for key in branches}
+    lines["ONE-E"] = log["val_teacher_accuracy"]
+    return lines
+
+
+def plot(results_dir, seed, output):
+    """Draws the figure.
+
+    Args:
+        results_dir: str. Holds `keras/<run>_s<seed>/log.csv` (and
+            `pytorch/...`).
+        seed: int. Seed of the runs to draw.
+        output: str. The PNG to write.
+
+    Returns:
+        The list of `log.csv` paths drawn.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (accuracy, losses) = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    drawn = []
+    for implementation, style in STYLES.items():
+        for run in ("vanilla", "one"):
+            path = pathlib.Path(results_dir) / implementation / \
+                f"{run}_s{seed}" / "log.csv"
+            if not path.exists():
+                continue
+            log = read_log(path)
+            epochs = [epoch + 1 for epoch in log["epoch"]]
+            for label, values in curves(log).items():
+                accuracy.plot(epochs, values, style,
+                              label=f"{label} ({implementation})")
+            if run == "one":
+                for term in ("ce", "kl"):
+                    losses.plot(epochs, log[term], style,
+                                label=f"{term} ({implementation})")
+            drawn.append(str(path))
+    if not drawn:
+        raise app.UsageError(f"No log.csv of seed {seed} under {results_dir}"
+                             "/{keras,pytorch}/{vanilla,one}_s<seed>/.")
+    accuracy.set(xlabel="epoch", ylabel="test accuracy",
+                 title=f"CIFAR-10 photos, ResNet-20, seed {seed}")
+    losses.set(xlabel="epoch", ylabel="training loss term (ONE)",
+               yscale="log", title="ONE loss terms")
+    for axes in (accuracy, losses):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    figure.tight_layout()
+    pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    return drawn
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    for path in plot(FLAGS.results_dir, FLAGS.seed, FLAGS.output):
+        print(f"drew {path}")
+    print(f"wrote {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("results_dir", "docs/study",
+                        "Directory of the keras/ and pytorch/ runs.")
+    flags.DEFINE_integer("seed", 0, "Seed of the runs to draw.")
+    flags.DEFINE_string("output", "docs/figures/cifar10_curves.png",
+                        "PNG to write.")
+    app.run(main)

@@ -1,0 +1,99 @@
+"""benchmarks/study.py and plot_curves.py: plan, subset, table and curves
+(no training: the runs' reports and logs are written here)."""
+
+import csv
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(
+        f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+study = _load("study")
+plot_curves = _load("plot_curves")
+
+
+def test_plan_runs_every_seed_of_one_and_vanilla_first():
+    plan = study.planned_runs(["one", "vanilla", "dml"], [0, 1])
+    assert [study.run_id(n, s) for n, s, _ in plan] == [
+        "one_s0", "vanilla_s0", "one_s1", "vanilla_s1", "dml_s0"]
+    with pytest.raises(Exception, match="unknown run 'onne'"):
+        study.planned_runs(["onne"], [0])
+
+
+def test_kd_learns_from_the_teacher_run_of_its_seed(tmp_path):
+    config = study.train_config("kd", 2, {"method": "kd"}, "photos",
+                                str(tmp_path), epochs=3, depth=8)
+    assert config.teacher == str(tmp_path / "kd_teacher_s2" / "target.keras")
+    assert (config.augment, config.image_size, config.epochs) == (
+        "pad_crop_flip", 32, 3)
+    assert config.output_dir == str(tmp_path / "kd_s2")
+
+
+def test_subset_links_the_first_photos_of_each_class(tmp_path):
+    for split, count in (("train", 5), ("test", 2)):
+        for name in ("cat", "dog"):
+            folder = tmp_path / "cifar" / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                (folder / f"{index:04d}.jpg").write_bytes(b"x")
+    counts = study.make_subset(tmp_path / "cifar", tmp_path / "subset", 3)
+    assert counts == (6, 4)
+    assert sorted(p.name for p in (tmp_path / "subset/train/cat").iterdir()) \
+        == ["0000.jpg", "0001.jpg", "0002.jpg"]
+    assert study.make_subset(tmp_path / "cifar", tmp_path / "subset", 3) == \
+        (6, 4)  # Rerunning keeps the links.
+
+
+def _write_run(root, name, target, ensemble=None, epochs=3):
+    run = root / name
+    run.mkdir(parents=True)
+    report = {"target_accuracy": target, "train_seconds": 600.0}
+    columns = ["epoch", "loss", "ce", "kl", "val_branch_0_accuracy"]
+    if ensemble is not None:
+        report.update(ensemble_accuracy=ensemble,
+                      branch_accuracy_mean=target)
+        columns += ["val_branch_1_accuracy", "val_teacher_accuracy"]
+    (run / "report.json").write_text(json.dumps(report))
+    with open(run / "log.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for epoch in range(epochs):
+            writer.writerow([epoch] + [0.1 * (epoch + 1)] * (len(columns) - 1))
+
+
+def test_table_gives_mean_and_spread_over_seeds(tmp_path):
+    _write_run(tmp_path / "keras", "one_s0", 0.70, 0.72)
+    _write_run(tmp_path / "keras", "one_s1", 0.60, 0.62)
+    _write_run(tmp_path / "keras", "vanilla_s0", 0.65)
+    _write_run(tmp_path / "pytorch", "one_s0", 0.75, 0.77)
+    table = study.write_table(tmp_path)
+    one = study.summarize(tmp_path)["one"]
+    assert one["keras"]["target"]["mean"] == pytest.approx(0.65)
+    assert one["keras"]["target"]["std"] == pytest.approx(0.0707, abs=1e-4)
+    assert one["pytorch"]["target"]["n"] == 1
+    assert "| ONE-3 | keras | 0.6500 +- 0.0707 (n=2) | 0.6700" in table
+    assert (tmp_path / "study.json").exists()
+
+
+def test_curves_draw_vanilla_branches_and_ensemble(tmp_path):
+    _write_run(tmp_path / "keras", "one_s0", 0.70, 0.72)
+    _write_run(tmp_path / "keras", "vanilla_s0", 0.65)
+    log = plot_curves.read_log(tmp_path / "keras/one_s0/log.csv")
+    assert set(plot_curves.curves(log)) == {"ONE branch 0", "ONE branch 1",
+                                            "ONE-E"}
+    output = tmp_path / "curves.png"
+    drawn = plot_curves.plot(tmp_path, 0, output)
+    assert len(drawn) == 2 and output.stat().st_size > 1000
+    with pytest.raises(Exception, match="No log.csv of seed 5"):
+        plot_curves.plot(tmp_path, 5, output)
