@@ -41,7 +41,7 @@ from one_keras.training import step_schedule  # noqa: E402
 
 # name -> (build_method_model arguments, paper table, paper row, paper
 # error of the deployed model, paper ONE-E error). Paper numbers: CIFAR-100,
-# ResNet-32 (Tables 3, 4 and 6) or ResNet-110 (Table 5); REFERENCE.md
+# ResNet-32 (Tables 3, 4 and 6) or ResNet-110 (Table 5); docs/method.md
 # section 5.
 RUNS = {
     "vanilla": ({"method": "vanilla"}, "1/6", "ResNet-32 (1 branch)",

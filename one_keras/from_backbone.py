@@ -3,7 +3,7 @@
 import keras
 
 from one_keras import validation
-from one_keras.models.common import dense_initializers
+from one_keras.initializers import dense_initializers
 from one_keras.one_model import ONEModel
 from one_keras.one_network import GATES
 from one_keras.one_network import build_one_network

@@ -1,4 +1,4 @@
-"""The ONE loss (paper Eq. 6, REFERENCE.md section 2).
+"""The ONE loss (paper Eq. 6, docs/method.md section 2).
 
     L = sum_i CE(z_i, y) + CE(z_e, y) + w * T^2 * sum_i KL(p_e || p_i)
 

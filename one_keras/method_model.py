@@ -2,7 +2,7 @@
 
 ONE and the baselines (KD, DML, independent ensembles, snapshot ensembles)
 train alike: the step is the stock Keras step, the loss adds
-coupled L2 weight decay (PyTorch SGD's `weight_decay`, REFERENCE.md section
+coupled L2 weight decay (PyTorch SGD's `weight_decay`, docs/method.md section
 3) and regularizer losses, and is divided by the number of replicas. A
 subclass defines `compute_loss` (through `finish_loss`) and
 `compute_metrics`.

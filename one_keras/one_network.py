@@ -8,7 +8,7 @@ import keras
 
 from one_keras import validation
 from one_keras.layers import UniformGate
-from one_keras.models.common import dense_initializers
+from one_keras.initializers import dense_initializers
 
 GATES = ("learned", "average")
 

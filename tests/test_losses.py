@@ -13,7 +13,7 @@ def numpy_log_softmax(z):
 
 
 def numpy_one_loss(labels, branch_logits, teacher_logits, temperature):
-    """REFERENCE.md section 2, written out in float64."""
+    """docs/method.md section 2, written out in float64."""
     batch, num_branches, _ = branch_logits.shape
     rows = np.arange(batch)
     ce = 0.0

@@ -12,7 +12,7 @@ parameters), evaluates it, and restores the weights. Each direction is
 drawn once and scaled by every magnitude, so a curve is one line through
 weight space.
 
-    python -m one_keras.analysis.flatness --model vanilla.keras \
+    python -m one_keras.analysis.flatness_cli --model vanilla.keras \
         --model one.keras --dataset digits --output_dir runs/flatness
 """
 
@@ -220,6 +220,6 @@ def run_flatness(models, train, test, output_dir, magnitudes,
 
 
 if __name__ == "__main__":
-    from one_keras.analysis import flatness_cli
-
-    flatness_cli.run()
+    # The command line sits above this module (flatness_cli imports it).
+    raise SystemExit("The flatness command is now "
+                     "`python -m one_keras.analysis.flatness_cli`.")

@@ -1,6 +1,6 @@
 """Command line of the flatness test (paper Fig. 3).
 
-    python -m one_keras.analysis.flatness --model runs/vanilla.keras \
+    python -m one_keras.analysis.flatness_cli --model runs/vanilla.keras \
         --model runs/dml.keras --model runs/one.keras --dataset digits \
         --max_magnitude 5 --num_magnitudes 11 --output_dir runs/flatness
 """

@@ -2,31 +2,12 @@
 
 import keras
 
+from one_keras.initializers import conv_initializer
+from one_keras.initializers import dense_initializers
 from one_keras.layers import FusedBatchNormalization
 
 __all__ = ["batch_norm", "classifier", "conv2d", "conv_initializer",
            "dense_initializers"]
-
-
-def conv_initializer():
-    """He normal initialisation with fan-out, as the authors' PyTorch code."""
-    return keras.initializers.VarianceScaling(
-        2.0, mode="fan_out", distribution="untruncated_normal")
-
-
-def dense_initializers(fan_in):
-    """PyTorch's default `nn.Linear` initialisation, U(+-1/sqrt(fan_in)).
-
-    Args:
-        fan_in: int. Number of input features.
-
-    Returns:
-        A `(kernel_initializer, bias_initializer)` pair.
-    """
-    bound = fan_in ** -0.5
-    kernel = keras.initializers.VarianceScaling(
-        1.0 / 3.0, mode="fan_in", distribution="uniform")
-    return kernel, keras.initializers.RandomUniform(-bound, bound)
 
 
 def batch_norm(name):

@@ -7,7 +7,7 @@ a 3x3 stem of `2 * growth_rate` channels, three dense blocks of
 input), and between them transitions (BN, ReLU, 1x1 conv compressing the
 channels by `compression`, 2x2 average pooling). The trunk is the stem, dense
 blocks 1-2 and both transitions; a branch is a copy of dense block 3, the
-final BN and ReLU, global average pooling and the classifier (REFERENCE.md
+final BN and ReLU, global average pooling and the classifier (docs/method.md
 section 1).
 
 Paper: https://arxiv.org/abs/1608.06993

@@ -1,7 +1,7 @@
 """CIFAR ResNet (He et al. 2016) split into a ONE trunk and branches.
 
 The trunk is the stem and stages 1-2; a branch is a full copy of stage 3,
-global average pooling and the classifier (REFERENCE.md section 1).
+global average pooling and the classifier (docs/method.md section 1).
 """
 
 import keras

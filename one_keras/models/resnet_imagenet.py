@@ -4,7 +4,7 @@ The torchvision architecture: a 7x7/2 stem of 64 channels with BN, ReLU and
 3x3/2 max pooling, then four stages of basic blocks (64, 128, 256 and 512
 channels; stride 2 at the first block of stages 2-4; 1x1 conv + BN shortcut
 where the shape changes). The trunk is the stem and stages 1-3; a branch is a
-copy of stage 4, global average pooling and the classifier (REFERENCE.md
+copy of stage 4, global average pooling and the classifier (docs/method.md
 section 1).
 
 Paper: https://arxiv.org/abs/1512.03385

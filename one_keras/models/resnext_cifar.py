@@ -5,7 +5,7 @@ from: a 3x3 stem of 64 channels, then three stages of `(depth - 2) / 9`
 bottleneck blocks with 256, 512 and 1024 output channels and grouped 3x3
 convolutions (`cardinality` groups of `bottleneck_width`, doubling each
 stage). The trunk is the stem and stages 1-2; a branch is a copy of stage 3,
-global average pooling and the classifier (REFERENCE.md section 1).
+global average pooling and the classifier (docs/method.md section 1).
 
 Paper: https://arxiv.org/abs/1611.05431
 """

@@ -7,7 +7,7 @@ max pooling), then four stages of (3, 4, 6, 3) bottleneck blocks with 256,
 each stage; stride 2 here at the first block of stages 2-4) and 1x1 conv,
 with a 1x1 conv + BN shortcut where the shape changes. The trunk is the stem
 and stages 1-3; a branch is a copy of stage 4, global average pooling and
-the classifier (REFERENCE.md section 1).
+the classifier (docs/method.md section 1).
 
 Paper: https://arxiv.org/abs/1611.05431
 """

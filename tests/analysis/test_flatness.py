@@ -86,7 +86,7 @@ def test_command_line_on_digits(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
     completed = subprocess.run(
-        [sys.executable, "-m", "one_keras.analysis.flatness",
+        [sys.executable, "-m", "one_keras.analysis.flatness_cli",
          f"--model={tmp_path / 'dml.keras'}", "--dataset=digits",
          "--num_magnitudes=3", "--num_directions=2",
          "--max_train_examples=64", f"--output_dir={tmp_path / 'out'}"],

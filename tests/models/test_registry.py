@@ -27,7 +27,7 @@ def test_unknown_argument_names_the_accepted_ones():
 
 
 def test_resnet_delegates_to_build_one_resnet():
-    # REFERENCE.md section 1: ResNet-32, CIFAR-100.
+    # docs/zoo.md: ResNet-32, CIFAR-100.
     model = build_one_model("resnet", num_classes=100, depth=32)
     assert isinstance(model, ONEModel)
     assert zoo_checks.trainable_count(model.target_model()) == 472_756

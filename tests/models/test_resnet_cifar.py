@@ -1,4 +1,4 @@
-"""CIFAR ResNet split for ONE: parameter counts of REFERENCE.md section 1."""
+"""CIFAR ResNet split for ONE: parameter counts of docs/zoo.md."""
 
 import keras
 import numpy as np

@@ -1,0 +1,162 @@
+"""The package's import graph: no circle, and `__init__.py` only re-exports.
+
+Read from the source with `ast` (no TensorFlow start), so it takes well
+under a second. Every import counts, also one inside a function: a lazy
+import that closes a circle still ties the two modules together.
+"""
+
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = "one_keras"
+
+
+def module_files():
+    """Module name -> path of every `.py` file of the package."""
+    modules = {}
+    for directory, _, files in os.walk(os.path.join(ROOT, PACKAGE)):
+        for file in files:
+            if not file.endswith(".py"):
+                continue
+            path = os.path.join(directory, file)
+            parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def imported_modules(path, modules):
+    """The package's modules that the file at `path` imports."""
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            # `from a import b` imports `a.b` when that is a module.
+            names = [f"{node.module}.{alias.name}"
+                     if f"{node.module}.{alias.name}" in modules
+                     else node.module for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in modules)
+    return found
+
+
+def import_graph(modules):
+    """Module -> the modules importing it runs.
+
+    Importing `a.b.c` also runs the `__init__.py` of `a.b`, so an edge goes
+    to every package above the imported module, except the top package
+    (whose `__init__` every module's import runs first) and the packages
+    that hold the importing module itself (already being imported).
+    """
+    graph = {}
+    for module, path in modules.items():
+        edges = set()
+        for target in imported_modules(path, modules):
+            parts = target.split(".")
+            for end in range(2, len(parts) + 1):
+                parent = ".".join(parts[:end])
+                if parent in modules and not (
+                        module == parent or module.startswith(parent + ".")):
+                    edges.add(parent)
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def find_cycle(graph):
+    """A list of modules forming an import circle, or `None`."""
+    state = {}
+
+    def visit(module, stack):
+        state[module] = "open"
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                return stack[stack.index(target):] + [target]
+            if target not in state:
+                cycle = visit(target, stack)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            cycle = visit(module, [])
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_package_has_no_import_circle():
+    cycle = find_cycle(import_graph(module_files()))
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def write_package(root, files):
+    """Writes `files` (relative path -> text) under `root`; returns the
+    module name -> path map `import_graph` reads."""
+    modules = {}
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        module = name[:-3].replace("/", ".").removesuffix(".__init__")
+        modules[module] = str(path)
+    return modules
+
+
+def test_a_circle_through_a_package_init_is_found(tmp_path):
+    # The shape the network builder once had: `net` imported
+    # `models.common` for an initialiser, and the `models` package
+    # `__init__` imports `net` back through `models.registry`.
+    modules = write_package(tmp_path, {
+        "p/__init__.py": "",
+        "p/net.py": "from p.models.common import init\n",
+        "p/models/__init__.py": "from p.models.registry import build\n",
+        "p/models/common.py": "init = 1\n",
+        "p/models/registry.py": "from p.net import thing\n",
+    })
+    assert find_cycle(import_graph(modules)) == [
+        "p.models", "p.models.registry", "p.net", "p.models"]
+
+
+def test_package_edges_skip_the_importers_own_package(tmp_path):
+    modules = write_package(tmp_path, {
+        "pkg/__init__.py": "from pkg.sub import thing\n",
+        "pkg/sub/__init__.py": "from pkg.sub.a import thing\n",
+        "pkg/sub/a.py": "from pkg.sub import b\nthing = 1\n",
+        "pkg/sub/b.py": "",
+        "pkg/low.py": "def f():\n    from pkg.sub import a\n",
+    })
+    graph = import_graph(modules)
+    assert graph["pkg.sub.a"] == {"pkg.sub.b"}
+    assert graph["pkg.low"] == {"pkg.sub", "pkg.sub.a"}  # lazy import too
+    assert find_cycle(graph) is None
+
+
+@pytest.mark.parametrize("module", sorted(
+    m for m, p in module_files().items() if p.endswith("__init__.py")))
+def test_package_init_only_hands_names_on(module):
+    path = module_files()[module]
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    for node in tree.body:
+        docstring = (isinstance(node, ast.Expr)
+                     and isinstance(node.value, ast.Constant))
+        assignment = isinstance(node, ast.Assign) and all(
+            isinstance(t, ast.Name) and t.id in ("__all__", "__version__")
+            for t in node.targets)
+        assert docstring or assignment or isinstance(
+            node, (ast.Import, ast.ImportFrom)), (
+            f"{os.path.relpath(path, ROOT)} line {node.lineno}: an "
+            "__init__.py only imports and re-exports; put this in a module.")
