@@ -7,6 +7,7 @@ under `one_keras/methods/` and one builder here (see docs/contributing.md).
 """
 
 import dataclasses
+import inspect
 from typing import Any
 from typing import Optional
 
@@ -28,9 +29,6 @@ __all__ = ["BUILDERS", "DEFAULT_TEMPERATURE", "METHODS", "MethodRequest",
 
 # Distillation temperature when `temperature=None`; other methods: 1.
 DEFAULT_TEMPERATURE = {"one": 3.0, "kd": 3.0, "dml": 1.0}
-# ONE's ablation arguments and their defaults: other methods refuse them.
-ONE_ONLY_DEFAULTS = {"gate": "learned", "kl_weight": 1.0,
-                     "share_trunk": True, "kl_rampup_epochs": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,21 +81,23 @@ def _build_kd(request):
                    temperature=request.temperature, **request.common)
 
 
+def _peer_network(request, name, minimum_peers):
+    """The `num_peers` networks side by side that DML and ensembles train."""
+    validation.check_int_at_least("num_peers", request.num_peers,
+                                  minimum_peers)
+    return build_peers(request.model_name, request.num_classes,
+                       request.num_peers, input_shape=request.input_shape,
+                       name=name, **request.architecture)
+
+
 def _build_dml(request):
-    validation.check_int_at_least("num_peers", request.num_peers, 2)
-    network = build_peers(request.model_name, request.num_classes,
-                          request.num_peers, input_shape=request.input_shape,
-                          name="dml", **request.architecture)
-    return DMLModel(network, temperature=request.temperature,
-                    **request.common)
+    return DMLModel(_peer_network(request, "dml", 2),
+                    temperature=request.temperature, **request.common)
 
 
 def _build_ensemble(request):
-    validation.check_int_at_least("num_peers", request.num_peers, 1)
-    network = build_peers(request.model_name, request.num_classes,
-                          request.num_peers, input_shape=request.input_shape,
-                          name="ensemble", **request.architecture)
-    return EnsembleModel(network, **request.common)
+    return EnsembleModel(_peer_network(request, "ensemble", 1),
+                         **request.common)
 
 
 def _build_snapshot(request):
@@ -217,8 +217,10 @@ def _resolve_teacher(teacher):
 
 
 def _check_one_only(method, **arguments):
+    """Refuses a ONE ablation argument set away from its default."""
+    parameters = inspect.signature(build_method_model).parameters
     for name, value in arguments.items():
-        if value != ONE_ONLY_DEFAULTS[name]:
+        if value != parameters[name].default:
             raise ValueError(
                 f"`{name}` is a ONE ablation and applies to method 'one' "
                 f"only. Received: {name}={value!r}, method={method!r}")
