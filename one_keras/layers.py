@@ -41,7 +41,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     layer runs TensorFlow's fused kernel instead (oneDNN on CPU, cuDNN on
     GPU). It has the same weights, config and results as the Keras layer
     (the moving variance is the biased batch variance, as Keras keeps it);
-    inference and every other case use the Keras code unchanged.
+    inference and every other case use the Keras code unchanged. With
+    `synchronized=True` and more than one replica in sync, it takes the
+    Keras path, whose statistics cover the global batch of all replicas;
+    on one replica the fused kernel computes the same thing.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -70,4 +73,12 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return (training and self.trainable and mask is None
                 and not self.renorm and len(inputs.shape) == 4
                 and self.axis in (-1, 3)
-                and keras.backend.backend() == "tensorflow")
+                and keras.backend.backend() == "tensorflow"
+                and not (self.synchronized and _replicas_in_sync() > 1))
+
+
+def _replicas_in_sync():
+    """Replicas of the current `tf.distribute` strategy (1 without one)."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync

@@ -38,7 +38,7 @@ def build_method_model(method, model_name="resnet", num_classes=10,
                        num_snapshots=5, teacher=None, alpha=0.9,
                        temperature=None, gate="learned", kl_weight=1.0,
                        share_trunk=True, kl_rampup_epochs=0,
-                       weight_decay=1e-4, normalization=None,
+                       weight_decay=1e-4, normalization=None, sync_bn=False,
                        **architecture):
     """Builds the training model of a method of the paper, by name.
 
@@ -71,6 +71,8 @@ def build_method_model(method, model_name="resnet", num_classes=10,
         weight_decay: float. Coupled L2 weight decay. Defaults to `1e-4`.
         normalization: dict or `None`. Input normalisation, recorded for
             export.
+        sync_bn: bool. BatchNorm synchronized across replicas (see
+            `one_keras.models.build_one_model`). Defaults to `False`.
         **architecture: architecture arguments of `build_one_model` (e.g.
             `depth`, `width`).
 
@@ -100,6 +102,7 @@ def build_method_model(method, model_name="resnet", num_classes=10,
     if temperature is None:
         temperature = DEFAULT_TEMPERATURE.get(method, 1.0)
     common = {"weight_decay": weight_decay, "normalization": normalization}
+    architecture = {**architecture, "sync_bn": sync_bn}  # To every builder.
     if method == "one":
         return build_one_model(
             model_name, num_classes, num_branches=num_branches,

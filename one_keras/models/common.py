@@ -1,11 +1,18 @@
 """Layers shared by the model zoo, initialised and padded as in PyTorch."""
 
+import contextlib
+import contextvars
+
 import keras
 
 from one_keras.layers import FusedBatchNormalization
 
-__all__ = ["batch_norm", "classifier", "conv2d", "conv_initializer",
-           "dense_initializers"]
+__all__ = ["batch_norm", "batch_norm_synchronized", "classifier", "conv2d",
+           "conv_initializer", "dense_initializers",
+           "synchronized_batch_norm"]
+
+_SYNCHRONIZED = contextvars.ContextVar("synchronized_batch_norm",
+                                       default=False)
 
 
 def conv_initializer():
@@ -29,13 +36,43 @@ def dense_initializers(fan_in):
     return kernel, keras.initializers.RandomUniform(-bound, bound)
 
 
+@contextlib.contextmanager
+def synchronized_batch_norm(synchronized=True):
+    """Makes the BatchNorm layers built inside synchronized across replicas.
+
+    The model builders (`build_one_resnet(sync_bn=True)`,
+    `build_one_model(..., sync_bn=True)`) enter it around the whole network,
+    so every `batch_norm` layer and the gate's BatchNorm get
+    `synchronized=synchronized` without each block taking an argument.
+
+    Args:
+        synchronized: bool. `True`: batch statistics over the global batch
+            of all replicas; `False`: each replica's own slice. Defaults to
+            `True`.
+    """
+    token = _SYNCHRONIZED.set(bool(synchronized))
+    try:
+        yield
+    finally:
+        _SYNCHRONIZED.reset(token)
+
+
+def batch_norm_synchronized():
+    """Whether BatchNorm layers built now are synchronized (see
+    `synchronized_batch_norm`)."""
+    return _SYNCHRONIZED.get()
+
+
 def batch_norm(name):
     """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5).
 
     It trains with TensorFlow's fused kernel (`FusedBatchNormalization`),
     which is what makes a Keras ResNet step as fast as PyTorch's on CPU.
+    Inside `synchronized_batch_norm()` it is synchronized across replicas.
     """
-    return FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    return FusedBatchNormalization(
+        momentum=0.9, epsilon=1e-5, synchronized=batch_norm_synchronized(),
+        name=name)
 
 
 def conv2d(x, filters, kernel_size, strides, name, groups=1):
