@@ -58,7 +58,7 @@ def _free_ports(count):
 def test_multi_worker_loop_with_two_local_workers(tmp_path):
     """Two workers on localhost (TF_CONFIG) end with the same weights.
 
-    Trainable weights only: BatchNorm moving statistics stay per worker.
+    With `--sync_bn` the BatchNorm moving statistics are the same too.
     """
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []
@@ -68,7 +68,8 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
             "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "one_keras.train",
-             "--strategy=multi_worker", f"--output_dir={tmp_path}", *TINY],
+             "--strategy=multi_worker", "--sync_bn",
+             f"--output_dir={tmp_path}", *TINY],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True))
     try:
@@ -83,7 +84,9 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
         tmp_path / "workers" / "worker_1" / "model.keras")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["replicas"] == 2
-    for a, b in zip(chief.trainable_weights, other.trainable_weights):
+    assert report["sync_bn"] and report["config"]["sync_bn"]
+    assert len(chief.weights) > len(chief.trainable_weights)
+    for a, b in zip(chief.weights, other.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch") and len(log) == 2  # CSVLogger ran.
