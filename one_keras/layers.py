@@ -1,5 +1,8 @@
 """Small layers of the ONE network that Keras does not ship."""
 
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
@@ -41,7 +44,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     layer runs TensorFlow's fused kernel instead (oneDNN on CPU, cuDNN on
     GPU). It has the same weights, config and results as the Keras layer
     (the moving variance is the biased batch variance, as Keras keeps it);
-    inference and every other case use the Keras code unchanged.
+    inference and every other case use the Keras code unchanged. With
+    `synchronized=True` and more than one replica in sync, it takes the
+    Keras path, whose statistics cover the global batch of all replicas;
+    on one replica the fused kernel computes the same thing.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -70,4 +76,43 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return (training and self.trainable and mask is None
                 and not self.renorm and len(inputs.shape) == 4
                 and self.axis in (-1, 3)
-                and keras.backend.backend() == "tensorflow")
+                and keras.backend.backend() == "tensorflow"
+                and not (self.synchronized and _replicas_in_sync() > 1))
+
+
+def _replicas_in_sync():
+    """Replicas of the current `tf.distribute` strategy (1 without one)."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+_SYNCHRONIZED = contextvars.ContextVar("synchronized_batch_norm",
+                                       default=False)
+
+
+@contextlib.contextmanager
+def synchronized_batch_norm(synchronized=True):
+    """Makes the BatchNorm layers built inside synchronized across replicas.
+
+    The model builders (`build_one_resnet(sync_bn=True)`,
+    `build_one_model(..., sync_bn=True)`) enter it around the whole network,
+    so every `batch_norm` layer and the gate's BatchNorm get
+    `synchronized=synchronized` without each block taking an argument.
+
+    Args:
+        synchronized: bool. `True`: batch statistics over the global batch
+            of all replicas; `False`: each replica's own slice. Defaults to
+            `True`.
+    """
+    token = _SYNCHRONIZED.set(bool(synchronized))
+    try:
+        yield
+    finally:
+        _SYNCHRONIZED.reset(token)
+
+
+def batch_norm_synchronized():
+    """Whether BatchNorm layers built now are synchronized (see
+    `synchronized_batch_norm`)."""
+    return _SYNCHRONIZED.get()

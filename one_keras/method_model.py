@@ -91,12 +91,25 @@ class MethodModel(keras.Model):
 
 
 def weighted_mean(values, sample_weight):
-    """Batch mean of per-sample `values`, weighted by `sample_weight`."""
+    """Batch mean of per-sample `values`, weighted by `sample_weight`.
+
+    In a replica of a strategy with `k > 1` replicas it is the sum over the
+    replica's slice divided by the global batch size, times `k`:
+    `finish_loss` divides by `k` and the replicas' gradients are summed,
+    which gives the global batch's mean also when a last, partial batch is
+    split unevenly (a plain per-replica mean would weigh every replica
+    alike).
+    """
     values = ops.cast(values, "float32")
     if sample_weight is not None:
         values = values * ops.reshape(ops.cast(sample_weight, "float32"),
                                       (-1,))
-    return ops.mean(values)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return ops.mean(values)
+    count = ops.cast(ops.size(values), "float32")
+    global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return ops.sum(values) * context.num_replicas_in_sync / global_count
 
 
 def sparse_ce(y_true, logits):

@@ -7,8 +7,9 @@ Gong, NeurIPS 2018 (arXiv:1806.04606).
 import keras
 
 from one_keras import validation
-from one_keras.layers import UniformGate
 from one_keras.initializers import dense_initializers
+from one_keras.layers import UniformGate
+from one_keras.layers import batch_norm_synchronized
 
 GATES = ("learned", "average")
 
@@ -35,7 +36,9 @@ def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
             plain network through the same code. Defaults to `3`.
         gate: str. `"learned"` (pooling, Dense, BatchNorm, ReLU, softmax on the
             trunk output) or `"average"` (every branch weighs `1 / m`, the
-            paper's "without gating" ablation). Defaults to `"learned"`.
+            paper's "without gating" ablation). Defaults to `"learned"`. The
+            gate's BatchNorm is synchronized across replicas when built
+            inside `one_keras.models.common.synchronized_batch_norm()`.
         name: str. The model's name. Defaults to `"one_network"`.
 
     Returns:
@@ -150,6 +153,7 @@ def _learned_gate(trunk_output, num_branches):
                                 bias_initializer=bias,
                                 name="gate_dense")(features)
     scores = keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, name="gate_bn")(scores)
+        momentum=0.9, epsilon=1e-5, synchronized=batch_norm_synchronized(),
+        name="gate_bn")(scores)
     scores = keras.layers.ReLU(name="gate_relu")(scores)
     return keras.layers.Softmax(name="gate", dtype="float32")(scores)

@@ -99,6 +99,10 @@ def _define_flags():
                         "TPU name or address for --strategy=tpu.")
     flags.DEFINE_bool("mixed_precision", defaults.mixed_precision,
                       "mixed_float16 on GPU, mixed_bfloat16 on TPU/CPU.")
+    flags.DEFINE_bool("sync_bn", defaults.sync_bn,
+                      "BatchNorm over the global batch of all replicas "
+                      "(GPUs, workers), as on one device; default: each "
+                      "replica's own slice.")
     flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
     flags.DEFINE_bool("deterministic", defaults.deterministic,
                       "Deterministic ops and input order (slower).")

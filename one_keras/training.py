@@ -75,6 +75,8 @@ class TrainConfig:
             resolver's default, `"local"` on a TPU VM).
         mixed_precision: bool. `mixed_float16` on GPU, `mixed_bfloat16` on
             TPU and CPU.
+        sync_bn: bool. BatchNorm statistics over the global batch of all
+            replicas (as on one device) instead of each replica's slice.
         seed: int. Random seed.
         deterministic: bool. Deterministic ops and input order.
         output_dir: str. Where artifacts go.
@@ -114,6 +116,7 @@ class TrainConfig:
     strategy: str = "auto"
     tpu: str = ""
     mixed_precision: bool = False
+    sync_bn: bool = False
     seed: int = 0
     deterministic: bool = False
     output_dir: str = "runs/digits"
@@ -188,7 +191,8 @@ def build_model(config, dataset):
         config.method, model_name=config.model,
         num_classes=dataset.num_classes, input_shape=dataset.input_shape,
         weight_decay=config.weight_decay,
-        normalization=dataset.normalization, **method_options,
+        normalization=dataset.normalization, sync_bn=config.sync_bn,
+        **method_options,
         **architecture)
 
 
@@ -395,6 +399,7 @@ def _run(config, strategy, extra_callbacks):
         "flops_train": sum(flops.count_flops(network) for network in
                            methods_lib.training_networks(model)),
         "replicas": strategy.num_replicas_in_sync,
+        "sync_bn": config.sync_bn,
         "config": dataclasses.asdict(config),
         "versions": library_versions(),
     })
@@ -436,7 +441,9 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
     and optimizer step as `fit`) and drives the same callbacks, so backups,
     checkpoints and logs are the ones `fit` writes. Trainable weights are
     identical on every worker; BatchNorm moving statistics are each worker's
-    own (as with `fit` under `MirroredStrategy`), and the chief's are saved.
+    own (as with `fit` under `MirroredStrategy`), and the chief's are saved,
+    unless `config.sync_bn`: then every replica normalises with the global
+    batch's statistics and all keep the same moving statistics.
     """
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)  # Before run().

@@ -58,7 +58,7 @@ def _free_ports(count):
 def test_multi_worker_loop_with_two_local_workers(tmp_path):
     """Two workers on localhost (TF_CONFIG) end with the same weights.
 
-    Trainable weights only: BatchNorm moving statistics stay per worker.
+    With `--sync_bn` the BatchNorm moving statistics are the same too.
     """
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []
@@ -68,7 +68,8 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
             "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "one_keras.train",
-             "--strategy=multi_worker", f"--output_dir={tmp_path}", *TINY],
+             "--strategy=multi_worker", "--sync_bn",
+             f"--output_dir={tmp_path}", *TINY],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True))
     try:
@@ -83,7 +84,78 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
         tmp_path / "workers" / "worker_1" / "model.keras")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["replicas"] == 2
-    for a, b in zip(chief.trainable_weights, other.trainable_weights):
+    assert report["sync_bn"] and report["config"]["sync_bn"]
+    assert len(chief.weights) > len(chief.trainable_weights)
+    for a, b in zip(chief.weights, other.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch") and len(log) == 2  # CSVLogger ran.
+
+
+EQUALITY_SCRIPT = os.path.join(os.path.dirname(__file__), "scripts",
+                               "distributed_equality.py")
+
+
+def _weights(directory, run, network, stage="trained"):
+    arrays = np.load(directory / f"{run}_{network}.npz")
+    count = sum(name.startswith(stage) for name in arrays.files)
+    return [arrays[f"{stage}_{i}"] for i in range(count)]
+
+
+def _max_difference(first, second):
+    assert len(first) == len(second)
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(first, second))
+
+
+@pytest.mark.slow
+def test_two_replicas_train_the_weights_of_one_device(tmp_path):
+    """3 steps of `fit` on 2 replicas end with one device's weights.
+
+    Mirrored (2 logical CPUs) and two localhost workers (`multi_worker`,
+    TF_CONFIG) against one device, from the same weights on the same 21
+    samples in batches of 8, 8 and 5 (split 3 + 2 over the replicas): a
+    BatchNorm-free ONE network, and a ResNet-8 with `sync_bn` (all weights,
+    BatchNorm moving statistics included). Per-replica BatchNorm must
+    differ, or the comparison could not fail.
+    """
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    commands = [([sys.executable, EQUALITY_SCRIPT, str(tmp_path), "local"],
+                 dict(os.environ))]
+    for index in range(2):
+        commands.append((
+            [sys.executable, EQUALITY_SCRIPT, str(tmp_path), "worker"],
+            dict(os.environ, TF_CONFIG=json.dumps({
+                "cluster": {"worker": workers},
+                "task": {"type": "worker", "index": index}}))))
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for command, env in commands]
+    try:
+        outputs = [p.communicate(timeout=600) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+
+    differences = {}
+    for network in ("bn_free", "sync_bn"):
+        for run in ("mirrored", "worker0", "worker1"):
+            assert _max_difference(
+                _weights(tmp_path, run, network, "initial"),
+                _weights(tmp_path, "one_device", network, "initial")) == 0
+            differences[f"{network}: {run} vs one device"] = _max_difference(
+                _weights(tmp_path, run, network),
+                _weights(tmp_path, "one_device", network))
+    # On one device, per-replica BatchNorm is sync_bn's computation.
+    per_replica = _max_difference(
+        _weights(tmp_path, "mirrored", "per_replica_bn"),
+        _weights(tmp_path, "one_device", "sync_bn"))
+    differences["per_replica_bn: mirrored vs one device"] = per_replica
+    print("max |weight difference| after 3 steps:",
+          json.dumps(differences, indent=1))
+    for name, difference in differences.items():
+        if name.startswith("per_replica_bn"):
+            assert difference > 1e-3, name
+        else:
+            assert difference <= 1e-5, name

@@ -129,7 +129,7 @@ def build_method_model(method, model_name="resnet", num_classes=10,
                        num_snapshots=5, teacher=None, alpha=0.9,
                        temperature=None, gate="learned", kl_weight=1.0,
                        share_trunk=True, kl_rampup_epochs=0,
-                       weight_decay=1e-4, normalization=None,
+                       weight_decay=1e-4, normalization=None, sync_bn=False,
                        **architecture):
     """Builds the training model of a method of the paper, by name.
 
@@ -162,6 +162,8 @@ def build_method_model(method, model_name="resnet", num_classes=10,
         weight_decay: float. Coupled L2 weight decay. Defaults to `1e-4`.
         normalization: dict or `None`. Input normalisation, recorded for
             export.
+        sync_bn: bool. BatchNorm synchronized across replicas (see
+            `one_keras.models.build_one_model`). Defaults to `False`.
         **architecture: architecture arguments of `build_one_model` (e.g.
             `depth`, `width`).
 
@@ -198,7 +200,7 @@ def build_method_model(method, model_name="resnet", num_classes=10,
         kl_rampup_epochs=kl_rampup_epochs,
         common={"weight_decay": weight_decay,
                 "normalization": normalization},
-        architecture=architecture)
+        architecture={**architecture, "sync_bn": sync_bn})  # Every builder.
     return BUILDERS[method](request)
 
 

@@ -3,6 +3,7 @@
 import keras
 
 from one_keras.models import resnet_cifar
+from one_keras.models.common import synchronized_batch_norm
 from one_keras.one_model import ONEModel
 from one_keras.one_network import build_one_network
 from one_keras.one_network import build_trunks
@@ -12,7 +13,7 @@ def build_one_resnet(depth=32, num_classes=10, num_branches=3,
                      input_shape=(32, 32, 3), block="basic", gate="learned",
                      width=16, temperature=3.0, kl_weight=1.0,
                      kl_rampup_epochs=0, weight_decay=1e-4,
-                     normalization=None, share_trunk=True,
+                     normalization=None, share_trunk=True, sync_bn=False,
                      name="one_resnet"):
     """Builds a CIFAR ResNet whose last stage is split into ONE branches.
 
@@ -32,6 +33,11 @@ def build_one_resnet(depth=32, num_classes=10, num_branches=3,
             normalization: passed to `one_keras.ONEModel`.
         share_trunk: bool. `False` gives every branch its own trunk (the
             paper's "without sharing" ablation). Defaults to `True`.
+        sync_bn: bool. `True` synchronizes every BatchNorm (the gate's too)
+            across the replicas of a `tf.distribute` strategy, so that
+            training on several devices normalises over the global batch as
+            one device does. `False` normalises each replica's slice (the
+            authors' DataParallel code). Defaults to `False`.
         name: str. Name of the inner network. Defaults to `"one_resnet"`.
 
     Returns:
@@ -47,14 +53,15 @@ def build_one_resnet(depth=32, num_classes=10, num_branches=3,
     """
     build_branch = resnet_cifar.resnet_branch_builder(
         num_classes, depth=depth, block=block, width=width)
-    inputs = keras.Input(shape=input_shape, name="images")
-    trunk_output = build_trunks(
-        inputs, lambda x: resnet_cifar.build_resnet_trunk(
-            x, depth=depth, block=block, width=width),
-        num_branches=num_branches, share=share_trunk)
-    network = build_one_network(inputs, trunk_output, build_branch,
-                                num_branches=num_branches, gate=gate,
-                                name=name)
+    with synchronized_batch_norm(sync_bn):
+        inputs = keras.Input(shape=input_shape, name="images")
+        trunk_output = build_trunks(
+            inputs, lambda x: resnet_cifar.build_resnet_trunk(
+                x, depth=depth, block=block, width=width),
+            num_branches=num_branches, share=share_trunk)
+        network = build_one_network(inputs, trunk_output, build_branch,
+                                    num_branches=num_branches, gate=gate,
+                                    name=name)
     return ONEModel(network, temperature=temperature, kl_weight=kl_weight,
                     kl_rampup_epochs=kl_rampup_epochs,
                     weight_decay=weight_decay, normalization=normalization)

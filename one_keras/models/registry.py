@@ -9,6 +9,7 @@ from one_keras.models import densenet_cifar
 from one_keras.models import resnet_imagenet
 from one_keras.models import resnext_cifar
 from one_keras.models import resnext_imagenet
+from one_keras.models.common import synchronized_batch_norm
 from one_keras.models.one_resnet import build_one_resnet
 from one_keras.one_model import ONEModel
 from one_keras.one_network import build_one_network
@@ -56,7 +57,8 @@ def model_names():
 
 
 def build_one_model(name, num_classes, num_branches=3, input_shape=None,
-                    gate="learned", share_trunk=True, **kwargs):
+                    gate="learned", share_trunk=True, sync_bn=False,
+                    **kwargs):
     """Builds a backbone of the ONE paper, split into ONE branches, by name.
 
     Each backbone keeps all but its last stage as the shared trunk; every
@@ -81,6 +83,10 @@ def build_one_model(name, num_classes, num_branches=3, input_shape=None,
         share_trunk: bool. `False` gives every branch its own copy of the
             trunk (the paper's "without sharing" ablation). Defaults to
             `True`.
+        sync_bn: bool. `True` synchronizes every BatchNorm (the gate's too)
+            across the replicas of a `tf.distribute` strategy: several
+            devices then normalise over the global batch, as one device
+            does. Defaults to `False` (each replica's own slice).
         **kwargs: architecture arguments that override the named
             configuration (e.g. `depth=110, block="bottleneck"` for
             `"resnet"`, `growth_rate=12, depth=100` for
@@ -119,19 +125,22 @@ def build_one_model(name, num_classes, num_branches=3, input_shape=None,
         return build_one_resnet(
             num_classes=num_classes, num_branches=num_branches,
             input_shape=input_shape or CIFAR_SHAPE, gate=gate,
-            share_trunk=share_trunk, name=network_name, **kwargs, **one_kwargs)
+            share_trunk=share_trunk, sync_bn=sync_bn, name=network_name,
+            **kwargs, **one_kwargs)
     spec = MODELS[name]
     architecture = {**spec.architecture, **kwargs}
     build_branch = spec.branch_builder(
         num_classes, **_accepted(spec.branch_builder, architecture))
-    inputs = keras.Input(shape=input_shape or spec.input_shape, name="images")
-    trunk_output = build_trunks(
-        inputs, lambda x: spec.build_trunk(
-            x, **_accepted(spec.build_trunk, architecture)),
-        num_branches=num_branches, share=share_trunk)
-    network = build_one_network(inputs, trunk_output, build_branch,
-                                num_branches=num_branches, gate=gate,
-                                name=network_name)
+    with synchronized_batch_norm(sync_bn):
+        inputs = keras.Input(shape=input_shape or spec.input_shape,
+                             name="images")
+        trunk_output = build_trunks(
+            inputs, lambda x: spec.build_trunk(
+                x, **_accepted(spec.build_trunk, architecture)),
+            num_branches=num_branches, share=share_trunk)
+        network = build_one_network(inputs, trunk_output, build_branch,
+                                    num_branches=num_branches, gate=gate,
+                                    name=network_name)
     return ONEModel(network, **one_kwargs)
 
 
