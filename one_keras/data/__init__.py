@@ -30,7 +30,7 @@ def dataset_names():
 
 
 def load_dataset(name, data_dir=None, download=False, seed=0,
-                 image_size=None):
+                 image_size=None, skip_bad_images=False):
     """Loads a dataset by name.
 
     Args:
@@ -44,13 +44,22 @@ def load_dataset(name, data_dir=None, download=False, seed=0,
         seed: int. Seed of the file shuffling.
         image_size: int or `None`. Input side for `imagenet2012` (224) and
             `image_folder` (64); fixed-size datasets accept only their size.
+        skip_bad_images: bool. `"image_folder"` only: leave out files that
+            cannot be decoded (with a warning) instead of refusing them.
 
     Returns:
         A `one_keras.data.Dataset`.
     """
     validation.check_choice("dataset", name, dataset_names())
+    options = {}
+    if skip_bad_images:
+        if name != "image_folder":
+            raise ValueError(
+                "`skip_bad_images` applies to the image folder only. "
+                f"Received: skip_bad_images=True, dataset={name!r}")
+        options["skip_bad_images"] = True
     return LOADERS[name](data_dir=data_dir, download=download, seed=seed,
-                         image_size=image_size)
+                         image_size=image_size, **options)
 
 
 __all__ = ["Dataset", "DatasetNotFoundError", "dataset_names",

@@ -43,6 +43,7 @@ def load_one_model(path):
         raise ValueError(
             "`model` must be a `.keras` file or a training output directory "
             f"containing `model.keras`. Received: model={path!r} (not found)")
+    validation.check_keras_file(path)
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds on a bad file.

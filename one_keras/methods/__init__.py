@@ -20,6 +20,8 @@ from one_keras import validation
 from one_keras.methods.dml import DMLModel
 from one_keras.methods.ensemble import EnsembleModel
 from one_keras.methods.kd import KDModel
+from one_keras.methods.options import METHOD_OPTIONS
+from one_keras.methods.options import check_method_options
 from one_keras.methods.peers import PeersModel
 from one_keras.methods.peers import build_peers
 from one_keras.methods.peers import build_plain_network
@@ -196,5 +198,6 @@ def _check_one_only(method, **arguments):
 
 
 __all__ = ["CyclicCosineDecay", "DMLModel", "EnsembleModel", "KDModel",
-           "METHODS", "PeersModel", "SnapshotCallback", "SnapshotModel",
-           "build_method_model", "deployed_model"]
+           "METHODS", "METHOD_OPTIONS", "PeersModel", "SnapshotCallback",
+           "SnapshotModel", "build_method_model", "check_method_options",
+           "deployed_model"]
