@@ -398,11 +398,7 @@ def _run(config, strategy, extra_callbacks):
         results = None
     train_seconds = time.perf_counter() - start
     if nan_guard.bad_batch is not None:
-        raise FloatingPointError(
-            f"The loss became NaN or infinite at epoch {nan_guard.epoch + 1}, "
-            f"batch {nan_guard.bad_batch + 1}; training stopped. Try a lower "
-            f"--lr (now {config.lr}), turn off --mixed_precision, or check "
-            "the data (labels in range, finite normalised images).")
+        raise FloatingPointError(nan_guard.advice(config.lr))
     if results is None:
         results = model.evaluate(test, verbose=0, return_dict=True)
     epochs_run = config.epochs - start_epoch
