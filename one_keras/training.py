@@ -153,7 +153,6 @@ class TrainConfig:
         self._fill_unset_options()
         validation.check_choice("strategy", self.strategy, STRATEGIES)
 
-
     def _check_method_options(self):
         """Refuses an option the method ignores (`METHOD_OPTIONS`); given
         means differing from the field's default."""
