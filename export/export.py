@@ -21,10 +21,10 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from one_keras import cli  # noqa: E402
 from one_keras import export  # noqa: E402
 
 _MODEL = flags.DEFINE_string(
@@ -58,8 +58,7 @@ _DATASET = flags.DEFINE_string(
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines.
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.parse_flags refuses positional arguments.
     if not _MODEL.value:
         _fail("--model is empty: pass a `.keras` file or a training "
               "output directory that holds `model.keras`.")
@@ -74,7 +73,7 @@ def main(argv):
             include_preprocessing=_PREPROCESSING.value, opset=_OPSET.value,
             dataset=dataset, num_samples=_NUM_SAMPLES.value,
             qat_epochs=_QAT_EPOCHS.value)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         _fail(str(error))
     print(export.format_table([report]))
     if not report["passed"]:
@@ -90,4 +89,4 @@ def _fail(message):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

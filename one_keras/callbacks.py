@@ -1,6 +1,7 @@
 """Callbacks that ONE training needs beside Keras' own."""
 
 import keras
+import numpy as np
 
 from one_keras import losses
 
@@ -26,22 +27,56 @@ class KLRampUp(keras.callbacks.Callback):
 class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     """`TerminateOnNaN` that remembers where the loss stopped being finite.
 
-    `one_keras.training.run` turns it into an error that says what to try.
+    `one_keras.training.run` turns it into an error that says what to try
+    (`advice`), and so does the `fit` of every one_keras model given a
+    `keras.callbacks.TerminateOnNaN`.
+
+    Args:
+        raise_error: bool. As in Keras: raise at the bad batch (here a
+            `FloatingPointError` with `advice`) instead of stopping
+            gracefully. Defaults to `False`.
     """
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, raise_error=False):
+        super().__init__(raise_error=raise_error)
         self.bad_batch = None
         self.epoch = 0
+
+    def advice(self, lr):
+        """The one-line error: where the loss stopped, and what to try.
+
+        Args:
+            lr: float. The learning rate the run used.
+
+        Returns:
+            str.
+        """
+        return (
+            f"The loss became NaN or infinite at epoch {self.epoch + 1}, "
+            f"batch {self.bad_batch + 1}; training stopped. Try a lower "
+            f"--lr (now {lr:g}), turn off --mixed_precision, or check "
+            "the data (labels in range, finite normalised images).")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_batch_end(self, batch, logs=None):
+        if self.raise_error:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not np.isfinite(loss):
+                self.bad_batch = batch
+                raise FloatingPointError(
+                    self.advice(current_learning_rate(self.model)))
+            return
         stopped = self.model.stop_training
         super().on_batch_end(batch, logs)
         if self.model.stop_training and not stopped:
             self.bad_batch = batch
+
+
+def current_learning_rate(model):
+    """The learning rate `model`'s optimizer uses now, as a float."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):

@@ -7,12 +7,12 @@ and writes them as JSON with `--output`.
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
+from one_keras import cli  # noqa: E402
 
 _MODEL = flags.DEFINE_string(
     "model", "runs/digits", "A `.keras` file or a training output directory.")
@@ -32,22 +32,19 @@ _OUTPUT = flags.DEFINE_string("output", None, "Write the report here (JSON).")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import data
     from one_keras import evaluation
     from one_keras import training
-    try:
-        model = evaluation.load_model(_MODEL.value)
-        name = (_DATASET.value or evaluation.training_dataset_name(
-            _MODEL.value) or "digits")
-        dataset = data.load_dataset(name, data_dir=_DATA_DIR.value or None,
-                                    image_size=_IMAGE_SIZE.value or None)
-        report = evaluation.evaluate_model(model, dataset, _BATCH.value,
-                                           steps=_STEPS.value or None)
-    except (ValueError, data.DatasetNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    if _OUTPUT.value:
+        _check_output(_OUTPUT.value)
+    model = evaluation.load_model(_MODEL.value)
+    name = (_DATASET.value or evaluation.training_dataset_name(
+        _MODEL.value) or "digits")
+    dataset = data.load_dataset(name, data_dir=_DATA_DIR.value or None,
+                                image_size=_IMAGE_SIZE.value or None)
+    report = evaluation.evaluate_model(model, dataset, _BATCH.value,
+                                       steps=_STEPS.value or None)
     report["dataset"] = dataset.name
     print(training.format_report(report))
     if _OUTPUT.value:
@@ -55,5 +52,17 @@ def main(argv):
             json.dump(report, handle, indent=2, sort_keys=True)
 
 
+def _check_output(path):
+    """Refuses, before the evaluation, an `--output` that cannot be written."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"--output={path}: the folder {parent} does not "
+                         "exist; create it or choose another path.")
+    if os.path.isdir(path) or not os.access(parent, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"--output={path} cannot be written (a directory, "
+                         "or no write permission); choose another path.")
+
+
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

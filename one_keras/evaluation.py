@@ -6,6 +6,7 @@ import os
 import keras
 
 from one_keras import data as data_lib
+from one_keras import validation
 from one_keras.one_model import ONEModel
 from one_keras.training import count_trainable
 from one_keras.training import deployed_accuracy
@@ -41,6 +42,7 @@ def load_model(path):
     if not os.path.isfile(path):
         raise ValueError("`model` must be a `.keras` file or a training output "
                          f"directory. Received: model={path!r} (not found)")
+    validation.check_keras_file(path)
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds on a bad file.

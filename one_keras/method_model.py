@@ -8,11 +8,17 @@ subclass defines `compute_loss` (through `finish_loss`) and
 `compute_metrics`.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 from keras import ops
 
+from one_keras import callbacks as callbacks_lib
 from one_keras import validation
+
+# Starts the message of the in-graph label check (see `check_label_range`).
+LABEL_RANGE_ERROR = "`y` must hold class labels in [0, num_classes - 1]"
 
 
 class MethodModel(keras.Model):
@@ -67,8 +73,59 @@ class MethodModel(keras.Model):
         self.loss_tracker.update_state(loss)
         return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
+    def check_label_range(self, y):
+        """`y`, after an in-graph check that every label is a class index.
+
+        Out-of-range labels would otherwise end `fit`/`evaluate` with a long
+        `InvalidArgumentError` from the loss; `fit` and `evaluate` turn this
+        check's failure into a one-line `ValueError`. (XLA drops asserts.)
+
+        Args:
+            y: tensor or `None`. Integer class labels.
+
+        Returns:
+            `y`.
+        """
+        num_classes = getattr(self, "num_classes", None)
+        if y is None or num_classes is None:
+            return y
+        labels = ops.cast(ops.reshape(y, (-1,)), "int64")
+        message = (f"{LABEL_RANGE_ERROR} for a model with {num_classes} "
+                   f"classes, i.e. [0, {num_classes - 1}], as integers (not "
+                   "one-hot); a batch holds a label outside that range.")
+        checks = [tf.debugging.assert_non_negative(labels, message=message),
+                  tf.debugging.assert_less(
+                      labels, tf.constant(num_classes, "int64"),
+                      message=message)]
+        with tf.control_dependencies(checks):
+            return tf.identity(y)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        # A plain TerminateOnNaN becomes one that says what to try: fit
+        # then ends with a `FloatingPointError` (at once with
+        # `raise_error=True`, else after the graceful stop).
+        callbacks = list(callbacks or [])
+        guards = []
+        for index, callback in enumerate(callbacks):
+            if type(callback) is keras.callbacks.TerminateOnNaN:
+                callbacks[index] = callbacks_lib.TerminateOnNaNWithAdvice(
+                    raise_error=callback.raise_error)
+                guards.append(callbacks[index])
+        with _readable_label_errors():
+            history = super().fit(*args, callbacks=callbacks, **kwargs)
+        for guard in guards:
+            if guard.bad_batch is not None:
+                raise FloatingPointError(guard.advice(
+                    callbacks_lib.current_learning_rate(self)))
+        return history
+
+    def evaluate(self, *args, **kwargs):
+        with _readable_label_errors():
+            return super().evaluate(*args, **kwargs)
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = self.check_label_range(y)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
@@ -80,6 +137,7 @@ class MethodModel(keras.Model):
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = self.check_label_range(y)
         y_pred = self(x, training=False)
         self.compute_loss(x, y, y_pred, sample_weight, training=False)
         return self.compute_metrics(x, y, y_pred, sample_weight)
@@ -88,6 +146,20 @@ class MethodModel(keras.Model):
         return {"name": self.name, "trainable": self.trainable,
                 "weight_decay": self.weight_decay,
                 "normalization": self.normalization}
+
+
+@contextlib.contextmanager
+def _readable_label_errors():
+    """Turns the failed label check into a one-line `ValueError`."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        lines = [line.strip() for line in error.message.splitlines()
+                 if LABEL_RANGE_ERROR in line]
+        if not lines:
+            raise
+        message = lines[0][lines[0].index(LABEL_RANGE_ERROR):]
+        raise ValueError(message) from None
 
 
 def weighted_mean(values, sample_weight):

@@ -5,19 +5,23 @@ the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
 """
 
 import os
-import sys
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from one_keras import cli  # noqa: E402
 
 
 def _define_flags():
     from one_keras import data
     from one_keras import training
-    defaults = training.TrainConfig()
+    # The fields' own defaults: `None` leaves an option to the recipe or
+    # the method (see `TrainConfig`).
+    defaults = types.SimpleNamespace(**{
+        name: field.default for name, field in
+        training.TrainConfig.__dataclass_fields__.items()})
     flags.DEFINE_enum("dataset", defaults.dataset, data.dataset_names(),
                       "Dataset to train on.")
     flags.DEFINE_string("data_dir", defaults.data_dir,
@@ -25,6 +29,10 @@ def _define_flags():
                         "~/tensorflow_datasets), or the image folder "
                         "(train/<class>/*, test/<class>/*) for "
                         "--dataset=image_folder.")
+    flags.DEFINE_bool("skip_bad_images", defaults.skip_bad_images,
+                      "--dataset=image_folder: leave out files that cannot "
+                      "be decoded (named in a warning) instead of refusing "
+                      "the folder.")
     flags.DEFINE_bool("download", defaults.download,
                       "Download and prepare a missing tfds dataset.")
     flags.DEFINE_integer("image_size", defaults.image_size,
@@ -56,7 +64,8 @@ def _define_flags():
                       "Backbone.")
     flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
     flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
-                      "ResNet block type.")
+                      "ResNet block type (default: the recipe's; basic, or "
+                      "bottleneck from depth 44 with --recipe=code).")
     flags.DEFINE_integer("width", defaults.width, "ResNet stem width.",
                          lower_bound=1)
     flags.DEFINE_integer("num_branches", defaults.num_branches,
@@ -65,8 +74,10 @@ def _define_flags():
     flags.DEFINE_enum("gate", defaults.gate, ["learned", "average"],
                       "Gate that mixes the branches into the teacher.")
     flags.DEFINE_enum("recipe", defaults.recipe, list(training.RECIPES),
-                      "Which recipe the config follows (paper or the "
-                      "authors' code); recorded in the report.")
+                      "paper, or code: the authors' code's recipe (no "
+                      "Nesterov, KL ramp-up 80 epochs, bottleneck blocks "
+                      "from depth 44) for the flags not given; recorded in "
+                      "the report.")
     flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs.",
                          lower_bound=1)
     flags.DEFINE_integer("batch_size", defaults.batch_size,
@@ -82,15 +93,18 @@ def _define_flags():
                        lower_bound=0.0)
     flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.",
                        lower_bound=0.0)
-    flags.DEFINE_bool("nesterov", defaults.nesterov, "Nesterov momentum.")
+    flags.DEFINE_bool("nesterov", defaults.nesterov, "Nesterov momentum "
+                      "(default: the recipe's; paper yes, code no).")
     flags.DEFINE_float("weight_decay", defaults.weight_decay,
                        "Coupled L2 weight decay (PyTorch SGD style).",
                        lower_bound=0.0)
     flags.DEFINE_float("temperature", defaults.temperature,
-                       "Distillation temperature T.", lower_bound=0.0)
+                       "Distillation temperature T of one, kd and dml "
+                       "(default: 3, 3 and 1).", lower_bound=0.0)
     flags.DEFINE_integer("kl_rampup_epochs", defaults.kl_rampup_epochs,
-                         "Epochs of KL weight ramp-up (0: off; the authors' "
-                         "code uses 80).", lower_bound=0)
+                         "method=one: epochs of KL weight ramp-up (0: off; "
+                         "default: the recipe's, paper 0, code 80).",
+                         lower_bound=0)
     flags.DEFINE_enum("strategy", defaults.strategy,
                       list(training.STRATEGIES),
                       "auto: all local GPUs if more than one; multi_worker "
@@ -127,19 +141,13 @@ def config_from_flags(flag_values=FLAGS):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import training
-    from one_keras.data import DatasetNotFoundError
-    try:
-        config = config_from_flags()
-        report = training.run(config)
-    except (ValueError, DatasetNotFoundError, FloatingPointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    config = config_from_flags()
+    report = training.run(config)
     print(training.format_report(report))
     print(f"artifacts written to {config.output_dir}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

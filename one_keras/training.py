@@ -15,12 +15,13 @@ from one_keras import callbacks as callbacks_lib
 from one_keras import data as data_lib
 from one_keras import flops
 from one_keras import methods as methods_lib
+from one_keras import recipes
 from one_keras import validation
 from one_keras.models import model_names
 from one_keras.one_model import ONEModel
 
 MODELS = tuple(model_names())
-RECIPES = ("paper", "code")
+RECIPES = recipes.RECIPES
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 BACKUP_METADATA = "training_metadata.json"  # Written by BackupAndRestore.
 # Fields that may change between a run and its resumption.
@@ -40,12 +41,16 @@ class TrainConfig:
             the dataset's default).
         augment: str. Training augmentation (`one_keras.data.AUGMENTATIONS`;
             `"auto"`: the dataset's own recipe).
+        skip_bad_images: bool. `image_folder` only: leave out files that
+            cannot be decoded (with a warning naming them) instead of
+            refusing the folder.
         method: str. Training method: `"one"` or a baseline of the paper
             (`one_keras.methods.METHODS`: vanilla, kd, dml, ensemble,
             snapshot).
         model: str. Backbone name (`"resnet"`: the CIFAR ResNet).
         depth: int. ResNet depth, `6 * n + 2`.
-        block: str. `"basic"` or `"bottleneck"`.
+        block: str or `None`. `"basic"` or `"bottleneck"`; `None` takes the
+            recipe's (see `one_keras.recipes`).
         width: int. ResNet stem width.
         num_branches: int. Branches `m + 1` (1 trains the plain network).
         gate: str. `"learned"` or `"average"` (ONE "without gating").
@@ -55,8 +60,9 @@ class TrainConfig:
         alpha: float. KD's distillation weight.
         num_peers: int. Networks of `dml` and `ensemble`.
         num_snapshots: int. Snapshots (learning-rate cycles) of `snapshot`.
-        recipe: str. Which recipe the config follows, `"paper"` or `"code"`
-            (the authors' code); a label recorded in the report.
+        recipe: str. `"paper"` or `"code"` (the authors' code): fills the
+            options left `None` (`nesterov`, `kl_rampup_epochs`, `block`;
+            see `one_keras.recipes`) and is recorded in the report.
         epochs: int. Training epochs.
         batch_size: int. Global training batch size.
         eval_batch_size: int. Test batch size.
@@ -65,10 +71,13 @@ class TrainConfig:
         eval_steps: int. Test batches to evaluate (0 = the whole split).
         lr: float. Initial learning rate (x0.1 at 50% and 75% of training).
         momentum: float. SGD momentum.
-        nesterov: bool. Nesterov momentum.
+        nesterov: bool or `None`. Nesterov momentum; `None` takes the
+            recipe's.
         weight_decay: float. Coupled L2 weight decay.
-        temperature: float. Distillation temperature.
-        kl_rampup_epochs: int. KL ramp-up epochs (0: off).
+        temperature: float or `None`. Distillation temperature of ONE, KD
+            and DML; `None` takes the method's default (3, 3, 1).
+        kl_rampup_epochs: int or `None`. ONE's KL ramp-up epochs (0: off);
+            `None` takes the recipe's.
         strategy: str. `"auto"`, `"one_device"`, `"mirrored"`,
             `"multi_worker"` or `"tpu"`.
         tpu: str. TPU name or address for `strategy="tpu"` ("" = the
@@ -88,10 +97,11 @@ class TrainConfig:
     download: bool = False
     image_size: int = 0
     augment: str = "auto"
+    skip_bad_images: bool = False
     method: str = "one"
     model: str = "resnet"
     depth: int = 14
-    block: str = "basic"
+    block: str = None
     width: int = 16
     num_branches: int = 3
     gate: str = "learned"
@@ -109,10 +119,10 @@ class TrainConfig:
     eval_steps: int = 0
     lr: float = 0.1
     momentum: float = 0.9
-    nesterov: bool = True
+    nesterov: bool = None
     weight_decay: float = 1e-4
-    temperature: float = 3.0
-    kl_rampup_epochs: int = 0
+    temperature: float = None
+    kl_rampup_epochs: int = None
     strategy: str = "auto"
     tpu: str = ""
     mixed_precision: bool = False
@@ -143,7 +153,33 @@ class TrainConfig:
                 "'kd' (e.g. a target.keras of a bigger network). Received: "
                 "teacher=''")
         validation.check_choice("recipe", self.recipe, RECIPES)
+        if self.skip_bad_images and self.dataset != "image_folder":
+            raise ValueError(
+                "`skip_bad_images` applies to dataset 'image_folder' only. "
+                f"Received: skip_bad_images=True, dataset={self.dataset!r}")
+        self._check_method_options()
+        self._fill_unset_options()
         validation.check_choice("strategy", self.strategy, STRATEGIES)
+
+    def _check_method_options(self):
+        """Refuses an option the method ignores (`METHOD_OPTIONS`); given
+        means differing from the field's default."""
+        fields = self.__dataclass_fields__
+        given = {name: getattr(self, name)
+                 for name in methods_lib.METHOD_OPTIONS
+                 if getattr(self, name) != fields[name].default}
+        methods_lib.check_method_options(self.method, given)
+
+    def _fill_unset_options(self):
+        """Gives the options left `None` the recipe's or method's value."""
+        values = recipes.recipe_defaults(self.recipe, self.method,
+                                         self.model, self.depth)
+        temperature = methods_lib.DEFAULT_TEMPERATURE.get(self.method)
+        if temperature is not None:
+            values["temperature"] = temperature
+        for name, value in values.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
 
 def step_schedule(lr, total_steps):
@@ -183,7 +219,8 @@ def build_model(config, dataset):
                 "temperature": config.temperature},
         "kd": {"teacher": config.teacher, "alpha": config.alpha,
                "temperature": config.temperature},
-        "dml": {"num_peers": config.num_peers},
+        "dml": {"num_peers": config.num_peers,
+                "temperature": config.temperature},
         "ensemble": {"num_peers": config.num_peers},
         "snapshot": {"num_snapshots": config.num_snapshots},
     }.get(config.method, {})
@@ -315,7 +352,8 @@ def _run(config, strategy, extra_callbacks):
     dataset = data_lib.load_dataset(
         config.dataset, data_dir=config.data_dir or None,
         download=config.download, seed=config.seed,
-        image_size=config.image_size or None, augment=config.augment)
+        image_size=config.image_size or None, augment=config.augment,
+        skip_bad_images=config.skip_bad_images)
     output_dir = _output_dir(config, strategy)
     os.makedirs(output_dir, exist_ok=True)
     backup_dir = os.path.join(output_dir, "backup")
@@ -368,11 +406,7 @@ def _run(config, strategy, extra_callbacks):
         results = None
     train_seconds = time.perf_counter() - start
     if nan_guard.bad_batch is not None:
-        raise FloatingPointError(
-            f"The loss became NaN or infinite at epoch {nan_guard.epoch + 1}, "
-            f"batch {nan_guard.bad_batch + 1}; training stopped. Try a lower "
-            f"--lr (now {config.lr}), turn off --mixed_precision, or check "
-            "the data (labels in range, finite normalised images).")
+        raise FloatingPointError(nan_guard.advice(config.lr))
     if results is None:
         results = model.evaluate(test, verbose=0, return_dict=True)
     epochs_run = config.epochs - start_epoch

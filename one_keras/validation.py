@@ -1,5 +1,7 @@
 """Argument checks that raise a `ValueError` naming the argument and the fix."""
 
+import zipfile
+
 import numpy as np
 
 
@@ -81,3 +83,20 @@ def check_labels(labels, num_classes, name="y"):
             f"`{name}` must hold class labels in [0, {num_classes - 1}] "
             f"for a model with {num_classes} classes. Received labels in "
             f"[{low}, {high}]")
+
+
+def check_keras_file(path, name="model"):
+    """Raises unless `path` is a whole `.keras` archive (a zip file).
+
+    Keras reports a truncated or corrupt `.keras` file as "File not found";
+    this names the real fault.
+
+    Args:
+        path: str. An existing file.
+        name: str. The argument's name, quoted in the message.
+    """
+    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"`{name}` could not be read: {path!r} is not a whole `.keras` "
+            "file (truncated or corrupt, not a zip archive). Use an intact "
+            "copy, e.g. the run's checkpoint.keras, or train again.")

@@ -23,7 +23,8 @@ ZOO_REPRESENTATIVES = {"cifar100_resnext29.flags",
                        "cifar10_densenet_bc190.flags",
                        "imagenet_resnet18.flags", "imagenet_resnext50.flags"}
 # Same ResNet-32 as cifar100_resnet32 (kept fast: it also covers top-5).
-SLOW = {"cifar100_resnet110.flags", "cifar10_resnet32.flags", "svhn.flags",
+SLOW = {"cifar100_resnet110.flags", "cifar100_resnet110_code.flags",
+        "cifar10_resnet32.flags", "svhn.flags",
         *ZOO_REPRESENTATIVES}
 
 

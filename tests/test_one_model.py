@@ -174,6 +174,38 @@ def test_fit_rejects_labels_out_of_range():
         model.fit(images, np.full(16, 4), verbose=0)
 
 
+@pytest.mark.parametrize("bad_label", [4, -1])
+def test_tf_data_labels_out_of_range_give_one_clear_error(bad_label):
+    model = tiny_model(num_classes=4)
+    images, labels = tiny_data(count=8)
+    labels[5] = bad_label
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    model.compile(optimizer="sgd")
+    for run in (lambda: model.fit(data, verbose=0),
+                lambda: model.evaluate(data, verbose=0)):
+        with pytest.raises(ValueError) as error:
+            run()
+        message = str(error.value)
+        assert message.startswith("`y` must hold class labels in [0, "
+                                  "num_classes - 1] for a model with 4 "
+                                  "classes")
+        assert "\n" not in message
+
+
+def test_nan_loss_stops_fit_with_the_cli_advice():
+    images, labels = tiny_data()
+    images[6] = np.nan
+    for raise_error in (False, True):
+        model = tiny_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+        with pytest.raises(FloatingPointError, match=r"epoch 1, batch 2; "
+                                                     r".*lower --lr \(now "
+                                                     r"0.05\)"):
+            model.fit(images, labels, batch_size=4, epochs=2, verbose=0,
+                      shuffle=False, callbacks=[
+                          keras.callbacks.TerminateOnNaN(raise_error)])
+
+
 def test_network_must_be_a_one_network():
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="`network` must be a functional"):

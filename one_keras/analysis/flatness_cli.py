@@ -7,8 +7,9 @@
 
 import os
 
-from absl import app
 from absl import flags
+
+from one_keras import cli
 
 _MODELS = flags.DEFINE_multi_string(
     "model", None, "A saved .keras model (method model or deployed network); "
@@ -33,8 +34,7 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/flatness",
 
 
 def main(argv):
-    del argv
-    import keras
+    del argv  # cli.parse_flags refuses positional arguments.
     import numpy as np
 
     from one_keras import data as data_lib
@@ -42,15 +42,16 @@ def main(argv):
     from one_keras.analysis import flatness
 
     if not _MODELS.value:
-        raise app.UsageError("Give at least one --model.")
+        raise ValueError("give at least one --model (a saved .keras file).")
     names = _NAMES.value or [os.path.splitext(os.path.basename(p))[0]
                              for p in _MODELS.value]
     if len(names) != len(_MODELS.value):
-        raise app.UsageError("Give one --name per --model.")
+        raise ValueError(f"give one --name per --model: {len(names)} "
+                         f"names for {len(_MODELS.value)} models.")
     dataset = data_lib.load_dataset(_DATASET.value)
     train = flatness.dataset_arrays(dataset.train, _MAX_TRAIN.value)
     test = flatness.dataset_arrays(dataset.test)
-    models = {name: keras.models.load_model(path)
+    models = {name: _load_model(path)
               for name, path in zip(names, _MODELS.value)}
     magnitudes = np.linspace(0.0, _MAX_MAGNITUDE.value,
                              _NUM_MAGNITUDES.value)
@@ -68,8 +69,13 @@ def main(argv):
           "flatness.png")
 
 
+def _load_model(path):
+    from one_keras import evaluation
+    return evaluation.load_model(path)
+
+
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

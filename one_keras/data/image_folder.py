@@ -10,7 +10,9 @@ normalised with the ImageNet mean and std.
 import functools
 import os
 
+import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from one_keras.data import augmentation
 from one_keras.data import preprocessing
@@ -40,8 +42,82 @@ def _decode(path, label):
     return image, label
 
 
+def decodable(paths):
+    """Which image files decode as training decodes them, in one pass.
+
+    Each file is read and decoded once, in parallel, by `tf.data`; a file
+    that fails is dropped by `ignore_errors` and so marked bad.
+
+    Args:
+        paths: list of str. Image files.
+
+    Returns:
+        A bool `np.ndarray`, `True` where the file decodes.
+    """
+    ok = np.zeros(len(paths), bool)
+    if not paths:
+        return ok
+
+    def decode(index, path):
+        image, _ = _decode(path, 0)
+        return index, tf.shape(image)  # The shape forces a full decode.
+
+    indices = (tf.data.Dataset.from_tensor_slices(
+        (tf.range(len(paths)), paths))
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE,
+             deterministic=False)
+        .ignore_errors()
+        .batch(4096))
+    for batch, _ in indices:
+        ok[batch.numpy()] = True
+    return ok
+
+
+def check_images(paths, labels, skip_bad_images=False, data_dir=""):
+    """Refuses (or drops) undecodable files and refuses empty classes.
+
+    Args:
+        paths: list of str. The training or test image files.
+        labels: list of int. Their class indices.
+        skip_bad_images: bool. Drop undecodable files with a warning that
+            names them, instead of refusing the folder.
+        data_dir: str. The image folder, for the messages.
+
+    Returns:
+        `(paths, labels)`, without the undecodable files.
+    """
+    ok = decodable(paths)
+    bad = [path for path, good in zip(paths, ok) if not good]
+    if bad and not skip_bad_images:
+        raise ValueError(
+            f"{len(bad)} of {len(paths)} files in the image folder "
+            f"--data_dir={data_dir} cannot be decoded as an image, e.g. "
+            f"{bad[0]}. Fix or delete them, or pass --skip_bad_images "
+            "(skip_bad_images=True) to leave them out.")
+    if bad:
+        shown = ", ".join(bad[:20])
+        more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
+        logging.warning("Skipping %d image files that cannot be decoded: "
+                        "%s%s", len(bad), shown, more)
+        paths = [p for p, good in zip(paths, ok) if good]
+        labels = [label for label, good in zip(labels, ok) if good]
+    return paths, labels
+
+
+def _check_no_empty_class(labels, classes, split, data_dir):
+    """Refuses a class that has no (decodable) training image."""
+    counts = np.bincount(labels, minlength=len(classes))
+    empty = [name for name, count in zip(classes, counts) if count == 0]
+    if empty:
+        raise ValueError(
+            f"Every class folder of {split}/ must hold images "
+            f"({', '.join(EXTENSIONS)}); in --data_dir={data_dir} these "
+            f"have none: {', '.join(empty)}. Add images or remove the "
+            "folders.")
+
+
 def load_image_folder(data_dir=None, download=False, seed=0,
-                      image_size=None):
+                      image_size=None, skip_bad_images=False):
     """Loads an image folder as a `one_keras.data.Dataset`.
 
     Args:
@@ -50,6 +126,10 @@ def load_image_folder(data_dir=None, download=False, seed=0,
         seed: int. Unused (the file order is sorted).
         image_size: int or `None`. Side of the square network input.
             Defaults to `64`.
+        skip_bad_images: bool. Leave out files that cannot be decoded (with
+            a warning naming them) instead of refusing the folder. Defaults
+            to `False`. Either way every file is decoded once here, and an
+            empty class folder of `train/` is refused.
 
     Returns:
         A `Dataset` of `(image_size, image_size, 3)` images.
@@ -80,6 +160,11 @@ def load_image_folder(data_dir=None, download=False, seed=0,
             f"2 class folders and images ({', '.join(EXTENSIONS)}) in train/ "
             f"and test/. Found {len(classes)} classes, {len(train_paths)} "
             f"train and {len(test_paths)} test images.")
+    train_paths, train_labels = check_images(
+        train_paths, train_labels, skip_bad_images, data_dir)
+    test_paths, test_labels = check_images(
+        test_paths, test_labels, skip_bad_images, data_dir)
+    _check_no_empty_class(train_labels, classes, "train", data_dir)
 
     def source(paths, labels):
         data = tf.data.Dataset.from_tensor_slices(

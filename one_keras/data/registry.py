@@ -32,7 +32,7 @@ def dataset_names():
 
 
 def load_dataset(name, data_dir=None, download=False, seed=0,
-                 image_size=None, augment="auto"):
+                 image_size=None, augment="auto", skip_bad_images=False):
     """Loads a dataset by name.
 
     Args:
@@ -48,12 +48,21 @@ def load_dataset(name, data_dir=None, download=False, seed=0,
             `image_folder` (64); fixed-size datasets accept only their size.
         augment: str. Training augmentation, one of `AUGMENTATIONS`;
             `"auto"` keeps the dataset's own recipe. Defaults to `"auto"`.
+        skip_bad_images: bool. `"image_folder"` only: leave out files that
+            cannot be decoded (with a warning) instead of refusing them.
 
     Returns:
         A `one_keras.data.Dataset`.
     """
     validation.check_choice("dataset", name, dataset_names())
     validation.check_choice("augment", augment, AUGMENTATIONS)
+    options = {}
+    if skip_bad_images:
+        if name != "image_folder":
+            raise ValueError(
+                "`skip_bad_images` applies to the image folder only. "
+                f"Received: skip_bad_images=True, dataset={name!r}")
+        options["skip_bad_images"] = True
     dataset = LOADERS[name](data_dir=data_dir, download=download, seed=seed,
-                            image_size=image_size)
+                            image_size=image_size, **options)
     return with_augmentation(dataset, augment)

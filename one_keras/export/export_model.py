@@ -43,6 +43,7 @@ def load_one_model(path):
         raise ValueError(
             "`model` must be a `.keras` file or a training output directory "
             f"containing `model.keras`. Received: model={path!r} (not found)")
+    validation.check_keras_file(path)
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds on a bad file.
@@ -105,7 +106,9 @@ def export_model(model, path, mode="single", format="tflite",
         model: `one_keras.ONEModel` or str. The trained model, or a path
             for `load_one_model`.
         path: str. Where the artifact goes: a SavedModel directory, a
-            `.tflite` or an `.onnx` file. Replaced if it exists.
+            `.tflite` or an `.onnx` file. An existing artifact of the same
+            format there is replaced atomically; anything else (a training
+            directory, another file) is refused with a `ValueError`.
         mode: str. `"single"` (trunk + branch 0, the deployed target) or
             `"ensemble"` (ONE-E: all branches and the gate). Defaults to
             `"single"`.
@@ -144,6 +147,7 @@ def export_model(model, path, mode="single", format="tflite",
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs)
     path = os.path.abspath(os.fspath(path))
+    check_output_path(path, format)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     serving_model = serving.build_serving_model(model, mode,
@@ -169,7 +173,7 @@ def export_model(model, path, mode="single", format="tflite",
             "num_samples": int(len(eval_images)),
             "data": f"{dataset} test" if dataset else "random pixels"})
         if entry["passed"]:
-            _install(staged, path)
+            _install(staged, path, format)
         _write_report(os.path.join(parent, REPORT_NAME), entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -248,13 +252,54 @@ def _size(path):
                for root, _, files in os.walk(path) for f in files)
 
 
-def _install(staged, path):
-    """Moves the staged artifact to `path`, replacing what was there."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.remove(path)
+def check_output_path(path, format):
+    """Raises a `ValueError` unless `path` is free or holds an artifact of
+    `format` (which the export may replace); nothing is touched.
+
+    Args:
+        path: str. The artifact path.
+        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`.
+    """
+    path = os.fspath(path)
+    if not os.path.lexists(path) or _is_artifact(path, format):
+        return
+    kind = "a directory" if os.path.isdir(path) else "a file"
+    raise ValueError(
+        f"`output` must be a new path or an existing {format} artifact to "
+        f"replace; {path!r} is {kind} that is not one, and is left alone. "
+        "Pass another --output (e.g. the default, next to the model).")
+
+
+def _is_artifact(path, format):
+    """Whether `path` holds an artifact of `format` an export may replace."""
+    if os.path.islink(path):
+        return False
+    if format == "savedmodel":
+        return os.path.isdir(path) and os.path.isfile(
+            os.path.join(path, "saved_model.pb"))
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if format == "tflite":
+        return head[4:8] == b"TFL3"  # The FlatBuffer file identifier.
+    # An ONNX ModelProto starts with field 1 (ir_version, a varint).
+    return path.endswith(".onnx") and head[:1] == b"\x08"
+
+
+def _install(staged, path, format):
+    """Moves the staged artifact to `path`, replacing an artifact of the
+    same format there: a file by one atomic rename, a SavedModel directory
+    by two renames (the old one is moved aside first, then deleted)."""
+    check_output_path(path, format)
+    if not os.path.isdir(path):
+        os.replace(staged, path)
+        return
+    old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.",
+                           dir=os.path.dirname(path))
+    os.replace(path, os.path.join(old, "artifact"))
     os.replace(staged, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_report(report_path, entry):

@@ -22,6 +22,8 @@ from one_keras.methods.deployment import training_networks
 from one_keras.methods.dml import DMLModel
 from one_keras.methods.ensemble import EnsembleModel
 from one_keras.methods.kd import KDModel
+from one_keras.methods.options import METHOD_OPTIONS
+from one_keras.methods.options import check_method_options
 from one_keras.methods.peers import PeersModel
 from one_keras.methods.registry import DEFAULT_TEMPERATURE
 from one_keras.methods.registry import METHODS
@@ -32,5 +34,6 @@ from one_keras.methods.snapshot import SnapshotModel
 
 __all__ = ["CyclicCosineDecay", "DEFAULT_TEMPERATURE", "DMLModel",
            "EnsembleModel", "KDModel", "METHODS", "PeersModel",
-           "SnapshotCallback", "SnapshotModel", "build_method_model",
-           "count_parameters", "deployed_model", "training_networks"]
+           "METHOD_OPTIONS", "SnapshotCallback", "SnapshotModel",
+           "build_method_model", "check_method_options", "count_parameters",
+           "deployed_model", "training_networks"]

@@ -199,6 +199,7 @@ class SnapshotModel(MethodModel):
     def train_step(self, data):
         # The snapshots are not needed to train; skip their forward pass.
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = self.check_label_range(y)
         with tf.GradientTape() as tape:
             logits = self.network(x, training=True)
             y_pred = {"logits": logits, "ensemble_logits": logits}

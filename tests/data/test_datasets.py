@@ -93,6 +93,46 @@ def test_image_folder_without_train_names_the_layout(tmp_path):
         data.load_dataset("image_folder", data_dir=str(tmp_path))
 
 
+def test_image_folder_refuses_undecodable_files(tmp_path):
+    _write_folder(tmp_path, "train", {"cat": 3, "dog": 2})
+    _write_folder(tmp_path, "test", {"cat": 1, "dog": 1})
+    (tmp_path / "train" / "cat" / "1.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "train" / "dog" / "9.jpg").write_bytes(b"")
+    with pytest.raises(ValueError) as error:
+        data.load_dataset("image_folder", data_dir=str(tmp_path))
+    message = str(error.value)
+    assert "2 of 6 files" in message and "--skip_bad_images" in message
+    assert os.path.join("cat", "1.png") in message
+    assert "\n" not in message
+
+
+def test_image_folder_skips_undecodable_files_by_name(tmp_path, caplog):
+    _write_folder(tmp_path, "train", {"cat": 3, "dog": 2})
+    _write_folder(tmp_path, "test", {"cat": 1, "dog": 1})
+    bad = tmp_path / "train" / "cat" / "1.png"
+    bad.write_bytes(b"\x89PNG broken")
+    dataset = data.load_dataset("image_folder", data_dir=str(tmp_path),
+                                image_size=8, skip_bad_images=True)
+    assert (dataset.num_train, dataset.num_test) == (4, 2)
+    assert str(bad) in caplog.text
+    labels = [int(y) for _, y in dataset.train_source]
+    assert sorted(labels) == [0, 0, 1, 1]
+
+
+def test_image_folder_refuses_empty_class_folders(tmp_path):
+    _write_folder(tmp_path, "train", {"cat": 2, "dog": 2})
+    _write_folder(tmp_path, "test", {"cat": 1, "dog": 1})
+    for name in ("emu", "yak"):
+        (tmp_path / "train" / name).mkdir()
+    with pytest.raises(ValueError, match="have none: emu, yak"):
+        data.load_dataset("image_folder", data_dir=str(tmp_path))
+
+
+def test_skip_bad_images_is_for_image_folders_only():
+    with pytest.raises(ValueError, match="skip_bad_images"):
+        data.load_dataset("digits", skip_bad_images=True)
+
+
 def test_pad_crop_flip_shapes_ranges_and_seeds():
     image = tf.random.stateless_uniform((32, 32, 3), (1, 2), 0, 255)
     first = preprocessing.pad_crop_flip(image, tf.constant([3, 4]))

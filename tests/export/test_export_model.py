@@ -144,3 +144,32 @@ def test_ensemble_of_one_branch_model_is_refused(tmp_path):
         export_model(tiny_model(num_branches=1), tmp_path / "m.onnx",
                      mode="ensemble", format="onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_is_not_an_artifact_is_left_alone(digits_model,
+                                                      tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"weights")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    for path, format in [(run, "tflite"), (run, "savedmodel"),
+                         (notes, "tflite"), (notes, "onnx")]:
+        with pytest.raises(ValueError, match="left alone"):
+            export_model(digits_model, path, format=format, dataset=None,
+                         num_samples=4)
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "run"]
+    assert os.listdir(run) == ["model.keras"]
+    assert (run / "model.keras").read_bytes() == b"weights"
+    assert notes.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name, format", [("m.tflite", "tflite"),
+                                          ("m_savedmodel", "savedmodel")])
+def test_export_replaces_an_artifact_of_its_format(digits_model, tmp_path,
+                                                   name, format):
+    for _ in range(2):
+        entry = export_model(digits_model, tmp_path / name, format=format,
+                             dataset=None, num_samples=4, latency_repeats=1)
+        assert entry["passed"]
+    assert sorted(os.listdir(tmp_path)) == ["export_report.json", name]

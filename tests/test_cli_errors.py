@@ -1,0 +1,87 @@
+"""Every command line tool ends a failure with one line, `prog: error: ...`.
+"""
+
+import subprocess
+import sys
+
+import keras
+import pytest
+from absl import app
+from absl.testing import flagsaver
+
+from one_keras import cli
+from one_keras import evaluation
+from one_keras import train  # noqa: F401  (defines the training flags)
+from one_keras.models import build_one_resnet
+
+
+def _one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--epochs=0"], "flag --epochs=0: 0 is not a positive integer"),
+    (["--no_such_flag"], "no_such_flag"),
+    (["stray"], "unexpected argument 'stray'"),
+])
+def test_flag_errors_are_one_line(capsys, monkeypatch, argv, expected):
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+        cli.parse_flags(["train.py", *argv])
+    assert exit_info.value.code == 1
+    line = _one_error_line(capsys)
+    assert line.startswith("train.py: error: ") and expected in line
+
+
+def test_help_exits_zero(capsys):
+    app.define_help_flags()
+    with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+        cli.parse_flags(["train.py", "--helpshort"])
+    assert exit_info.value.code == 0
+    assert "--helpfull" in capsys.readouterr().out
+
+
+def test_os_errors_are_one_line(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["tool.py"])
+
+    def main(argv):
+        raise PermissionError(13, "Permission denied", "/read-only/x")
+
+    with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+        cli.run(main)
+    assert exit_info.value.code == 1
+    assert _one_error_line(capsys) == (
+        "tool.py: error: [Errno 13] Permission denied: '/read-only/x'")
+
+
+def test_truncated_keras_file_is_named_truncated(tmp_path):
+    path = tmp_path / "model.keras"
+    build_one_resnet(depth=8, width=4, num_classes=4,
+                     input_shape=(8, 8, 3)).save(path)
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="truncated or corrupt") as error:
+        evaluation.load_model(str(path))
+    assert "not found" not in str(error.value).lower()
+    assert keras.__version__  # Keras itself calls this "File not found".
+
+
+def test_tools_report_os_errors_in_one_line(tmp_path):
+    """The real tools, in subprocesses: an output path that cannot exist."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    runs = {
+        "evaluate.py": ["-m", "one_keras.evaluate", "--model=/none.keras",
+                        f"--output={tmp_path / 'missing' / 'r.json'}"],
+        "train.py": ["-m", "one_keras.train", "--epochs=1", "--depth=8",
+                     "--width=4", f"--output_dir={blocker / 'run'}"],
+    }
+    for prog, args in runs.items():
+        result = subprocess.run([sys.executable, *args], capture_output=True,
+                                text=True, timeout=300)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert lines[-1].startswith(f"{prog}: error: "), lines[-5:]
+        assert "Traceback" not in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"]
