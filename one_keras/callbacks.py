@@ -1,6 +1,7 @@
 """Callbacks that ONE training needs beside Keras' own."""
 
 import keras
+import numpy as np
 
 from one_keras import losses
 
@@ -26,13 +27,29 @@ class KLRampUp(keras.callbacks.Callback):
 class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     """`TerminateOnNaN` that remembers where the loss stopped being finite.
 
-    `one_keras.training.run` turns it into an error that says what to try.
+    It also stops when an epoch ends with NaN or infinite weights (a finite
+    last loss can precede them). Put it before the callbacks that save, and
+    let them skip the epoch when `triggered`: no saved state is then ever
+    non-finite. `one_keras.training.run` turns it into an error that says
+    what to try.
     """
 
     def __init__(self):
         super().__init__()
         self.bad_batch = None
+        self.bad_weights = False
         self.epoch = 0
+
+    @property
+    def triggered(self):
+        """Whether training stopped on a non-finite loss or weights."""
+        return self.bad_batch is not None or self.bad_weights
+
+    def where(self):
+        """Where it stopped, e.g. `"epoch 2, batch 5"`."""
+        batch = ("its end (NaN or infinite weights)" if self.bad_weights
+                 else f"batch {self.bad_batch + 1}")
+        return f"epoch {self.epoch + 1}, {batch}"
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -43,17 +60,29 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
         if self.model.stop_training and not stopped:
             self.bad_batch = batch
 
+    def on_epoch_end(self, epoch, logs=None):
+        if self.triggered:
+            return
+        if not all(np.all(np.isfinite(keras.ops.convert_to_numpy(w)))
+                   for w in self.model.weights):
+            self.bad_weights = True
+            self.model.stop_training = True
+
 
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Saves the whole model to one `.keras` file after every epoch, atomically.
 
     Args:
         save: callable. `save(model)` writes the file (atomically).
+        should_save: callable or `None`. The epoch is skipped when
+            `should_save()` is false (e.g. the loss stopped being finite).
     """
 
-    def __init__(self, save):
+    def __init__(self, save, should_save=None):
         super().__init__()
         self.save = save
+        self.should_save = should_save
 
     def on_epoch_end(self, epoch, logs=None):
-        self.save(self.model)
+        if self.should_save is None or self.should_save():
+            self.save(self.model)
