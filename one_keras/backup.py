@@ -89,11 +89,11 @@ def list_states(backup_dir):
         if match:
             epoch = int(match.group(1))
             states.append((epoch, os.path.join(backup_dir, name),
-                           _read_json(os.path.join(
+                           read_json(os.path.join(
                                backup_dir, f"epoch-{epoch:05d}.json"))))
     states.sort(key=lambda state: state[0], reverse=True)
     legacy = os.path.join(backup_dir, LEGACY_WEIGHTS)
-    metadata = _read_json(os.path.join(backup_dir, LEGACY_METADATA))
+    metadata = read_json(os.path.join(backup_dir, LEGACY_METADATA))
     if os.path.exists(legacy) and metadata and "epoch" in metadata:
         states.append((int(metadata["epoch"]), legacy, metadata))
     return states
@@ -156,7 +156,8 @@ def _variables(model):
     return variables
 
 
-def _read_json(path):
+def read_json(path):
+    """The dict in the JSON file `path`, or `None` if unreadable."""
     try:
         with open(path) as handle:
             payload = json.load(handle)

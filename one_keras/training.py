@@ -315,7 +315,7 @@ def _finished_report(config, output_dir):
         ValueError: the finished run had other settings.
     """
     report_path = os.path.join(output_dir, "report.json")
-    report = backup_lib._read_json(report_path)
+    report = backup_lib.read_json(report_path)
     if report is None:
         return None
     changed = _changed_settings(report.get("config", {}), config,
@@ -337,7 +337,7 @@ def _resumable_changes(config, output_dir):
     Raises:
         ValueError: other settings differ.
     """
-    saved = backup_lib._read_json(os.path.join(output_dir, "config.json"))
+    saved = backup_lib.read_json(os.path.join(output_dir, "config.json"))
     if saved is None:
         return {}
     changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
