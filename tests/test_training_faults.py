@@ -219,4 +219,5 @@ def test_finished_rerun_keeps_the_run_and_takes_over_a_stale_lock(tmp_path):
 def test_failed_check_leaves_no_config_json(tmp_path):
     with pytest.raises(ValueError, match="depth"):
         training.run(_config(tmp_path / "run", depth=9))
+    assert not (tmp_path / "run" / "config.json").exists()
     assert not (tmp_path / "run").exists()
