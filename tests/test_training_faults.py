@@ -104,6 +104,7 @@ def straight(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # A second TensorFlow process.
 @pytest.mark.parametrize("writer", ["save_weights", "save"])
 def test_kill_inside_a_save_resumes_to_the_same_weights(tmp_path, straight,
                                                         writer):
