@@ -27,9 +27,12 @@ class KLRampUp(keras.callbacks.Callback):
 class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     """`TerminateOnNaN` that remembers where the loss stopped being finite.
 
-    `one_keras.training.run` turns it into an error that says what to try
-    (`advice`), and so does the `fit` of every one_keras model given a
-    `keras.callbacks.TerminateOnNaN`.
+    It also stops when an epoch ends with NaN or infinite weights (a finite
+    last loss can precede them). Put it before the callbacks that save, and
+    let them skip the epoch when `triggered`: no saved state is then ever
+    non-finite. `one_keras.training.run` turns it into an error that says
+    what to try (`advice`), and so does the `fit` of every one_keras model
+    given a `keras.callbacks.TerminateOnNaN`.
 
     Args:
         raise_error: bool. As in Keras: raise at the bad batch (here a
@@ -40,6 +43,7 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     def __init__(self, raise_error=False):
         super().__init__(raise_error=raise_error)
         self.bad_batch = None
+        self.bad_weights = False
         self.epoch = 0
 
     def advice(self, lr):
@@ -52,10 +56,21 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
             str.
         """
         return (
-            f"The loss became NaN or infinite at epoch {self.epoch + 1}, "
-            f"batch {self.bad_batch + 1}; training stopped. Try a lower "
-            f"--lr (now {lr:g}), turn off --mixed_precision, or check "
-            "the data (labels in range, finite normalised images).")
+            f"The loss or weights became NaN or infinite at {self.where()}; "
+            f"training stopped. Try a lower --lr (now {lr:g}), turn off "
+            "--mixed_precision, or check the data (labels in range, finite "
+            "normalised images).")
+
+    @property
+    def triggered(self):
+        """Whether training stopped on a non-finite loss or weights."""
+        return self.bad_batch is not None or self.bad_weights
+
+    def where(self):
+        """Where it stopped, e.g. `"epoch 2, batch 5"`."""
+        batch = ("its end (NaN or infinite weights)" if self.bad_weights
+                 else f"batch {self.bad_batch + 1}")
+        return f"epoch {self.epoch + 1}, {batch}"
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -73,6 +88,14 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
         if self.model.stop_training and not stopped:
             self.bad_batch = batch
 
+    def on_epoch_end(self, epoch, logs=None):
+        if self.triggered:
+            return
+        if not all(np.all(np.isfinite(keras.ops.convert_to_numpy(w)))
+                   for w in self.model.weights):
+            self.bad_weights = True
+            self.model.stop_training = True
+
 
 def current_learning_rate(model):
     """The learning rate `model`'s optimizer uses now, as a float."""
@@ -84,11 +107,15 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     Args:
         save: callable. `save(model)` writes the file (atomically).
+        should_save: callable or `None`. The epoch is skipped when
+            `should_save()` is false (e.g. the loss stopped being finite).
     """
 
-    def __init__(self, save):
+    def __init__(self, save, should_save=None):
         super().__init__()
         self.save = save
+        self.should_save = should_save
 
     def on_epoch_end(self, epoch, logs=None):
-        self.save(self.model)
+        if self.should_save is None or self.should_save():
+            self.save(self.model)

@@ -1,21 +1,25 @@
 """Trains a ONE model from a `TrainConfig` and writes its artifacts."""
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
-import tempfile
+import re
+import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
 from one_keras import data as data_lib
 from one_keras import flops
 from one_keras import methods as methods_lib
 from one_keras import recipes
+from one_keras import run_lock
 from one_keras import validation
 from one_keras.models import model_names
 from one_keras.one_model import ONEModel
@@ -23,9 +27,17 @@ from one_keras.one_model import ONEModel
 MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-BACKUP_METADATA = "training_metadata.json"  # Written by BackupAndRestore.
-# Fields that may change between a run and its resumption.
-RESUMABLE_CHANGES = ("verbose", "download", "data_dir")
+# Fields that may change between a run and its resumption: how to get the
+# data, how much to print, and the learning rate (the fix for a NaN loss).
+RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
+# ... and that a rerun of a finished run may give (it trains nothing).
+FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
+# Where the run is, not how it trains (`runs/a/` is `runs/a`).
+LOCATION_FIELDS = ("output_dir",)
+# Temporaries of a killed save: `_save_keras`, `_write_json` and older
+# versions' `tempfile.mkstemp(suffix=".keras")`.
+PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
+                          r"tmp[a-z0-9_]{8}\.keras)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,12 +298,15 @@ def count_trainable(model):
 def run(config, callbacks=None):
     """Trains (or resumes), evaluates and saves a ONE model.
 
-    Writes to `config.output_dir`: `config.json`, `checkpoint.keras` (every
-    epoch), `backup/` (`keras.callbacks.BackupAndRestore`: rerunning the same
-    config resumes there), `log.csv`, `tensorboard/`, and at the end
-    `model.keras` (the training model), `target.keras` (trunk and branch 0,
-    to deploy) and `report.json`. Under `multi_worker`, workers other than
-    the chief write to `output_dir/workers/<task>`.
+    Writes to `config.output_dir`: `run.lock` (while it runs; a second run
+    there is refused), `config.json`, `checkpoint.keras` (every epoch),
+    `backup/` (`one_keras.backup`: rerunning the same config resumes there;
+    only `RESUMABLE_CHANGES` may differ), `log.csv`, `tensorboard/`, and at
+    the end `model.keras` (the training model), `target.keras` (trunk and
+    branch 0, to deploy) and `report.json`. A non-finite loss stops the run
+    before that epoch is saved. Rerunning a finished run returns its report.
+    Under `multi_worker`, workers other than the chief write to
+    `output_dir/workers/<task>`.
 
     Args:
         config: `TrainConfig`.
@@ -300,6 +315,11 @@ def run(config, callbacks=None):
 
     Returns:
         The report, a dict (also written to `report.json`).
+
+    Raises:
+        ValueError: bad settings, another run in `output_dir`, or a run there
+            with other settings.
+        FloatingPointError: the loss or weights stopped being finite.
     """
     # First: collective ops (multi_worker) must be set up before any TF op.
     strategy = make_strategy(config.strategy, config.tpu)
@@ -325,42 +345,86 @@ def _output_dir(config, strategy):
                         f"{resolver.task_type}_{resolver.task_id}")
 
 
-def _resume_epoch(backup_dir, config, output_dir):
-    """The epoch a backup resumes at (0 without one); refuses another config.
+def _changed_settings(saved, config, ignored):
+    """Fields of `config` that differ from the `saved` dict, except `ignored`.
     """
-    path = os.path.join(backup_dir, BACKUP_METADATA)
-    if not os.path.exists(path):
-        return 0
-    config_path = os.path.join(output_dir, "config.json")
-    if os.path.exists(config_path):
-        with open(config_path) as handle:
-            saved = json.load(handle)
-        current = dataclasses.asdict(config)
-        changed = sorted(k for k in current if k not in RESUMABLE_CHANGES
-                         and saved.get(k) != current[k])
-        if changed:
-            raise ValueError(
-                f"`output_dir` holds an unfinished run with other settings "
-                f"({', '.join(changed)}), which would be resumed. Use another "
-                f"--output_dir or delete {output_dir}. Received: "
-                f"output_dir={output_dir}")
-    with open(path) as handle:
-        return int(json.load(handle)["epoch"])
+    current = dataclasses.asdict(config)
+    return sorted(k for k in current if k not in ignored
+                  and k not in LOCATION_FIELDS and k in saved
+                  and saved[k] != current[k])
+
+
+def _finished_report(config, output_dir):
+    """The report of a finished run in `output_dir`, or `None`.
+
+    Raises:
+        ValueError: the finished run had other settings.
+    """
+    report_path = os.path.join(output_dir, "report.json")
+    report = backup_lib.read_json(report_path)
+    if report is None:
+        return None
+    changed = _changed_settings(report.get("config", {}), config,
+                                FINISHED_RUN_CHANGES)
+    if changed:
+        raise ValueError(
+            f"`output_dir` holds a finished run with other settings "
+            f"({', '.join(changed)}); its report is {report_path}. Use "
+            f"another --output_dir or delete {output_dir}. Received: "
+            f"output_dir={output_dir}")
+    _warn(f"`output_dir` holds a finished run with these settings; nothing "
+          f"to train. Its report is {report_path}.")
+    return report
+
+
+def _resumable_changes(config, output_dir):
+    """Recovery settings that differ from the run to resume, `{k: [old, new]}`.
+
+    Raises:
+        ValueError: other settings differ.
+    """
+    saved = backup_lib.read_json(os.path.join(output_dir, "config.json"))
+    if saved is None:
+        return {}
+    changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
+    if changed:
+        raise ValueError(
+            f"`output_dir` holds an unfinished run with other settings "
+            f"({', '.join(changed)}), which would be resumed; only "
+            f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
+            f"--output_dir or delete {output_dir}. Received: "
+            f"output_dir={output_dir}")
+    current = dataclasses.asdict(config)
+    return {k: [saved[k], current[k]] for k in
+            _changed_settings(saved, config, ("verbose",))}
 
 
 def _run(config, strategy, extra_callbacks):
+    output_dir = _output_dir(config, strategy)
+    created = not os.path.isdir(output_dir)
+    try:
+        with run_lock.locked(output_dir, warn=_warn):
+            return _run_locked(config, strategy, extra_callbacks, output_dir)
+    except BaseException:
+        if created:  # Failed before writing anything: leave no trace.
+            with contextlib.suppress(OSError):
+                os.rmdir(output_dir)
+        raise
+
+
+def _run_locked(config, strategy, extra_callbacks, output_dir):
+    _remove_partial_files(output_dir)
+    finished = _finished_report(config, output_dir)
+    if finished is not None:
+        return finished
     dataset = data_lib.load_dataset(
         config.dataset, data_dir=config.data_dir or None,
         download=config.download, seed=config.seed,
         image_size=config.image_size or None, augment=config.augment,
         skip_bad_images=config.skip_bad_images)
-    output_dir = _output_dir(config, strategy)
-    os.makedirs(output_dir, exist_ok=True)
     backup_dir = os.path.join(output_dir, "backup")
-    start_epoch = min(_resume_epoch(backup_dir, config, output_dir),
-                      config.epochs)
-    _write_json(os.path.join(output_dir, "config.json"),
-                dataclasses.asdict(config))
+    changes = (_resumable_changes(config, output_dir)
+               if backup_lib.list_states(backup_dir) else {})
     steps = config.steps_per_epoch or data_lib.steps_per_epoch(
         dataset, config.batch_size)
     with strategy.scope():
@@ -368,6 +432,13 @@ def _run(config, strategy, extra_callbacks):
         model.compile(optimizer=keras.optimizers.SGD(
             learning_rate_schedule(config, steps * config.epochs),
             momentum=config.momentum, nesterov=config.nesterov))
+        start_epoch, state = backup_lib.restore_newest(model, backup_dir,
+                                                       warn=_warn)
+    start_epoch = min(start_epoch, config.epochs)
+    history = list(state.get("resumed_with_changes", []))
+    if start_epoch and changes:
+        history.append({"epoch": start_epoch, **changes})
+    previous_seconds = float(state.get("train_seconds", 0.0))
     tpu = isinstance(strategy, tf.distribute.TPUStrategy)
     train = data_lib.train_pipeline(
         dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
@@ -377,23 +448,39 @@ def _run(config, strategy, extra_callbacks):
     test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
                                   steps=config.eval_steps or None,
                                   drop_remainder=tpu)
+    # Every check passed: only now the directory holds this run's config.
+    _write_json(os.path.join(output_dir, "config.json"),
+                dataclasses.asdict(config))
+    # Before the savers: an epoch whose loss or weights are not finite is
+    # never saved, so backup/ and checkpoint.keras keep the last good state.
     nan_guard = callbacks_lib.TerminateOnNaNWithAdvice()
     method_callbacks = {
         "one": [callbacks_lib.KLRampUp(config.kl_rampup_epochs)],
         "snapshot": [methods_lib.SnapshotCallback(config.epochs)],
     }.get(config.method, [])
+    start = time.perf_counter()
+
+    def state_metadata(epoch):
+        return {"train_seconds": round(
+                    previous_seconds + time.perf_counter() - start, 3),
+                "resumed_with_changes": history}
+
+    def finite():
+        return not nan_guard.triggered
+
     callbacks = [
         *method_callbacks,
         nan_guard,
-        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+        backup_lib.EpochBackup(backup_dir, state_metadata,
+                               should_save=finite),
         callbacks_lib.AtomicCheckpoint(lambda m: _save_keras(
-            m, os.path.join(output_dir, "checkpoint.keras"))),
+            m, os.path.join(output_dir, "checkpoint.keras")),
+            should_save=finite),
         keras.callbacks.CSVLogger(os.path.join(output_dir, "log.csv"),
                                   append=start_epoch > 0),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
         *extra_callbacks,
     ]
-    start = time.perf_counter()
     if config.strategy == "multi_worker":
         _fit_multi_worker(model, strategy, train, steps, config,
                           start_epoch, callbacks)
@@ -404,13 +491,18 @@ def _run(config, strategy, extra_callbacks):
                   shuffle=False, verbose=config.verbose,
                   callbacks=callbacks)
         results = None
-    train_seconds = time.perf_counter() - start
-    if nan_guard.bad_batch is not None:
-        raise FloatingPointError(nan_guard.advice(config.lr))
+    train_seconds = previous_seconds + time.perf_counter() - start
+    if nan_guard.triggered:
+        raise FloatingPointError(
+            f"{nan_guard.advice(config.lr)} The last finite state is kept: "
+            "a rerun in the same --output_dir with a lower --lr resumes "
+            "from it.")
     if results is None:
         results = model.evaluate(test, verbose=0, return_dict=True)
-    epochs_run = config.epochs - start_epoch
-    images = epochs_run * steps * config.batch_size
+    # A resumed run's earlier epochs count when their time is known.
+    epochs_timed = config.epochs - (0 if "train_seconds" in state
+                                    else start_epoch)
+    images = epochs_timed * steps * config.batch_size
     deployed = model.deployed_model()
     if isinstance(model, ONEModel):
         report = report_from_results(model, results)
@@ -425,6 +517,7 @@ def _run(config, strategy, extra_callbacks):
         "recipe": config.recipe,
         "epochs": config.epochs,
         "resumed_at_epoch": start_epoch,
+        "resumed_with_changes": history,
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(images / max(train_seconds, 1e-9), 1),
         "params_target": methods_lib.count_parameters(deployed),
@@ -480,7 +573,8 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
     batch's statistics and all keep the same moving statistics.
     """
     with strategy.scope():
-        model.optimizer.build(model.trainable_variables)  # Before run().
+        if not model.optimizer.built:  # Before run().
+            model.optimizer.build(model.trainable_variables)
     iterator = iter(strategy.experimental_distribute_dataset(train))
 
     @tf.function
@@ -620,11 +714,27 @@ def format_report(report):
     return "\n".join(lines)
 
 
+def _warn(line):
+    print(line, file=sys.stderr)
+
+
+def _remove_partial_files(output_dir):
+    """Deletes the temporaries that a killed save left in `output_dir`."""
+    for directory in (output_dir, os.path.join(output_dir, "backup")):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            if PARTIAL_FILE.match(name) or name == backup_lib.PARTIAL:
+                os.remove(os.path.join(directory, name))
+
+
 def _save_keras(model, path):
-    """Saves a `.keras` file atomically: a crash never leaves half a file."""
-    directory = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=directory)
-    os.close(handle)
+    """Saves a `.keras` file atomically: a crash never leaves half a file.
+
+    The temporary is `<name>.partial.keras`, which the next run deletes if
+    a kill left it behind.
+    """
+    temporary = f"{os.path.splitext(path)[0]}.partial.keras"
     try:
         model.save(temporary)
         os.replace(temporary, path)

@@ -1,0 +1,123 @@
+"""A lock file that keeps a second run out of an output directory in use."""
+
+import contextlib
+import json
+import os
+import socket
+import time
+
+LOCK_NAME = "run.lock"
+
+
+@contextlib.contextmanager
+def locked(directory, warn=print):
+    """Holds `directory/run.lock` (owner's pid and host) while in the block.
+
+    A lock whose owner runs on this host and is dead (a killed run) is taken
+    over with one warning line.
+
+    Args:
+        directory: str. The output directory (created if missing).
+        warn: callable. Receives the warning line.
+
+    Raises:
+        ValueError: another live run, or a run on another host, holds it.
+    """
+    path = acquire(directory, warn=warn)
+    try:
+        yield path
+    finally:
+        release(path)
+
+
+def acquire(directory, warn=print):
+    """Takes the lock of `directory`; see `locked`.
+
+    Returns:
+        The lock file's path.
+    """
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, LOCK_NAME)
+    owner = {"pid": os.getpid(), "host": socket.gethostname(),
+             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as handle:
+        json.dump(owner, handle)
+    try:
+        for _ in range(3):
+            if _create(temporary, path):
+                return path
+            holder = _read(path)
+            if holder == {}:
+                continue  # Released meanwhile.
+            if holder is not None and not _is_dead(holder):
+                raise ValueError(
+                    f"`output_dir` is in use by another run (pid "
+                    f"{holder.get('pid')} on {holder.get('host')}, started "
+                    f"{holder.get('started')}). Wait for it, use another "
+                    f"--output_dir, or delete {path} if that run is gone. "
+                    f"Received: output_dir={directory}")
+            warn(f"warning: taking over the lock of a run that is gone "
+                 f"({path}: {holder or 'unreadable'}).")
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+    finally:
+        os.remove(temporary)
+    raise ValueError(f"Could not lock `output_dir`: {path} keeps "
+                     f"reappearing. Received: output_dir={directory}")
+
+
+def _create(temporary, path):
+    """Puts `temporary` at `path` unless `path` exists; atomic."""
+    try:
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # No hard links here: exclusive create instead.
+        pass
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with open(temporary) as source, os.fdopen(descriptor, "w") as target:
+        target.write(source.read())
+    return True
+
+
+def release(path):
+    """Removes the lock file at `path` if this process holds it."""
+    holder = _read(path)
+    if holder and holder.get("pid") == os.getpid() and \
+            holder.get("host") == socket.gethostname():
+        os.remove(path)
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            holder = json.load(handle)
+    except FileNotFoundError:
+        return {}  # Released meanwhile: free.
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _is_dead(holder):
+    """Whether the lock's owner is known to be gone (same host, no pid)."""
+    if not holder:
+        return True
+    if holder.get("host") != socket.gethostname():
+        return False  # Cannot tell; the user decides.
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (KeyError, TypeError, ValueError):
+        return True
+    except PermissionError:
+        return False
+    return False

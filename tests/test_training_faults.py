@@ -1,0 +1,224 @@
+"""Kills, NaN losses and concurrent runs never lose or corrupt a run."""
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from one_keras import run_lock
+from one_keras import training
+
+TINY = dict(dataset="digits", depth=8, width=4, epochs=3, steps_per_epoch=3,
+            eval_steps=1, batch_size=8, eval_batch_size=8, verbose=0,
+            deterministic=True, seed=3)
+KILLED = 75  # Exit status of the killed subprocess.
+
+# Runs `config` and dies (os._exit, no cleanup) inside the second call of
+# `keras.Model.<writer>`, after half of the file it writes is on disk.
+KILL_SCRIPT = """
+import json, os, sys
+import h5py
+import keras
+from one_keras import training
+writer, config = sys.argv[1], json.loads(sys.argv[2])
+original = getattr(keras.Model, writer)
+calls = []
+
+def dying_writer(self, filepath, *args, **kwargs):
+    calls.append(filepath)
+    original(self, filepath, *args, **kwargs)
+    if len(calls) == 2:
+        size = os.path.getsize(filepath)
+        with open(filepath, "r+b") as handle:
+            handle.truncate(size // 2)
+        os._exit(%d)
+
+setattr(keras.Model, writer, dying_writer)
+training.run(training.TrainConfig(**config))
+""" % KILLED
+
+
+class Interrupt(Exception):
+    pass
+
+
+class KillAtEpoch(keras.callbacks.Callback):
+    """Raises when epoch `epoch` begins (a killed job)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Interrupt()
+
+
+class PoisonAtEpoch(keras.callbacks.Callback):
+    """Makes every weight NaN when epoch `epoch` begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            for weight in self.model.trainable_weights:
+                weight.assign(weight * np.nan)
+
+
+def _config(path, **changes):
+    return training.TrainConfig(**{**TINY, **changes}, output_dir=str(path))
+
+
+def _weights(path):
+    return keras.models.load_model(path).get_weights()
+
+
+def _assert_same_weights(want_path, got_path):
+    for want, got in zip(_weights(want_path), _weights(got_path)):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def _finite_h5(path):
+    arrays = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, item: arrays.append(item[()]) if
+                          isinstance(item, h5py.Dataset) else None)
+    return all(np.isfinite(a).all() for a in arrays
+               if np.issubdtype(np.asarray(a).dtype, np.floating))
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The uninterrupted run every resumed run must reproduce."""
+    path = tmp_path_factory.mktemp("straight")
+    training.run(_config(path))
+    return path
+
+
+@pytest.mark.slow  # A second TensorFlow process.
+@pytest.mark.parametrize("writer", ["save_weights", "save"])
+def test_kill_inside_a_save_resumes_to_the_same_weights(tmp_path, straight,
+                                                        writer):
+    # save_weights: the epoch backup; save: checkpoint.keras.
+    config = _config(tmp_path / "run")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, writer,
+         json.dumps(dataclasses.asdict(config))],
+        capture_output=True, text=True, timeout=600)
+    assert killed.returncode == KILLED, killed.stderr[-2000:]
+
+    report = training.run(config)
+
+    assert report["resumed_at_epoch"] >= 1
+    _assert_same_weights(straight / "model.keras",
+                         tmp_path / "run" / "model.keras")
+    left = sorted(os.listdir(tmp_path / "run"))
+    assert not [name for name in left if "tmp" in name or "partial" in name]
+
+
+def test_unreadable_newest_backup_falls_back_with_one_warning(
+        tmp_path, straight, capsys):
+    config = _config(tmp_path)
+    with pytest.raises(Interrupt):
+        training.run(config, callbacks=[KillAtEpoch(2)])
+    backups = sorted((tmp_path / "backup").glob("*.h5"))
+    assert backups, "no per-epoch backup was written"
+    newest = backups[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])
+    capsys.readouterr()
+
+    report = training.run(config)
+
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning:")]
+    assert len(warnings) == 1 and newest.name in warnings[0]
+    assert report["resumed_at_epoch"] == 1
+    _assert_same_weights(straight / "model.keras", tmp_path / "model.keras")
+
+
+def test_deleted_backup_weights_are_not_reported_as_a_resume(tmp_path,
+                                                             straight):
+    config = _config(tmp_path)
+    with pytest.raises(Interrupt):
+        training.run(config, callbacks=[KillAtEpoch(2)])
+    for weights in (tmp_path / "backup").glob("*.h5"):
+        weights.unlink()
+
+    report = training.run(config)
+
+    assert report["resumed_at_epoch"] == 0  # Trained again from scratch.
+    _assert_same_weights(straight / "model.keras", tmp_path / "model.keras")
+
+
+def test_nan_is_never_saved_and_a_lower_lr_resumes(tmp_path):
+    config = _config(tmp_path)
+    with pytest.raises(FloatingPointError, match="Try a lower --lr"):
+        training.run(config, callbacks=[PoisonAtEpoch(1)])
+    checkpoint = keras.models.load_model(tmp_path / "checkpoint.keras")
+    assert all(np.isfinite(w).all() for w in checkpoint.get_weights())
+    backups = list((tmp_path / "backup").glob("*.h5"))
+    assert backups and all(_finite_h5(path) for path in backups)
+    assert not (tmp_path / "model.keras").exists()
+
+    # The advised fix, in the same output_dir (spelt with a trailing /).
+    lower = _config(f"{tmp_path}{os.sep}", lr=0.05)
+    report = training.run(lower)
+
+    assert report["resumed_at_epoch"] == 1
+    assert report["resumed_with_changes"] == [{"epoch": 1, "lr": [0.1, 0.05]}]
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_rerunning_a_nan_command_never_succeeds(tmp_path):
+    config = _config(tmp_path, epochs=1, lr=1e30)
+    for _ in range(2):
+        with pytest.raises(FloatingPointError):
+            training.run(config)
+    assert not (tmp_path / "model.keras").exists()
+    assert not (tmp_path / "target.keras").exists()
+
+
+def test_a_locked_output_dir_is_refused_in_one_line(tmp_path):
+    (tmp_path / run_lock.LOCK_NAME).write_text(json.dumps(
+        {"pid": os.getppid(), "host": socket.gethostname(),
+         "started": "2026-01-01T00:00:00"}))
+    with pytest.raises(ValueError, match="in use by another run") as error:
+        training.run(_config(tmp_path))
+    assert "\n" not in str(error.value)
+    assert sorted(os.listdir(tmp_path)) == [run_lock.LOCK_NAME]
+
+
+def test_finished_rerun_keeps_the_run_and_takes_over_a_stale_lock(tmp_path):
+    config = _config(tmp_path, epochs=1)
+    first = training.run(config)
+    model_time = os.path.getmtime(tmp_path / "model.keras")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / run_lock.LOCK_NAME).write_text(json.dumps(
+        {"pid": dead.pid, "host": socket.gethostname()}))
+
+    again = training.run(dataclasses.replace(config, verbose=2))
+
+    assert again == first  # train_seconds too: nothing was retrained.
+    assert os.path.getmtime(tmp_path / "model.keras") == model_time
+    assert not (tmp_path / run_lock.LOCK_NAME).exists()
+    with pytest.raises(ValueError, match="a finished run") as error:
+        training.run(dataclasses.replace(config, lr=0.05))
+    assert "unfinished" not in str(error.value)
+
+
+def test_failed_check_leaves_no_config_json(tmp_path):
+    with pytest.raises(ValueError, match="depth"):
+        training.run(_config(tmp_path / "run", depth=9))
+    assert not (tmp_path / "run" / "config.json").exists()
+    assert not (tmp_path / "run").exists()
