@@ -1,6 +1,7 @@
 """Datasets for ONE training, by name."""
 
 from one_keras import validation
+from one_keras.data.arrays import split_arrays
 from one_keras.data.dataset import Dataset
 from one_keras.data.dataset import DatasetNotFoundError
 from one_keras.data.dataset import normalize
@@ -9,6 +10,9 @@ from one_keras.data.image_folder import load_image_folder
 from one_keras.data.pipeline import eval_pipeline
 from one_keras.data.pipeline import steps_per_epoch
 from one_keras.data.pipeline import train_pipeline
+from one_keras.data.runs import load_run_dataset
+from one_keras.data.runs import read_run_config
+from one_keras.data.runs import run_data_settings
 from one_keras.data.tfds_datasets import load_cifar10
 from one_keras.data.tfds_datasets import load_cifar100
 from one_keras.data.tfds_datasets import load_imagenet
@@ -54,5 +58,6 @@ def load_dataset(name, data_dir=None, download=False, seed=0,
 
 
 __all__ = ["Dataset", "DatasetNotFoundError", "dataset_names",
-           "eval_pipeline", "load_dataset", "normalize", "steps_per_epoch",
-           "train_pipeline"]
+           "eval_pipeline", "load_dataset", "load_run_dataset", "normalize",
+           "read_run_config", "run_data_settings", "split_arrays",
+           "steps_per_epoch", "train_pipeline"]
