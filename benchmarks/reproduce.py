@@ -42,6 +42,7 @@ from absl import flags  # noqa: E402
 
 from one_keras import train as train_cli  # noqa: E402  (training flags)
 from one_keras import training  # noqa: E402
+from one_keras.data import DatasetNotFoundError  # noqa: E402
 
 # name -> (TrainConfig settings of the row, paper table, paper row, paper
 # error of the deployed model, paper ONE-E error). Paper numbers: CIFAR-100,
@@ -260,12 +261,20 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     start = time.perf_counter()
-    base = train_cli.config_from_flags()
+    try:
+        base = train_cli.config_from_flags()
+    except ValueError as error:
+        print(f"reproduce.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
     seeds = [int(s) for s in _SEEDS.value]
     work_dir = _WORK_DIR.value
     os.makedirs(work_dir, exist_ok=True)
-    results = reproduce(base, _RUNS.value, seeds, _TEACHER_DEPTH.value,
-                        work_dir)
+    try:
+        results = reproduce(base, _RUNS.value, seeds, _TEACHER_DEPTH.value,
+                            work_dir)
+    except (ValueError, DatasetNotFoundError, FloatingPointError) as error:
+        print(f"reproduce.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
     seconds = time.perf_counter() - start
     with open(os.path.join(work_dir, "results.json"), "w") as f:
         json.dump({"base_config": dataclasses.asdict(base),

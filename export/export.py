@@ -7,7 +7,8 @@ r"""Exports a trained ONE model's target or ONE-E ensemble, verified.
 
 The model is verified on (and int8 calibrated with) the data it was trained
 on: the dataset, data directory and image size in the run's `config.json`
-(`--dataset`, `--data_dir` and `--image_size` override them). The artifact (default: next to the model, e.g. `runs/digits/target.tflite`)
+(`--dataset`, `--data_dir` and `--image_size` override them). The artifact
+(default: next to the model, e.g. `runs/digits/target.tflite`)
 takes raw 0-255 pixels as `images` and returns `probabilities` and `logits`.
 It is run with its own runtime and compared with the Keras model; the table
 is printed and added to `export_report.json` beside it. The exit status is
