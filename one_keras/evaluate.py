@@ -2,7 +2,9 @@
 
 Prints the test accuracy of each branch, the target and the ONE-E teacher
 (for a `ONEModel`), or of the model alone (for a deployed `target.keras`),
-and writes them as JSON with `--output`.
+and writes them as JSON with `--output`. The test split is the one of the
+dataset the run trained on, read from its `config.json` (`--dataset`,
+`--data_dir` and `--image_size` override it).
 """
 
 import json

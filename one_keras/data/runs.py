@@ -68,8 +68,8 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
             f"`model` {os.fspath(model_path)!r} has no {CONFIG_NAME} beside "
             "it (not a training output directory), so its data is unknown: "
             f"add --dataset (one of {', '.join(dataset_names())}) and, for "
-            "tfds or an image folder, --data_dir; or --dataset none for "
-            "random pixels.")
+            "tfds or an image folder, --data_dir (export also takes "
+            "--dataset none: random pixels).")
     return {"name": name,
             "data_dir": data_dir or config.get("data_dir") or None,
             "image_size": image_size or config.get("image_size") or None,
