@@ -172,6 +172,7 @@ def reproduce(base, runs, seeds, teacher_depth, work_dir):
     if unknown:
         raise ValueError(f"`--runs` must be among {list(RUNS)}. "
                          f"Received: {unknown}")
+    os.makedirs(work_dir, exist_ok=True)
     results = []
     for name in runs:
         for seed in seeds:
@@ -268,7 +269,6 @@ def main(argv):
         sys.exit(1)
     seeds = [int(s) for s in _SEEDS.value]
     work_dir = _WORK_DIR.value
-    os.makedirs(work_dir, exist_ok=True)
     try:
         results = reproduce(base, _RUNS.value, seeds, _TEACHER_DEPTH.value,
                             work_dir)

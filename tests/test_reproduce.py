@@ -97,4 +97,6 @@ def test_kd_row_trains_its_teacher_first(reproduce, tmp_path):
     assert reproduce.row_config(base, "one_no_sharing", 0,
                                 str(tmp_path)).no_sharing
     with pytest.raises(ValueError, match="--runs"):
-        reproduce.reproduce(base, ["resnet"], [0], 14, str(tmp_path))
+        reproduce.reproduce(base, ["resnet"], [0], 14,
+                            str(tmp_path / "work"))
+    assert not (tmp_path / "work").exists()
