@@ -6,8 +6,10 @@ r"""Latency of one model as Keras, SavedModel, TFLite float/int8 and ONNX.
 Every artifact is exported (and verified) with `one_keras.export`, then all
 runtimes are timed in this one process at batch 1 and 32, so the ratios to
 Keras are comparable even on a shared machine; absolute numbers are not.
-Without `--model` it first trains a tiny digits model (depth 8, width 4) for
-a few seconds. Writes `export_latency.json` and `export_latency.md`.
+Without `--model` it first trains a tiny digits run (depth 8, width 4) for
+a few seconds. Calibration and timing images come from the run's own data
+(its config.json), or `--dataset`. Writes `export_latency.json` and
+`export_latency.md`.
 """
 
 import pathlib
@@ -22,20 +24,22 @@ import platform
 import shutil
 import tempfile
 
-import keras
 import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
 
+from one_keras import data
 from one_keras import export
-from one_keras.export import data
+from one_keras import training
 from one_keras.export import verify
 
 _MODEL = flags.DEFINE_string("model", None, "`.keras` file or run dir; "
                              "default: train a tiny digits model.")
 _MODE = flags.DEFINE_enum("mode", "single", ["single", "ensemble"], "Mode.")
-_DATASET = flags.DEFINE_string("dataset", "digits", "Calibration data.")
+_DATASET = flags.DEFINE_string(
+    "dataset", None, "Calibration data (default: the run's, from its "
+    "config.json).")
 _REPEATS = flags.DEFINE_integer("repeats", 50, "Timed runs per setting.")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results",
@@ -47,41 +51,32 @@ ARTIFACTS = (("savedmodel", "none", "savedmodel"),
              ("onnx", "none", "model.onnx"))
 
 
-def train_tiny_digits_model(path, epochs=12):
-    """Trains a depth-8, width-4 ONE ResNet on digits and saves it."""
-    from one_keras.models import build_one_resnet
-
-    images, labels = data.load_digits("train")
-    scaled = images / 255.0
-    normalization = {"mean": [float(scaled.mean())],
-                     "std": [float(scaled.std())]}
-    keras.utils.set_random_seed(0)
-    model = build_one_resnet(depth=8, width=4, num_classes=10,
-                             input_shape=(8, 8, 1), weight_decay=0.0,
-                             normalization=normalization)
-    model.compile(optimizer=keras.optimizers.Adam(0.01))
-    model.fit(data.normalize(images, normalization), labels, batch_size=64,
-              epochs=epochs, verbose=0)
-    model.save(path)
-    return path
+def train_tiny_digits_run(output_dir, epochs=12):
+    """Trains a depth-8, width-4 ONE ResNet on digits; returns its run."""
+    training.run(training.TrainConfig(dataset="digits", depth=8, width=4,
+                                      epochs=epochs, verbose=0,
+                                      output_dir=output_dir))
+    return output_dir
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines.
     work = tempfile.mkdtemp(prefix="export_latency_")
-    model_path = _MODEL.value or train_tiny_digits_model(
-        os.path.join(work, "model.keras"))
+    model_path = _MODEL.value or train_tiny_digits_run(
+        os.path.join(work, "run"))
     model = export.load_one_model(model_path)
+    dataset = data.load_run_dataset(model_path, _DATASET.value)
     serving_model = export.build_serving_model(model, _MODE.value)
-    images, _ = data.load_dataset(_DATASET.value, "test")
+    images, _ = data.split_arrays(
+        dataset, "test", limit=max(int(b) for b in _BATCH_SIZES.value))
     runners = {"keras": serving_model.predict_on_batch}
     checks = {}
     for format, quantize, name in ARTIFACTS:
         path = os.path.join(work, name)
         entry = export.export_model(model, path, mode=_MODE.value,
                                     format=format, quantize=quantize,
-                                    dataset=_DATASET.value,
+                                    dataset=dataset,
                                     latency_repeats=1)
         key = f"{format}" + ("" if quantize == "none" else f"_{quantize}")
         checks[key] = {k: entry[k] for k in ("check", "value", "passed",

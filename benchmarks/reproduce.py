@@ -1,18 +1,24 @@
 r"""Reproduces the paper's Tables 3-6: ONE, its baselines and ablations.
 
-  python benchmarks/reproduce.py --dataset digits --epochs 15 --depth 8 \
-      --seeds 0,1,2 --output docs/results_digits.md
+  python benchmarks/reproduce.py --dataset digits --epochs 20 --depth 8 \
+      --seeds 0,1,2 --work_dir runs/reproduce_digits --output table.md
+  python benchmarks/reproduce.py --flagfile configs/cifar100_resnet32.flags \
+      --runs vanilla,one,kd --teacher_depth 110 --seeds 0,1,2 \
+      --work_dir runs/reproduce_cifar100
 
-Each run (`--runs`, see `RUNS`) trains through the library: a model from
-`one_keras.methods.build_method_model`, `model.fit` on the dataset's tf.data
-with the paper's SGD recipe (Nesterov momentum 0.9, lr x0.1 at 50% and 75%,
-`one_keras.training.step_schedule`; the snapshot ensemble uses its cyclic
-cosine schedule instead), coupled weight decay 1e-4. It reports the test
-error of the deployed model (mean +- std over seeds), ONE-E for ONE runs,
-the deployed model's parameters and, if `one_keras.flops` is importable, the
-training and test cost, next to the paper's CIFAR-100 numbers. The KD
-teacher is a vanilla network of `--teacher_depth`, trained per seed with the
-same recipe, saved to `.keras` and loaded frozen. Writes Markdown and JSON.
+It takes the training CLI's flags (`python -m one_keras.train --help`, e.g.
+a `--flagfile`) and trains every row of `RUNS` and seed through
+`one_keras.training.run`, with the row's method settings (and `--seed`) on
+top, into its own directory `--work_dir/<run>_seed<seed>`. So a row is
+exactly what `python -m one_keras.train --flagfile ... --method ...
+--seed ... --output_dir ...` produces: the same input pipeline and
+augmentation, schedule, checkpoints and `report.json`. A finished run is not
+trained again and an unfinished one resumes, so rerunning the command
+completes the table. The KD teacher is a vanilla network of
+`--teacher_depth`, trained the same way per seed; the student loads its
+`target.keras`. The table (test error of the deployed model, mean +- std
+over seeds, ONE-E for ONE rows, parameters, FLOPs, training time, next to
+the paper's CIFAR-100 numbers) is built from the runs' `report.json` files.
 """
 
 import pathlib
@@ -21,6 +27,7 @@ import sys
 # Run from a checkout without installing: put the repository on the path.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -30,16 +37,15 @@ import time  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from one_keras import data as data_lib  # noqa: E402
-from one_keras import flops  # noqa: E402
 from one_keras import methods  # noqa: E402
-from one_keras.training import step_schedule  # noqa: E402
+from one_keras import train as train_cli  # noqa: E402  (training flags)
+from one_keras import training  # noqa: E402
+from one_keras.data import DatasetNotFoundError  # noqa: E402
 
-# name -> (build_method_model arguments, paper table, paper row, paper
+# name -> (TrainConfig settings of the row, paper table, paper row, paper
 # error of the deployed model, paper ONE-E error). Paper numbers: CIFAR-100,
 # ResNet-32 (Tables 3, 4 and 6) or ResNet-110 (Table 5); docs/method.md
 # section 5.
@@ -56,9 +62,9 @@ RUNS = {
                   "3-Net Ensemble", 25.14, None),
     "snapshot": ({"method": "snapshot"}, "4", "Snapshot Ensemble", 27.12,
                  None),
-    "one_no_distillation": ({"method": "one", "kl_weight": 0.0}, "5",
+    "one_no_distillation": ({"method": "one", "no_distillation": True}, "5",
                             "W/O online distillation (R110)", 24.73, 21.84),
-    "one_no_sharing": ({"method": "one", "share_trunk": False}, "5",
+    "one_no_sharing": ({"method": "one", "no_sharing": True}, "5",
                        "W/O sharing layers (R110)", 22.45, 20.57),
     "one_average_gate": ({"method": "one", "gate": "average"}, "5",
                          "W/O gating (R110)", 22.26, 21.79),
@@ -70,111 +76,146 @@ RUNS = {
                       "ONE, 5 branches", 26.52, None),
 }
 PAPER_TABLE5_FULL = (21.62, 21.03)  # ONE / ONE-E, ResNet-110 (Table 5).
+# The settings a row decides; every other field comes from the flags.
+ROW_FIELDS = ("method", "num_branches", "gate", "no_distillation",
+              "no_sharing", "num_peers", "teacher")
 
-_DATASET = flags.DEFINE_string("dataset", "digits",
-                               "Dataset name for one_keras.data.")
 _RUNS = flags.DEFINE_list("runs", list(RUNS), f"Runs, of: {list(RUNS)}.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Random seeds.")
-_EPOCHS = flags.DEFINE_integer("epochs", 15, "Training epochs.")
-_DEPTH = flags.DEFINE_integer("depth", 8, "ResNet depth, 6n+2.")
-_WIDTH = flags.DEFINE_integer("width", 16, "ResNet stem width.")
-_BLOCK = flags.DEFINE_enum("block", "basic", ["basic", "bottleneck"],
-                           "ResNet block.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"],
+                           "Random seeds (each replaces --seed).")
 _TEACHER_DEPTH = flags.DEFINE_integer("teacher_depth", 14,
                                       "Depth of the KD teacher.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
-_LR = flags.DEFINE_float("lr", 0.1, "Initial learning rate.")
-_SNAPSHOTS = flags.DEFINE_integer("num_snapshots", 5,
-                                  "Snapshots (cycles) of the snapshot run.")
-_WORK_DIR = flags.DEFINE_string("work_dir", "runs/reproduce",
-                                "Where teachers and the JSON go.")
-_SAVE_MODELS = flags.DEFINE_bool(
-    "save_models", False, "Save each trained model to "
-    "work_dir/{run}_seed{seed}.keras (for the flatness test).")
+_WORK_DIR = flags.DEFINE_string(
+    "work_dir", "runs/reproduce", "One run directory per row and seed "
+    "(<run>_seed<seed>), the teachers' and results.json (replaces "
+    "--output_dir).")
 _OUTPUT = flags.DEFINE_string("output", None,
                               "Markdown file to write (default: print).")
 
 
-def forward_cost(networks):
-    """Forward FLOPs per image of `networks` together, in units of 1e8."""
-    return sum(flops.count_flops(n) for n in networks) / 1e8
+def row_config(base, name, seed, work_dir, teacher=""):
+    """The `TrainConfig` of row `name` and `seed`: `base` plus the row.
+
+    Args:
+        base: `one_keras.training.TrainConfig`. From the training flags.
+        name: str. A key of `RUNS`.
+        seed: int. The run seed.
+        work_dir: str. Parent of the run directory.
+        teacher: str. The KD teacher's `.keras` (row `kd` only).
+
+    Returns:
+        The row's `TrainConfig`, writing to `work_dir/<name>_seed<seed>`.
+    """
+    fields = training.TrainConfig.__dataclass_fields__
+    settings = {field: fields[field].default for field in ROW_FIELDS}
+    settings.update(RUNS[name][0])
+    # Options of other methods (e.g. ONE's temperature, filled in `base`)
+    # go back to unset: the row's method fills its own.
+    for option, users in methods.METHOD_OPTIONS.items():
+        if settings["method"] not in users:
+            settings[option] = fields[option].default
+    if settings["method"] == "kd":
+        settings["teacher"] = teacher
+    return dataclasses.replace(
+        base, **settings, seed=seed,
+        output_dir=os.path.join(work_dir, f"{name}_seed{seed}"))
 
 
-def test_error(model, test, labels):
-    """Top-1 test error (%) of a model mapping images to logits or
-    probabilities."""
-    outputs = model.predict(test, verbose=0)
-    return 100.0 * float(np.mean(np.argmax(outputs, -1) != labels))
+def teacher_config(base, seed, work_dir, depth):
+    """The KD teacher's run: vanilla, `depth`, otherwise as `base`."""
+    config = row_config(base, "vanilla", seed, work_dir)
+    return dataclasses.replace(
+        config, depth=depth,
+        output_dir=os.path.join(work_dir, f"teacher_d{depth}_seed{seed}"))
 
 
-def train_teacher(dataset, seed, train, total_steps):
-    """Trains the KD teacher (a vanilla network of `--teacher_depth`) and
-    saves its deployed network; returns `(path, test error)`."""
-    path = os.path.join(_WORK_DIR.value, f"teacher_{dataset.name}_"
-                        f"d{_TEACHER_DEPTH.value}_seed{seed}.keras")
-    keras.utils.set_random_seed(seed)
-    teacher = methods.build_method_model(
-        "vanilla", num_classes=dataset.num_classes,
-        input_shape=dataset.input_shape, depth=_TEACHER_DEPTH.value,
-        width=_WIDTH.value, block=_BLOCK.value,
-        normalization=dataset.normalization)
-    teacher.compile(optimizer=sgd(step_schedule(_LR.value, total_steps)))
-    teacher.fit(train, epochs=_EPOCHS.value, verbose=0)
-    teacher.deployed_model().save(path)
-    return path
+def finished_report(config):
+    """The `report.json` of a finished run of `config`, or `None`.
+
+    Raises:
+        ValueError: the directory holds a finished run of other settings.
+    """
+    path = os.path.join(config.output_dir, "report.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        report = json.load(handle)
+    current = dataclasses.asdict(config)
+    changed = sorted(k for k in current
+                     if k not in training.RESUMABLE_CHANGES
+                     and report.get("config", {}).get(k) != current[k])
+    if changed:
+        raise ValueError(
+            f"{config.output_dir} holds a finished run with other settings "
+            f"({', '.join(changed)}). Use another --work_dir or delete it.")
+    return report
 
 
-def sgd(schedule):
-    """The paper's optimizer: SGD, Nesterov momentum 0.9."""
-    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+def train_or_load(config):
+    """Trains `config` through `training.run` unless it has finished."""
+    report = finished_report(config)
+    if report is None:
+        report = training.run(config)
+        keras.backend.clear_session()
+    return report
 
 
-def run_one(name, dataset, seed, teachers):
-    """Trains run `name` with `seed`; returns its measurements."""
-    arguments = dict(RUNS[name][0])
-    method = arguments.pop("method")
-    train = (dataset.train.cache().shuffle(dataset.num_train, seed=seed)
-             .batch(_BATCH.value).prefetch(2))
-    test = dataset.test.batch(256).cache()
-    labels = np.concatenate([y.numpy() for _, y in test])
-    steps = -(-dataset.num_train // _BATCH.value) * _EPOCHS.value
-    result = {"run": name, "seed": seed}
-    if method == "kd":
-        if seed not in teachers:
-            start = time.perf_counter()
-            path = train_teacher(dataset, seed, train, steps)
-            teacher = keras.models.load_model(path)
-            teachers[seed] = (path, test_error(teacher, test, labels))
-            result["teacher_seconds"] = time.perf_counter() - start
-        arguments["teacher"] = teachers[seed][0]
-        result["teacher_error"] = teachers[seed][1]
-    if method == "snapshot":
-        arguments["num_snapshots"] = _SNAPSHOTS.value
-        schedule = methods.CyclicCosineDecay(_LR.value, steps,
-                                             _SNAPSHOTS.value)
-    else:
-        schedule = step_schedule(_LR.value, steps)
-    keras.utils.set_random_seed(seed)
-    model = methods.build_method_model(
-        method, num_classes=dataset.num_classes,
-        input_shape=dataset.input_shape, depth=_DEPTH.value,
-        width=_WIDTH.value, block=_BLOCK.value,
-        normalization=dataset.normalization, **arguments)
-    model.compile(optimizer=sgd(schedule))
-    start = time.perf_counter()
-    model.fit(train, epochs=_EPOCHS.value, verbose=0)
-    result["train_seconds"] = time.perf_counter() - start
-    deployed = model.deployed_model()
-    result["error"] = test_error(deployed, test, labels)
-    if method == "one":
-        result["ensemble_error"] = test_error(model.ensemble_model(), test,
-                                              labels)
-    result["params"] = methods.count_parameters(deployed)
-    if _SAVE_MODELS.value:
-        model.save(os.path.join(_WORK_DIR.value, f"{name}_seed{seed}.keras"))
-    result["train_cost"] = forward_cost(methods.training_networks(model))
-    result["test_cost"] = forward_cost([deployed])
-    return result
+def reproduce(base, runs, seeds, teacher_depth, work_dir):
+    """Trains (or loads) every row and seed; returns their results.
+
+    Args:
+        base: `TrainConfig`. The training flags.
+        runs: list of str. Keys of `RUNS`.
+        seeds: list of int. Seeds.
+        teacher_depth: int. Depth of the KD teacher.
+        work_dir: str. Where the runs go.
+
+    Returns:
+        A list of dicts, one per row and seed: `run`, `seed`, `output_dir`,
+        `report` (its `report.json`) and, for `kd`, `teacher_report`.
+    """
+    unknown = sorted(set(runs) - set(RUNS))
+    if unknown:
+        raise ValueError(f"`--runs` must be among {list(RUNS)}. "
+                         f"Received: {unknown}")
+    os.makedirs(work_dir, exist_ok=True)
+    results = []
+    for name in runs:
+        for seed in seeds:
+            result = {"run": name, "seed": seed}
+            teacher = ""
+            if RUNS[name][0]["method"] == "kd":
+                teacher_run = teacher_config(base, seed, work_dir,
+                                             teacher_depth)
+                result["teacher_report"] = train_or_load(teacher_run)
+                teacher = os.path.join(teacher_run.output_dir,
+                                       "target.keras")
+            config = row_config(base, name, seed, work_dir, teacher)
+            result["output_dir"] = config.output_dir
+            result["report"] = train_or_load(config)
+            results.append(result)
+            print(json.dumps(row_summary(result)), flush=True)
+    return results
+
+
+def row_summary(result):
+    """Error (%), ONE-E error, parameters, FLOPs and time of one run."""
+    report = result["report"]
+    summary = {
+        "run": result["run"], "seed": result["seed"],
+        "error": 100.0 * (1.0 - report["target_accuracy"]),
+        "params": report["params_target"],
+        "train_cost": report["flops_train"] / 1e8,
+        "test_cost": report["flops_target"] / 1e8,
+        "train_seconds": report["train_seconds"],
+        "resumed_at_epoch": report.get("resumed_at_epoch", 0)}
+    if report.get("method") == "one":
+        summary["ensemble_error"] = 100.0 * (
+            1.0 - report["ensemble_accuracy"])
+    if "teacher_report" in result:
+        summary["teacher_error"] = 100.0 * (
+            1.0 - result["teacher_report"]["target_accuracy"])
+    return summary
 
 
 def mean_std(values):
@@ -184,27 +225,25 @@ def mean_std(values):
     return f"{statistics.fmean(values):.2f} +- {statistics.pstdev(values):.2f}"
 
 
-def cost(value):
-    return "-" if value is None else f"{value:.4f}"
-
-
-def markdown(results, dataset, seconds):
-    """The results table beside the paper's numbers."""
-    seeds = ", ".join(_SEEDS.value)
+def markdown(results, base, runs, seeds, teacher_depth, seconds):
+    """The results table beside the paper's numbers, from the reports."""
+    summaries = [row_summary(r) for r in results]
     lines = [
-        f"Dataset `{dataset}`, ResNet-{_DEPTH.value} (width "
-        f"{_WIDTH.value}, {_BLOCK.value} blocks), {_EPOCHS.value} epochs, "
-        f"batch {_BATCH.value}, lr {_LR.value}, seeds {seeds}; KD teacher "
-        f"ResNet-{_TEACHER_DEPTH.value}; {_SNAPSHOTS.value} snapshots. "
-        f"Total {seconds / 60:.1f} min on {platform.machine()} "
-        f"({os.cpu_count()} CPUs).",
+        f"Dataset `{base.dataset}`, {base.model} depth {base.depth} (width "
+        f"{base.width}, {base.block} blocks), {base.epochs} epochs, batch "
+        f"{base.batch_size}, lr {base.lr}, seeds "
+        f"{', '.join(map(str, seeds))}; KD teacher depth {teacher_depth}; "
+        f"{base.num_snapshots} snapshots. Every run through "
+        "`one_keras.training.run`; this command took "
+        f"{seconds / 60:.1f} min on {platform.machine()} ({os.cpu_count()} "
+        "CPUs).",
         "",
         "| run | paper table | paper row | error % (deployed) | ONE-E % | "
-        "params (deployed) | TrCost | TeCost | train s/run | paper error "
-        "% | paper ONE-E % |",
+        "params (deployed) | TrCost (1e8 FLOPs) | TeCost (1e8 FLOPs) | "
+        "train s/run | paper error % | paper ONE-E % |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name in _RUNS.value:
-        rows = [r for r in results if r["run"] == name]
+    for name in runs:
+        rows = [s for s in summaries if s["run"] == name]
         _, table, row, paper, paper_e = RUNS[name]
         ensemble = [r["ensemble_error"] for r in rows
                     if "ensemble_error" in r]
@@ -212,40 +251,45 @@ def markdown(results, dataset, seconds):
             f"| `{name}` | {table} | {row} | "
             f"{mean_std([r['error'] for r in rows])} | "
             f"{mean_std(ensemble)} | {rows[0]['params']:,} | "
-            f"{cost(rows[0]['train_cost'])} | {cost(rows[0]['test_cost'])} "
-            f"| {statistics.fmean(r['train_seconds'] for r in rows):.1f} | "
+            f"{rows[0]['train_cost']:.4f} | {rows[0]['test_cost']:.4f} | "
+            f"{statistics.fmean(r['train_seconds'] for r in rows):.1f} | "
             f"{paper} | {paper_e if paper_e is not None else '-'} |")
-    teachers = [r["teacher_error"] for r in results
-                if r["run"] == "kd" and "teacher_error" in r]
+    teachers = [s["teacher_error"] for s in summaries if "teacher_error" in s]
     if teachers:
-        lines += ["", f"KD teacher (ResNet-{_TEACHER_DEPTH.value}) test "
-                  f"error: {mean_std(teachers)} %."]
+        lines += ["", f"KD teacher (depth {teacher_depth}) test error: "
+                  f"{mean_std(teachers)} %."]
+    if any(s["resumed_at_epoch"] for s in summaries):
+        lines += ["", "Some runs were resumed: their `train s/run` counts "
+                  "only the epochs after resuming."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     start = time.perf_counter()
-    dataset = data_lib.load_dataset(_DATASET.value)
-    unknown = sorted(set(_RUNS.value) - set(RUNS))
-    if unknown:
-        raise ValueError(f"`--runs` must be among {list(RUNS)}. "
-                         f"Received: {unknown}")
-    os.makedirs(_WORK_DIR.value, exist_ok=True)
-    teachers, results = {}, []
-    for name in _RUNS.value:
-        for seed in (int(s) for s in _SEEDS.value):
-            result = run_one(name, dataset, seed, teachers)
-            results.append(result)
-            print(json.dumps(result), flush=True)
-            keras.backend.clear_session()
+    try:
+        base = train_cli.config_from_flags()
+    except ValueError as error:
+        print(f"reproduce.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    seeds = [int(s) for s in _SEEDS.value]
+    work_dir = _WORK_DIR.value
+    try:
+        results = reproduce(base, _RUNS.value, seeds, _TEACHER_DEPTH.value,
+                            work_dir)
+    except (ValueError, DatasetNotFoundError, FloatingPointError) as error:
+        print(f"reproduce.py: error: {error}", file=sys.stderr)
+        sys.exit(1)
     seconds = time.perf_counter() - start
-    with open(os.path.join(_WORK_DIR.value, "results.json"), "w") as f:
-        json.dump({"flags": {k: flags.FLAGS[k].value for k in (
-            "dataset", "runs", "seeds", "epochs", "depth", "width", "block",
-            "teacher_depth", "batch_size", "lr", "num_snapshots")},
-            "results": results, "seconds": seconds}, f, indent=2)
-    table = markdown(results, dataset.name, seconds)
+    with open(os.path.join(work_dir, "results.json"), "w") as f:
+        json.dump({"base_config": dataclasses.asdict(base),
+                   "runs": _RUNS.value, "seeds": seeds,
+                   "teacher_depth": _TEACHER_DEPTH.value,
+                   "results": [row_summary(r) for r in results],
+                   "seconds": seconds}, f, indent=2)
+    table = markdown(results, base, _RUNS.value, seeds,
+                     _TEACHER_DEPTH.value, seconds)
     if _OUTPUT.value:
         with open(_OUTPUT.value, "w") as f:
             f.write(table)
@@ -253,4 +297,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    flags.FLAGS.set_default("verbose", 0)
     app.run(main)

@@ -5,7 +5,10 @@ r"""Exports a trained ONE model's target or ONE-E ensemble, verified.
       --quantize int8
   python export/export.py --model runs/digits --mode ensemble --format onnx
 
-The artifact (default: next to the model, e.g. `runs/digits/target.tflite`)
+The model is verified on (and int8 calibrated with) the data it was trained
+on: the dataset, data directory and image size in the run's `config.json`
+(`--dataset`, `--data_dir` and `--image_size` override them). The artifact
+(default: next to the model, e.g. `runs/digits/target.tflite`)
 takes raw 0-255 pixels as `images` and returns `probabilities` and `logits`.
 It is run with its own runtime and compared with the Keras model; the table
 is printed and added to `export_report.json` beside it. The exit status is
@@ -49,11 +52,18 @@ _PREPROCESSING = flags.DEFINE_boolean(
 _QAT_EPOCHS = flags.DEFINE_integer(
     "qat_epochs", 0, "Quantisation-aware fine-tuning epochs before int8 "
     "conversion (single mode); 0 is post-training quantisation.")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 256,
-                                    "Verification images.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", 1000, "At most this many test images verify the artifact.")
 _DATASET = flags.DEFINE_string(
-    "dataset", "digits", "Calibration and verification data (one of "
-    f"{sorted(export.DATASETS)}), or `none` to verify on random pixels.")
+    "dataset", None, "Calibration and verification data, a one_keras.data "
+    "dataset name (default: the one in the run's config.json), or `none` to "
+    "verify on random pixels (not with --quantize int8).")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "tfds data directory or image folder (default: the "
+    "run's).")
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", None, "Input side for imagenet2012/image_folder (default: "
+    "the run's).")
 
 
 def main(argv):
@@ -62,7 +72,9 @@ def main(argv):
     if not _MODEL.value:
         _fail("--model is empty: pass a `.keras` file or a training "
               "output directory that holds `model.keras`.")
-    dataset = None if _DATASET.value.lower() == "none" else _DATASET.value
+    dataset = _DATASET.value or export.RUN_DATASET
+    if dataset.lower() == "none":
+        dataset = None
     try:
         output = _OUTPUT.value or export.default_output_path(
             _MODEL.value, _MODE.value, _FORMAT.value, _QUANTIZE.value,
@@ -71,11 +83,13 @@ def main(argv):
             _MODEL.value, output, mode=_MODE.value, format=_FORMAT.value,
             quantize=_QUANTIZE.value,
             include_preprocessing=_PREPROCESSING.value, opset=_OPSET.value,
-            dataset=dataset, num_samples=_NUM_SAMPLES.value,
+            dataset=dataset, data_dir=_DATA_DIR.value,
+            image_size=_IMAGE_SIZE.value, num_samples=_NUM_SAMPLES.value,
             qat_epochs=_QAT_EPOCHS.value)
     except (ValueError, OSError) as error:
         _fail(str(error))
     print(export.format_table([report]))
+    print(f"Verified on {report['data']}.")
     if not report["passed"]:
         _fail(f"verification failed ({report['check']}="
               f"{report['value']:.4g}, bar {report['threshold']:g}); "

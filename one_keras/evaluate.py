@@ -2,7 +2,9 @@
 
 Prints the test accuracy of each branch, the target and the ONE-E teacher
 (for a `ONEModel`), or of the model alone (for a deployed `target.keras`),
-and writes them as JSON with `--output`.
+and writes them as JSON with `--output`. The test split is the one of the
+dataset the run trained on, read from its `config.json` (`--dataset`,
+`--data_dir` and `--image_size` override it).
 """
 
 import json
@@ -17,13 +19,13 @@ from one_keras import cli  # noqa: E402
 _MODEL = flags.DEFINE_string(
     "model", "runs/digits", "A `.keras` file or a training output directory.")
 _DATASET = flags.DEFINE_string(
-    "dataset", None, "Dataset to evaluate on (default: the one the training "
-    "output directory's config.json names, else digits).")
+    "dataset", None, "Dataset to evaluate on (default: the one in the run's "
+    "config.json, with its data_dir and image_size).")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "tfds data directory or "
-                                "image folder.")
+                                "image folder (default: the run's).")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 0, "Input side for "
-                                   "imagenet2012/image_folder (0: default).",
-                                   lower_bound=0)
+                                   "imagenet2012/image_folder (0: the "
+                                   "run's).", lower_bound=0)
 _BATCH = flags.DEFINE_integer("eval_batch_size", 256, "Test batch size.",
                               lower_bound=1)
 _STEPS = flags.DEFINE_integer("eval_steps", 0, "Test batches (0: all).",
@@ -39,10 +41,10 @@ def main(argv):
     if _OUTPUT.value:
         _check_output(_OUTPUT.value)
     model = evaluation.load_model(_MODEL.value)
-    name = (_DATASET.value or evaluation.training_dataset_name(
-        _MODEL.value) or "digits")
-    dataset = data.load_dataset(name, data_dir=_DATA_DIR.value or None,
-                                image_size=_IMAGE_SIZE.value or None)
+    dataset = data.load_run_dataset(
+        _MODEL.value, _DATASET.value or None,
+        data_dir=_DATA_DIR.value or None,
+        image_size=_IMAGE_SIZE.value or None)
     report = evaluation.evaluate_model(model, dataset, _BATCH.value,
                                        steps=_STEPS.value or None)
     report["dataset"] = dataset.name

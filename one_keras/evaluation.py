@@ -1,6 +1,5 @@
 """Evaluates a saved ONE model, or a deployed target, on a test split."""
 
-import json
 import os
 
 import keras
@@ -86,13 +85,3 @@ def evaluate_model(model, dataset, batch_size=256, steps=None):
     report = deployed_accuracy(model, test, dataset.num_classes)
     report["params_target"] = count_trainable(model)
     return report
-
-
-def training_dataset_name(path):
-    """The dataset a training output directory was trained on, or `None`."""
-    directory = path if os.path.isdir(path) else os.path.dirname(path)
-    config_path = os.path.join(directory, "config.json")
-    if not os.path.isfile(config_path):
-        return None
-    with open(config_path) as handle:
-        return json.load(handle).get("dataset")

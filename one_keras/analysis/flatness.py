@@ -139,18 +139,6 @@ def perturbation_curves(model, train, test, magnitudes, num_directions=5,
     }
 
 
-def dataset_arrays(split, limit=None):
-    """An unbatched `(image, label)` tf.data split as NumPy arrays."""
-    images, labels = [], []
-    for x, y in split.batch(1024):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    images, labels = np.concatenate(images), np.concatenate(labels)
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return images, labels
-
-
 def plot_curves(results, path):
     """Writes the Fig. 3 plot: train CE and test error against `d`.
 

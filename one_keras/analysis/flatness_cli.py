@@ -16,7 +16,14 @@ _MODELS = flags.DEFINE_multi_string(
     "repeat for several.")
 _NAMES = flags.DEFINE_multi_string(
     "name", None, "Legend names, one per --model (default: file names).")
-_DATASET = flags.DEFINE_string("dataset", "digits", "Dataset name.")
+_DATASET = flags.DEFINE_string(
+    "dataset", None, "Dataset name (default: the one in the config.json of "
+    "the first --model's run).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data directory or "
+                                "image folder (default: the run's).")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Input side for "
+                                   "imagenet2012/image_folder (default: the "
+                                   "run's).")
 _MAX_MAGNITUDE = flags.DEFINE_float("max_magnitude", 5.0,
                                     "Largest perturbation magnitude d.")
 _NUM_MAGNITUDES = flags.DEFINE_integer(
@@ -48,9 +55,16 @@ def main(argv):
     if len(names) != len(_MODELS.value):
         raise ValueError(f"give one --name per --model: {len(names)} "
                          f"names for {len(_MODELS.value)} models.")
-    dataset = data_lib.load_dataset(_DATASET.value)
-    train = flatness.dataset_arrays(dataset.train, _MAX_TRAIN.value)
-    test = flatness.dataset_arrays(dataset.test)
+    dataset = data_lib.load_run_dataset(
+        _MODELS.value[0], _DATASET.value, _DATA_DIR.value, _IMAGE_SIZE.value)
+
+    def normalised(split, limit=None):
+        images, labels = data_lib.split_arrays(dataset, split, limit)
+        return (data_lib.normalize(images, dataset.normalization).numpy(),
+                labels)
+
+    train = normalised("train", _MAX_TRAIN.value)
+    test = normalised("test")
     models = {name: _load_model(path)
               for name, path in zip(names, _MODELS.value)}
     magnitudes = np.linspace(0.0, _MAX_MAGNITUDE.value,

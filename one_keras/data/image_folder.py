@@ -9,6 +9,7 @@ normalised with the ImageNet mean and std.
 
 import functools
 import os
+import random
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +35,13 @@ def _list_split(directory, classes):
                 paths.append(os.path.join(folder, file))
                 labels.append(label)
     return paths, labels
+
+
+def _shuffled(paths, labels, seed):
+    """The files in a seeded random order: any prefix samples every class."""
+    order = list(range(len(paths)))
+    random.Random(seed).shuffle(order)
+    return [paths[i] for i in order], [labels[i] for i in order]
 
 
 def _decode(path, label):
@@ -123,7 +131,8 @@ def load_image_folder(data_dir=None, download=False, seed=0,
     Args:
         data_dir: str. The folder holding `train/` and `test/` (or `val/`).
         download: bool. Unused (nothing to download).
-        seed: int. Unused (the file order is sorted).
+        seed: int. Seed of the file order (sorted, then shuffled), so that
+            the first images of a split sample all its classes.
         image_size: int or `None`. Side of the square network input.
             Defaults to `64`.
         skip_bad_images: bool. Leave out files that cannot be decoded (with
@@ -134,7 +143,7 @@ def load_image_folder(data_dir=None, download=False, seed=0,
     Returns:
         A `Dataset` of `(image_size, image_size, 3)` images.
     """
-    del download, seed
+    del download
     size = image_size or DEFAULT_IMAGE_SIZE
     layout = ("--data_dir must hold train/<class>/<image> and "
               "test/<class>/<image> (or val/<class>/<image>)")
@@ -152,8 +161,9 @@ def load_image_folder(data_dir=None, download=False, seed=0,
     train_dir = os.path.join(data_dir, "train")
     classes = sorted(d for d in os.listdir(train_dir)
                      if os.path.isdir(os.path.join(train_dir, d)))
-    train_paths, train_labels = _list_split(train_dir, classes)
-    test_paths, test_labels = _list_split(test_dir, classes)
+    train_paths, train_labels = _shuffled(*_list_split(train_dir, classes),
+                                          seed)
+    test_paths, test_labels = _shuffled(*_list_split(test_dir, classes), 0)
     if len(classes) < 2 or not train_paths or not test_paths:
         raise DatasetNotFoundError(
             f"Dataset 'image_folder' in --data_dir={data_dir} needs at least "

@@ -12,8 +12,8 @@ import tempfile
 import keras
 import numpy as np
 
+from one_keras import data as data_lib
 from one_keras import validation
-from one_keras.export import data as data_lib
 from one_keras.export import onnx as onnx_lib
 from one_keras.export import savedmodel
 from one_keras.export import serving
@@ -21,7 +21,9 @@ from one_keras.export import tflite
 from one_keras.export import verify
 
 REPORT_NAME = "export_report.json"
-_MAX_CALIBRATION_IMAGES = 500
+RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
+MAX_CALIBRATION_IMAGES = 500
+MAX_QAT_IMAGES = 5000
 
 
 def load_one_model(path):
@@ -72,13 +74,14 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             f"format={format!r}")
     if format == "onnx":
         onnx_lib.check_opset(opset)
-    if dataset is not None:
+    if isinstance(dataset, str) and dataset != RUN_DATASET:
         validation.check_choice("dataset", dataset,
-                                tuple(data_lib.DATASETS))
+                                (RUN_DATASET,) + data_lib.dataset_names())
     if quantize == "int8" and dataset is None:
         raise ValueError(
             "`dataset` must name calibration data for int8 quantisation "
-            "(e.g. dataset='digits'). Received: dataset=None")
+            "(the run's own by default; --dataset none verifies on random "
+            "pixels and cannot calibrate). Received: dataset=None")
     validation.check_int_at_least("num_samples", num_samples, 1)
     validation.check_int_at_least("qat_epochs", qat_epochs, 0)
     if qat_epochs and (quantize != "int8" or mode != "single"):
@@ -92,15 +95,16 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
 
 def export_model(model, path, mode="single", format="tflite",
                  quantize="none", include_preprocessing=True, opset=17,
-                 dataset="digits", num_samples=256, qat_epochs=0,
-                 latency_repeats=30):
+                 dataset=RUN_DATASET, data_dir=None, image_size=None,
+                 num_samples=1000, qat_epochs=0, latency_repeats=30):
     """Exports the target or the ONE-E ensemble and verifies the artifact.
 
     The artifact is written into a temporary directory next to `path`, run
-    with its own runtime on `num_samples` evaluation images (random pixels
-    when `dataset` is `None`) and compared with the Keras model. Only an
-    artifact that passes is moved to `path`. Either way the result is added
-    to `export_report.json` next to `path`.
+    with its own runtime on up to `num_samples` test images of the data the
+    model was trained on (random pixels when `dataset` is `None`) and
+    compared with the Keras model: test accuracy of both and their top-1
+    agreement. Only an artifact that passes is moved to `path`. Either way
+    the result is added to `export_report.json` next to `path`.
 
     Args:
         model: `one_keras.ONEModel` or str. The trained model, or a path
@@ -120,10 +124,16 @@ def export_model(model, path, mode="single", format="tflite",
             and applies the training normalisation itself. Defaults to
             `True`.
         opset: int. ONNX opset, 7 to 18. Defaults to `17`.
-        dataset: str or `None`. A key of `one_keras.export.data.DATASETS`
-            for calibration (train split) and verification (test split).
-            Defaults to `"digits"`.
-        num_samples: int. Verification images. Defaults to `256`.
+        dataset: str, `one_keras.data.Dataset` or `None`. Calibration
+            (up to `MAX_CALIBRATION_IMAGES` training images) and
+            verification (test split) data, loaded through `one_keras.data`:
+            `"run"` (default) is the dataset in the `config.json` of the run
+            `model` (a path) belongs to; a dataset name overrides it; `None`
+            verifies on random pixels (not for int8).
+        data_dir: str or `None`. Overrides the run's `data_dir`.
+        image_size: int or `None`. Overrides the run's `image_size`.
+        num_samples: int. At most this many test images verify the
+            artifact. Defaults to `1000`.
         qat_epochs: int. Quantisation-aware fine-tuning epochs before int8
             conversion (single mode only); 0 is post-training quantisation.
             Defaults to `0`.
@@ -142,20 +152,23 @@ def export_model(model, path, mode="single", format="tflite",
     assert report["passed"]
     ```
     """
+    model_path = None
     if not isinstance(model, keras.Model):
+        model_path = model
         model = load_one_model(model)
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs)
+    dataset = _resolve_dataset(model_path, dataset, data_dir, image_size)
     path = os.path.abspath(os.fspath(path))
     check_output_path(path, format)
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
     serving_model = serving.build_serving_model(model, mode,
                                                 include_preprocessing)
     norm = None if include_preprocessing else model.normalization
     eval_images, eval_labels = _evaluation_data(
         serving_model, dataset, num_samples)
-    eval_images = data_lib.normalize(eval_images, norm)
+    eval_images = _normalized(eval_images, norm)
+    os.makedirs(parent, exist_ok=True)
     work = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
     try:
         staged = os.path.join(work, os.path.basename(path))
@@ -171,7 +184,10 @@ def export_model(model, path, mode="single", format="tflite",
             "qat_epochs": qat_epochs, "file_size_bytes": _size(staged),
             "params": int(serving_model.count_params()),
             "num_samples": int(len(eval_images)),
-            "data": f"{dataset} test" if dataset else "random pixels"})
+            "dataset": dataset.name if dataset else None,
+            "data": (f"{dataset.name} test ({len(eval_images)} of "
+                     f"{dataset.num_test} images)" if dataset
+                     else "random pixels")})
         if entry["passed"]:
             _install(staged, path, format)
         _write_report(os.path.join(parent, REPORT_NAME), entry)
@@ -180,24 +196,50 @@ def export_model(model, path, mode="single", format="tflite",
     return entry
 
 
+def _resolve_dataset(model_path, dataset, data_dir, image_size):
+    """The `one_keras.data.Dataset` that `dataset` names, or `None`."""
+    if dataset is None or isinstance(dataset, data_lib.Dataset):
+        return dataset
+    if model_path is not None:
+        return data_lib.load_run_dataset(
+            model_path, None if dataset == RUN_DATASET else dataset,
+            data_dir, image_size)
+    if dataset == RUN_DATASET:
+        raise ValueError(
+            "`dataset` must name the model's data (or be a "
+            "`one_keras.data.Dataset`) when `model` is a loaded model "
+            "rather than a run's path, which has no config.json to read. "
+            f"Received: dataset={dataset!r}")
+    return data_lib.load_dataset(dataset, data_dir=data_dir,
+                                 image_size=image_size)
+
+
+def _normalized(images, normalization):
+    """Raw 0-255 pixels normalised as in training; `None` leaves them."""
+    if normalization is None:
+        return images
+    return data_lib.normalize(images, normalization).numpy()
+
+
 def _evaluation_data(serving_model, dataset, num_samples):
     """Raw test images and labels, or random pixels and no labels."""
     if dataset is None:
         shape = (num_samples,) + tuple(serving_model.input.shape[1:])
         rng = np.random.default_rng(0)
         return rng.uniform(0, 255, shape).astype("float32"), None
-    images, labels = data_lib.load_dataset(dataset, "test")
-    _check_shape(serving_model, images, dataset)
-    return images[:num_samples], labels[:num_samples]
+    _check_shape(serving_model, dataset)
+    return data_lib.split_arrays(dataset, "test", limit=num_samples)
 
 
-def _check_shape(serving_model, images, dataset):
+def _check_shape(serving_model, dataset):
     expected = tuple(serving_model.input.shape[1:])
-    if tuple(images.shape[1:]) != expected:
+    if tuple(dataset.input_shape) != expected:
         raise ValueError(
-            f"`dataset` must match the model's input shape {expected}. "
-            f"Received: dataset={dataset!r} with images of shape "
-            f"{tuple(images.shape[1:])}")
+            f"`dataset` must match the model's input shape {expected}; "
+            "export with the data the model was trained on (--dataset, "
+            "--data_dir, --image_size). Received: dataset="
+            f"{dataset.name!r} with images of shape "
+            f"{tuple(dataset.input_shape)}")
 
 
 def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
@@ -211,12 +253,11 @@ def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
         return
     representative = None
     if quantize == "int8":
-        images, labels = data_lib.load_dataset(dataset, "train")
-        _check_shape(serving_model, images, dataset)
-        images = data_lib.normalize(images, norm)
-        rng = np.random.default_rng(0)
-        representative = images[rng.permutation(len(images))[
-            :_MAX_CALIBRATION_IMAGES]]
+        images, labels = data_lib.split_arrays(
+            dataset, "train", limit=MAX_QAT_IMAGES if qat_epochs
+            else MAX_CALIBRATION_IMAGES)
+        images = _normalized(images, norm)
+        representative = images[:MAX_CALIBRATION_IMAGES]
         if qat_epochs:
             from one_keras.export import qat  # tfmot only runs in a child.
 

@@ -150,16 +150,22 @@ def format_table(entries):
         The table as a string.
     """
     header = ("| format | mode | quantize | file size | params | check | "
-              "value | bar | passed | ms @ batch 1 (export / keras) |")
-    lines = [header, "|" + "---|" * 10]
+              "value | bar | passed | top-1 agreement | test accuracy "
+              "(export / keras) | ms @ batch 1 (export / keras) |")
+    lines = [header, "|" + "---|" * 12]
     for e in entries:
         bar = ("<= " if e["check"].startswith("max") else ">= ") + \
             f"{e['threshold']:g}"
+        accuracy = "- (no labels)"
+        if e.get("export_accuracy") is not None:
+            accuracy = (f"{e['export_accuracy']:.4f} / "
+                        f"{e['keras_accuracy']:.4f}")
         lines.append(
             f"| {e['format']} | {e['mode']} | {e['quantize']} | "
             f"{e['file_size_bytes'] / 1024:.1f} KiB | {e['params']:,} | "
             f"{e['check']} | {e['value']:.3g} | {bar} | "
             f"{'yes' if e['passed'] else 'NO'} | "
+            f"{e['top1_agreement']:.4f} | {accuracy} | "
             f"{e['latency_ms_batch1']['export']:.3f} / "
             f"{e['latency_ms_batch1']['keras']:.3f} |")
     return "\n".join(lines)

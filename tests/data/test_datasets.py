@@ -88,6 +88,22 @@ def test_image_folder(tmp_path, test_name):
     assert sorted(labels.numpy().tolist()) == [0, 0, 0, 1, 1]
 
 
+def test_split_arrays_are_raw_resized_pixels_of_every_class(tmp_path):
+    counts = {"a": 6, "b": 6, "c": 6}
+    _write_folder(tmp_path, "train", counts)
+    _write_folder(tmp_path, "test", counts)
+    dataset = data.load_dataset("image_folder", data_dir=str(tmp_path),
+                                image_size=8)
+    images, labels = data.split_arrays(dataset, "train", limit=6)
+    assert images.shape == (6, 8, 8, 3) and images.dtype == np.float32
+    assert images.max() > 200 and images.min() >= 0  # Not normalised.
+    # Files are listed in a seeded order: a prefix samples every class.
+    assert set(labels.tolist()) == {0, 1, 2}
+    test_images, test_labels = data.split_arrays(dataset, "test")
+    assert test_images.shape == (18, 8, 8, 3)
+    assert sorted(test_labels.tolist()) == [0] * 6 + [1] * 6 + [2] * 6
+
+
 def test_image_folder_without_train_names_the_layout(tmp_path):
     with pytest.raises(data.DatasetNotFoundError, match="train/<class>"):
         data.load_dataset("image_folder", data_dir=str(tmp_path))

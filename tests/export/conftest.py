@@ -4,12 +4,23 @@ import keras
 import numpy as np
 import pytest
 
-from one_keras.export import data
+from one_keras import data
+from one_keras.data.digits import load_digits_arrays
 from one_keras.models import build_one_resnet
 
 
+def load_digits(split):
+    """Raw 0-255 digits of `split` ("train" or "test") and their labels."""
+    train, test = load_digits_arrays()
+    return train if split == "train" else test
+
+
+def normalize(images, normalization):
+    return data.normalize(images, normalization).numpy()
+
+
 def digits_normalization():
-    images, _ = data.load_digits("train")
+    images, _ = load_digits("train")
     scaled = images / 255.0
     return {"mean": [float(scaled.mean())], "std": [float(scaled.std())]}
 
@@ -27,11 +38,11 @@ def digits_model_path(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = tiny_model(normalization=digits_normalization())
     model.compile(optimizer=keras.optimizers.Adam(0.01))
-    images, labels = data.load_digits("train")
-    model.fit(data.normalize(images, model.normalization), labels,
+    images, labels = load_digits("train")
+    model.fit(normalize(images, model.normalization), labels,
               batch_size=64, epochs=12, verbose=0)
-    test_images, test_labels = data.load_digits("test")
-    logits = model.predict(data.normalize(test_images, model.normalization),
+    test_images, test_labels = load_digits("test")
+    logits = model.predict(normalize(test_images, model.normalization),
                            verbose=0)["branch_logits"][:, 0]
     accuracy = float(np.mean(np.argmax(logits, -1) == test_labels))
     assert accuracy >= 0.9, f"fixture model under-trained: {accuracy:.3f}"

@@ -74,12 +74,14 @@ def _bad_cases(model_path, one_branch_path, garbage_path):
                              "dataset": "cifar7"}, "dataset"),
         "quantize_onnx": ({"model": str(model_path), "format": "onnx",
                            "quantize": "int8"}, "quantize"),
+        # A bare .keras, no config.json beside it: which data is unknown.
+        "no_run": ({"model": str(model_path)}, "add --dataset"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "unreadable", "no_branches",
                                   "opset", "int8_no_data", "unknown_dataset",
-                                  "quantize_onnx"])
+                                  "quantize_onnx", "no_run"])
 def test_bad_input_fails_with_one_line(cli, capsys, tmp_path,
                                        digits_model_path,
                                        single_branch_model_path, case):
@@ -98,11 +100,12 @@ def test_bad_input_fails_with_one_line(cli, capsys, tmp_path,
 def test_cli_exports_and_reports(cli, capsys, tmp_path, digits_model_path):
     output = tmp_path / "target.onnx"
     with flagsaver.flagsaver(model=str(digits_model_path.parent),
-                             format="onnx", output=str(output),
-                             num_samples=32):
+                             dataset="digits", format="onnx",
+                             output=str(output), num_samples=32):
         cli.main(["export.py"])
     out = capsys.readouterr().out
     assert "| onnx | single | none |" in out and "| yes |" in out
+    assert "Verified on digits test (32 of 360 images)." in out
     assert output.is_file()
     assert (tmp_path / "export_report.json").is_file()
 

@@ -4,16 +4,18 @@ import os
 import numpy as np
 import pytest
 
-from one_keras.export import data
 from one_keras.export import export_model
 from one_keras.export import serving
 from one_keras.export import verify
+from tests.export.conftest import load_digits
+from tests.export.conftest import normalize
 from tests.export.conftest import tiny_model
 
 EXTENSIONS = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
 
 
 def _export(model, tmp_path, name, **kwargs):
+    kwargs.setdefault("dataset", "digits")
     kwargs.setdefault("num_samples", 64)
     kwargs.setdefault("latency_repeats", 2)
     return export_model(model, tmp_path / name, **kwargs)
@@ -32,7 +34,7 @@ def test_float_export_loads_and_matches_keras(digits_model, tmp_path, mode,
     assert entry["top1_agreement"] == 1.0
     # Reload independently and check the serving signature.
     run = verify.load_runner(format, path)
-    images, _ = data.load_digits("test")
+    images, _ = load_digits("test")
     outputs = run(images[:3])
     assert set(outputs) == {"probabilities", "logits"}
     assert outputs["probabilities"].shape == (3, 10)
@@ -55,9 +57,9 @@ def test_single_export_has_vanilla_parameter_count(digits_model):
 @pytest.mark.parametrize("mode", ["single", "ensemble"])
 def test_preprocessing_flag_matches_keras_on_normalised_input(
         digits_model, tmp_path, mode):
-    raw, _ = data.load_digits("test")
+    raw, _ = load_digits("test")
     raw = raw[:32]
-    normalised = data.normalize(raw, digits_model.normalization)
+    normalised = normalize(raw, digits_model.normalization)
     outputs = digits_model.predict(normalised, verbose=0)
     expected = (outputs["branch_logits"][:, 0] if mode == "single"
                 else outputs["teacher_logits"])

@@ -1,0 +1,93 @@
+"""The dataset a training run used, read from its `config.json`.
+
+`one_keras.training.run` writes `config.json` into its output directory;
+export, evaluation and the flatness analysis read it so that a run is
+evaluated on the data (and preprocessing) it was trained with.
+"""
+
+import json
+import os
+
+CONFIG_NAME = "config.json"
+
+
+def run_directory(model_path):
+    """The run directory of a model: itself, or the folder of a `.keras`."""
+    model_path = os.fspath(model_path)
+    if os.path.isdir(model_path):
+        return model_path
+    return os.path.dirname(os.path.abspath(model_path))
+
+
+def read_run_config(model_path):
+    """The `config.json` of the run `model_path` belongs to, or `None`.
+
+    Args:
+        model_path: str. A training output directory or a `.keras` file
+            inside one.
+
+    Returns:
+        The config dict, or `None` when there is no readable `config.json`.
+    """
+    path = os.path.join(run_directory(model_path), CONFIG_NAME)
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def run_data_settings(model_path, dataset=None, data_dir=None,
+                      image_size=None):
+    """The `load_dataset` arguments of a run, with explicit ones winning.
+
+    Args:
+        model_path: str. A training output directory or a `.keras` file in
+            one.
+        dataset: str or `None`. A dataset name overriding the run's.
+        data_dir: str or `None`. Overrides the run's `data_dir`.
+        image_size: int or `None`. Overrides the run's `image_size`.
+
+    Returns:
+        A dict of `name`, `data_dir`, `image_size` and `seed` for
+        `one_keras.data.load_dataset`.
+
+    Raises:
+        ValueError: `dataset` is `None` and there is no `config.json` beside
+            the model, naming the flag to add.
+    """
+    from one_keras.data import dataset_names
+
+    config = read_run_config(model_path) or {}
+    if dataset and config.get("dataset") not in (None, dataset):
+        config = {}  # Another dataset: the run's settings do not apply.
+    name = dataset or config.get("dataset")
+    if not name:
+        raise ValueError(
+            f"`model` {os.fspath(model_path)!r} has no {CONFIG_NAME} beside "
+            "it (not a training output directory), so its data is unknown: "
+            f"add --dataset (one of {', '.join(dataset_names())}) and, for "
+            "tfds or an image folder, --data_dir (export also takes "
+            "--dataset none: random pixels).")
+    return {"name": name,
+            "data_dir": data_dir or config.get("data_dir") or None,
+            "image_size": image_size or config.get("image_size") or None,
+            "seed": int(config.get("seed") or 0)}
+
+
+def load_run_dataset(model_path, dataset=None, data_dir=None,
+                     image_size=None):
+    """Loads the dataset a run trained on (see `run_data_settings`).
+
+    Args:
+        model_path, dataset, data_dir, image_size: as in
+            `run_data_settings`.
+
+    Returns:
+        A `one_keras.data.Dataset`.
+    """
+    from one_keras.data import load_dataset
+
+    settings = run_data_settings(model_path, dataset, data_dir, image_size)
+    return load_dataset(settings.pop("name"), **settings)

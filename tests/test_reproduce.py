@@ -1,0 +1,102 @@
+"""benchmarks/reproduce.py: every row is a `training.run` of the CLI's flags.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import pathlib
+import re
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from one_keras import train
+from one_keras import training
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / \
+    "reproduce.py"
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    # Other CLIs loaded in this process may define flags of the same names
+    # (e.g. export.py's --output): set theirs aside, put them back after.
+    saved = {}
+    while True:
+        try:
+            spec = importlib.util.spec_from_file_location("reproduce",
+                                                          SCRIPT)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            break
+        except flags.DuplicateFlagError as error:
+            name = re.search(r"flag '([^']+)'", str(error)).group(1)
+            saved.setdefault(name, flags.FLAGS[name])
+            delattr(flags.FLAGS, name)
+    yield module
+    for name in ("runs", "seeds", "teacher_depth", "work_dir", "output"):
+        if name in flags.FLAGS:
+            delattr(flags.FLAGS, name)
+    for name, flag in saved.items():
+        flags.FLAGS[name] = flag
+
+
+def test_one_row_is_a_training_run_of_the_cli_flags(reproduce, tmp_path,
+                                                    monkeypatch, capsys):
+    work_dir = tmp_path / "work"
+    table = tmp_path / "table.md"
+    training_flags = ["--dataset=digits", "--depth=8", "--width=4",
+                      "--epochs=1", "--steps_per_epoch=2", "--eval_steps=1",
+                      "--verbose=0"]
+    with flagsaver.flagsaver():
+        flags.FLAGS(["reproduce", *training_flags, "--runs=one",
+                     "--seeds=3", f"--work_dir={work_dir}",
+                     f"--output={table}"])
+        reproduce.main(["reproduce"])
+        # What `python -m one_keras.train` makes of the same flags.
+        expected = dataclasses.replace(
+            train.config_from_flags(), method="one", seed=3,
+            output_dir=str(work_dir / "one_seed3"))
+    run_dir = work_dir / "one_seed3"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config == dataclasses.asdict(expected)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert (run_dir / "model.keras").is_file()
+    assert (run_dir / "backup").is_dir()  # The CLI's checkpoints.
+    error = 100 * (1 - report["target_accuracy"])
+    ensemble_error = 100 * (1 - report["ensemble_accuracy"])
+    row = [line for line in table.read_text().splitlines()
+           if line.startswith("| `one` |")]
+    assert len(row) == 1
+    assert f"{error:.2f} +- 0.00 | {ensemble_error:.2f} +- 0.00" in row[0]
+    results = json.loads((work_dir / "results.json").read_text())
+    assert results["results"][0]["error"] == pytest.approx(error)
+
+    # Rerunning reads the finished run back instead of training it again.
+    def no_training(config):
+        raise AssertionError(f"trained {config.output_dir} again")
+
+    monkeypatch.setattr(training, "run", no_training)
+    capsys.readouterr()
+    with flagsaver.flagsaver():
+        flags.FLAGS(["reproduce", *training_flags, "--runs=one",
+                     "--seeds=3", f"--work_dir={work_dir}"])
+        reproduce.main(["reproduce"])
+    assert row[0] in capsys.readouterr().out
+
+
+def test_kd_row_trains_its_teacher_first(reproduce, tmp_path):
+    base = training.TrainConfig(dataset="digits", depth=8, width=4)
+    teacher = reproduce.teacher_config(base, 1, str(tmp_path), 14)
+    student = reproduce.row_config(base, "kd", 1, str(tmp_path),
+                                   teacher=teacher.output_dir)
+    assert teacher.method == "vanilla" and teacher.depth == 14
+    assert student.method == "kd" and student.depth == 8
+    assert student.teacher == teacher.output_dir
+    assert reproduce.row_config(base, "one_no_sharing", 0,
+                                str(tmp_path)).no_sharing
+    with pytest.raises(ValueError, match="--runs"):
+        reproduce.reproduce(base, ["resnet"], [0], 14,
+                            str(tmp_path / "work"))
+    assert not (tmp_path / "work").exists()
