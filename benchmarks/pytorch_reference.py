@@ -422,7 +422,6 @@ def count(parameters):
 def train(args):
     """Trains (or resumes) one run and writes its report; see `main`."""
     torch.set_num_threads(args.threads)
-    os.makedirs(args.output_dir, exist_ok=True)
     report_path = os.path.join(args.output_dir, "report.json")
     checkpoint_path = os.path.join(args.output_dir, "checkpoint.pt")
     config = run_config(args)
@@ -432,6 +431,7 @@ def train(args):
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     data = load_image_folder(args.data_dir, args.image_size)
+    os.makedirs(args.output_dir, exist_ok=True)
     num_classes = len(data["classes"])
     model = ONEResNet(args.depth, num_classes, args.num_branches, args.width)
     optimizer = torch.optim.SGD(
