@@ -202,3 +202,20 @@ def test_train_pipeline_is_deterministic_and_resumable():
     np.testing.assert_array_equal(full[24:], resumed)
     assert not np.array_equal(full[:12], full[12:24])  # epochs differ
     assert not np.array_equal(full, other_seed)
+
+
+def test_image_folder_decodes_jpeg_exactly_as_pil(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for name in ("cat", "dog"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / "0.jpg", quality=75)
+    dataset = data.load_dataset("image_folder", data_dir=str(tmp_path),
+                                image_size=32)
+    for image, label in dataset.test_source:
+        name = ("cat", "dog")[int(label)]
+        expected = np.asarray(Image.open(tmp_path / "test" / name / "0.jpg"))
+        np.testing.assert_array_equal(image.numpy(), expected)
