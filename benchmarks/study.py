@@ -1,8 +1,9 @@
 r"""The real-image study: ONE against vanilla and the baselines on CIFAR-10.
 
-  python benchmarks/study.py --source data/cifar10        # run what is left
-  python benchmarks/study.py --plan                       # list runs, no training
-  python benchmarks/study.py --table_only                 # rebuild the table
+  python benchmarks/study.py --source data/cifar10 \
+      --torch_python /work/torchvenv/bin/python   # run what is left
+  python benchmarks/study.py --plan               # list runs, no training
+  python benchmarks/study.py --table_only         # rebuild the table
 
 `--source` is an image folder holding the CIFAR-10 photos
 (`train/<class>/*.jpg`, 5,000 a class; `test/<class>/*.jpg`, 1,000 a class),
@@ -17,8 +18,10 @@ Each run is a training output directory under `--runs_dir`, so a killed
 study resumes inside the run it was in. A finished run's `report.json`,
 `log.csv` and `config.json` are copied to `--results_dir/keras/<run>/`
 (committed), and the table (`--results_dir/study.md`, `study.json`) is
-built from those reports, beside PyTorch runs of the same protocol found in
-`--results_dir/pytorch/<run>/` (`benchmarks/pytorch_reference.py train`).
+built from those reports, beside PyTorch runs of the same protocol in
+`--results_dir/pytorch/<run>/`: with `--torch_python`, every `one` and
+`vanilla` run is also trained by `benchmarks/pytorch_reference.py train`
+in that interpreter, right after its Keras twin.
 Runs whose report is already in `--results_dir` are not trained again.
 """
 
@@ -34,6 +37,7 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -57,6 +61,9 @@ LABELS = {
     "distillation",
 }
 FILES = ("report.json", "log.csv", "config.json")
+# Runs that `benchmarks/pytorch_reference.py train` also trains: name ->
+# its `--num_branches`.
+PYTORCH_RUNS = {"one": 3, "vanilla": 1}
 
 def make_subset(source, destination, per_class):
     """Links the first `per_class` training photos of each class, and the
@@ -138,6 +145,21 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
         "verbose": 2, **protocol,
         "output_dir": str(pathlib.Path(runs_dir) / run_id(name, seed)),
         **fields})
+
+
+def pytorch_command(torch_python, name, seed, subset_dir, runs_dir, depth,
+                    epochs, batch_size):
+    """The `pytorch_reference.py train` command of a run of `PYTORCH_RUNS`.
+
+    Returns:
+        `(command, output directory)`.
+    """
+    output_dir = pathlib.Path(runs_dir) / "pytorch" / run_id(name, seed)
+    return [torch_python, str(REPO / "benchmarks" / "pytorch_reference.py"),
+            "train", "--data_dir", str(subset_dir), "--depth", str(depth),
+            "--num_branches", str(PYTORCH_RUNS[name]), "--epochs",
+            str(epochs), "--batch_size", str(batch_size), "--seed",
+            str(seed), "--output_dir", str(output_dir)], output_dir
 
 
 def _reports(directory):
@@ -239,6 +261,9 @@ def _define_flags():
     flags.DEFINE_integer("epochs", 30, "Epochs of every run.", lower_bound=1)
     flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
     flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
+    flags.DEFINE_string("torch_python", "", "A Python with PyTorch: also "
+                        "train the one and vanilla runs with "
+                        "benchmarks/pytorch_reference.py (empty: Keras only).")
     flags.DEFINE_bool("plan", False, "List the runs and stop.")
     flags.DEFINE_bool("table_only", False,
                       "Only rebuild the table from the reports.")
@@ -263,18 +288,32 @@ def main(argv):
     print(f"subset: {num_train} training and {num_test} test photos in "
           f"{FLAGS.subset_dir}", flush=True)
     from one_keras import training
+    if not FLAGS.torch_python:
+        print("PyTorch runs skipped: add --torch_python=PYTHON (a Python "
+              "with torch, see docs/results.md) to train them too.")
+    torch_done = set(_reports(results_dir / "pytorch"))
     for name, seed, fields in plan:
-        if run_id(name, seed) in done:
-            continue
-        config = train_config(
-            name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
-            depth=FLAGS.depth, epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size)
-        print(f"== {run_id(name, seed)}: {dataclasses.asdict(config)}",
-              flush=True)
-        training.run(config)
-        _collect(config.output_dir, results_dir / "keras" / run_id(name, seed))
-        print(write_table(results_dir), flush=True)
+        if run_id(name, seed) not in done:
+            config = train_config(
+                name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
+                depth=FLAGS.depth, epochs=FLAGS.epochs,
+                batch_size=FLAGS.batch_size)
+            print(f"== keras {run_id(name, seed)}: "
+                  f"{dataclasses.asdict(config)}", flush=True)
+            training.run(config)
+            _collect(config.output_dir,
+                     results_dir / "keras" / run_id(name, seed))
+            print(write_table(results_dir), flush=True)
+        if (FLAGS.torch_python and name in PYTORCH_RUNS
+                and run_id(name, seed) not in torch_done):
+            command, output_dir = pytorch_command(
+                FLAGS.torch_python, name, seed, FLAGS.subset_dir,
+                FLAGS.runs_dir, FLAGS.depth, FLAGS.epochs, FLAGS.batch_size)
+            print(f"== pytorch {run_id(name, seed)}: {' '.join(command)}",
+                  flush=True)
+            subprocess.run(command, check=True)
+            _collect(output_dir, results_dir / "pytorch" / run_id(name, seed))
+            print(write_table(results_dir), flush=True)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,17 @@ def test_curves_draw_vanilla_branches_and_ensemble(tmp_path):
     assert len(drawn) == 2 and output.stat().st_size > 1000
     with pytest.raises(Exception, match="No log.csv of seed 5"):
         plot_curves.plot(tmp_path, 5, output)
+
+
+def test_pytorch_runs_train_the_same_protocol(tmp_path):
+    command, output_dir = study.pytorch_command(
+        "python-with-torch", "vanilla", 1, "photos", str(tmp_path), depth=20,
+        epochs=30, batch_size=64)
+    assert command[0] == "python-with-torch"
+    assert command[1].endswith("benchmarks/pytorch_reference.py")
+    options = dict(zip(command[3::2], command[4::2]))
+    assert options == {"--data_dir": "photos", "--depth": "20",
+                       "--num_branches": "1", "--epochs": "30",
+                       "--batch_size": "64", "--seed": "1",
+                       "--output_dir": str(tmp_path / "pytorch/vanilla_s1")}
+    assert output_dir == tmp_path / "pytorch" / "vanilla_s1"
