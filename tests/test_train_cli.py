@@ -81,6 +81,25 @@ def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
     assert output.count("Epoch ") == 2  # Keras' "Epoch 1/2" headers.
 
 
+class _Terminal:
+    def isatty(self):
+        return True
+
+
+def test_verbose_auto_is_a_bar_on_a_terminal_and_lines_otherwise(tmp_path):
+    assert training.TrainConfig().verbose == "auto"
+    assert training.fit_verbosity("auto", _Terminal()) == 1
+    with open(tmp_path / "log.txt", "w") as log_file:
+        assert training.fit_verbosity("auto", log_file) == 2
+    for explicit in (0, 1, 2):
+        assert training.fit_verbosity(explicit, _Terminal()) == explicit
+    with flagsaver.flagsaver():
+        train.FLAGS(["train", "--verbose=1"])
+        assert train.config_from_flags().verbose == 1
+    with pytest.raises(ValueError, match="`verbose` must be one of 'auto'"):
+        training.TrainConfig(verbose=3)
+
+
 @pytest.mark.slow
 def test_demo_meets_its_accuracy(demo_run):
     """The README's demo: >= 95% target accuracy (time is in the README)."""
