@@ -24,7 +24,7 @@ def run(tmp_path_factory):
     def train(**options):
         name = name_of(options)
         if name not in runs:
-            output_dir = tmp_path_factory.mktemp(name)
+            output_dir = tmp_path_factory.mktemp(options.get("method", "one"))
             config = training.TrainConfig(output_dir=str(output_dir),
                                           **TINY, **options)
             runs[name] = output_dir, training.run(config)
