@@ -5,7 +5,7 @@ differ from it only in the dataset, which the ResNet configs cover; their
 flags are checked in test_zoo_configs.py). tfds datasets are replaced by
 `tfds.testing.mock_data` (random examples). The step runs at batch 2, and
 ImageNet models at 32x32, so that it stays short on a CPU: neither changes
-the model the config builds.
+the layers or weights of the model the config builds.
 """
 
 import glob
