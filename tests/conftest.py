@@ -1,11 +1,12 @@
 """Test settings and fixtures shared by the whole suite.
 
 Every test runs in its own `tmp_path` (the working directory), and the suite
-fails if it wrote anything into the checkout. Shared, session-wide fixtures
-(build or train once, then only read):
+fails if it wrote anything into the checkout. Shared fixtures (build or
+train once, then only read):
 
 - `zoo_model(name, num_classes, **kwargs)`: a zoo ONE model
-  (`one_keras.models.build_one_model`), built once per argument set.
+  (`one_keras.models.build_one_model`), built once per argument set and
+  test module.
 - `tiny_run`: a `TrainedRun(output_dir, report)` of a 1-epoch, 2-step
   `training.run` of a depth-8, width-4 ONE ResNet on the digits (output_dir
   holds config.json, report.json, model.keras, target.keras, log.csv, ...).
@@ -73,12 +74,13 @@ def _checkout_stays_unchanged():
         f"only to tmp_path): {', '.join(changed[:10])}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def zoo_model():
-    """`zoo_model(name, num_classes, **kwargs)`: a ONE zoo model, built once.
+    """`zoo_model(name, num_classes, **kwargs)`: a ONE zoo model, built once
+    per test module (full-size models hold GBs, freed after the module).
 
-    Models are shared by every test of the session: read them (counts,
-    layers, forward passes); do not train or change them.
+    Models are shared by the tests of the module: read them (counts, layers,
+    forward passes); do not train or change them.
     """
     from one_keras.models import build_one_model
 
