@@ -1,6 +1,6 @@
 r"""Training throughput of vanilla and 3-branch ONE ResNets, TF vs PyTorch.
 
-  python benchmarks/throughput.py                       # TF only
+  python benchmarks/throughput.py     # with PyTorch if this Python has it
   python benchmarks/throughput.py --torch_python=/path/to/python-with-torch
 
 For each depth it builds the vanilla network (one branch) and 3-branch ONE
@@ -9,7 +9,8 @@ For each depth it builds the vanilla network (one branch) and 3-branch ONE
 so that ratios are taken under the same load. PyTorch (the reference in
 `pytorch_reference.py`, an optional comparison; not a dependency) runs in its
 own process right after, and the order of the processes alternates between
-repeats. It also times inference of the deployed target against the vanilla
+repeats; it is found by itself when `torch` imports in this interpreter, and
+otherwise a line says how to add it. It also times inference of the deployed target against the vanilla
 network at batch 1 and 32. Writes JSON and a Markdown table.
 """
 
@@ -22,18 +23,18 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from one_keras.models import build_one_resnet  # noqa: E402
+# keras, tensorflow and one_keras are imported where used, so that a bad
+# --torch_python is reported at once.
 
 _DEPTHS = flags.DEFINE_list("depths", ["32", "110"], "ResNet depths.")
 _CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
@@ -46,7 +47,8 @@ _REPEATS = flags.DEFINE_integer(
     "which goes first.")
 _TORCH = flags.DEFINE_string(
     "torch_python", None, "A Python interpreter with PyTorch, to run "
-    "pytorch_reference.py; none skips the comparison.")
+    "pytorch_reference.py (default: this one, when it has PyTorch; "
+    "otherwise the comparison is skipped).")
 _OUTPUT = flags.DEFINE_string("output_dir", "benchmarks/results",
                               "Where throughput.json and .md go.")
 _WORKER = flags.DEFINE_integer("worker_depth", None,
@@ -55,18 +57,84 @@ _WORKER = flags.DEFINE_integer("worker_depth", None,
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-class _StepClock(keras.callbacks.Callback):
-    """Records the wall time at the end of each training batch."""
+def torch_version(python):
+    """The PyTorch version that `python` imports, or `None` without one.
 
-    def __init__(self):
-        super().__init__()
-        self.times = []
+    Args:
+        python: str. Path or command name of a Python interpreter.
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter())
+    Returns:
+        The version string, or `None` when `python` runs but has no `torch`.
+
+    Raises:
+        FileNotFoundError: `python` is not an executable program.
+    """
+    executable = shutil.which(python)
+    if executable is None:
+        raise FileNotFoundError(python)
+    result = subprocess.run(
+        [executable, "-c", "import torch; print(torch.__version__)"],
+        capture_output=True, text=True, timeout=120)
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if result.returncode == 0 and lines else None
+
+
+def find_torch_python(requested):
+    """The interpreter that runs the PyTorch comparison, or `None`.
+
+    Args:
+        requested: str or `None`. `--torch_python`; `None` looks at the
+            interpreter running this script.
+
+    Returns:
+        The interpreter to run `pytorch_reference.py` with, or `None` (then
+        a line on stdout says how to add the comparison).
+
+    Raises:
+        ValueError: `requested` is not a Python or has no PyTorch (one line
+            that names the fix).
+    """
+    fix = ("give a Python interpreter that can `import torch` (e.g. "
+           "`--torch_python=$(which python)` inside a venv with PyTorch), "
+           "or leave the flag out to benchmark TensorFlow only.")
+    if requested:
+        try:
+            version = torch_version(requested)
+        except FileNotFoundError:
+            raise ValueError(f"--torch_python={requested} is not an "
+                             f"executable program; {fix}") from None
+        if version is None:
+            raise ValueError(f"--torch_python={requested} cannot import "
+                             f"torch; {fix}")
+        return requested
+    if torch_version(sys.executable) is not None:
+        return sys.executable
+    print(f"PyTorch is not installed in {sys.executable}: benchmarking "
+          "TensorFlow only. To compare, install torch here or pass "
+          "--torch_python=PYTHON (an interpreter with PyTorch).")
+    return None
+
+
+def _step_clock():
+    """A callback that records the wall time at the end of each batch."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter())
+
+    return StepClock()
 
 
 def _compiled_model(depth, num_branches):
+    import keras
+
+    from one_keras.models import build_one_resnet
+
     keras.utils.set_random_seed(0)
     model = build_one_resnet(depth=depth, num_classes=_CLASSES.value,
                              num_branches=num_branches)
@@ -77,6 +145,8 @@ def _compiled_model(depth, num_branches):
 
 def tf_training_rates(depth):
     """Images/s of vanilla (key "1") and ONE-3 (key "3"), one per round."""
+    import tensorflow as tf
+
     images = tf.random.normal((_BATCH.value, 32, 32, 3))
     labels = tf.random.uniform((_BATCH.value,), 0, _CLASSES.value, tf.int32)
     data = tf.data.Dataset.from_tensors((images, labels)).repeat()
@@ -86,7 +156,7 @@ def tf_training_rates(depth):
     rates = {key: [] for key in models}
     for _ in range(_ROUNDS.value):
         for key, model in models.items():
-            clock = _StepClock()
+            clock = _step_clock()
             model.fit(data, steps_per_epoch=_STEPS.value + 1, verbose=0,
                       callbacks=[clock])
             seconds = clock.times[-1] - clock.times[0]
@@ -96,6 +166,11 @@ def tf_training_rates(depth):
 
 def _inference_latency(one_model, depth):
     """Median ms of the ONE target and the vanilla network, batch 1 and 32."""
+    import keras
+    import tensorflow as tf
+
+    from one_keras.models import build_one_resnet
+
     keras.utils.set_random_seed(0)
     networks = {
         "target": one_model.target_model(),
@@ -134,27 +209,27 @@ def _tf_process(depth):
                  f"--warmup={_WARMUP.value}", f"--rounds={_ROUNDS.value}"])
 
 
-def _torch_process(depth):
-    return _run([_TORCH.value, str(HERE / "pytorch_reference.py"),
+def _torch_process(depth, torch_python):
+    return _run([torch_python, str(HERE / "pytorch_reference.py"),
                  f"--depth={depth}", f"--num_classes={_CLASSES.value}",
                  f"--batch_size={_BATCH.value}", f"--steps={_STEPS.value}",
                  f"--warmup={_WARMUP.value}", f"--rounds={_ROUNDS.value}"])
 
 
-def measure(depth):
+def measure(depth, torch_python):
     """All rates at one depth, alternating the framework processes."""
     rates = {"tf": {"1": [], "3": []}, "torch": {"1": [], "3": []}}
     latency = []
     for repeat in range(_REPEATS.value):
         order = ["tf", "torch"] if repeat % 2 == 0 else ["torch", "tf"]
         for framework in order:
-            if framework == "torch" and not _TORCH.value:
+            if framework == "torch" and not torch_python:
                 continue
             if framework == "tf":
                 result = _tf_process(depth)
                 latency.append(result["latency"])
             else:
-                result = _torch_process(depth)
+                result = _torch_process(depth, torch_python)
             for key, values in result["images_per_second"].items():
                 rates[framework][key].extend(values)
     summary = {"depth": depth, "rates": rates}
@@ -163,7 +238,7 @@ def measure(depth):
             if values:
                 summary[f"{framework}_{key}"] = statistics.median(values)
     summary["one_step_over_vanilla_tf"] = summary["tf_1"] / summary["tf_3"]
-    if _TORCH.value:
+    if torch_python:
         summary["one_step_over_vanilla_torch"] = (summary["torch_1"]
                                                   / summary["torch_3"])
         summary["tf_over_torch_vanilla"] = summary["tf_1"] / summary["torch_1"]
@@ -205,10 +280,17 @@ def main(argv):
         rates, latency = tf_training_rates(_WORKER.value)
         print(json.dumps({"images_per_second": rates, "latency": latency}))
         return
+    try:  # Before any benchmark runs.
+        torch_python = find_torch_python(_TORCH.value)
+    except ValueError as error:
+        sys.exit(f"throughput.py: error: {error}")
+    import keras
+    import tensorflow as tf
+
     machine = (f"{platform.processor() or platform.machine()}, "
                f"{os.cpu_count()} cores, TF {tf.__version__}, "
                f"Keras {keras.__version__}")
-    results = [measure(int(depth)) for depth in _DEPTHS.value]
+    results = [measure(int(depth), torch_python) for depth in _DEPTHS.value]
     output = pathlib.Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
     (output / "throughput.json").write_text(json.dumps(

@@ -124,8 +124,24 @@ def _define_flags():
                         "Directory for checkpoints, logs, model.keras, "
                         "target.keras and report.json. Rerunning the same "
                         "command resumes an unfinished run there.")
-    flags.DEFINE_integer("verbose", defaults.verbose,
-                         "Keras fit verbosity (0, 1: progress bar, 2).")
+    flags.DEFINE(_VerbosityParser(), "verbose", defaults.verbose,
+                 "auto: a progress bar on a terminal, one line per epoch "
+                 "otherwise (a log file); 0: silent; 1: progress bar; 2: one "
+                 "line per epoch.")
+
+
+class _VerbosityParser(flags.ArgumentParser):
+    """Parses `--verbose`: `auto`, 0, 1 or 2 (`TrainConfig.verbose`)."""
+
+    def parse(self, argument):
+        if argument in ("auto", 0, 1, 2):
+            return argument
+        if argument in ("0", "1", "2"):
+            return int(argument)
+        raise ValueError(f"must be auto, 0, 1 or 2, not {argument!r}")
+
+    def flag_type(self):
+        return "auto, 0, 1 or 2"
 
 
 _define_flags()

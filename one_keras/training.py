@@ -27,6 +27,7 @@ from one_keras.one_model import ONEModel
 MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+VERBOSITIES = ("auto", 0, 1, 2)
 # Fields that may change between a run and its resumption: how to get the
 # data, how much to print, and the learning rate (the fix for a NaN loss).
 RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
@@ -101,7 +102,9 @@ class TrainConfig:
         seed: int. Random seed.
         deterministic: bool. Deterministic ops and input order.
         output_dir: str. Where artifacts go.
-        verbose: int. Keras `fit` verbosity (0, 1: progress bar, 2).
+        verbose: `"auto"` or int. Keras `fit` verbosity: 0 (silent), 1 (a
+            progress bar), 2 (one line per epoch); `"auto"` is 1 when
+            stdout is a terminal and 2 otherwise (a log file).
     """
 
     dataset: str = "digits"
@@ -142,7 +145,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     output_dir: str = "runs/digits"
-    verbose: int = 1
+    verbose: int | str = "auto"
 
     def __post_init__(self):
         validation.check_int_at_least("epochs", self.epochs, 1)
@@ -172,6 +175,7 @@ class TrainConfig:
         self._check_method_options()
         self._fill_unset_options()
         validation.check_choice("strategy", self.strategy, STRATEGIES)
+        validation.check_choice("verbose", self.verbose, VERBOSITIES)
 
     def _check_method_options(self):
         """Refuses an option the method ignores (`METHOD_OPTIONS`); given
@@ -192,6 +196,24 @@ class TrainConfig:
         for name, value in values.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+
+
+def fit_verbosity(verbose, stream=None):
+    """Resolves `TrainConfig.verbose` to the number Keras `fit` takes.
+
+    Args:
+        verbose: `"auto"`, 0, 1 or 2.
+        stream: the file the progress goes to (default `sys.stdout`).
+
+    Returns:
+        `verbose`, with `"auto"` replaced by 1 (a progress bar) when `stream`
+        is a terminal and by 2 (one line per epoch, no escape codes)
+        otherwise.
+    """
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
 
 
 def step_schedule(lr, total_steps):
@@ -488,7 +510,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     else:
         model.fit(train, epochs=config.epochs, steps_per_epoch=steps,
                   validation_data=test, initial_epoch=start_epoch,
-                  shuffle=False, verbose=config.verbose,
+                  shuffle=False, verbose=fit_verbosity(config.verbose),
                   callbacks=callbacks)
         results = None
     train_seconds = previous_seconds + time.perf_counter() - start
@@ -581,9 +603,10 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
     def train_step():
         strategy.run(model.train_step, args=(next(iterator),))
 
+    verbose = fit_verbosity(config.verbose)
     callback_list = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=config.verbose != 0,
-        model=model, verbose=config.verbose, epochs=config.epochs,
+        callbacks, add_history=True, add_progbar=verbose != 0,
+        model=model, verbose=verbose, epochs=config.epochs,
         steps=steps)
     model.stop_training = False
     callback_list.on_train_begin()

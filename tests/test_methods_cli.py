@@ -11,10 +11,26 @@ TINY = {"depth": 8, "width": 4, "epochs": 2, "steps_per_epoch": 2,
         "eval_steps": 1, "verbose": 0}
 
 
-def run(tmp_path, name, **options):
-    config = training.TrainConfig(output_dir=str(tmp_path / name),
-                                  **TINY, **options)
-    return training.run(config)
+def name_of(options):
+    return "-".join(f"{k}={v}" for k, v in options.items())
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """`run(**options)`: (output dir, report); each configuration trains once
+    per module, and the tests that follow only read it."""
+    runs = {}
+
+    def train(**options):
+        name = name_of(options)
+        if name not in runs:
+            output_dir = tmp_path_factory.mktemp(options.get("method", "one"))
+            config = training.TrainConfig(output_dir=str(output_dir),
+                                          **TINY, **options)
+            runs[name] = output_dir, training.run(config)
+        return runs[name]
+
+    return train
 
 
 @pytest.mark.parametrize("options", [
@@ -25,23 +41,23 @@ def run(tmp_path, name, **options):
     {"no_distillation": True},
     {"no_sharing": True},
     {"gate": "average", "num_branches": 2},
-], ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
-def test_method_trains_and_reports(tmp_path, options):
-    report = run(tmp_path, "run", **options)
+], ids=name_of)
+def test_method_trains_and_reports(run, options):
+    output_dir, report = run(**options)
     assert report["method"] == options.get("method", "one")
     assert 0.0 <= report["target_accuracy"] <= 1.0
     assert report["params_target"] > 0
     assert report["flops_train"] > 0 and report["flops_target"] > 0
-    deployed = keras.models.load_model(tmp_path / "run" / "target.keras")
+    deployed = keras.models.load_model(output_dir / "target.keras")
     assert deployed.output.shape[-1] == 10
-    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    saved = json.loads((output_dir / "report.json").read_text())
     assert saved["target_accuracy"] == report["target_accuracy"]
 
 
-def test_costs_follow_the_method(tmp_path):
-    vanilla = run(tmp_path, "vanilla", method="vanilla")
-    dml = run(tmp_path, "dml", method="dml", num_peers=2)
-    snapshot = run(tmp_path, "snapshot", method="snapshot", num_snapshots=2)
+def test_costs_follow_the_method(run):
+    _, vanilla = run(method="vanilla")
+    _, dml = run(method="dml", num_peers=2)
+    _, snapshot = run(method="snapshot", num_snapshots=2)
     assert dml["flops_train"] == 2 * vanilla["flops_train"]
     assert dml["flops_target"] == vanilla["flops_target"]
     # A snapshot run trains one network; its deployed ensemble runs both.
@@ -50,10 +66,10 @@ def test_costs_follow_the_method(tmp_path):
     assert snapshot["params_target"] == 2 * vanilla["params_target"]
 
 
-def test_kd_learns_from_a_saved_teacher(tmp_path):
-    run(tmp_path, "teacher", method="vanilla")
-    teacher = str(tmp_path / "teacher" / "target.keras")
-    report = run(tmp_path, "kd", method="kd", teacher=teacher, alpha=0.5)
+def test_kd_learns_from_a_saved_teacher(run):
+    teacher_dir, _ = run(method="vanilla")
+    teacher = str(teacher_dir / "target.keras")
+    _, report = run(method="kd", teacher=teacher, alpha=0.5)
     assert report["flops_train"] == 2 * report["flops_target"]
 
 

@@ -2,13 +2,17 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
+from absl import app
+from absl.testing import flagsaver
 
+from one_keras import train
 from one_keras import training
 
 REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",
@@ -16,21 +20,14 @@ REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",
                "train_seconds", "images_per_second"}
 
 
-def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "one_keras.train", *args],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def test_run_writes_artifacts(tmp_path):
-    config = training.TrainConfig(depth=8, width=4, epochs=1,
-                                  output_dir=str(tmp_path), verbose=0)
-    report = training.run(config)
+def test_run_writes_artifacts(tiny_run):
+    run_dir, report = tiny_run.output_dir, tiny_run.report
     assert REPORT_KEYS <= set(report)
     assert len(report["branch_accuracy"]) == 3
-    assert json.loads((tmp_path / "report.json").read_text()) == report
-    assert json.loads((tmp_path / "config.json").read_text())["depth"] == 8
-    target = keras.models.load_model(tmp_path / "target.keras")
-    model = keras.models.load_model(tmp_path / "model.keras")
+    assert json.loads((run_dir / "report.json").read_text()) == report
+    assert json.loads((run_dir / "config.json").read_text())["depth"] == 8
+    target = keras.models.load_model(run_dir / "target.keras")
+    model = keras.models.load_model(run_dir / "model.keras")
     assert report["params_target"] == training.count_trainable(target)
     assert model.normalization["std"][0] > 0
     images = np.random.rand(2, 8, 8, 1).astype("float32")
@@ -52,29 +49,61 @@ def test_schedule_drops_at_half_and_three_quarters():
     (["--dataset=mnist"], "--dataset"),
     (["--temperature=0"], "`temperature` must be a number > 0"),
 ])
-def test_bad_flags_give_one_clear_line(args, message):
-    result = run_cli(*args)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_flags_give_one_clear_line(capsys, args, message):
+    # In this process (as `python -m one_keras.train` runs it): a TensorFlow
+    # process per case would take seconds to start. An exception would
+    # escape app.run and fail the test, as a traceback would.
+    with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+        app.run(train.main, argv=["train", *args])
+    assert exit_info.value.code != 0
+    assert message in capsys.readouterr().err
 
 
-def test_cli_trains_with_a_flagfile(tmp_path):
+def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
+    """With stdout redirected to a file (not a terminal), the default
+    `--verbose=auto` writes one line per epoch and no progress bar."""
     flagfile = tmp_path / "tiny.flags"
-    flagfile.write_text("--depth=8\n--width=4\n--epochs=1\n--verbose=0\n")
-    result = run_cli(f"--flagfile={flagfile}", f"--output_dir={tmp_path}")
+    flagfile.write_text("--depth=8\n--width=4\n--epochs=2\n"
+                        "--steps_per_epoch=3\n--eval_steps=1\n")
+    with open(tmp_path / "stdout.txt", "w") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-m", "one_keras.train", f"--flagfile={flagfile}",
+             f"--output_dir={tmp_path / 'run'}"], stdout=stdout,
+            stderr=subprocess.PIPE, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "teacher (ONE-E)" in result.stdout
-    assert (tmp_path / "model.keras").exists()
+    output = (tmp_path / "stdout.txt").read_text()
+    assert "teacher (ONE-E)" in output
+    assert (tmp_path / "run" / "model.keras").exists()
+    assert not set("\x1b\r\b") & set(output + result.stderr), output[:500]
+    epoch_lines = [line for line in output.splitlines()
+                   if re.match(r"3/3 - \d+s - .* - loss: .* - val_", line)]
+    assert len(epoch_lines) == 2, output
+    assert output.count("Epoch ") == 2  # Keras' "Epoch 1/2" headers.
+
+
+class _Terminal:
+    def isatty(self):
+        return True
+
+
+def test_verbose_auto_is_a_bar_on_a_terminal_and_lines_otherwise(tmp_path):
+    assert training.TrainConfig().verbose == "auto"
+    assert training.fit_verbosity("auto", _Terminal()) == 1
+    with open(tmp_path / "log.txt", "w") as log_file:
+        assert training.fit_verbosity("auto", log_file) == 2
+    for explicit in (0, 1, 2):
+        assert training.fit_verbosity(explicit, _Terminal()) == explicit
+    with flagsaver.flagsaver():
+        train.FLAGS(["train", "--verbose=1"])
+        assert train.config_from_flags().verbose == 1
+    with pytest.raises(ValueError, match="`verbose` must be one of 'auto'"):
+        training.TrainConfig(verbose=3)
 
 
 @pytest.mark.slow
-def test_demo_meets_its_accuracy(tmp_path):
+def test_demo_meets_its_accuracy(demo_run):
     """The README's demo: >= 95% target accuracy (time is in the README)."""
-    result = run_cli("--flagfile=configs/digits.flags",
-                     f"--output_dir={tmp_path}", "--verbose=0", timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((demo_run.output_dir / "report.json").read_text())
     assert report["target_accuracy"] >= 0.95
 
 

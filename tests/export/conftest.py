@@ -1,11 +1,14 @@
 """Shared fixtures: one small ONE model trained on the digits."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
 
 from one_keras import data
 from one_keras.data.digits import load_digits_arrays
+from one_keras.export import tflite
 from one_keras.models import build_one_resnet
 
 
@@ -17,6 +20,18 @@ def load_digits(split):
 
 def normalize(images, normalization):
     return data.normalize(images, normalization).numpy()
+
+
+@pytest.fixture(autouse=True)
+def _tflite_in_this_process(request, monkeypatch):
+    """TFLite conversions run in the test's process: a fresh TensorFlow
+    process costs seconds to start, and a few tiny conversions leak little.
+    Tests marked `tflite_subprocess` keep the default, a fresh process."""
+    if request.node.get_closest_marker("tflite_subprocess") is None:
+        monkeypatch.setattr(tflite, "convert_saved_model_to_file",
+                            functools.partial(
+                                tflite.convert_saved_model_to_file,
+                                in_subprocess=False))
 
 
 def digits_normalization():

@@ -11,19 +11,10 @@ from one_keras.models import densenet_cifar
 COUNTS = {10: (25_624_430, 44_839_109), 100: (25_821_620, 45_430_679)}
 
 
-@pytest.fixture(scope="module")
-def full_model():
-    """Builds the full-size ONE model once per class count and module."""
-    models = {}
-
-    def build(classes):
-        if classes not in models:
-            models[classes] = build_one_model("densenet_bc_190_40",
-                                              num_classes=classes)
-        return models[classes]
-
-    yield build
-    models.clear()
+@pytest.fixture
+def full_model(zoo_model):
+    """The full-size ONE model for a class count, built once per session."""
+    return lambda classes: zoo_model("densenet_bc_190_40", classes)
 
 
 @pytest.mark.slow

@@ -9,11 +9,10 @@ from one_keras.models import resnet_imagenet
 DEPLOYED, ONE = 11_689_512, 29_503_745  # torchvision resnet18: 11,689,512
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture
+def model(zoo_model):
     # Counts do not depend on the image size; 64x64 keeps the forward fast.
-    return build_one_model("resnet18", num_classes=1000,
-                           input_shape=(64, 64, 3))
+    return zoo_model("resnet18", 1000, input_shape=(64, 64, 3))
 
 
 def test_parameter_counts_match_paper(model):

@@ -11,19 +11,10 @@ from one_keras.models import resnext_cifar
 COUNTS = {10: (34_426_698, 86_943_079), 100: (34_518_948, 87_219_829)}
 
 
-@pytest.fixture(scope="module")
-def full_model():
-    """Builds the full-size ONE model once per class count and module."""
-    models = {}
-
-    def build(classes):
-        if classes not in models:
-            models[classes] = build_one_model("resnext29_8x64d",
-                                              num_classes=classes)
-        return models[classes]
-
-    yield build
-    models.clear()
+@pytest.fixture
+def full_model(zoo_model):
+    """The full-size ONE model for a class count, built once per session."""
+    return lambda classes: zoo_model("resnext29_8x64d", classes)
 
 
 @pytest.mark.slow

@@ -3,16 +3,14 @@
 import pytest
 import zoo_checks
 
-from one_keras.models import build_one_model
 
 # torchvision resnext50_32x4d: 25,028,904.
 DEPLOYED, ONE = 25_028_904, 58_219_777
 
 
-@pytest.fixture(scope="module")
-def model():
-    return build_one_model("resnext50_32x4d", num_classes=1000,
-                           input_shape=(64, 64, 3))
+@pytest.fixture
+def model(zoo_model):
+    return zoo_model("resnext50_32x4d", 1000, input_shape=(64, 64, 3))
 
 
 def test_parameter_counts_match_paper(model):
