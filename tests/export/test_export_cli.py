@@ -137,12 +137,13 @@ def test_output_onto_the_run_or_under_a_file_is_one_line(
     run = digits_model_path.parent
     before = sorted(os.listdir(run))
     code, err = _run_main(cli, capsys, model=str(run), output=str(run),
-                          format="tflite")
+                          format="tflite", dataset="digits")
     assert code == 1 and len(err) == 1 and "left alone" in err[0]
     assert sorted(os.listdir(run)) == before
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     code, err = _run_main(cli, capsys, model=str(run), format="tflite",
+                          dataset="digits",
                           output=str(blocker / "target.tflite"))
     assert code == 1 and len(err) == 1
     assert err[0].startswith("export.py: error: ") and "a_file" in err[0]
