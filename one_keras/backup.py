@@ -8,12 +8,14 @@ that the next save replaces). The newest `keep` states are kept: when the
 newest cannot be read, the one before it is restored.
 """
 
-import json
 import os
 import re
 
 import keras
 import numpy as np
+
+from one_keras.json_files import read_json
+from one_keras.json_files import write_json
 
 STATE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 PARTIAL = "partial.weights.h5"
@@ -60,7 +62,7 @@ def save_state(model, backup_dir, epoch, metadata, keep=2):
     """
     os.makedirs(backup_dir, exist_ok=True)
     stem = os.path.join(backup_dir, f"epoch-{epoch:05d}")
-    _write_json(f"{stem}.json", {**metadata, "epoch": epoch})
+    write_json(f"{stem}.json", {**metadata, "epoch": epoch})
     partial = os.path.join(backup_dir, PARTIAL)
     model.save_weights(partial, overwrite=True)
     with open(partial, "rb+") as handle:
@@ -154,25 +156,6 @@ def _variables(model):
         variables += [v for v in model.optimizer.variables
                       if v.dtype != "string"]
     return variables
-
-
-def read_json(path):
-    """The dict in the JSON file `path`, or `None` if unreadable."""
-    try:
-        with open(path) as handle:
-            payload = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _write_json(path, payload):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _remove(path):

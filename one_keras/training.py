@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import json
 import os
 import platform
 import re
@@ -21,6 +20,8 @@ from one_keras import methods as methods_lib
 from one_keras import recipes
 from one_keras import run_lock
 from one_keras import validation
+from one_keras.json_files import read_json
+from one_keras.json_files import write_json
 from one_keras.models import model_names
 from one_keras.one_model import ONEModel
 
@@ -35,7 +36,7 @@ RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
 FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
 # Where the run is, not how it trains (`runs/a/` is `runs/a`).
 LOCATION_FIELDS = ("output_dir",)
-# Temporaries of a killed save: `_save_keras`, `_write_json` and older
+# Temporaries of a killed save: `_save_keras`, `write_json` and older
 # versions' `tempfile.mkstemp(suffix=".keras")`.
 PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
                           r"tmp[a-z0-9_]{8}\.keras)$")
@@ -383,7 +384,7 @@ def _finished_report(config, output_dir):
         ValueError: the finished run had other settings.
     """
     report_path = os.path.join(output_dir, "report.json")
-    report = backup_lib.read_json(report_path)
+    report = read_json(report_path)
     if report is None:
         return None
     changed = _changed_settings(report.get("config", {}), config,
@@ -405,7 +406,7 @@ def _resumable_changes(config, output_dir):
     Raises:
         ValueError: other settings differ.
     """
-    saved = backup_lib.read_json(os.path.join(output_dir, "config.json"))
+    saved = read_json(os.path.join(output_dir, "config.json"))
     if saved is None:
         return {}
     changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
@@ -471,7 +472,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
                                   steps=config.eval_steps or None,
                                   drop_remainder=tpu)
     # Every check passed: only now the directory holds this run's config.
-    _write_json(os.path.join(output_dir, "config.json"),
+    write_json(os.path.join(output_dir, "config.json"),
                 dataclasses.asdict(config))
     # Before the savers: an epoch whose loss or weights are not finite is
     # never saved, so backup/ and checkpoint.keras keep the last good state.
@@ -554,7 +555,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     })
     _save_keras(model, os.path.join(output_dir, "model.keras"))
     _save_keras(deployed, os.path.join(output_dir, "target.keras"))
-    _write_json(os.path.join(output_dir, "report.json"), report)
+    write_json(os.path.join(output_dir, "report.json"), report)
     return report
 
 
@@ -764,11 +765,3 @@ def _save_keras(model, path):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
-
-
-def _write_json(path, payload):
-    """Writes JSON atomically."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-    os.replace(temporary, path)

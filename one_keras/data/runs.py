@@ -5,8 +5,9 @@ export, evaluation and the flatness analysis read it so that a run is
 evaluated on the data (and preprocessing) it was trained with.
 """
 
-import json
 import os
+
+from one_keras.json_files import read_json
 
 CONFIG_NAME = "config.json"
 
@@ -29,13 +30,7 @@ def read_run_config(model_path):
     Returns:
         The config dict, or `None` when there is no readable `config.json`.
     """
-    path = os.path.join(run_directory(model_path), CONFIG_NAME)
-    try:
-        with open(path) as handle:
-            config = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
+    return read_json(os.path.join(run_directory(model_path), CONFIG_NAME))
 
 
 def run_data_settings(model_path, dataset=None, data_dir=None,
