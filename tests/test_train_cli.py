@@ -9,9 +9,9 @@ import sys
 import keras
 import numpy as np
 import pytest
-from absl import app
 from absl.testing import flagsaver
 
+from one_keras import cli
 from one_keras import train
 from one_keras import training
 
@@ -49,14 +49,18 @@ def test_schedule_drops_at_half_and_three_quarters():
     (["--dataset=mnist"], "--dataset"),
     (["--temperature=0"], "`temperature` must be a number > 0"),
 ])
-def test_bad_flags_give_one_clear_line(capsys, args, message):
-    # In this process (as `python -m one_keras.train` runs it): a TensorFlow
-    # process per case would take seconds to start. An exception would
-    # escape app.run and fail the test, as a traceback would.
+def test_bad_flags_give_one_clear_line(capsys, monkeypatch, args, message):
+    # In this process, through the CLI's own entry point (`cli.run`, as
+    # `python -m one_keras.train` runs it): a TensorFlow process per case
+    # would take seconds to start. An exception would escape and fail the
+    # test, as a traceback would.
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-        app.run(train.main, argv=["train", *args])
+        cli.run(train.main)
     assert exit_info.value.code != 0
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("train.py: error: ")
+    assert message in err[0]
 
 
 def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
