@@ -111,6 +111,7 @@ class MethodModel(keras.Model):
                 callbacks[index] = callbacks_lib.TerminateOnNaNWithAdvice(
                     raise_error=callback.raise_error)
                 guards.append(callbacks[index])
+        self._build_optimizer()
         with _readable_label_errors():
             history = super().fit(*args, callbacks=callbacks, **kwargs)
         for guard in guards:
@@ -118,6 +119,19 @@ class MethodModel(keras.Model):
                 raise FloatingPointError(guard.advice(
                     callbacks_lib.current_learning_rate(self)))
         return history
+
+    def _build_optimizer(self):
+        """Creates the optimizer's variables before `fit` traces its step.
+
+        Without a strategy, Keras creates them inside the first trace of
+        the training step, and TensorFlow then traces the step a second
+        time (a function may create variables only on its first trace):
+        building them first halves the start-up of every `fit`.
+        """
+        if (self.built and self.optimizer is not None
+                and not self.optimizer.built):
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     def evaluate(self, *args, **kwargs):
         with _readable_label_errors():

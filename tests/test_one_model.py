@@ -91,6 +91,25 @@ def test_short_fit_lowers_loss_and_reports_metrics():
     assert np.all(np.isfinite(history["kl"]))
 
 
+def test_fit_traces_the_training_step_once(monkeypatch):
+    # The optimizer's variables exist before the first trace, so TensorFlow
+    # need not trace the step again (the cost of a big model's start-up).
+    traces = []
+    train_step = ONEModel.train_step
+
+    def counted(self, data):
+        traces.append(1)
+        return train_step(self, data)
+
+    monkeypatch.setattr(ONEModel, "train_step", counted)
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    images, labels = tiny_data()
+    model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert model.optimizer.iterations.numpy() == 4
+    assert len(traces) == 1
+
+
 def test_top5_metrics_beyond_ten_classes():
     model = tiny_model(num_classes=12)
     images, labels = tiny_data(num_classes=12)
