@@ -8,7 +8,8 @@ from one_keras.models import densenet_cifar
 
 # classes -> (deployed, 3-branch ONE) trainable parameters. The paper's
 # 25.6M is the 10-class count (25.62M); with 100 classes it is 25.82M.
-COUNTS = {10: (25_624_430, 44_839_109), 100: (25_821_620, 45_430_679)}
+COUNTS = {classes: zoo_checks.PARAMETER_COUNTS["densenet_bc_190_40", classes]
+          for classes in (10, 100)}
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import zoo_checks
 from one_keras.models import build_one_model
 from one_keras.models import resnet_imagenet
 
-DEPLOYED, ONE = 11_689_512, 29_503_745  # torchvision resnet18: 11,689,512
+# torchvision resnet18: 11,689,512.
+DEPLOYED, ONE = zoo_checks.PARAMETER_COUNTS["resnet18", 1000]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import zoo_checks
 
 
 # torchvision resnext50_32x4d: 25,028,904.
-DEPLOYED, ONE = 25_028_904, 58_219_777
+DEPLOYED, ONE = zoo_checks.PARAMETER_COUNTS["resnext50_32x4d", 1000]
 
 
 @pytest.fixture

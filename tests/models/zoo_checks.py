@@ -3,6 +3,21 @@
 import keras
 import numpy as np
 
+# (model, classes) -> trainable parameters of the deployed target and of the
+# 3-branch ONE model (with the gate), as built by `build_one_model`. The
+# model tests check them against the built networks; tests/test_configs.py
+# checks the flagfiles' comments against them. Paper / torchvision counts:
+# ResNeXt-29 34.4M, DenseNet-BC-190 25.6M (10 classes), ResNet-18
+# 11,689,512, ResNeXt-50 25,028,904.
+PARAMETER_COUNTS = {
+    ("resnext29_8x64d", 10): (34_426_698, 86_943_079),
+    ("resnext29_8x64d", 100): (34_518_948, 87_219_829),
+    ("densenet_bc_190_40", 10): (25_624_430, 44_839_109),
+    ("densenet_bc_190_40", 100): (25_821_620, 45_430_679),
+    ("resnet18", 1000): (11_689_512, 29_503_745),
+    ("resnext50_32x4d", 1000): (25_028_904, 58_219_777),
+}
+
 
 def trainable_count(model):
     """Number of trainable parameters (BN moving statistics excluded)."""
