@@ -7,6 +7,7 @@ import sys
 import keras
 import pytest
 from absl import app
+from absl import flags
 from absl.testing import flagsaver
 
 from one_keras import cli
@@ -36,8 +37,13 @@ def test_flag_errors_are_one_line(capsys, monkeypatch, argv, expected):
 
 
 def test_help_exits_zero(capsys):
-    app.define_help_flags()
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+        # `app.define_help_flags()` defines them once a process: a test
+        # that ran `app.run` inside a flagsaver has removed them again.
+        for flag in (app.HelpFlag(), app.HelpshortFlag(),
+                     app.HelpfullFlag()):
+            if flag.name not in flags.FLAGS:
+                flags.DEFINE_flag(flag)
         cli.parse_flags(["train.py", "--helpshort"])
     assert exit_info.value.code == 0
     assert "--helpfull" in capsys.readouterr().out
