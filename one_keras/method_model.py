@@ -111,7 +111,7 @@ class MethodModel(keras.Model):
                 callbacks[index] = callbacks_lib.TerminateOnNaNWithAdvice(
                     raise_error=callback.raise_error)
                 guards.append(callbacks[index])
-        self._build_optimizer()
+        self.build_optimizer()
         with _readable_label_errors():
             history = super().fit(*args, callbacks=callbacks, **kwargs)
         for guard in guards:
@@ -120,8 +120,10 @@ class MethodModel(keras.Model):
                     callbacks_lib.current_learning_rate(self)))
         return history
 
-    def _build_optimizer(self):
-        """Creates the optimizer's variables before `fit` traces its step.
+    def build_optimizer(self):
+        """Creates the optimizer's variables, in the model's strategy, if
+        they do not exist yet; a training loop calls it before it traces
+        its step.
 
         Without a strategy, Keras creates them inside the first trace of
         the training step, and TensorFlow then traces the step a second

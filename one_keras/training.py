@@ -595,9 +595,7 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
     unless `config.sync_bn`: then every replica normalises with the global
     batch's statistics and all keep the same moving statistics.
     """
-    with strategy.scope():
-        if not model.optimizer.built:  # Before run().
-            model.optimizer.build(model.trainable_variables)
+    model.build_optimizer()  # Before run().
     iterator = iter(strategy.experimental_distribute_dataset(train))
 
     @tf.function
