@@ -168,6 +168,12 @@ class TrainConfig:
                 "`teacher` must name a trained `.keras` model for method "
                 "'kd' (e.g. a target.keras of a bigger network). Received: "
                 "teacher=''")
+        if self.method == "snapshot" and self.num_snapshots > self.epochs:
+            raise ValueError(
+                "`num_snapshots` must be <= `epochs` for method 'snapshot' "
+                "(a snapshot is taken at an epoch's end): lower "
+                "--num_snapshots or raise --epochs. Received: "
+                f"num_snapshots={self.num_snapshots}, epochs={self.epochs}")
         validation.check_choice("recipe", self.recipe, RECIPES)
         if self.skip_bad_images and self.dataset != "image_folder":
             raise ValueError(
