@@ -1,8 +1,9 @@
 """Test settings and fixtures shared by the whole suite.
 
 Every test runs in its own `tmp_path` (the working directory), and the suite
-fails if it wrote anything into the checkout. Shared fixtures (build or
-train once, then only read):
+fails if it wrote anything into the checkout. `tf.function`s run eagerly,
+except in tests marked `graph` or `slow` (tests/tracing.py). Shared fixtures
+(build or train once, then only read):
 
 - `zoo_model(name, num_classes, **kwargs)`: a zoo ONE model
   (`one_keras.models.build_one_model`), built once per argument set and
@@ -22,6 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tests import tracing  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # A finished `training.run`: its output directory and the report it returned.
@@ -40,6 +44,22 @@ def pytest_collection_modifyitems(items):
                            0 if "demo_run" in item.fixturenames else
                            1 if item.get_closest_marker("slow") else 2)
     items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+
+
+def pytest_configure(config):
+    """Runs `tf.function`s eagerly (see tests/tracing.py)."""
+    tf.config.run_functions_eagerly(True)
+
+
+@pytest.fixture(autouse=True)
+def _traced_when_marked(request):
+    """Tests marked `graph` or `slow` run their `tf.function`s traced."""
+    if (request.node.get_closest_marker("graph")
+            or request.node.get_closest_marker("slow")):
+        with tracing.traced():
+            yield
+    else:
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -140,4 +160,5 @@ def demo_run(tmp_path_factory):
         train.FLAGS(["train", f"--flagfile={ROOT / 'configs/digits.flags'}",
                      f"--output_dir={output_dir}", "--verbose=0"])
         config = train.config_from_flags()
-    return TrainedRun(output_dir, training.run(config))
+    with tracing.traced():
+        return TrainedRun(output_dir, training.run(config))

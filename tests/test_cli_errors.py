@@ -73,6 +73,7 @@ def test_truncated_keras_file_is_named_truncated(tmp_path):
     assert keras.__version__  # Keras itself calls this "File not found".
 
 
+@pytest.mark.slow  # Two TensorFlow processes.
 def test_tools_report_os_errors_in_one_line(tmp_path):
     """The real tools, in subprocesses: an output path that cannot exist."""
     blocker = tmp_path / "a_file"

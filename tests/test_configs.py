@@ -67,7 +67,10 @@ def _params(paths):
         name = os.path.basename(path)
         if _model_name(path) != "resnet" and name not in ZOO_REPRESENTATIVES:
             continue
-        yield pytest.param(path, id=name)
+        # Eager CPU kernels lack the gradient of grouped convolutions, and
+        # tracing their step takes 15-20 s: CI runs them.
+        marks = [pytest.mark.slow] if "resnext" in name else []
+        yield pytest.param(path, id=name, marks=marks)
 
 
 def _config(path, output_dir):

@@ -12,6 +12,9 @@ import pytest
 
 import one_keras  # noqa: F401  (registers ONEModel for load_model)
 
+# Every test starts TensorFlow processes (seconds each): CI runs them.
+pytestmark = pytest.mark.slow
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts",
                       "mirrored_gradients.py")
 
@@ -54,7 +57,6 @@ def _free_ports(count):
     return ports
 
 
-@pytest.mark.slow
 def test_multi_worker_loop_with_two_local_workers(tmp_path):
     """Two workers on localhost (TF_CONFIG) end with the same weights.
 
@@ -107,7 +109,6 @@ def _max_difference(first, second):
     return max(float(np.max(np.abs(a - b))) for a, b in zip(first, second))
 
 
-@pytest.mark.slow
 def test_two_replicas_train_the_weights_of_one_device(tmp_path):
     """3 steps of `fit` on 2 replicas end with one device's weights.
 

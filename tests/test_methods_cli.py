@@ -5,9 +5,10 @@ import json
 import keras
 import pytest
 
+from one_keras import data
 from one_keras import training
 
-TINY = {"depth": 8, "width": 4, "epochs": 2, "steps_per_epoch": 2,
+TINY = {"depth": 8, "width": 4, "epochs": 1, "steps_per_epoch": 2,
         "eval_steps": 1, "verbose": 0}
 
 
@@ -26,7 +27,7 @@ def run(tmp_path_factory):
         if name not in runs:
             output_dir = tmp_path_factory.mktemp(options.get("method", "one"))
             config = training.TrainConfig(output_dir=str(output_dir),
-                                          **TINY, **options)
+                                          **{**TINY, **options})
             runs[name] = output_dir, training.run(config)
         return runs[name]
 
@@ -37,10 +38,14 @@ def run(tmp_path_factory):
     {"method": "vanilla"},
     {"method": "dml", "num_peers": 2},
     {"method": "ensemble", "num_peers": 3},
-    {"method": "snapshot", "num_snapshots": 2},
-    {"no_distillation": True},
-    {"no_sharing": True},
-    {"gate": "average", "num_branches": 2},
+    # A snapshot a learning-rate cycle, a cycle at least an epoch.
+    {"method": "snapshot", "num_snapshots": 2, "epochs": 2},
+    # The ablations train in CI; test_ablation_flags_reach_the_model checks
+    # what they change in seconds.
+    pytest.param({"no_distillation": True}, marks=pytest.mark.slow),
+    pytest.param({"no_sharing": True}, marks=pytest.mark.slow),
+    pytest.param({"gate": "average", "num_branches": 2},
+                 marks=pytest.mark.slow),
 ], ids=name_of)
 def test_method_trains_and_reports(run, options):
     output_dir, report = run(**options)
@@ -54,10 +59,32 @@ def test_method_trains_and_reports(run, options):
     assert saved["target_accuracy"] == report["target_accuracy"]
 
 
+def _layer_names(model):
+    return {layer.name for layer in model.network._flatten_layers()}
+
+
+@pytest.mark.parametrize("options", [
+    {"no_distillation": True},
+    {"no_sharing": True},
+    {"gate": "average", "num_branches": 2},
+], ids=name_of)
+def test_ablation_flags_reach_the_model(options):
+    config = training.TrainConfig(**{**TINY, **options})
+    default = training.build_model(training.TrainConfig(**TINY),
+                                   data.load_dataset("digits"))
+    model = training.build_model(config, data.load_dataset("digits"))
+    assert default.kl_weight == 1.0 and "gate_bn" in _layer_names(default)
+    assert model.kl_weight == (0.0 if config.no_distillation else 1.0)
+    assert ("branch1_trunk" in _layer_names(model)) == config.no_sharing
+    assert ("gate_bn" in _layer_names(model)) == (config.gate == "learned")
+    assert model.network.output["branch_logits"].shape[1] == \
+        config.num_branches
+
+
 def test_costs_follow_the_method(run):
     _, vanilla = run(method="vanilla")
     _, dml = run(method="dml", num_peers=2)
-    _, snapshot = run(method="snapshot", num_snapshots=2)
+    _, snapshot = run(method="snapshot", num_snapshots=2, epochs=2)
     assert dml["flops_train"] == 2 * vanilla["flops_train"]
     assert dml["flops_target"] == vanilla["flops_target"]
     # A snapshot run trains one network; its deployed ensemble runs both.
@@ -71,6 +98,12 @@ def test_kd_learns_from_a_saved_teacher(run):
     teacher = str(teacher_dir / "target.keras")
     _, report = run(method="kd", teacher=teacher, alpha=0.5)
     assert report["flops_train"] == 2 * report["flops_target"]
+
+
+def test_more_snapshots_than_epochs_is_refused():
+    # Snapshots are taken at epochs' ends: 1 epoch cannot give 2.
+    with pytest.raises(ValueError, match="lower --num_snapshots"):
+        training.TrainConfig(method="snapshot", num_snapshots=2, epochs=1)
 
 
 def test_kd_without_teacher_names_the_flag():

@@ -82,7 +82,7 @@ def test_short_fit_lowers_loss_and_reports_metrics():
     images, labels = tiny_data()
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   metrics=["accuracy"])
-    history = model.fit(images, labels, batch_size=8, epochs=6, verbose=0,
+    history = model.fit(images, labels, batch_size=8, epochs=3, verbose=0,
                         validation_data=(images, labels)).history
     assert {"loss", "ce", "kl", "branch_0_accuracy", "branch_2_accuracy",
             "teacher_accuracy", "accuracy", "val_loss",
@@ -91,6 +91,7 @@ def test_short_fit_lowers_loss_and_reports_metrics():
     assert np.all(np.isfinite(history["kl"]))
 
 
+@pytest.mark.graph
 def test_fit_traces_the_training_step_once(monkeypatch):
     # The optimizer's variables exist before the first trace, so TensorFlow
     # need not trace the step again (the cost of a big model's start-up).

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import pytest
 
 from one_keras import run_lock
 from one_keras import training
+from tests import tracing
 
-TINY = dict(dataset="digits", depth=8, width=4, epochs=3, steps_per_epoch=3,
+TINY = dict(dataset="digits", depth=8, width=4, epochs=3, steps_per_epoch=2,
             eval_steps=1, batch_size=8, eval_batch_size=8, verbose=0,
             deterministic=True, seed=3)
 KILLED = 75  # Exit status of the killed subprocess.
@@ -98,16 +100,43 @@ def _finite_h5(path):
 
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
-    """The uninterrupted run every resumed run must reproduce."""
+    """The uninterrupted run every resumed run must reproduce (run eagerly,
+    as the tests are)."""
     path = tmp_path_factory.mktemp("straight")
     training.run(_config(path))
     return path
 
 
+@pytest.fixture(scope="module")
+def straight_traced(tmp_path_factory):
+    """`straight`, traced: a run resumed from a TensorFlow process reproduces
+    it (traced and eager steps differ by float rounding, ~1e-6)."""
+    path = tmp_path_factory.mktemp("straight_traced")
+    with tracing.traced():
+        training.run(_config(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A run killed when its third epoch began (copy it to change it)."""
+    path = tmp_path_factory.mktemp("interrupted")
+    with pytest.raises(Interrupt):
+        training.run(_config(path), callbacks=[KillAtEpoch(2)])
+    return path
+
+
+def _copy(run, path):
+    """`run` copied to `path`, and its config there (resuming it in `path`).
+    """
+    shutil.copytree(run, path)
+    return _config(path)
+
+
 @pytest.mark.slow  # A second TensorFlow process.
 @pytest.mark.parametrize("writer", ["save_weights", "save"])
-def test_kill_inside_a_save_resumes_to_the_same_weights(tmp_path, straight,
-                                                        writer):
+def test_kill_inside_a_save_resumes_to_the_same_weights(
+        tmp_path, straight_traced, writer):
     # save_weights: the epoch backup; save: checkpoint.keras.
     config = _config(tmp_path / "run")
     killed = subprocess.run(
@@ -119,18 +148,17 @@ def test_kill_inside_a_save_resumes_to_the_same_weights(tmp_path, straight,
     report = training.run(config)
 
     assert report["resumed_at_epoch"] >= 1
-    _assert_same_weights(straight / "model.keras",
+    _assert_same_weights(straight_traced / "model.keras",
                          tmp_path / "run" / "model.keras")
     left = sorted(os.listdir(tmp_path / "run"))
     assert not [name for name in left if "tmp" in name or "partial" in name]
 
 
 def test_unreadable_newest_backup_falls_back_with_one_warning(
-        tmp_path, straight, capsys):
-    config = _config(tmp_path)
-    with pytest.raises(Interrupt):
-        training.run(config, callbacks=[KillAtEpoch(2)])
-    backups = sorted((tmp_path / "backup").glob("*.h5"))
+        tmp_path, straight, interrupted, capsys):
+    run = tmp_path / "run"
+    config = _copy(interrupted, run)
+    backups = sorted((run / "backup").glob("*.h5"))
     assert backups, "no per-epoch backup was written"
     newest = backups[-1]
     newest.write_bytes(newest.read_bytes()[:1000])
@@ -142,23 +170,23 @@ def test_unreadable_newest_backup_falls_back_with_one_warning(
                 if line.startswith("warning:")]
     assert len(warnings) == 1 and newest.name in warnings[0]
     assert report["resumed_at_epoch"] == 1
-    _assert_same_weights(straight / "model.keras", tmp_path / "model.keras")
+    _assert_same_weights(straight / "model.keras", run / "model.keras")
 
 
-def test_deleted_backup_weights_are_not_reported_as_a_resume(tmp_path,
-                                                             straight):
-    config = _config(tmp_path)
-    with pytest.raises(Interrupt):
-        training.run(config, callbacks=[KillAtEpoch(2)])
-    for weights in (tmp_path / "backup").glob("*.h5"):
+def test_deleted_backup_weights_are_not_reported_as_a_resume(
+        tmp_path, straight, interrupted):
+    run = tmp_path / "run"
+    config = _copy(interrupted, run)
+    for weights in (run / "backup").glob("*.h5"):
         weights.unlink()
 
     report = training.run(config)
 
     assert report["resumed_at_epoch"] == 0  # Trained again from scratch.
-    _assert_same_weights(straight / "model.keras", tmp_path / "model.keras")
+    _assert_same_weights(straight / "model.keras", run / "model.keras")
 
 
+@pytest.mark.slow  # Two runs; test_training stops a NaN run in seconds.
 def test_nan_is_never_saved_and_a_lower_lr_resumes(tmp_path):
     config = _config(tmp_path)
     with pytest.raises(FloatingPointError, match="Try a lower --lr"):

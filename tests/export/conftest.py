@@ -10,6 +10,7 @@ from one_keras import data
 from one_keras.data.digits import load_digits_arrays
 from one_keras.export import tflite
 from one_keras.models import build_one_resnet
+from tests import tracing
 
 
 def load_digits(split):
@@ -54,8 +55,9 @@ def digits_model_path(tmp_path_factory):
     model = tiny_model(normalization=digits_normalization())
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     images, labels = load_digits("train")
-    model.fit(normalize(images, model.normalization), labels,
-              batch_size=64, epochs=12, verbose=0)
+    with tracing.traced():
+        model.fit(normalize(images, model.normalization), labels,
+                  batch_size=64, epochs=3, verbose=0)
     test_images, test_labels = load_digits("test")
     logits = model.predict(normalize(test_images, model.normalization),
                            verbose=0)["branch_logits"][:, 0]

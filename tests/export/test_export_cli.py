@@ -110,6 +110,7 @@ def test_cli_exports_and_reports(cli, capsys, tmp_path, digits_model_path):
     assert (tmp_path / "export_report.json").is_file()
 
 
+@pytest.mark.slow  # A TensorFlow process.
 def test_cli_unknown_format_is_a_flag_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(

@@ -76,6 +76,7 @@ def test_preprocessing_flag_matches_keras_on_normalised_input(
     assert np.max(np.abs(logits - expected)) > 1e-2
 
 
+@pytest.mark.slow  # A TensorFlow process converts.
 @pytest.mark.tflite_subprocess
 def test_int8_tflite_agrees_with_keras_on_digits(digits_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter

@@ -18,7 +18,10 @@ REFERENCE_COUNTS = {
 }
 
 
-@pytest.mark.parametrize("depth,block,classes", list(REFERENCE_COUNTS))
+@pytest.mark.parametrize("depth,block,classes", [
+    # ResNet-110 takes seconds a build: CI builds it.
+    pytest.param(*key, marks=[pytest.mark.slow] if key[0] == 110 else [])
+    for key in REFERENCE_COUNTS])
 def test_parameter_counts_match_reference(depth, block, classes):
     deployed, one = REFERENCE_COUNTS[(depth, block, classes)]
     model = build_one_resnet(depth=depth, num_classes=classes, block=block)
