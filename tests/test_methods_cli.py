@@ -69,10 +69,10 @@ def _layer_names(model):
     {"gate": "average", "num_branches": 2},
 ], ids=name_of)
 def test_ablation_flags_reach_the_model(options):
+    digits = data.load_dataset("digits")
     config = training.TrainConfig(**{**TINY, **options})
-    default = training.build_model(training.TrainConfig(**TINY),
-                                   data.load_dataset("digits"))
-    model = training.build_model(config, data.load_dataset("digits"))
+    default = training.build_model(training.TrainConfig(**TINY), digits)
+    model = training.build_model(config, digits)
     assert default.kl_weight == 1.0 and "gate_bn" in _layer_names(default)
     assert model.kl_weight == (0.0 if config.no_distillation else 1.0)
     assert ("branch1_trunk" in _layer_names(model)) == config.no_sharing
