@@ -291,8 +291,10 @@ def weight_decay_term(model, weight_decay):
     """`(wd / 2) * sum(w^2)`: the part of Keras' logged loss that PyTorch's
     SGD `weight_decay` applies only to the gradient."""
     with torch.no_grad():
-        return 0.5 * weight_decay * sum(
-            float(p.pow(2).sum()) for p in model.parameters())
+        # One device-to-host read a step (a GPU run would wait once per
+        # weight otherwise); summed in float64 as Python floats were.
+        return 0.5 * weight_decay * float(sum(
+            p.double().pow(2).sum() for p in model.parameters()))
 
 
 class Accuracies:
@@ -305,7 +307,8 @@ class Accuracies:
     def update(self, labels, branch_logits, teacher_logits):
         predictions = torch.cat([branch_logits.argmax(-1),
                                  teacher_logits.argmax(-1)[:, None]], 1)
-        self.correct += (predictions == labels[:, None]).sum(0).numpy()
+        self.correct += (
+            (predictions == labels[:, None]).sum(0).cpu().numpy())
         self.count += len(labels)
 
     def logs(self, prefix=""):
@@ -326,8 +329,10 @@ def evaluate(model, images, labels, args, prefix="val_"):
     decay = weight_decay_term(model, args.weight_decay)
     with torch.no_grad():
         for start in range(0, len(labels), args.eval_batch_size):
-            x = normalize(to_batch(images[start:start + args.eval_batch_size]))
-            y = torch.from_numpy(labels[start:start + args.eval_batch_size])
+            x = normalize(to_batch(
+                images[start:start + args.eval_batch_size])).to(args.device)
+            y = torch.from_numpy(
+                labels[start:start + args.eval_batch_size]).to(args.device)
             branch_logits, teacher_logits = model(x)
             ce, kl = one_loss_terms(y, branch_logits, teacher_logits,
                                     args.temperature)
@@ -352,9 +357,10 @@ def train_epoch(model, optimizer, data, epoch, step, total_steps, args):
     batches = 0
     for start in range(0, len(order), args.batch_size):
         index = order[start:start + args.batch_size]
+        # Augmented on the CPU with the seeded generator on every device.
         x = normalize(augment(to_batch(images[index]), args.augment,
-                              generator))
-        y = torch.from_numpy(labels[index])
+                              generator)).to(args.device)
+        y = torch.from_numpy(labels[index]).to(args.device)
         set_lr(optimizer, step_lr(args.lr, step, total_steps),
                args.momentum_form)
         optimizer.zero_grad(set_to_none=True)
@@ -382,7 +388,7 @@ def run_config(args):
     keys = ("data_dir", "image_size", "augment", "depth", "width",
             "num_branches", "temperature", "epochs", "batch_size",
             "eval_batch_size", "lr", "momentum", "nesterov", "weight_decay",
-            "seed", "momentum_form", "threads", "output_dir")
+            "seed", "momentum_form", "threads", "device", "output_dir")
     config = {key: getattr(args, key) for key in keys}
     config.update({"dataset": "image_folder", "model": "resnet",
                    "block": "basic", "gate": "learned", "recipe": "paper",
@@ -415,6 +421,13 @@ def write_log(path, rows):
     atomic_write(path, write)
 
 
+def device_name(device):
+    """`cpu`, or the GPU's name (e.g. `NVIDIA H200`)."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return "cpu"
+
+
 def count(parameters):
     return int(sum(p.numel() for p in parameters))
 
@@ -433,7 +446,8 @@ def train(args):
     data = load_image_folder(args.data_dir, args.image_size)
     os.makedirs(args.output_dir, exist_ok=True)
     num_classes = len(data["classes"])
-    model = ONEResNet(args.depth, num_classes, args.num_branches, args.width)
+    model = ONEResNet(args.depth, num_classes, args.num_branches,
+                      args.width).to(args.device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum,
         nesterov=args.nesterov, weight_decay=args.weight_decay)
@@ -441,8 +455,11 @@ def train(args):
     total_steps = steps_per_epoch * args.epochs
     state = {"epoch": 0, "step": 0, "rows": [], "train_seconds": 0.0}
     if os.path.exists(checkpoint_path):
-        checkpoint = torch.load(checkpoint_path, weights_only=False)
-        changed = sorted(k for k in config if k not in ("data_dir", "threads")
+        checkpoint = torch.load(checkpoint_path, weights_only=False,
+                                map_location=args.device)
+        changed = sorted(k for k in config
+                         if k not in ("data_dir", "threads", "device",
+                                      "output_dir")
                          and checkpoint["config"].get(k) != config[k])
         if changed:
             raise SystemExit(
@@ -450,7 +467,7 @@ def train(args):
                 f"settings ({', '.join(changed)}); use another --output_dir.")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["torch_rng"])
+        torch.set_rng_state(checkpoint["torch_rng"].cpu())
         np.random.set_state(checkpoint["numpy_rng"])
         state = checkpoint["state"]
         print(f"resuming at epoch {state['epoch'] + 1}")
@@ -502,6 +519,7 @@ def train(args):
         "params_target": count(target),
         "params_train": count(model.parameters()),
         "config": config, "framework": "pytorch",
+        "device": device_name(args.device),
         "versions": {"torch": torch.__version__,
                      "numpy": np.__version__,
                      "python": platform.python_version()},
@@ -541,7 +559,13 @@ def parse_train(argv):
                         "Keras' SGD does.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, or cuda (a GPU) to train there; the "
+                        "augmentation stays on the CPU either way.")
     args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device={args.device}: this PyTorch sees no GPU; "
+                     "use --device=cpu.")
     args.nesterov = bool(args.nesterov)
     if args.depth < 8 or (args.depth - 2) % 6:
         parser.error("--depth must be 6n+2 (8, 14, 20, 32, ...)")
