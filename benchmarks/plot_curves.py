@@ -9,13 +9,21 @@ Right: ONE's training loss terms (cross-entropy summed over branches and
 teacher, and the distillation term) per epoch. The logs are those Keras'
 `CSVLogger` writes in every training output directory (`training.run`);
 `benchmarks/pytorch_reference.py train` writes the same columns.
+
+With `--budget_output`, a second figure: the final test accuracy of vanilla,
+the ONE target and ONE-E against the training budget in epochs (mean and
+std over seeds, `benchmarks/study.py`'s `budget_summary`).
 """
 
 import csv
 import pathlib
+import sys
 
 from absl import app
 from absl import flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import study  # noqa: E402  (benchmarks/study.py)
 
 STYLES = {"keras": "-", "pytorch": "--"}
 
@@ -89,6 +97,46 @@ def plot(results_dir, seed, output):
     return drawn
 
 
+def plot_budget(results_dir, output):
+    """Draws final test accuracy against the budget in epochs.
+
+    Args:
+        results_dir: str. Holds `budget/` and `pytorch/` runs.
+        output: str. The PNG to write.
+
+    Returns:
+        The budgets drawn, in epochs.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    summary = study.budget_summary(results_dir)
+    if not summary:
+        raise app.UsageError(f"No budget/ or pytorch/ reports under "
+                             f"{results_dir}.")
+    figure, axes = pyplot.subplots(figsize=(6, 4.5))
+    lines = (("vanilla", "target", "vanilla"), ("one", "target",
+             "ONE target (branch 0)"), ("one", "ensemble", "ONE-E"))
+    for name, field, label in lines:
+        points = [(epochs, runs[name][field]) for epochs, runs in
+                  summary.items() if name in runs]
+        axes.errorbar([epochs for epochs, _ in points],
+                      [stats["mean"] for _, stats in points],
+                      yerr=[stats["std"] for _, stats in points],
+                      marker="o", capsize=3, label=label)
+    axes.set(xlabel="training budget (epochs)", ylabel="final test accuracy",
+             xscale="log", title="CIFAR-10 photos, ResNet-20 (mean +- std)")
+    axes.minorticks_off()
+    axes.set_xticks(list(summary), [str(epochs) for epochs in summary])
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    return list(summary)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -96,6 +144,9 @@ def main(argv):
     for path in plot(FLAGS.results_dir, FLAGS.seed, FLAGS.output):
         print(f"drew {path}")
     print(f"wrote {FLAGS.output}")
+    if FLAGS.budget_output:
+        budgets = plot_budget(FLAGS.results_dir, FLAGS.budget_output)
+        print(f"wrote {FLAGS.budget_output} (budgets {budgets})")
 
 
 if __name__ == "__main__":
@@ -104,4 +155,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("seed", 0, "Seed of the runs to draw.")
     flags.DEFINE_string("output", "docs/figures/cifar10_curves.png",
                         "PNG to write.")
+    flags.DEFINE_string("budget_output", "docs/figures/cifar10_budget.png",
+                        "PNG of accuracy against budget (empty: none).")
     app.run(main)

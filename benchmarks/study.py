@@ -205,8 +205,11 @@ def summarize(results_dir):
                                 if "branch_accuracy_mean" in r],
                 "minutes": [r["train_seconds"] / 60 for r in chosen],
             }
-            summary.setdefault(name, {})[implementation] = {
-                key: _mean_std(values) for key, values in fields.items()}
+            stats = {key: _mean_std(values) for key, values in fields.items()}
+            # Where the runs trained, when their reports say (PyTorch's do).
+            stats["devices"] = sorted({r["device"] for r in chosen
+                                       if "device" in r})
+            summary.setdefault(name, {})[implementation] = stats
     return summary
 
 
@@ -219,8 +222,10 @@ def write_table(results_dir):
         "|---|---|---|---|---|---|"]
     for name, by_implementation in summary.items():
         for implementation, stats in by_implementation.items():
+            devices = ", ".join(stats["devices"])
+            where = f" ({devices})" if devices else ""
             lines.append(
-                f"| {LABELS[name]} | {implementation} | "
+                f"| {LABELS[name]} | {implementation}{where} | "
                 f"{_cell(stats['target'])} | {_cell(stats['ensemble'])} | "
                 f"{_cell(stats['branch_mean'])} | "
                 f"{_cell(stats['minutes'])} |")
@@ -230,6 +235,47 @@ def write_table(results_dir):
     (results_dir / "study.json").write_text(json.dumps(
         {"summary": summary, "machine": _machine()}, indent=2,
         sort_keys=True) + "\n")
+    return "\n".join(lines)
+
+
+def budget_summary(results_dir):
+    """ONE against vanilla at each training budget, from
+    `budget/<run>_e<epochs>_s<seed>/` and the `pytorch/` runs (whose
+    reports give their epochs).
+
+    Returns:
+        A dict: epochs -> run name (`one`, `vanilla`) -> field -> stats.
+    """
+    results_dir = pathlib.Path(results_dir)
+    reports = list(_reports(results_dir / "budget").items())
+    reports += list(_reports(results_dir / "pytorch").items())
+    grouped = {}
+    for key, report in reports:
+        name = key.rsplit("_s", 1)[0].split("_e")[0]
+        if name in ("one", "vanilla"):
+            runs = grouped.setdefault(report["epochs"], {})
+            runs.setdefault(name, []).append(report)
+    return {epochs: {name: {
+        "target": _mean_std([r["target_accuracy"] for r in chosen]),
+        "ensemble": _mean_std([r["ensemble_accuracy"] for r in chosen])}
+        for name, chosen in runs.items()}
+        for epochs, runs in sorted(grouped.items())}
+
+
+def write_budget_table(results_dir):
+    """Writes `budget.md`: vanilla, the ONE target and ONE-E per budget."""
+    lines = ["| epochs | vanilla | ONE target | ONE-E | ONE target minus "
+             "vanilla |", "|---|---|---|---|---|"]
+    for epochs, runs in budget_summary(results_dir).items():
+        vanilla, one = runs.get("vanilla"), runs.get("one")
+        gap = (f"{one['target']['mean'] - vanilla['target']['mean']:+.4f}"
+               if one and vanilla else "-")
+        lines.append(
+            f"| {epochs} | {_cell(vanilla and vanilla['target'])} | "
+            f"{_cell(one and one['target'])} | "
+            f"{_cell(one and one['ensemble'])} | {gap} |")
+    (pathlib.Path(results_dir) / "budget.md").write_text(
+        "\n".join(lines) + "\n")
     return "\n".join(lines)
 
 
@@ -282,6 +328,7 @@ def main(argv):
             print(f"{run_id(name, seed):<26}{state:<8}{fields}")
         if FLAGS.table_only:
             print(write_table(results_dir))
+            print(write_budget_table(results_dir))
         return
     num_train, num_test = make_subset(FLAGS.source, FLAGS.subset_dir,
                                       FLAGS.train_per_class)

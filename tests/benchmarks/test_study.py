@@ -55,10 +55,11 @@ def test_subset_links_the_first_photos_of_each_class(tmp_path):
         (6, 4)  # Rerunning keeps the links.
 
 
-def _write_run(root, name, target, ensemble=None, epochs=3):
+def _write_run(root, name, target, ensemble=None, epochs=3, **fields):
     run = root / name
     run.mkdir(parents=True)
-    report = {"target_accuracy": target, "train_seconds": 600.0}
+    report = {"target_accuracy": target, "train_seconds": 600.0,
+              "epochs": epochs, **fields}
     columns = ["epoch", "loss", "ce", "kl", "val_branch_0_accuracy"]
     if ensemble is not None:
         report.update(ensemble_accuracy=ensemble,
@@ -84,6 +85,36 @@ def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     assert one["pytorch"]["target"]["n"] == 1
     assert "| ONE-3 | keras | 0.6500 +- 0.0707 (n=2) | 0.6700" in table
     assert (tmp_path / "study.json").exists()
+
+
+def test_table_names_the_device_a_report_gives(tmp_path):
+    _write_run(tmp_path / "keras", "one_s0", 0.70, 0.72)
+    _write_run(tmp_path / "pytorch", "one_s0", 0.75, 0.77, device="GPU X")
+    table = study.write_table(tmp_path)
+    assert "| ONE-3 | keras | 0.7000" in table
+    assert "| ONE-3 | pytorch (GPU X) | 0.7500" in table
+
+
+def test_budget_table_sets_one_against_vanilla_per_epochs(tmp_path):
+    for seed, (one, vanilla) in enumerate(((0.60, 0.64), (0.62, 0.66))):
+        _write_run(tmp_path / "budget", f"one_e8_s{seed}", one, one + 0.01,
+                   epochs=8)
+        _write_run(tmp_path / "budget", f"vanilla_e8_s{seed}", vanilla,
+                   vanilla, epochs=8)
+    _write_run(tmp_path / "pytorch", "one_s0", 0.77, 0.78, epochs=30)
+    _write_run(tmp_path / "pytorch", "vanilla_s0", 0.75, 0.75, epochs=30)
+    summary = study.budget_summary(tmp_path)
+    assert list(summary) == [8, 30]
+    assert summary[8]["one"]["target"]["mean"] == pytest.approx(0.61)
+    assert summary[8]["vanilla"]["target"]["n"] == 2
+    lines = study.write_budget_table(tmp_path).splitlines()
+    assert lines[2].startswith("| 8 | 0.6500 +- 0.0141 (n=2) | 0.6100")
+    assert lines[2].endswith("| -0.0400 |")
+    assert lines[3].endswith("| +0.0200 |")
+    assert (tmp_path / "budget.md").read_text().splitlines() == lines
+    output = tmp_path / "budget.png"
+    assert plot_curves.plot_budget(tmp_path, output) == [8, 30]
+    assert output.stat().st_size > 1000
 
 
 def test_curves_draw_vanilla_branches_and_ensemble(tmp_path):
