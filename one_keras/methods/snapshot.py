@@ -84,6 +84,15 @@ class SnapshotCallback(keras.callbacks.Callback):
         self.epochs = epochs
         self.directory = directory
 
+    def on_train_begin(self, logs=None):
+        if self.model.num_snapshots > self.epochs:
+            raise ValueError(
+                f"A snapshot is taken at most once an epoch, so "
+                f"{self.model.num_snapshots} snapshots need at least as many "
+                "epochs: raise `epochs` or build the model with fewer "
+                f"`num_snapshots`. Received: epochs={self.epochs}, "
+                f"num_snapshots={self.model.num_snapshots}")
+
     def on_epoch_end(self, epoch, logs=None):
         slots = self.model.num_snapshots
         if (epoch + 1) * slots // self.epochs > epoch * slots // self.epochs:

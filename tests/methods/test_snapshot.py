@@ -69,3 +69,13 @@ def test_fit_takes_a_snapshot_per_cycle(tmp_path):
     np.testing.assert_allclose(results["ensemble_accuracy"], expected)
     with pytest.raises(ValueError, match="All 2 snapshots are taken"):
         model.take_snapshot()
+
+
+def test_fit_refuses_fewer_epochs_than_snapshots():
+    model = methods.build_method_model("snapshot", num_snapshots=3, **ARCH)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    images = np.zeros((4, 8, 8, 3), "float32")
+    with pytest.raises(ValueError, match="3 snapshots need at least as many "
+                       "epochs.*epochs=2"):
+        model.fit(images, np.arange(4) % 4, epochs=2, verbose=0)
+    assert int(model.snapshots_taken.numpy()) == 0
