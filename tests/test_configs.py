@@ -17,6 +17,7 @@ that a flagfile's comment states are checked here against the same table.
 import dataclasses
 import glob
 import os
+import pathlib
 import re
 
 import pytest
@@ -56,7 +57,7 @@ PARAMETERS = re.compile(
 
 
 def _model_name(path):
-    for line in open(path):
+    for line in pathlib.Path(path).read_text().splitlines():
         if line.startswith("--model="):
             return line.strip().split("=", 1)[1]
     return "resnet"
@@ -87,7 +88,8 @@ def _config(path, output_dir):
 
 
 def _comment(path):
-    return " ".join(line.lstrip("# ").strip() for line in open(path)
+    lines = pathlib.Path(path).read_text().splitlines()
+    return " ".join(line.lstrip("# ").strip() for line in lines
                     if line.startswith("#"))
 
 
@@ -123,7 +125,7 @@ def test_config_trains_one_step(tmp_path, monkeypatch, path):
 
 @pytest.mark.parametrize("path", [
     pytest.param(p, id=os.path.basename(p)) for p in CONFIGS
-    if "Parameters (trainable" in open(p).read()])
+    if "Parameters (trainable" in pathlib.Path(p).read_text()])
 def test_stated_parameter_counts_are_the_built_networks(tmp_path, path):
     found = PARAMETERS.search(_comment(path))
     assert found, "the comment's parameter line lost its form"
