@@ -26,6 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import study  # noqa: E402  (benchmarks/study.py)
 
 STYLES = {"keras": "-", "pytorch": "--"}
+MARKERS = {"keras": "s", "pytorch": "o"}
 
 
 def read_log(path):
@@ -101,7 +102,8 @@ def plot_budget(results_dir, output):
     """Draws final test accuracy against the budget in epochs.
 
     Args:
-        results_dir: str. Holds `budget/` and `pytorch/` runs.
+        results_dir: str. Holds the `keras/` and `pytorch/` runs of the
+            study and of the budget sweep.
         output: str. The PNG to write.
 
     Returns:
@@ -113,28 +115,35 @@ def plot_budget(results_dir, output):
 
     summary = study.budget_summary(results_dir)
     if not summary:
-        raise app.UsageError(f"No budget/ or pytorch/ reports under "
-                             f"{results_dir}.")
-    figure, axes = pyplot.subplots(figsize=(6, 4.5))
-    lines = (("vanilla", "target", "vanilla"), ("one", "target",
-             "ONE target (branch 0)"), ("one", "ensemble", "ONE-E"))
-    for name, field, label in lines:
-        points = [(epochs, runs[name][field]) for epochs, runs in
-                  summary.items() if name in runs]
-        axes.errorbar([epochs for epochs, _ in points],
-                      [stats["mean"] for _, stats in points],
-                      yerr=[stats["std"] for _, stats in points],
-                      marker="o", capsize=3, label=label)
+        raise app.UsageError(f"No one or vanilla report under {results_dir}"
+                             "/{keras,pytorch}/.")
+    figure, axes = pyplot.subplots(figsize=(6.5, 4.5))
+    lines = (("vanilla", "target", "vanilla", "C0"),
+             ("one", "target", "ONE target (branch 0)", "C1"),
+             ("one", "ensemble", "ONE-E", "C2"))
+    budgets = set()
+    for implementation, by_epochs in summary.items():
+        for name, field, label, color in lines:
+            points = [(epochs, runs[name][field])
+                      for epochs, runs in by_epochs.items() if name in runs]
+            budgets.update(epochs for epochs, _ in points)
+            axes.errorbar([epochs for epochs, _ in points],
+                          [stats["mean"] for _, stats in points],
+                          yerr=[stats["std"] for _, stats in points],
+                          fmt=STYLES[implementation], color=color,
+                          marker=MARKERS[implementation], capsize=3,
+                          label=f"{label} ({implementation})")
+    budgets = sorted(budgets)
     axes.set(xlabel="training budget (epochs)", ylabel="final test accuracy",
              xscale="log", title="CIFAR-10 photos, ResNet-20 (mean +- std)")
     axes.minorticks_off()
-    axes.set_xticks(list(summary), [str(epochs) for epochs in summary])
+    axes.set_xticks(budgets, [str(epochs) for epochs in budgets])
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7)
     figure.tight_layout()
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
-    return list(summary)
+    return budgets
 
 
 def main(argv):

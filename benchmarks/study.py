@@ -32,9 +32,11 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -64,6 +66,9 @@ FILES = ("report.json", "log.csv", "config.json")
 # Runs that `benchmarks/pytorch_reference.py train` also trains: name ->
 # its `--num_branches`.
 PYTORCH_RUNS = {"one": 3, "vanilla": 1}
+EPOCHS = 30  # The study's budget; runs at others are the budget sweep.
+# A run directory of the sweep's rows: name, optional budget, seed.
+BUDGET_RUN = re.compile(r"^(one|vanilla)(?:_e\d+)?_s\d+$")
 
 def make_subset(source, destination, per_class):
     """Links the first `per_class` training photos of each class, and the
@@ -115,8 +120,11 @@ def planned_runs(runs, seeds):
     return [(name, seed, dict(RUNS[name][0])) for name, seed in plan]
 
 
-def run_id(name, seed):
-    return f"{name}_s{seed}"
+def run_id(name, seed, epochs=EPOCHS):
+    """`<name>_s<seed>`; `<name>_e<epochs>_s<seed>` at another budget than
+    the study's."""
+    budget = "" if epochs == EPOCHS else f"_e{epochs}"
+    return f"{name}{budget}_s{seed}"
 
 
 def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
@@ -137,13 +145,15 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
     from one_keras import training
     fields = dict(fields)
     if name == "kd":
-        teacher = pathlib.Path(runs_dir) / run_id("kd_teacher", seed)
+        teacher = pathlib.Path(runs_dir) / run_id(
+            "kd_teacher", seed, protocol.get("epochs", EPOCHS))
         fields["teacher"] = str(teacher / "target.keras")
     return training.TrainConfig(**{
         "dataset": "image_folder", "data_dir": subset_dir, "image_size": 32,
         "augment": "pad_crop_flip", "eval_batch_size": 500, "seed": seed,
         "verbose": 2, **protocol,
-        "output_dir": str(pathlib.Path(runs_dir) / run_id(name, seed)),
+        "output_dir": str(pathlib.Path(runs_dir) / run_id(
+            name, seed, protocol.get("epochs", EPOCHS))),
         **fields})
 
 
@@ -154,7 +164,8 @@ def pytorch_command(torch_python, name, seed, subset_dir, runs_dir, depth,
     Returns:
         `(command, output directory)`.
     """
-    output_dir = pathlib.Path(runs_dir) / "pytorch" / run_id(name, seed)
+    output_dir = pathlib.Path(runs_dir) / "pytorch" / run_id(
+        name, seed, epochs)
     return [torch_python, str(REPO / "benchmarks" / "pytorch_reference.py"),
             "train", "--data_dir", str(subset_dir), "--depth", str(depth),
             "--num_branches", str(PYTORCH_RUNS[name]), "--epochs",
@@ -239,39 +250,47 @@ def write_table(results_dir):
 
 
 def budget_summary(results_dir):
-    """ONE against vanilla at each training budget, from
-    `budget/<run>_e<epochs>_s<seed>/` and the `pytorch/` runs (whose
-    reports give their epochs).
+    """ONE against vanilla at each training budget: every `one` and
+    `vanilla` run, the study's (`<name>_s<seed>`) and the sweep's
+    (`<name>_e<epochs>_s<seed>`), grouped by the epochs of its report.
 
     Returns:
-        A dict: epochs -> run name (`one`, `vanilla`) -> field -> stats.
+        A dict: implementation -> epochs -> run name (`one`, `vanilla`) ->
+        field (`target`, `ensemble`) -> `_mean_std` stats.
     """
-    results_dir = pathlib.Path(results_dir)
-    reports = list(_reports(results_dir / "budget").items())
-    reports += list(_reports(results_dir / "pytorch").items())
-    grouped = {}
-    for key, report in reports:
-        name = key.rsplit("_s", 1)[0].split("_e")[0]
-        if name in ("one", "vanilla"):
-            runs = grouped.setdefault(report["epochs"], {})
-            runs.setdefault(name, []).append(report)
-    return {epochs: {name: {
-        "target": _mean_std([r["target_accuracy"] for r in chosen]),
-        "ensemble": _mean_std([r["ensemble_accuracy"] for r in chosen])}
-        for name, chosen in runs.items()}
-        for epochs, runs in sorted(grouped.items())}
+    summary = {}
+    for implementation in ("keras", "pytorch"):
+        grouped = {}
+        reports = _reports(pathlib.Path(results_dir) / implementation)
+        for key, report in reports.items():
+            found = BUDGET_RUN.match(key)
+            if found:
+                runs = grouped.setdefault(report["epochs"], {})
+                runs.setdefault(found.group(1), []).append(report)
+        if grouped:
+            summary[implementation] = {epochs: {name: {
+                "target": _mean_std([r["target_accuracy"] for r in chosen]),
+                "ensemble": _mean_std([r["ensemble_accuracy"]
+                                       for r in chosen])}
+                for name, chosen in runs.items()}
+                for epochs, runs in sorted(grouped.items())}
+    return summary
 
 
 def write_budget_table(results_dir):
     """Writes `budget.md`: vanilla, the ONE target and ONE-E per budget."""
-    lines = ["| epochs | vanilla | ONE target | ONE-E | ONE target minus "
-             "vanilla |", "|---|---|---|---|---|"]
-    for epochs, runs in budget_summary(results_dir).items():
+    lines = ["| epochs | implementation | vanilla | ONE target | ONE-E | "
+             "ONE target minus vanilla |", "|---|---|---|---|---|---|"]
+    rows = [(epochs, implementation, runs)
+            for implementation, budgets in budget_summary(results_dir).items()
+            for epochs, runs in budgets.items()]
+    for epochs, implementation, runs in sorted(rows, key=lambda r: r[:2]):
         vanilla, one = runs.get("vanilla"), runs.get("one")
         gap = (f"{one['target']['mean'] - vanilla['target']['mean']:+.4f}"
                if one and vanilla else "-")
         lines.append(
-            f"| {epochs} | {_cell(vanilla and vanilla['target'])} | "
+            f"| {epochs} | {implementation} | "
+            f"{_cell(vanilla and vanilla['target'])} | "
             f"{_cell(one and one['target'])} | "
             f"{_cell(one and one['ensemble'])} | {gap} |")
     (pathlib.Path(results_dir) / "budget.md").write_text(
@@ -304,7 +323,9 @@ def _define_flags():
     flags.DEFINE_list("runs", list(RUNS), "Runs to train, in order.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the runs over "
                       "all seeds (the one-seed runs take the first).")
-    flags.DEFINE_integer("epochs", 30, "Epochs of every run.", lower_bound=1)
+    flags.DEFINE_integer("epochs", EPOCHS, "Epochs of every run (another "
+                         "budget than 30: run directories <run>_e<epochs>_s"
+                         "<seed>, shown in budget.md).", lower_bound=1)
     flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
     flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
     flags.DEFINE_string("torch_python", "", "A Python with PyTorch: also "
@@ -322,10 +343,11 @@ def main(argv):
     results_dir = pathlib.Path(FLAGS.results_dir)
     done = set(_reports(results_dir / "keras"))
     plan = planned_runs(FLAGS.runs, [int(seed) for seed in FLAGS.seeds])
+    run_name = functools.partial(run_id, epochs=FLAGS.epochs)
     if FLAGS.plan or FLAGS.table_only:
         for name, seed, fields in plan:
-            state = "done" if run_id(name, seed) in done else "to run"
-            print(f"{run_id(name, seed):<26}{state:<8}{fields}")
+            state = "done" if run_name(name, seed) in done else "to run"
+            print(f"{run_name(name, seed):<26}{state:<8}{fields}")
         if FLAGS.table_only:
             print(write_table(results_dir))
             print(write_budget_table(results_dir))
@@ -340,26 +362,27 @@ def main(argv):
               "with torch, see docs/results.md) to train them too.")
     torch_done = set(_reports(results_dir / "pytorch"))
     for name, seed, fields in plan:
-        if run_id(name, seed) not in done:
+        if run_name(name, seed) not in done:
             config = train_config(
                 name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
                 depth=FLAGS.depth, epochs=FLAGS.epochs,
                 batch_size=FLAGS.batch_size)
-            print(f"== keras {run_id(name, seed)}: "
+            print(f"== keras {run_name(name, seed)}: "
                   f"{dataclasses.asdict(config)}", flush=True)
             training.run(config)
             _collect(config.output_dir,
-                     results_dir / "keras" / run_id(name, seed))
+                     results_dir / "keras" / run_name(name, seed))
             print(write_table(results_dir), flush=True)
         if (FLAGS.torch_python and name in PYTORCH_RUNS
-                and run_id(name, seed) not in torch_done):
+                and run_name(name, seed) not in torch_done):
             command, output_dir = pytorch_command(
                 FLAGS.torch_python, name, seed, FLAGS.subset_dir,
                 FLAGS.runs_dir, FLAGS.depth, FLAGS.epochs, FLAGS.batch_size)
-            print(f"== pytorch {run_id(name, seed)}: {' '.join(command)}",
+            print(f"== pytorch {run_name(name, seed)}: {' '.join(command)}",
                   flush=True)
             subprocess.run(command, check=True)
-            _collect(output_dir, results_dir / "pytorch" / run_id(name, seed))
+            _collect(output_dir,
+                     results_dir / "pytorch" / run_name(name, seed))
             print(write_table(results_dir), flush=True)
 
 

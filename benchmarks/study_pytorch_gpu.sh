@@ -6,11 +6,12 @@
 # SUBSET_DIR is the image folder `benchmarks/study.py` links (10,000
 # training photos, the 10,000 test photos). Trains with
 # `benchmarks/pytorch_reference.py train --device cuda`, same protocol as the
-# study's CPU runs: first the study's twins (ONE-3 and vanilla ResNet-20,
-# 30 epochs, seeds 0-2) into RUNS_DIR/pytorch/<run>_s<seed>, then the budget
-# sweep (8, 15 and 60 epochs, same seeds) into RUNS_DIR/budget/. A GPU's step
-# is bound by Python and kernel launches, not by the GPU, so runs go in
-# parallel (JOBS, default 6 then 12). Every run resumes from its checkpoint.
+# study's CPU runs, into RUNS_DIR/pytorch/ with the study's run names: first
+# the twins (ONE-3 and vanilla ResNet-20, 30 epochs, seeds 0-2:
+# <run>_s<seed>), then the budget sweep (8, 15 and 60 epochs, same seeds:
+# <run>_e<epochs>_s<seed>). A GPU step of ResNet-20 is bound by Python and
+# kernel launches, not by the GPU, so runs go in parallel (JOBS, default 6,
+# then SWEEP_JOBS, default 12). Every run resumes from its checkpoint.
 set -euo pipefail
 subset=$1
 runs=$2
@@ -38,16 +39,16 @@ sweep() {
     for seed in 0 1 2; do
       for name in one vanilla; do
         run_line "$name" "$seed" "$epochs" \
-          "$runs/budget/${name}_e${epochs}_s$seed"
+          "$runs/pytorch/${name}_e${epochs}_s$seed"
       done
     done
   done
 }
 
-# Each run logs to its output directory's train.log.
+# Each run appends its output to its directory's train.log.
 launch() {
   xargs -P "$1" -I{} bash -c 'cmd="{}"; out=${cmd##* }; mkdir -p "$out";
-    $cmd > "$out/train.log" 2>&1 || echo "FAILED: $cmd"'
+    $cmd >> "$out/train.log" 2>&1 || echo "FAILED: $cmd"'
 }
 
 twins | launch "${JOBS:-6}"

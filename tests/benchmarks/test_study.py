@@ -34,10 +34,12 @@ def test_plan_runs_every_seed_of_one_and_vanilla_first():
 def test_kd_learns_from_the_teacher_run_of_its_seed(tmp_path):
     config = study.train_config("kd", 2, {"method": "kd"}, "photos",
                                 str(tmp_path), epochs=3, depth=8)
-    assert config.teacher == str(tmp_path / "kd_teacher_s2" / "target.keras")
+    # A 3-epoch run is off the study's budget: its directories say so.
+    assert config.teacher == str(
+        tmp_path / "kd_teacher_e3_s2" / "target.keras")
     assert (config.augment, config.image_size, config.epochs) == (
         "pad_crop_flip", 32, 3)
-    assert config.output_dir == str(tmp_path / "kd_s2")
+    assert config.output_dir == str(tmp_path / "kd_e3_s2")
 
 
 def test_subset_links_the_first_photos_of_each_class(tmp_path):
@@ -96,21 +98,31 @@ def test_table_names_the_device_a_report_gives(tmp_path):
 
 
 def test_budget_table_sets_one_against_vanilla_per_epochs(tmp_path):
+    assert study.run_id("one", 2) == "one_s2"
+    assert study.run_id("one", 2, epochs=8) == "one_e8_s2"
     for seed, (one, vanilla) in enumerate(((0.60, 0.64), (0.62, 0.66))):
-        _write_run(tmp_path / "budget", f"one_e8_s{seed}", one, one + 0.01,
-                   epochs=8)
-        _write_run(tmp_path / "budget", f"vanilla_e8_s{seed}", vanilla,
-                   vanilla, epochs=8)
+        _write_run(tmp_path / "pytorch", study.run_id("one", seed, 8), one,
+                   one + 0.01, epochs=8)
+        _write_run(tmp_path / "pytorch", study.run_id("vanilla", seed, 8),
+                   vanilla, vanilla, epochs=8)
     _write_run(tmp_path / "pytorch", "one_s0", 0.77, 0.78, epochs=30)
     _write_run(tmp_path / "pytorch", "vanilla_s0", 0.75, 0.75, epochs=30)
+    _write_run(tmp_path / "keras", "one_s0", 0.76, 0.77, epochs=30)
+    _write_run(tmp_path / "keras", "dml_s0", 0.70, 0.71, epochs=30)
     summary = study.budget_summary(tmp_path)
-    assert list(summary) == [8, 30]
-    assert summary[8]["one"]["target"]["mean"] == pytest.approx(0.61)
-    assert summary[8]["vanilla"]["target"]["n"] == 2
+    assert list(summary["pytorch"]) == [8, 30]
+    assert summary["pytorch"][8]["one"]["target"]["mean"] == \
+        pytest.approx(0.61)
+    assert summary["pytorch"][8]["vanilla"]["target"]["n"] == 2
+    assert list(summary["keras"][30]) == ["one"]  # dml is not a budget row
+    assert "0.6100" not in study.write_table(tmp_path)  # sweep stays out
     lines = study.write_budget_table(tmp_path).splitlines()
-    assert lines[2].startswith("| 8 | 0.6500 +- 0.0141 (n=2) | 0.6100")
+    assert lines[2].startswith(
+        "| 8 | pytorch | 0.6500 +- 0.0141 (n=2) | 0.6100")
     assert lines[2].endswith("| -0.0400 |")
-    assert lines[3].endswith("| +0.0200 |")
+    assert lines[3].startswith("| 30 | keras | - | 0.7600 (n=1)")
+    assert lines[3].endswith("| - |")
+    assert lines[4].endswith("| +0.0200 |")
     assert (tmp_path / "budget.md").read_text().splitlines() == lines
     output = tmp_path / "budget.png"
     assert plot_curves.plot_budget(tmp_path, output) == [8, 30]
