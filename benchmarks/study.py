@@ -23,6 +23,9 @@ built from those reports, beside PyTorch runs of the same protocol in
 `vanilla` run is also trained by `benchmarks/pytorch_reference.py train`
 in that interpreter, right after its Keras twin.
 Runs whose report is already in `--results_dir` are not trained again.
+With `--epochs` other than 30, runs are named `<run>_e<epochs>_s<seed>`:
+the budget sweep, tabled in `--results_dir/budget.md` beside the 30-epoch
+runs (ONE against vanilla per budget), not in `study.md`.
 """
 
 import pathlib
@@ -373,6 +376,7 @@ def main(argv):
             _collect(config.output_dir,
                      results_dir / "keras" / run_name(name, seed))
             print(write_table(results_dir), flush=True)
+            write_budget_table(results_dir)
         if (FLAGS.torch_python and name in PYTORCH_RUNS
                 and run_name(name, seed) not in torch_done):
             command, output_dir = pytorch_command(
@@ -384,6 +388,7 @@ def main(argv):
             _collect(output_dir,
                      results_dir / "pytorch" / run_name(name, seed))
             print(write_table(results_dir), flush=True)
+            write_budget_table(results_dir)
 
 
 if __name__ == "__main__":
