@@ -89,13 +89,18 @@ def plot(results_dir, seed, output):
                  title=f"CIFAR-10 photos, ResNet-20, seed {seed}")
     losses.set(xlabel="epoch", ylabel="training loss term (ONE)",
                yscale="log", title="ONE loss terms")
-    for axes in (accuracy, losses):
+    _finish(figure, (accuracy, losses), output)
+    return drawn
+
+
+def _finish(figure, all_axes, output):
+    """Grid and legend on every axes, then the PNG at `output`."""
+    for axes in all_axes:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
     figure.tight_layout()
     pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
-    return drawn
 
 
 def plot_budget(results_dir, output):
@@ -138,11 +143,7 @@ def plot_budget(results_dir, output):
              xscale="log", title="CIFAR-10 photos, ResNet-20 (mean +- std)")
     axes.minorticks_off()
     axes.set_xticks(budgets, [str(epochs) for epochs in budgets])
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
-    figure.tight_layout()
-    pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
+    _finish(figure, (axes,), output)
     return budgets
 
 
