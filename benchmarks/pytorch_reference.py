@@ -382,14 +382,20 @@ def train_epoch(model, optimizer, data, epoch, step, total_steps, args):
     return logs, step
 
 
+# What a run trains: a resume must keep every one of these.
+TRAINING_SETTINGS = ("image_size", "augment", "depth", "width",
+                     "num_branches", "temperature", "epochs", "batch_size",
+                     "eval_batch_size", "lr", "momentum", "nesterov",
+                     "weight_decay", "seed", "momentum_form")
+# Where it runs: a resume may change these (another device, a moved folder).
+PLACEMENT_SETTINGS = ("data_dir", "threads", "device", "output_dir")
+
+
 def run_config(args):
     """The run's settings, named as one_keras' `TrainConfig` where they
     apply."""
-    keys = ("data_dir", "image_size", "augment", "depth", "width",
-            "num_branches", "temperature", "epochs", "batch_size",
-            "eval_batch_size", "lr", "momentum", "nesterov", "weight_decay",
-            "seed", "momentum_form", "threads", "device", "output_dir")
-    config = {key: getattr(args, key) for key in keys}
+    config = {key: getattr(args, key)
+              for key in TRAINING_SETTINGS + PLACEMENT_SETTINGS}
     config.update({"dataset": "image_folder", "model": "resnet",
                    "block": "basic", "gate": "learned", "recipe": "paper",
                    "method": "vanilla" if args.num_branches == 1 else "one"})
@@ -458,8 +464,7 @@ def train(args):
         checkpoint = torch.load(checkpoint_path, weights_only=False,
                                 map_location=args.device)
         changed = sorted(k for k in config
-                         if k not in ("data_dir", "threads", "device",
-                                      "output_dir")
+                         if k not in PLACEMENT_SETTINGS
                          and checkpoint["config"].get(k) != config[k])
         if changed:
             raise SystemExit(
