@@ -11,14 +11,16 @@
 # <run>_s<seed>), then the budget sweep (8, 15 and 60 epochs, same seeds:
 # <run>_e<epochs>_s<seed>). A GPU step of ResNet-20 is bound by Python and
 # kernel launches, not by the GPU, so runs go in parallel (JOBS, default 6,
-# then SWEEP_JOBS, default 12). Every run resumes from its checkpoint.
+# then SWEEP_JOBS, default 12). Every run resumes from its checkpoint; a
+# run with a report.json is skipped.
 set -euo pipefail
 subset=$1
 runs=$2
 python=${3:-python3}
 here=$(cd "$(dirname "$0")" && pwd)
 
-run_line() {  # name seed epochs output_dir
+run_line() {  # name seed epochs output_dir; nothing for a finished run
+  [[ -f $4/report.json ]] && return 0
   local branches=3
   [[ $1 == vanilla ]] && branches=1
   echo "$python $here/pytorch_reference.py train --data_dir $subset" \
