@@ -37,6 +37,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -197,6 +198,19 @@ def _cell(stats):
             if stats["n"] > 1 else f"{stats['mean']:.4f} (n=1)")
 
 
+def _difference_cell(first, second):
+    """`first` minus `second` (two `_mean_std` stats): the difference of the
+    means, +- its standard error when both have two or more seeds."""
+    if not first or not second:
+        return "-"
+    difference = first["mean"] - second["mean"]
+    if first["n"] < 2 or second["n"] < 2:
+        return f"{difference:+.4f}"
+    error = math.sqrt(first["std"] ** 2 / first["n"]
+                      + second["std"] ** 2 / second["n"])
+    return f"{difference:+.4f} +- {error:.4f}"
+
+
 def summarize(results_dir):
     """Mean +- std over seeds of every run, Keras and PyTorch.
 
@@ -243,6 +257,18 @@ def write_table(results_dir):
                 f"{_cell(stats['target'])} | {_cell(stats['ensemble'])} | "
                 f"{_cell(stats['branch_mean'])} | "
                 f"{_cell(stats['minutes'])} |")
+    lines += ["", "Keras minus PyTorch (difference of the means +- its "
+              "standard error):", "",
+              "| run | target (deployed) | ONE-E |", "|---|---|---|"]
+    for name, by_implementation in summary.items():
+        keras, pytorch = (by_implementation.get("keras"),
+                          by_implementation.get("pytorch"))
+        if keras and pytorch:
+            lines.append(
+                f"| {LABELS[name]} | "
+                f"{_difference_cell(keras['target'], pytorch['target'])} | "
+                f"{_difference_cell(keras['ensemble'], pytorch['ensemble'])}"
+                " |")
     results_dir = pathlib.Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "study.md").write_text("\n".join(lines) + "\n")
@@ -283,14 +309,15 @@ def budget_summary(results_dir):
 def write_budget_table(results_dir):
     """Writes `budget.md`: vanilla, the ONE target and ONE-E per budget."""
     lines = ["| epochs | implementation | vanilla | ONE target | ONE-E | "
-             "ONE target minus vanilla |", "|---|---|---|---|---|---|"]
+             "ONE target minus vanilla (+- s.e.) |",
+             "|---|---|---|---|---|---|"]
     rows = [(epochs, implementation, runs)
             for implementation, budgets in budget_summary(results_dir).items()
             for epochs, runs in budgets.items()]
     for epochs, implementation, runs in sorted(rows, key=lambda r: r[:2]):
         vanilla, one = runs.get("vanilla"), runs.get("one")
-        gap = (f"{one['target']['mean'] - vanilla['target']['mean']:+.4f}"
-               if one and vanilla else "-")
+        gap = _difference_cell(one and one["target"],
+                               vanilla and vanilla["target"])
         lines.append(
             f"| {epochs} | {implementation} | "
             f"{_cell(vanilla and vanilla['target'])} | "

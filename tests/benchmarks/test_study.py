@@ -86,6 +86,13 @@ def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     assert one["keras"]["target"]["std"] == pytest.approx(0.0707, abs=1e-4)
     assert one["pytorch"]["target"]["n"] == 1
     assert "| ONE-3 | keras | 0.6500 +- 0.0707 (n=2) | 0.6700" in table
+    # Keras minus PyTorch: one PyTorch seed gives no standard error.
+    assert "| ONE-3 | -0.1000 | -0.1000 |" in table
+    assert "| vanilla |" not in table.split("Keras minus PyTorch")[1]
+    _write_run(tmp_path / "pytorch", "one_s1", 0.65, 0.67)
+    # (0.65 - 0.70) +- sqrt(0.0707^2 / 2 + 0.0707^2 / 2).
+    assert "| ONE-3 | -0.0500 +- 0.0707 | -0.0500 +- 0.0707 |" in \
+        study.write_table(tmp_path)
     assert (tmp_path / "study.json").exists()
 
 
@@ -119,7 +126,8 @@ def test_budget_table_sets_one_against_vanilla_per_epochs(tmp_path):
     lines = study.write_budget_table(tmp_path).splitlines()
     assert lines[2].startswith(
         "| 8 | pytorch | 0.6500 +- 0.0141 (n=2) | 0.6100")
-    assert lines[2].endswith("| -0.0400 |")
+    # -0.04 +- sqrt(0.0141^2 / 2 + 0.0141^2 / 2).
+    assert lines[2].endswith("| -0.0400 +- 0.0141 |")
     assert lines[3].startswith("| 30 | keras | - | 0.7600 (n=1)")
     assert lines[3].endswith("| - |")
     assert lines[4].endswith("| +0.0200 |")
