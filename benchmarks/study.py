@@ -191,11 +191,12 @@ def _mean_std(values):
     return {"mean": statistics.mean(values), "std": std, "n": len(values)}
 
 
-def _cell(stats):
+def _cell(stats, digits=4):
     if stats is None:
         return "-"
-    return (f"{stats['mean']:.4f} +- {stats['std']:.4f} (n={stats['n']})"
-            if stats["n"] > 1 else f"{stats['mean']:.4f} (n=1)")
+    mean, std = f"{stats['mean']:.{digits}f}", f"{stats['std']:.{digits}f}"
+    return (f"{mean} +- {std} (n={stats['n']})" if stats["n"] > 1
+            else f"{mean} (n=1)")
 
 
 def _difference_cell(first, second):
@@ -256,7 +257,7 @@ def write_table(results_dir):
                 f"| {LABELS[name]} | {implementation}{where} | "
                 f"{_cell(stats['target'])} | {_cell(stats['ensemble'])} | "
                 f"{_cell(stats['branch_mean'])} | "
-                f"{_cell(stats['minutes'])} |")
+                f"{_cell(stats['minutes'], digits=1)} |")
     lines += ["", "Keras minus PyTorch (difference of the means +- its "
               "standard error):", "",
               "| run | target (deployed) | ONE-E |", "|---|---|---|"]
