@@ -258,18 +258,21 @@ def write_table(results_dir):
                 f"{_cell(stats['target'])} | {_cell(stats['ensemble'])} | "
                 f"{_cell(stats['branch_mean'])} | "
                 f"{_cell(stats['minutes'], digits=1)} |")
-    lines += ["", "Keras minus PyTorch (difference of the means +- its "
-              "standard error):", "",
-              "| run | target (deployed) | ONE-E |", "|---|---|---|"]
+    differences = []
     for name, by_implementation in summary.items():
         keras, pytorch = (by_implementation.get("keras"),
                           by_implementation.get("pytorch"))
         if keras and pytorch:
-            lines.append(
+            differences.append(
                 f"| {LABELS[name]} | "
                 f"{_difference_cell(keras['target'], pytorch['target'])} | "
                 f"{_difference_cell(keras['ensemble'], pytorch['ensemble'])}"
                 " |")
+    if differences:  # Only where both implementations trained a run.
+        lines += ["", "Keras minus PyTorch (difference of the means +- its "
+                  "standard error):", "",
+                  "| run | target (deployed) | ONE-E |", "|---|---|---|",
+                  *differences]
     results_dir = pathlib.Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "study.md").write_text("\n".join(lines) + "\n")
