@@ -10,7 +10,12 @@ teacher, and the distillation term) per epoch. The logs are those Keras'
 `CSVLogger` writes in every training output directory (`training.run`);
 `benchmarks/pytorch_reference.py train` writes the same columns.
 
-With `--budget_output`, a second figure: the final test accuracy of vanilla,
+With `--rows_output`, a figure of every Keras row of the study at the
+seed: the deployed network's and the ensemble's test accuracy per epoch
+(vanilla, ONE, ONE without distillation, DML, KD and its teacher), and the
+distillation term of ONE with and without training on it.
+
+With `--budget_output`, a figure: the final test accuracy of vanilla,
 the ONE target and ONE-E against the training budget in epochs (mean and
 std over seeds, `benchmarks/study.py`'s `budget_summary`).
 """
@@ -26,6 +31,22 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import study  # noqa: E402  (benchmarks/study.py)
 
 STYLES = {"keras": "-", "pytorch": "--"}
+# Study run -> the log.csv column of its deployed network's test accuracy.
+DEPLOYED_COLUMN = {
+    "vanilla": "val_branch_0_accuracy", "one": "val_branch_0_accuracy",
+    "one_no_distillation": "val_branch_0_accuracy",
+    "dml": "val_member_0_accuracy", "kd": "val_student_accuracy",
+    "kd_teacher": "val_branch_0_accuracy",
+}
+# Study run -> the part of it that is deployed, where it has several.
+DEPLOYED_PART = {"one": "target", "one_no_distillation": "target",
+                 "dml": "peer 0", "kd": "student"}
+# Study run -> the log.csv column of its ensemble's test accuracy.
+ENSEMBLE_COLUMN = {
+    "one": "val_teacher_accuracy",
+    "one_no_distillation": "val_teacher_accuracy",
+    "dml": "val_ensemble_accuracy",
+}
 MARKERS = {"keras": "s", "pytorch": "o"}
 
 
@@ -93,6 +114,59 @@ def plot(results_dir, seed, output):
     return drawn
 
 
+def plot_rows(results_dir, seed, output):
+    """Draws every Keras row of the study at one seed.
+
+    Args:
+        results_dir: str. Holds `keras/<run>_s<seed>/log.csv`.
+        seed: int. Seed of the runs to draw.
+        output: str. The PNG to write.
+
+    Returns:
+        The names of the runs drawn, in `DEPLOYED_COLUMN`'s order.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (deployed, ensemble, distillation) = pyplot.subplots(
+        1, 3, figsize=(16, 4.5))
+    drawn = []
+    for index, (run, column) in enumerate(DEPLOYED_COLUMN.items()):
+        path = pathlib.Path(results_dir) / "keras" / f"{run}_s{seed}" / \
+            "log.csv"
+        if not path.exists():
+            continue
+        log = read_log(path)
+        epochs = [epoch + 1 for epoch in log["epoch"]]
+        color, label = f"C{index}", study.LABELS[run]
+        part = DEPLOYED_PART.get(run)
+        deployed.plot(epochs, log[column], color=color,
+                      label=f"{label}: {part}" if part else label)
+        if run in ENSEMBLE_COLUMN:
+            ensemble.plot(epochs, log[ENSEMBLE_COLUMN[run]], color=color,
+                          label=label)
+        if run.startswith("one"):
+            distillation.plot(epochs, log["kl"], color=color,
+                              label=f"{label} (training)")
+            distillation.plot(epochs, log["val_kl"], "--", color=color,
+                              label=f"{label} (test)")
+        drawn.append(run)
+    if not drawn:
+        raise app.UsageError(f"No log.csv of seed {seed} under {results_dir}"
+                             "/keras/<run>_s<seed>/.")
+    deployed.set(xlabel="epoch", ylabel="test accuracy",
+                 title=f"Deployed network (Keras, seed {seed})")
+    ensemble.set(xlabel="epoch", ylabel="test accuracy",
+                 title="Ensemble (ONE-E; DML: mean of the peers)")
+    distillation.set(xlabel="epoch", ylabel="T^2 KL(teacher || branches)",
+                     title="ONE's distillation term (logged either way)")
+    for axes in (deployed, ensemble):
+        axes.set_ylim(bottom=0.5)
+    _finish(figure, (deployed, ensemble, distillation), output)
+    return drawn
+
+
 def _finish(figure, all_axes, output):
     """Grid and legend on every axes, then the PNG at `output`."""
     for axes in all_axes:
@@ -154,6 +228,9 @@ def main(argv):
     for path in plot(FLAGS.results_dir, FLAGS.seed, FLAGS.output):
         print(f"drew {path}")
     print(f"wrote {FLAGS.output}")
+    if FLAGS.rows_output:
+        runs = plot_rows(FLAGS.results_dir, FLAGS.seed, FLAGS.rows_output)
+        print(f"wrote {FLAGS.rows_output} (runs {runs})")
     if FLAGS.budget_output:
         budgets = plot_budget(FLAGS.results_dir, FLAGS.budget_output)
         print(f"wrote {FLAGS.budget_output} (budgets {budgets})")
@@ -165,6 +242,8 @@ if __name__ == "__main__":
     flags.DEFINE_integer("seed", 0, "Seed of the runs to draw.")
     flags.DEFINE_string("output", "docs/figures/cifar10_curves.png",
                         "PNG to write.")
+    flags.DEFINE_string("rows_output", "docs/figures/cifar10_rows.png",
+                        "PNG of every Keras row at the seed (empty: none).")
     flags.DEFINE_string("budget_output", "docs/figures/cifar10_budget.png",
                         "PNG of accuracy against budget (empty: none).")
     app.run(main)

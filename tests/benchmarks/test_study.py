@@ -57,7 +57,8 @@ def test_subset_links_the_first_photos_of_each_class(tmp_path):
         (6, 4)  # Rerunning keeps the links.
 
 
-def _write_run(root, name, target, ensemble=None, epochs=3, **fields):
+def _write_run(root, name, target, ensemble=None, epochs=3,
+               extra_columns=(), **fields):
     run = root / name
     run.mkdir(parents=True)
     report = {"target_accuracy": target, "train_seconds": 600.0,
@@ -67,6 +68,7 @@ def _write_run(root, name, target, ensemble=None, epochs=3, **fields):
         report.update(ensemble_accuracy=ensemble,
                       branch_accuracy_mean=target)
         columns += ["val_branch_1_accuracy", "val_teacher_accuracy"]
+    columns += list(extra_columns)
     (run / "report.json").write_text(json.dumps(report))
     with open(run / "log.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -148,6 +150,20 @@ def test_curves_draw_vanilla_branches_and_ensemble(tmp_path):
     assert len(drawn) == 2 and output.stat().st_size > 1000
     with pytest.raises(Exception, match="No log.csv of seed 5"):
         plot_curves.plot(tmp_path, 5, output)
+
+
+def test_rows_figure_draws_each_keras_run_of_the_seed(tmp_path):
+    _write_run(tmp_path / "keras", "one_s0", 0.70, 0.72,
+               extra_columns=["val_kl"])
+    _write_run(tmp_path / "keras", "dml_s0", 0.68,
+               extra_columns=["val_member_0_accuracy",
+                              "val_ensemble_accuracy"])
+    _write_run(tmp_path / "keras", "vanilla_s1", 0.65)  # Another seed.
+    output = tmp_path / "rows.png"
+    assert plot_curves.plot_rows(tmp_path, 0, output) == ["one", "dml"]
+    assert output.stat().st_size > 1000
+    with pytest.raises(Exception, match="No log.csv of seed 2"):
+        plot_curves.plot_rows(tmp_path, 2, output)
 
 
 def test_pytorch_runs_train_the_same_protocol(tmp_path):
