@@ -31,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import study  # noqa: E402  (benchmarks/study.py)
 
 STYLES = {"keras": "-", "pytorch": "--"}
+MARKERS = {"keras": "s", "pytorch": "o"}
 # Study run -> the log.csv column of its deployed network's test accuracy.
 DEPLOYED_COLUMN = {
     "vanilla": "val_branch_0_accuracy", "one": "val_branch_0_accuracy",
@@ -47,7 +48,6 @@ ENSEMBLE_COLUMN = {
     "one_no_distillation": "val_teacher_accuracy",
     "dml": "val_ensemble_accuracy",
 }
-MARKERS = {"keras": "s", "pytorch": "o"}
 
 
 def read_log(path):
