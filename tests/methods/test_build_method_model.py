@@ -83,6 +83,35 @@ def test_dml_deploys_peer_zero_and_ensemble_averages_probabilities():
         dml(images, training=False)["member_logits"][:, 0], atol=1e-5)
 
 
+def test_peers_that_agree_train_as_vanilla():
+    # Peers that start as copies of one vanilla network stay copies, and
+    # DML's KL between them is zero in value and gradient: peer 0 must take
+    # vanilla's steps, so that the DML and ensemble rows of a study measure
+    # the method, not the peers' plumbing.
+    keras.utils.set_random_seed(1)
+    vanilla = methods.build_method_model("vanilla", **ARCH)
+    peers = methods.build_method_model("dml", num_peers=2, **ARCH)
+    network = vanilla.deployed_model()
+    for index in range(2):
+        for source, copy in zip(network.weights,
+                                peers.member_model(index).weights):
+            copy.assign(source)
+    start = [np.array(weight) for weight in network.weights]
+    images, labels = tiny_data()
+    for model in (vanilla, peers):
+        model.compile(optimizer=keras.optimizers.SGD(
+            0.1, momentum=0.9, nesterov=True))
+        model.fit(images, labels, batch_size=4, epochs=1, shuffle=False,
+                  verbose=0)
+    moved = max(np.abs(np.array(weight) - before).max()
+                for weight, before in zip(network.weights, start))
+    assert moved > 1e-2
+    for weight, peer_weight in zip(network.weights,
+                                   peers.member_model(0).weights):
+        np.testing.assert_allclose(np.array(peer_weight), np.array(weight),
+                                   atol=1e-6)
+
+
 def test_vanilla_is_the_one_branch_one_model():
     model = methods.build_method_model("vanilla", **ARCH)
     assert isinstance(model, ONEModel) and model.num_branches == 1
