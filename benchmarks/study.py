@@ -212,6 +212,24 @@ def _difference_cell(first, second):
     return f"{difference:+.4f} +- {error:.4f}"
 
 
+def _ensemble_accuracy(report):
+    """ONE-E's test accuracy, or the peers' ensemble's (DML), or `None`."""
+    if "ensemble_accuracy" in report:
+        return report["ensemble_accuracy"]
+    return report.get("metrics", {}).get("ensemble_accuracy")
+
+
+def _branch_mean(report):
+    """The mean test accuracy of ONE's branches or of DML's peers, or
+    `None`."""
+    if "branch_accuracy_mean" in report:
+        return report["branch_accuracy_mean"]
+    metrics = report.get("metrics", {})
+    peers = [value for key, value in metrics.items()
+             if re.fullmatch(r"member_\d+_accuracy", key)]
+    return statistics.mean(peers) if peers else None
+
+
 def summarize(results_dir):
     """Mean +- std over seeds of every run, Keras and PyTorch.
 
@@ -226,12 +244,12 @@ def summarize(results_dir):
                       if key.rsplit("_s", 1)[0] == name]
             if not chosen:
                 continue
+            ensembles = [_ensemble_accuracy(r) for r in chosen]
+            branch_means = [_branch_mean(r) for r in chosen]
             fields = {
                 "target": [r["target_accuracy"] for r in chosen],
-                "ensemble": [r["ensemble_accuracy"] for r in chosen
-                             if "ensemble_accuracy" in r],
-                "branch_mean": [r["branch_accuracy_mean"] for r in chosen
-                                if "branch_accuracy_mean" in r],
+                "ensemble": [a for a in ensembles if a is not None],
+                "branch_mean": [a for a in branch_means if a is not None],
                 "minutes": [r["train_seconds"] / 60 for r in chosen],
             }
             stats = {key: _mean_std(values) for key, values in fields.items()}
@@ -246,7 +264,8 @@ def write_table(results_dir):
     """Writes `study.md` and `study.json` from the runs' reports."""
     summary = summarize(results_dir)
     lines = [
-        "| run | implementation | target (deployed) | ONE-E | branch mean "
+        "| run | implementation | target (deployed) | ensemble (ONE-E) "
+        "| branch or peer mean "
         "| train minutes |",
         "|---|---|---|---|---|---|"]
     for name, by_implementation in summary.items():

@@ -98,6 +98,17 @@ def test_table_gives_mean_and_spread_over_seeds(tmp_path):
     assert (tmp_path / "study.json").exists()
 
 
+def test_table_gives_the_peers_ensemble_and_mean_of_dml(tmp_path):
+    # DML's report keeps its ensemble and peers in `metrics`, as `fit`
+    # names them.
+    _write_run(tmp_path / "keras", "dml_s0", 0.70, metrics={
+        "member_0_accuracy": 0.70, "member_1_accuracy": 0.74,
+        "ensemble_accuracy": 0.75, "kl": 0.2})
+    table = study.write_table(tmp_path)
+    assert "| DML (2 x ResNet-20) | keras | 0.7000 (n=1) | 0.7500 (n=1) | " \
+        "0.7200 (n=1) |" in table
+
+
 def test_table_names_the_device_a_report_gives(tmp_path):
     _write_run(tmp_path / "keras", "one_s0", 0.70, 0.72)
     _write_run(tmp_path / "pytorch", "one_s0", 0.75, 0.77, device="GPU X")
