@@ -248,8 +248,9 @@ def summarize(results_dir):
             branch_means = [_branch_mean(r) for r in chosen]
             fields = {
                 "target": [r["target_accuracy"] for r in chosen],
-                "ensemble": [a for a in ensembles if a is not None],
-                "branch_mean": [a for a in branch_means if a is not None],
+                "ensemble": [value for value in ensembles if value is not None],
+                "branch_mean": [value for value in branch_means
+                                if value is not None],
                 "minutes": [r["train_seconds"] / 60 for r in chosen],
             }
             stats = {key: _mean_std(values) for key, values in fields.items()}
