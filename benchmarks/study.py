@@ -248,7 +248,8 @@ def summarize(results_dir):
             branch_means = [_branch_mean(r) for r in chosen]
             fields = {
                 "target": [r["target_accuracy"] for r in chosen],
-                "ensemble": [value for value in ensembles if value is not None],
+                "ensemble": [value for value in ensembles
+                             if value is not None],
                 "branch_mean": [value for value in branch_means
                                 if value is not None],
                 "minutes": [r["train_seconds"] / 60 for r in chosen],
