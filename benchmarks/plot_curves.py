@@ -81,9 +81,7 @@ def plot(results_dir, seed, output):
     Returns:
         The list of `log.csv` paths drawn.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    pyplot = _pyplot()
 
     figure, (accuracy, losses) = pyplot.subplots(1, 2, figsize=(12, 4.5))
     drawn = []
@@ -125,9 +123,7 @@ def plot_rows(results_dir, seed, output):
     Returns:
         The names of the runs drawn, in `DEPLOYED_COLUMN`'s order.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    pyplot = _pyplot()
 
     figure, (deployed, ensemble, distillation) = pyplot.subplots(
         1, 3, figsize=(16, 4.5))
@@ -167,6 +163,15 @@ def plot_rows(results_dir, seed, output):
     return drawn
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported when a
+    figure is drawn, so the study's table code needs no matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    return pyplot
+
+
 def _finish(figure, all_axes, output):
     """Grid and legend on every axes, then the PNG at `output`."""
     for axes in all_axes:
@@ -188,9 +193,7 @@ def plot_budget(results_dir, output):
     Returns:
         The budgets drawn, in epochs.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    pyplot = _pyplot()
 
     summary = study.budget_summary(results_dir)
     if not summary:
