@@ -6,6 +6,8 @@ import contextvars
 import keras
 from keras import ops
 
+from one_keras import backends
+
 
 @keras.saving.register_keras_serializable(package="one_keras")
 class UniformGate(keras.layers.Layer):
@@ -48,7 +50,23 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     `synchronized=True` and more than one replica in sync, it takes the
     Keras path, whose statistics cover the global batch of all replicas;
     on one replica the fused kernel computes the same thing.
+
+    `synchronized=True` is accepted on every backend and kept in the config,
+    so that a `--sync_bn` model loads anywhere: only TensorFlow's strategies
+    keep per-replica statistics to synchronize; on JAX,
+    `keras.distribution.DataParallel` normalises over the global batch
+    anyway, and torch trains on one device.
     """
+
+    def __init__(self, *args, synchronized=False, **kwargs):
+        super().__init__(*args, synchronized=bool(
+            synchronized
+            and backends.synchronized_batch_norm_available()), **kwargs)
+        self.synchronized_requested = bool(synchronized)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "synchronized": self.synchronized_requested}
 
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, training, mask):
@@ -76,15 +94,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return (training and self.trainable and mask is None
                 and not self.renorm and len(inputs.shape) == 4
                 and self.axis in (-1, 3)
-                and keras.backend.backend() == "tensorflow"
-                and not (self.synchronized and _replicas_in_sync() > 1))
-
-
-def _replicas_in_sync():
-    """Replicas of the current `tf.distribute` strategy (1 without one)."""
-    import tensorflow as tf
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
+                and backends.fused_batch_norm_available()
+                and not (self.synchronized
+                         and backends.replicas_in_sync() > 1))
 
 
 _SYNCHRONIZED = contextvars.ContextVar("synchronized_batch_norm",

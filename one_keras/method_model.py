@@ -1,28 +1,30 @@
-"""`MethodModel`: the training step of `ONEModel` and every baseline.
+"""`MethodModel`: the loss and metrics of `ONEModel` and every baseline.
 
 ONE and the baselines (KD, DML, independent ensembles, snapshot ensembles)
-train alike: the step is the stock Keras step, the loss adds
-coupled L2 weight decay (PyTorch SGD's `weight_decay`, docs/method.md section
-3) and regularizer losses, and is divided by the number of replicas. A
-subclass defines `compute_loss` (through `finish_loss`) and
-`compute_metrics`.
+train alike, through Keras' own `train_step` on every backend: a subclass
+defines `compute_loss` (through `finish_loss`, which adds coupled L2 weight
+decay, PyTorch SGD's `weight_decay` (docs/method.md section 3), and
+regularizer losses) and `compute_metrics`, and the models it deploys.
 """
 
-import contextlib
-
 import keras
-import tensorflow as tf
+import numpy as np
 from keras import ops
 
+from one_keras import backends
 from one_keras import callbacks as callbacks_lib
 from one_keras import validation
 
-# Starts the message of the in-graph label check (see `check_label_range`).
-LABEL_RANGE_ERROR = "`y` must hold class labels in [0, num_classes - 1]"
+# Starts the message of the label check (see `backends.check_label_range`).
+LABEL_RANGE_ERROR = backends.LABEL_RANGE_ERROR
 
 
 class MethodModel(keras.Model):
-    """Base of the baselines' training models (not used on its own).
+    """Base of the training models of every method (not used on its own).
+
+    It logs `loss` (Keras' own tracker: the total, weight decay included)
+    and `ce`; a subclass adds its trackers and accuracies as attributes,
+    which Keras tracks and resets every epoch.
 
     Args:
         weight_decay: float. Coupled L2 weight decay on all trainable
@@ -37,23 +39,7 @@ class MethodModel(keras.Model):
         super().__init__(**kwargs)
         self.weight_decay = float(weight_decay)
         self.normalization = normalization
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.ce_tracker = keras.metrics.Mean(name="ce")
-
-    def loss_trackers(self):
-        """The `Mean` trackers reported before the accuracies."""
-        return [self.loss_tracker, self.ce_tracker]
-
-    def accuracy_metrics(self):
-        """The accuracy metrics, in report order."""
-        return []
-
-    @property
-    def metrics(self):
-        metrics = self.loss_trackers() + list(self.accuracy_metrics())
-        if self.compiled and self._compile_metrics is not None:
-            metrics.append(self._compile_metrics)
-        return metrics
 
     def weight_decay_loss(self):
         """`(weight_decay / 2) * sum(w^2)` over all trainable weights."""
@@ -64,43 +50,47 @@ class MethodModel(keras.Model):
         return 0.5 * self.weight_decay * ops.sum(ops.stack(squares))
 
     def finish_loss(self, loss):
-        """Adds weight decay and regularizer losses, tracks the total and
-        divides it by the number of replicas (gradients are summed over
-        them)."""
+        """Adds weight decay and regularizer losses and divides the total
+        by the number of replicas whose gradients are summed (TensorFlow
+        strategies; Keras' `loss` tracker multiplies it back)."""
         loss = loss + self.weight_decay_loss()
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), "float32")
-        self.loss_tracker.update_state(loss)
-        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / backends.replicas_in_sync()
 
     def check_label_range(self, y):
-        """`y`, after an in-graph check that every label is a class index.
+        """`y`, after checking that every label is a class index (see
+        `one_keras.backends.check_label_range`)."""
+        return backends.check_label_range(y, getattr(self, "num_classes",
+                                                     None))
 
-        Out-of-range labels would otherwise end `fit`/`evaluate` with a long
-        `InvalidArgumentError` from the loss; `fit` and `evaluate` turn this
-        check's failure into a one-line `ValueError`. (XLA drops asserts.)
-
-        Args:
-            y: tensor or `None`. Integer class labels.
+    def target_model(self, name=None):
+        """The single network this method trains towards (trunk and branch 0
+        for ONE, the student for KD, peer 0 for DML...).
 
         Returns:
-            `y`.
+            A functional `keras.Model` sharing this model's weights, mapping
+            images to logits.
         """
-        num_classes = getattr(self, "num_classes", None)
-        if y is None or num_classes is None:
-            return y
-        labels = ops.cast(ops.reshape(y, (-1,)), "int64")
-        message = (f"{LABEL_RANGE_ERROR} for a model with {num_classes} "
-                   f"classes, i.e. [0, {num_classes - 1}], as integers (not "
-                   "one-hot); a batch holds a label outside that range.")
-        checks = [tf.debugging.assert_non_negative(labels, message=message),
-                  tf.debugging.assert_less(
-                      labels, tf.constant(num_classes, "int64"),
-                      message=message)]
-        with tf.control_dependencies(checks):
-            return tf.identity(y)
+        raise NotImplementedError(
+            f"{type(self).__name__} must define `target_model`.")
 
-    def fit(self, *args, callbacks=None, **kwargs):
+    def deployed_model(self, name=None):
+        """What the method deploys; the target unless the method deploys an
+        ensemble (DML's peer 0, the snapshot ensemble...).
+
+        Returns:
+            A functional `keras.Model` mapping images to logits (or
+            log-probabilities).
+        """
+        return self.target_model(name=name)
+
+    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None,
+            **kwargs):
+        self.check_array_labels(y, "y")
+        if isinstance(validation_data, (tuple, list)) and \
+                len(validation_data) >= 2:
+            self.check_array_labels(validation_data[1], "validation_data")
         # A plain TerminateOnNaN becomes one that says what to try: fit
         # then ends with a `FloatingPointError` (at once with
         # `raise_error=True`, else after the graceful stop).
@@ -112,8 +102,9 @@ class MethodModel(keras.Model):
                     raise_error=callback.raise_error)
                 guards.append(callbacks[index])
         self.build_optimizer()
-        with _readable_label_errors():
-            history = super().fit(*args, callbacks=callbacks, **kwargs)
+        with backends.readable_label_errors():
+            history = super().fit(x, y, *args, callbacks=callbacks,
+                                  validation_data=validation_data, **kwargs)
         for guard in guards:
             if guard.bad_batch is not None:
                 raise FloatingPointError(guard.advice(
@@ -125,57 +116,44 @@ class MethodModel(keras.Model):
         they do not exist yet; a training loop calls it before it traces
         its step.
 
-        Without a strategy, Keras creates them inside the first trace of
-        the training step, and TensorFlow then traces the step a second
+        Without it, on TensorFlow Keras creates them inside the first trace
+        of the training step, and TensorFlow then traces the step a second
         time (a function may create variables only on its first trace):
         building them first halves the start-up of every `fit`.
         """
         if (self.built and self.optimizer is not None
                 and not self.optimizer.built):
-            with self.distribute_strategy.scope():
+            if backends.is_tensorflow():
+                with self.distribute_strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            else:
                 self.optimizer.build(self.trainable_variables)
 
-    def evaluate(self, *args, **kwargs):
-        with _readable_label_errors():
-            return super().evaluate(*args, **kwargs)
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self.check_array_labels(y, "y")
+        with backends.readable_label_errors():
+            return super().evaluate(x, y, *args, **kwargs)
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y = self.check_label_range(y)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled_loss, variables)
-        self.optimizer.apply(gradients, variables)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+    def check_array_labels(self, labels, name):
+        """Checks labels given as arrays or tensors (not datasets) against
+        `num_classes` before any step runs: a jitted JAX step cannot.
 
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y = self.check_label_range(y)
-        y_pred = self(x, training=False)
-        self.compute_loss(x, y, y_pred, sample_weight, training=False)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        Args:
+            labels: array, tensor, list or anything else (then unchecked).
+            name: str. The argument's name, for the error.
+        """
+        num_classes = getattr(self, "num_classes", None)
+        if num_classes is None or labels is None:
+            return
+        if isinstance(labels, (np.ndarray, list)) or ops.is_tensor(labels):
+            validation.check_labels(
+                np.asarray(ops.convert_to_numpy(labels)), num_classes, name)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "weight_decay": self.weight_decay,
-                "normalization": self.normalization}
-
-
-@contextlib.contextmanager
-def _readable_label_errors():
-    """Turns the failed label check into a one-line `ValueError`."""
-    try:
-        yield
-    except tf.errors.InvalidArgumentError as error:
-        lines = [line.strip() for line in error.message.splitlines()
-                 if LABEL_RANGE_ERROR in line]
-        if not lines:
-            raise
-        message = lines[0][lines[0].index(LABEL_RANGE_ERROR):]
-        raise ValueError(message) from None
+        config = super().get_config()
+        config.update({"weight_decay": self.weight_decay,
+                       "normalization": self.normalization})
+        return config
 
 
 def weighted_mean(values, sample_weight):
@@ -192,12 +170,7 @@ def weighted_mean(values, sample_weight):
     if sample_weight is not None:
         values = values * ops.reshape(ops.cast(sample_weight, "float32"),
                                       (-1,))
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return ops.mean(values)
-    count = ops.cast(ops.size(values), "float32")
-    global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return ops.sum(values) * context.num_replicas_in_sync / global_count
+    return backends.global_batch_mean(values)
 
 
 def sparse_ce(y_true, logits):

@@ -1,8 +1,6 @@
 """`ONEModel`: trains a ONE network with the ONE loss through `fit`."""
 
 import keras
-import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from one_keras import losses
@@ -21,9 +19,10 @@ class ONEModel(MethodModel):
     `train_step` minimises the ONE loss (paper Eq. 6) plus coupled L2 weight
     decay and reports `loss`, `ce`, `kl`, `branch_{i}_accuracy` and
     `teacher_accuracy` (and `*_top5_accuracy` when there are more than 10
-    classes). Metrics given to `compile` score the teacher logits. It works
-    under `tf.distribute` strategies and mixed precision (TensorFlow
-    backend).
+    classes). Metrics given to `compile` score the teacher logits. It trains
+    through Keras' own step on every backend (TensorFlow, JAX, torch), under
+    `tf.distribute` strategies, `keras.distribution.DataParallel` (JAX) and
+    mixed precision.
 
     Paper: https://arxiv.org/abs/1806.04606
 
@@ -89,17 +88,12 @@ class ONEModel(MethodModel):
                 k=5, name=f"{n}_top5_accuracy") for n in names]
         return metrics
 
-    def loss_trackers(self):
-        return [self.loss_tracker, self.ce_tracker, self.kl_tracker]
-
-    def accuracy_metrics(self):
-        return list(self._accuracy_metrics)
-
     def call(self, images, training=None):
         return self.network(images, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
+        y = self.check_label_range(y)
         ce, kl = losses.one_loss_terms(
             y, y_pred["branch_logits"], y_pred["teacher_logits"],
             self.temperature, reduce=False)
@@ -125,28 +119,13 @@ class ONEModel(MethodModel):
         return self.get_metrics_result()
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
-            callbacks=None, validation_data=None, **kwargs):
-        self._check_labels(y, "y")
-        if isinstance(validation_data, (tuple, list)) and \
-                len(validation_data) >= 2:
-            self._check_labels(validation_data[1], "validation_data")
+            callbacks=None, **kwargs):
         callbacks = list(callbacks or [])
         if self.kl_rampup_epochs and not any(
                 isinstance(c, KLRampUp) for c in callbacks):
             callbacks.append(KLRampUp(self.kl_rampup_epochs))
         return super().fit(x, y, batch_size=batch_size, epochs=epochs,
-                           verbose=verbose, callbacks=callbacks,
-                           validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_labels(y, "y")
-        return super().evaluate(x, y, *args, **kwargs)
-
-    def _check_labels(self, labels, name):
-        if isinstance(labels, (np.ndarray, list)) or (
-                hasattr(labels, "numpy") and tf.executing_eagerly()):
-            validation.check_labels(np.asarray(labels), self.num_classes,
-                                    name)
+                           verbose=verbose, callbacks=callbacks, **kwargs)
 
     def target_model(self, name=None):
         """The deployable target network: the trunk and branch 0.
@@ -160,10 +139,6 @@ class ONEModel(MethodModel):
             self.network.input,
             self.network.get_layer("branch0_logits").output,
             name=name or f"{self.network.name}_target")
-
-    def deployed_model(self, name=None):
-        """What ONE deploys: `target_model()` (trunk and branch 0)."""
-        return self.target_model(name=name)
 
     def ensemble_model(self, name=None):
         """The ONE-E ensemble: trunk, every branch and the gate.

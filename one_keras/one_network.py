@@ -8,6 +8,7 @@ import keras
 
 from one_keras import validation
 from one_keras.initializers import dense_initializers
+from one_keras.layers import FusedBatchNormalization
 from one_keras.layers import UniformGate
 from one_keras.layers import batch_norm_synchronized
 
@@ -152,7 +153,7 @@ def _learned_gate(trunk_output, num_branches):
     scores = keras.layers.Dense(num_branches, kernel_initializer=kernel,
                                 bias_initializer=bias,
                                 name="gate_dense")(features)
-    scores = keras.layers.BatchNormalization(
+    scores = FusedBatchNormalization(
         momentum=0.9, epsilon=1e-5, synchronized=batch_norm_synchronized(),
         name="gate_bn")(scores)
     scores = keras.layers.ReLU(name="gate_relu")(scores)

@@ -77,9 +77,6 @@ class DMLModel(PeersModel):
         self.temperature = float(temperature)
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
-    def loss_trackers(self):
-        return super().loss_trackers() + [self.kl_tracker]
-
     def member_losses(self, y, member_logits):
         return {"ce": member_cross_entropy(y, member_logits),
                 "kl": dml_kl(ops.cast(member_logits, "float32"),

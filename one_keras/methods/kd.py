@@ -102,18 +102,13 @@ class KDModel(MethodModel):
             name="teacher_accuracy")
         self.built = True
 
-    def loss_trackers(self):
-        return super().loss_trackers() + [self.kl_tracker]
-
-    def accuracy_metrics(self):
-        return [self.student_accuracy, self.teacher_accuracy]
-
     def call(self, images, training=None):
         return {"student_logits": self.student(images, training=training),
                 "teacher_logits": self.teacher(images, training=False)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
+        y = self.check_label_range(y)
         ce, kl = kd_loss_terms(y, y_pred["student_logits"],
                                y_pred["teacher_logits"], self.temperature)
         ce = weighted_mean(ce, sample_weight)

@@ -150,9 +150,6 @@ class PeersModel(MethodModel):
             name="ensemble_accuracy")
         self.built = True
 
-    def accuracy_metrics(self):
-        return self.member_accuracies + [self.ensemble_accuracy]
-
     def call(self, images, training=None):
         return self.network(images, training=training)
 
@@ -161,6 +158,7 @@ class PeersModel(MethodModel):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
+        y = self.check_label_range(y)
         terms = self.member_losses(y, y_pred["member_logits"])
         loss = ops.zeros((), "float32")
         for key, values in terms.items():

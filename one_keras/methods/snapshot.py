@@ -12,7 +12,6 @@ import math
 import os
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from one_keras import validation
@@ -169,11 +168,10 @@ class SnapshotModel(MethodModel):
                 "`snapshots` members must have `network`'s weights, in the "
                 "same order. Received: different weight shapes.")
 
-    def accuracy_metrics(self):
-        return [self.accuracy, self.ensemble_accuracy]
-
     def call(self, images, training=None):
         logits = self.network(images, training=training)
+        if training:  # The snapshots are not needed to train: skip them.
+            return {"logits": logits}
         return {"logits": logits,
                 "ensemble_logits": self._ensemble_logits(images, logits)}
 
@@ -192,35 +190,24 @@ class SnapshotModel(MethodModel):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
+        y = self.check_label_range(y)
         ce = weighted_mean(sparse_ce(y, y_pred["logits"]), sample_weight)
         self.ce_tracker.update_state(ce)
         return self.finish_loss(ce)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.accuracy.update_state(y, y_pred["logits"], sample_weight)
-        self.ensemble_accuracy.update_state(y, y_pred["ensemble_logits"],
-                                            sample_weight)
         if self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred["logits"],
                                                sample_weight)
-        return self.get_metrics_result()
-
-    def train_step(self, data):
-        # The snapshots are not needed to train; skip their forward pass.
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y = self.check_label_range(y)
-        with tf.GradientTape() as tape:
-            logits = self.network(x, training=True)
-            y_pred = {"logits": logits, "ensemble_logits": logits}
-            loss = self.compute_loss(x, y, y_pred, sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
-        self.accuracy.update_state(y, logits, sample_weight)
-        if self._compile_metrics is not None:
-            self._compile_metrics.update_state(y, logits, sample_weight)
-        return {m.name: m.result() for m in self.loss_trackers() +
-                [self.accuracy]}
+        logs = self.get_metrics_result()
+        if "ensemble_logits" not in y_pred:  # Training: no ensemble.
+            logs.pop("ensemble_accuracy")
+            return logs
+        self.ensemble_accuracy.update_state(y, y_pred["ensemble_logits"],
+                                            sample_weight)
+        logs["ensemble_accuracy"] = self.ensemble_accuracy.result()
+        return logs
 
     def take_snapshot(self):
         """Copies the network's weights into the next snapshot slot.
@@ -228,7 +215,7 @@ class SnapshotModel(MethodModel):
         Returns:
             The index of the slot written.
         """
-        index = int(self.snapshots_taken.numpy())
+        index = int(ops.convert_to_numpy(self.snapshots_taken))
         if index >= self.num_snapshots:
             raise ValueError(
                 f"All {self.num_snapshots} snapshots are taken; train with "
@@ -255,7 +242,7 @@ class SnapshotModel(MethodModel):
     def deployed_model(self, name=None):
         """The snapshots taken so far, averaged (images -> log of the mean
         probability)."""
-        taken = int(self.snapshots_taken.numpy())
+        taken = int(ops.convert_to_numpy(self.snapshots_taken))
         if taken == 0:
             raise ValueError(
                 "No snapshot is taken yet: train with `fit` first. "
