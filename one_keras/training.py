@@ -10,16 +10,18 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from one_keras import backends
 from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
 from one_keras import data as data_lib
+from one_keras import distribution
 from one_keras import flops
 from one_keras import methods as methods_lib
 from one_keras import recipes
 from one_keras import run_lock
 from one_keras import validation
+from one_keras.data import numpy_pipeline
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.models import model_names
@@ -27,7 +29,7 @@ from one_keras.one_model import ONEModel
 
 MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+STRATEGIES = distribution.STRATEGIES
 VERBOSITIES = ("auto", 0, 1, 2)
 # Fields that may change between a run and its resumption: how to get the
 # data, how much to print, and the learning rate (the fix for a NaN loss).
@@ -282,43 +284,6 @@ def learning_rate_schedule(config, total_steps):
     return step_schedule(config.lr, total_steps)
 
 
-def make_strategy(name, tpu=""):
-    """The `tf.distribute` strategy for `name` (see `STRATEGIES`).
-
-    `auto` mirrors over all local GPUs when there are several and otherwise
-    uses the default strategy; `multi_worker` reads the cluster from
-    `TF_CONFIG` (TensorFlow does); `tpu` connects to the TPU `tpu`.
-    """
-    validation.check_choice("strategy", name, STRATEGIES)
-    if name == "multi_worker":  # Before anything starts the TF runtime.
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-            tpu=tpu or None)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "default"
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(
-            gpus[0].name if gpus else "/cpu:0")
-    # "mirrored": all GPUs; without any, all logical CPUs.
-    devices = gpus or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy([d.name for d in devices])
-
-
-def mixed_precision_policy(strategy):
-    """`mixed_float16` on GPU, `mixed_bfloat16` on TPU and CPU."""
-    if isinstance(strategy, tf.distribute.TPUStrategy) or not \
-            tf.config.list_logical_devices("GPU"):
-        return "mixed_bfloat16"
-    return "mixed_float16"
-
-
 def count_trainable(model):
     """Number of trainable parameters (no BatchNorm moving statistics)."""
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
@@ -351,14 +316,14 @@ def run(config, callbacks=None):
         FloatingPointError: the loss or weights stopped being finite.
     """
     # First: collective ops (multi_worker) must be set up before any TF op.
-    strategy = make_strategy(config.strategy, config.tpu)
+    strategy = distribution.make_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
+        distribution.enable_determinism()
     previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy(
-            mixed_precision_policy(strategy))
+            distribution.mixed_precision_policy(strategy))
     try:
         return _run(config, strategy, list(callbacks or []))
     finally:
@@ -446,16 +411,12 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     finished = _finished_report(config, output_dir)
     if finished is not None:
         return finished
-    dataset = data_lib.load_dataset(
-        config.dataset, data_dir=config.data_dir or None,
-        download=config.download, seed=config.seed,
-        image_size=config.image_size or None, augment=config.augment,
-        skip_bad_images=config.skip_bad_images)
+    dataset = load_run_dataset(config)
     backup_dir = os.path.join(output_dir, "backup")
     changes = (_resumable_changes(config, output_dir)
                if backup_lib.list_states(backup_dir) else {})
-    steps = config.steps_per_epoch or data_lib.steps_per_epoch(
-        dataset, config.batch_size)
+    steps = config.steps_per_epoch or -(-dataset.num_train //
+                                        config.batch_size)
     with strategy.scope():
         model = build_model(config, dataset)
         model.compile(optimizer=keras.optimizers.SGD(
@@ -468,15 +429,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     if start_epoch and changes:
         history.append({"epoch": start_epoch, **changes})
     previous_seconds = float(state.get("train_seconds", 0.0))
-    tpu = isinstance(strategy, tf.distribute.TPUStrategy)
-    train = data_lib.train_pipeline(
-        dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
-        # Past the last epoch (killed while saving), nothing is consumed.
-        start_epoch=min(start_epoch, config.epochs - 1), steps=steps,
-        deterministic=config.deterministic, drop_remainder=tpu)
-    test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
-                                  steps=config.eval_steps or None,
-                                  drop_remainder=tpu)
+    train, test = run_inputs(config, dataset, strategy, start_epoch, steps)
     # Every check passed: only now the directory holds this run's config.
     write_json(os.path.join(output_dir, "config.json"),
                 dataclasses.asdict(config))
@@ -507,27 +460,49 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
             should_save=finite),
         keras.callbacks.CSVLogger(os.path.join(output_dir, "log.csv"),
                                   append=start_epoch > 0),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
         *extra_callbacks,
     ]
+    if backends.tensorflow_installed():  # Keras writes summaries with TF.
+        callbacks.insert(-len(extra_callbacks) or len(callbacks),
+                         keras.callbacks.TensorBoard(
+                             os.path.join(output_dir, "tensorboard")))
     if config.strategy == "multi_worker":
         _fit_multi_worker(model, strategy, train, steps, config,
                           start_epoch, callbacks)
         results = _evaluate_distributed(model, strategy, test)
     else:
+        _fit(model, strategy, train, config, steps, test, start_epoch,
+             callbacks)
+        results = None
+    train_seconds = previous_seconds + time.perf_counter() - start
+    return _finish(config, strategy, model, dataset, test, state, steps,
+                   start_epoch, history, results, train_seconds, nan_guard,
+                   output_dir)
+
+
+def _fit(model, strategy, train, config, steps, test, start_epoch,
+         callbacks):
+    """`model.fit`, under the strategy's distribution where the backend
+    needs it at run time (JAX's `DataParallel`)."""
+    with distribution.run_scope(strategy):
         model.fit(train, epochs=config.epochs, steps_per_epoch=steps,
                   validation_data=test, initial_epoch=start_epoch,
                   shuffle=False, verbose=fit_verbosity(config.verbose),
                   callbacks=callbacks)
-        results = None
-    train_seconds = previous_seconds + time.perf_counter() - start
+
+
+def _finish(config, strategy, model, dataset, test, state, steps,
+            start_epoch, history, results, train_seconds, nan_guard,
+            output_dir):
+    """Evaluates the trained model, writes its files and the report."""
     if nan_guard.triggered:
         raise FloatingPointError(
             f"{nan_guard.advice(config.lr)} The last finite state is kept: "
             "a rerun in the same --output_dir with a lower --lr resumes "
             "from it.")
     if results is None:
-        results = model.evaluate(test, verbose=0, return_dict=True)
+        with distribution.run_scope(strategy):
+            results = model.evaluate(test, verbose=0, return_dict=True)
     # A resumed run's earlier epochs count when their time is known.
     epochs_timed = config.epochs - (0 if "train_seconds" in state
                                     else start_epoch)
@@ -563,6 +538,52 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     _save_keras(deployed, os.path.join(output_dir, "target.keras"))
     write_json(os.path.join(output_dir, "report.json"), report)
     return report
+
+
+def load_run_dataset(config):
+    """The dataset of a run: from `tf.data` (tfds, or anything on the
+    TensorFlow backend), else from NumPy (`one_keras.data.numpy_pipeline`).
+
+    Returns:
+        A `one_keras.data.Dataset` or a `NumpyDataset`.
+    """
+    options = dict(data_dir=config.data_dir or None, seed=config.seed,
+                   image_size=config.image_size or None,
+                   augment=config.augment,
+                   skip_bad_images=config.skip_bad_images)
+    if backends.is_tensorflow() or \
+            config.dataset not in numpy_pipeline.DATASETS:
+        backends.require_tensorflow(f"The dataset {config.dataset!r} "
+                                    "(from tensorflow-datasets)")
+        return data_lib.load_dataset(config.dataset, download=config.download,
+                                     **options)
+    return numpy_pipeline.load_numpy_dataset(config.dataset, **options)
+
+
+def run_inputs(config, dataset, strategy, start_epoch, steps):
+    """The training and test inputs of `fit` from `start_epoch` on.
+
+    Returns:
+        `(train, test)`: `tf.data.Dataset`s or `keras.utils.PyDataset`s.
+    """
+    # Past the last epoch (killed while saving), nothing is consumed.
+    start_epoch = min(start_epoch, config.epochs - 1)
+    if isinstance(dataset, numpy_pipeline.NumpyDataset):
+        return (numpy_pipeline.train_batches(
+                    dataset, config.batch_size, seed=config.seed,
+                    start_epoch=start_epoch, steps=steps),
+                numpy_pipeline.eval_batches(
+                    dataset, config.eval_batch_size,
+                    steps=config.eval_steps or None))
+    tpu = distribution.is_tpu(strategy)
+    train = data_lib.train_pipeline(
+        dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
+        start_epoch=start_epoch, steps=steps,
+        deterministic=config.deterministic, drop_remainder=tpu)
+    test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
+                                  steps=config.eval_steps or None,
+                                  drop_remainder=tpu)
+    return train, test
 
 
 def deployed_accuracy(deployed, test, num_classes):
@@ -602,6 +623,8 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
     batch's statistics and all keep the same moving statistics.
     """
     model.build_optimizer()  # Before run().
+    import tensorflow as tf
+
     iterator = iter(strategy.experimental_distribute_dataset(train))
 
     @tf.function
@@ -635,6 +658,8 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
 
 def _evaluate_distributed(model, strategy, test):
     """`model.evaluate` through `strategy.run(model.test_step)`."""
+    import tensorflow as tf
+
     for metric in model.metrics:
         metric.reset_state()
 
@@ -694,9 +719,22 @@ def report_from_results(model, results):
 def library_versions():
     """Versions of the libraries a result depends on."""
     import one_keras
-    return {"tensorflow": tf.__version__, "keras": keras.__version__,
-            "one_keras": one_keras.__version__,
-            "python": platform.python_version()}
+    versions = {"backend": backends.backend(), "keras": keras.__version__,
+                "one_keras": one_keras.__version__,
+                "python": platform.python_version()}
+    if backends.tensorflow_installed():
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    if backends.backend() == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+    elif backends.backend() == "torch":
+        import torch
+
+        versions["torch"] = torch.__version__
+    return versions
 
 
 def format_report(report):

@@ -8,7 +8,10 @@ with `include_preprocessing` normalises them itself.
 """
 
 import numpy as np
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 
 from one_keras import validation
 

@@ -10,7 +10,10 @@ larger ones. The other names choose one recipe for any dataset.
 import dataclasses
 import functools
 
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 
 from one_keras import validation
 from one_keras.data import preprocessing

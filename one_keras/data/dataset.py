@@ -1,10 +1,14 @@
 """`Dataset`: the splits of a dataset and what a model needs to know of it."""
 
 import dataclasses
+from typing import Any
 from typing import Callable
 from typing import Optional
 
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -44,8 +48,8 @@ class Dataset:
     """
 
     name: str
-    train_source: tf.data.Dataset
-    test_source: tf.data.Dataset
+    train_source: Any
+    test_source: Any
     num_classes: int
     input_shape: tuple
     normalization: dict

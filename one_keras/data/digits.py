@@ -4,7 +4,10 @@
 and every machine sees the same 1,437 training and 360 test images.
 """
 
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 from sklearn import datasets as sklearn_datasets
 from sklearn import model_selection
 

@@ -12,7 +12,10 @@ import os
 import random
 
 import numpy as np
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 from absl import logging
 
 from one_keras.data import augmentation
@@ -102,7 +105,23 @@ def check_images(paths, labels, skip_bad_images=False, data_dir=""):
     Returns:
         `(paths, labels)`, without the undecodable files.
     """
-    ok = decodable(paths)
+    return keep_decodable(paths, labels, decodable(paths), skip_bad_images,
+                          data_dir)
+
+
+def keep_decodable(paths, labels, ok, skip_bad_images=False, data_dir=""):
+    """Refuses, or drops with a warning, the files not `ok` to decode.
+
+    Args:
+        paths: list of str. Image files.
+        labels: list of int. Their class indices.
+        ok: sequence of bool. Whether each file decodes.
+        skip_bad_images: bool. Drop the bad files instead of refusing.
+        data_dir: str. The image folder, for the messages.
+
+    Returns:
+        `(paths, labels)`, without the undecodable files.
+    """
     bad = [path for path, good in zip(paths, ok) if not good]
     if bad and not skip_bad_images:
         raise ValueError(
@@ -120,7 +139,7 @@ def check_images(paths, labels, skip_bad_images=False, data_dir=""):
     return paths, labels
 
 
-def _check_no_empty_class(labels, classes, split, data_dir):
+def check_no_empty_class(labels, classes, split, data_dir):
     """Refuses a class that has no (decodable) training image."""
     counts = np.bincount(labels, minlength=len(classes))
     empty = [name for name, count in zip(classes, counts) if count == 0]
@@ -153,6 +172,46 @@ def load_image_folder(data_dir=None, download=False, seed=0,
     """
     del download
     size = image_size or DEFAULT_IMAGE_SIZE
+    classes, (train_paths, train_labels), (test_paths, test_labels) = (
+        list_image_folder(data_dir, seed))
+    train_paths, train_labels = check_images(
+        train_paths, train_labels, skip_bad_images, data_dir)
+    test_paths, test_labels = check_images(
+        test_paths, test_labels, skip_bad_images, data_dir)
+    check_no_empty_class(train_labels, classes, "train", data_dir)
+
+    def source(paths, labels):
+        data = tf.data.Dataset.from_tensor_slices(
+            (paths, tf.constant(labels, tf.int32)))
+        return data.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+    resize = functools.partial(preprocessing.resize_to, size=size)
+    recipe = augmentation.image_folder_default(size)
+    return Dataset(
+        name="image_folder", train_source=source(train_paths, train_labels),
+        test_source=source(test_paths, test_labels),
+        num_classes=len(classes), input_shape=(size, size, 3),
+        normalization=preprocessing.IMAGENET_NORMALIZATION,
+        num_train=len(train_paths), num_test=len(test_paths),
+        augment=augmentation.augmentation_fn(recipe, (size, size, 3), resize),
+        augmentation=recipe, eval_transform=resize,
+        cacheable=len(train_paths) * size * size * 3 < 2**31)
+
+
+def list_image_folder(data_dir, seed=0):
+    """The classes and the image files of an image folder's splits.
+
+    Args:
+        data_dir: str. The folder holding `train/` and `test/` (or `val/`).
+        seed: int. Seed of the training files' order.
+
+    Returns:
+        `(classes, (train_paths, train_labels), (test_paths, test_labels))`.
+
+    Raises:
+        DatasetNotFoundError: the folder does not have that layout, or too
+            few classes or images.
+    """
     layout = ("--data_dir must hold train/<class>/<image> and "
               "test/<class>/<image> (or val/<class>/<image>)")
     if not data_dir or not os.path.isdir(os.path.join(data_dir, "train")):
@@ -178,25 +237,4 @@ def load_image_folder(data_dir=None, download=False, seed=0,
             f"2 class folders and images ({', '.join(EXTENSIONS)}) in train/ "
             f"and test/. Found {len(classes)} classes, {len(train_paths)} "
             f"train and {len(test_paths)} test images.")
-    train_paths, train_labels = check_images(
-        train_paths, train_labels, skip_bad_images, data_dir)
-    test_paths, test_labels = check_images(
-        test_paths, test_labels, skip_bad_images, data_dir)
-    _check_no_empty_class(train_labels, classes, "train", data_dir)
-
-    def source(paths, labels):
-        data = tf.data.Dataset.from_tensor_slices(
-            (paths, tf.constant(labels, tf.int32)))
-        return data.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
-
-    resize = functools.partial(preprocessing.resize_to, size=size)
-    recipe = augmentation.image_folder_default(size)
-    return Dataset(
-        name="image_folder", train_source=source(train_paths, train_labels),
-        test_source=source(test_paths, test_labels),
-        num_classes=len(classes), input_shape=(size, size, 3),
-        normalization=preprocessing.IMAGENET_NORMALIZATION,
-        num_train=len(train_paths), num_test=len(test_paths),
-        augment=augmentation.augmentation_fn(recipe, (size, size, 3), resize),
-        augmentation=recipe, eval_transform=resize,
-        cacheable=len(train_paths) * size * size * 3 < 2**31)
+    return classes, (train_paths, train_labels), (test_paths, test_labels)

@@ -1,6 +1,9 @@
 """Batched, augmented, sharded tf.data pipelines from a `Dataset`."""
 
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 
 SHUFFLE_BUFFER = 50_000  # Whole CIFAR; a window of larger datasets.
 

@@ -5,7 +5,10 @@ that derives the seed from (run seed, epoch, element index) is deterministic
 and resumable. All functions take and return one image in [0, 255].
 """
 
-import tensorflow as tf
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+except ImportError:
+    tf = None
 
 CIFAR_NORMALIZATION = {"mean": [0.4914, 0.4822, 0.4465],
                        "std": [0.2023, 0.1994, 0.2010]}

@@ -7,8 +7,11 @@ prepared raises `DatasetNotFoundError` with the command that prepares it.
 import functools
 import os
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
+try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+except ImportError:
+    tf = tfds = None
 
 from one_keras.data import preprocessing
 from one_keras.data.dataset import Dataset
