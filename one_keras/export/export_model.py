@@ -295,20 +295,16 @@ def _size(path):
 
 def check_output_path(path, format):
     """Raises a `ValueError` unless `path` is free or holds an artifact of
-    `format` (which the export may replace); nothing is touched.
+    `format` (which the export may replace), and is none of a training
+    run's own files (`validation.check_output_path`); nothing is touched.
 
     Args:
         path: str. The artifact path.
         format: str. `"savedmodel"`, `"tflite"` or `"onnx"`.
     """
-    path = os.fspath(path)
-    if not os.path.lexists(path) or _is_artifact(path, format):
-        return
-    kind = "a directory" if os.path.isdir(path) else "a file"
-    raise ValueError(
-        f"`output` must be a new path or an existing {format} artifact to "
-        f"replace; {path!r} is {kind} that is not one, and is left alone. "
-        "Pass another --output (e.g. the default, next to the model).")
+    validation.check_output_path(
+        path, lambda existing: _is_artifact(existing, format),
+        f"{format} artifact", hint="e.g. the default, next to the model")
 
 
 def _is_artifact(path, format):
