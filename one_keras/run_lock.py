@@ -67,7 +67,7 @@ def _take(directory, path, temporary, warn):
         holder = _read(path)
         if holder == {}:
             continue  # Released meanwhile.
-        if holder is not None and not _is_dead(holder):
+        if holder is not None and not owner_is_gone(holder):
             raise ValueError(
                 f"`output_dir` is in use by another run (pid "
                 f"{holder.get('pid')} on {holder.get('host')}, started "
@@ -143,8 +143,16 @@ def _read(path):
     return holder if isinstance(holder, dict) else None
 
 
-def _is_dead(holder):
-    """Whether the lock's owner is known to be gone (same host, no pid)."""
+def owner_is_gone(holder):
+    """Whether a lock's (or a staging folder's) owner is known to be gone.
+
+    Args:
+        holder: dict or `None`. The owner's `pid` and `host`.
+
+    Returns:
+        `True` when `holder` is empty or its process is dead on this host;
+        `False` while it lives, or runs on another host (cannot tell).
+    """
     if not holder:
         return True
     if holder.get("host") != socket.gethostname():

@@ -6,13 +6,16 @@ Gong, NeurIPS 2018 (arXiv:1806.04606).
 
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 
 import keras
 import numpy as np
 
 from one_keras import data as data_lib
+from one_keras import run_lock
 from one_keras import validation
 from one_keras.export import onnx as onnx_lib
 from one_keras.export import savedmodel
@@ -24,6 +27,13 @@ REPORT_NAME = "export_report.json"
 RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
 MAX_QAT_IMAGES = 5000
+# The hidden folder an export stages its artifact in, beside the output:
+# `.<artifact>.export-<host>-<pid>-<random>`; a killed export leaves it.
+STAGING = re.compile(
+    r"^\.(?P<artifact>.+)\.export-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]{8}$")
+# Older versions staged in `.<artifact>.<random>` and set a replaced
+# SavedModel aside in `.<artifact>.old.<random>`, naming no owner.
+LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
 
 
 def load_one_model(path):
@@ -169,7 +179,10 @@ def export_model(model, path, mode="single", format="tflite",
         serving_model, dataset, num_samples)
     eval_images = _normalized(eval_images, norm)
     os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    remove_stale_staging(parent)
+    work = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(path)}.export-{socket.gethostname()}-"
+        f"{os.getpid()}-", dir=parent)
     try:
         staged = os.path.join(work, os.path.basename(path))
         _write_artifact(serving_model, staged, format, quantize, opset,
@@ -189,7 +202,7 @@ def export_model(model, path, mode="single", format="tflite",
                      f"{dataset.num_test} images)" if dataset
                      else "random pixels")})
         if entry["passed"]:
-            _install(staged, path, format)
+            _install(staged, path, format, work)
         _write_report(os.path.join(parent, REPORT_NAME), entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -324,19 +337,67 @@ def _is_artifact(path, format):
     return path.endswith(".onnx") and head[:1] == b"\x08"
 
 
-def _install(staged, path, format):
+def _install(staged, path, format, work):
     """Moves the staged artifact to `path`, replacing an artifact of the
     same format there: a file by one atomic rename, a SavedModel directory
-    by two renames (the old one is moved aside first, then deleted)."""
+    by two renames (the old one is moved aside into `work/old` first, where
+    `remove_stale_staging` puts it back if a kill comes in between)."""
     check_output_path(path, format)
     if not os.path.isdir(path):
         os.replace(staged, path)
         return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.",
-                           dir=os.path.dirname(path))
-    os.replace(path, os.path.join(old, "artifact"))
+    os.replace(path, os.path.join(work, "old"))
     os.replace(staged, path)
-    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_staging(folder):
+    """Removes the staging folders that killed exports left in `folder`.
+
+    A staging folder is removed when its name says it is one
+    (`STAGING`) and its owner process is gone (`run_lock.owner_is_gone`),
+    or when it has an older version's name (`LEGACY_STAGING`) and holds
+    what an export stages, and nothing else. Anything else is left alone. A
+    SavedModel that a killed export had set aside is first put back when
+    nothing took its place.
+
+    Args:
+        folder: str. The folder of an export's output.
+
+    Returns:
+        The names of the removed folders.
+    """
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        staging = os.path.join(folder, name)
+        if os.path.islink(staging) or not os.path.isdir(staging):
+            continue
+        match = STAGING.match(name)
+        if match:
+            owner = {"pid": int(match["pid"]), "host": match["host"]}
+            if not run_lock.owner_is_gone(owner):
+                continue  # A running export's.
+            aside = os.path.join(staging, "old")
+        else:
+            match = LEGACY_STAGING.match(name)
+            if not match or not _holds_only_staging(staging,
+                                                    match["artifact"]):
+                continue
+            aside = os.path.join(staging, "artifact")
+        artifact = os.path.join(folder, match["artifact"])
+        if os.path.isdir(aside) and not os.path.lexists(artifact):
+            os.replace(aside, artifact)  # Killed between the two renames.
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _holds_only_staging(staging, artifact):
+    """Whether an older version's staging folder holds its own files only
+    (the staged artifact, its SavedModel or the replaced artifact)."""
+    entries = os.listdir(staging)
+    return bool(entries) and all(
+        entry.startswith(artifact) or entry in ("saved_model", "artifact")
+        for entry in entries)
 
 
 def _write_report(report_path, entry):
