@@ -68,12 +68,13 @@ def load_one_model(path):
 
 
 def check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs):
+                      num_samples, qat_epochs, min_agreement=None,
+                      max_abs_diff=None):
     """Raises a `ValueError` naming the fix for any unusable argument.
 
     Args:
         model, mode, format, quantize, opset, dataset, num_samples,
-            qat_epochs: as in `export_model`.
+            qat_epochs, min_agreement, max_abs_diff: as in `export_model`.
     """
     validation.check_choice("format", format, verify.FORMATS)
     validation.check_choice("quantize", quantize, tflite.QUANTIZATIONS)
@@ -94,6 +95,7 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             "pixels and cannot calibrate). Received: dataset=None")
     validation.check_int_at_least("num_samples", num_samples, 1)
     validation.check_int_at_least("qat_epochs", qat_epochs, 0)
+    verify.check_bars(min_agreement, max_abs_diff)
     if qat_epochs and (quantize != "int8" or mode != "single"):
         raise ValueError(
             "`qat_epochs` > 0 needs format='tflite', quantize='int8' and "
@@ -106,7 +108,8 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
 def export_model(model, path, mode="single", format="tflite",
                  quantize="none", include_preprocessing=True, opset=17,
                  dataset=RUN_DATASET, data_dir=None, image_size=None,
-                 num_samples=1000, qat_epochs=0, latency_repeats=30):
+                 num_samples=1000, qat_epochs=0, latency_repeats=30,
+                 min_agreement=None, max_abs_diff=None):
     """Exports the target or the ONE-E ensemble and verifies the artifact.
 
     The artifact is written into a temporary directory next to `path`, run
@@ -149,11 +152,21 @@ def export_model(model, path, mode="single", format="tflite",
             Defaults to `0`.
         latency_repeats: int. Timed runs for the batch-1 latency. Defaults
             to `30`.
+        min_agreement: float or `None`. The artifact passes only if its
+            top-1 class agrees with the Keras model's on at least this
+            share of the images, 0 to 1. `None` (default): 0.97 for int8
+            (`verify.INT8_MIN_AGREEMENT`), no such bar for float exports.
+        max_abs_diff: float or `None`. The artifact passes only if its
+            probabilities differ from the Keras model's by at most this,
+            >= 0. `None` (default): `verify.FLOAT32_TOLERANCE` (1e-4), or
+            `verify.FLOAT16_TOLERANCE` (1e-2) for float16; no such bar for
+            int8.
 
     Returns:
         The report entry, a dict: `artifact`, `format`, `mode`, `quantize`,
         `file_size_bytes`, `params`, `check`, `value`, `threshold`,
-        `passed`, `latency_ms_batch1` and more.
+        `passed`, the bars `min_agreement` and `max_abs_diff`,
+        `latency_ms_batch1` and more.
 
     Example:
     ```python
@@ -167,7 +180,7 @@ def export_model(model, path, mode="single", format="tflite",
         model_path = model
         model = load_one_model(model)
     check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs)
+                      num_samples, qat_epochs, min_agreement, max_abs_diff)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size)
     path = os.path.abspath(os.fspath(path))
     check_output_path(path, format)
@@ -188,7 +201,8 @@ def export_model(model, path, mode="single", format="tflite",
         _write_artifact(serving_model, staged, format, quantize, opset,
                         dataset, norm, qat_epochs, work)
         entry = _verify(serving_model, staged, format, quantize,
-                        eval_images, eval_labels, latency_repeats)
+                        eval_images, eval_labels, latency_repeats,
+                        min_agreement, max_abs_diff)
         entry.update({
             "artifact": os.path.basename(path), "format": format,
             "mode": mode, "quantize": quantize,
@@ -284,13 +298,13 @@ def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
 
 
 def _verify(serving_model, staged, format, quantize, images, labels,
-            latency_repeats):
+            latency_repeats, min_agreement, max_abs_diff):
     """Checks the staged artifact against Keras; times both at batch 1."""
     run = verify.load_runner(format, staged)
     reference = serving_model.predict(images, batch_size=64, verbose=0)
     reference = {k: np.asarray(reference[k]) for k in serving.OUTPUT_NAMES}
     entry = verify.compare(reference, verify.run_batched(run, images),
-                           quantize, labels)
+                           quantize, labels, min_agreement, max_abs_diff)
     one = images[:1]
     entry["latency_ms_batch1"] = {
         "export": verify.latency_ms(run, one, latency_repeats),

@@ -159,3 +159,19 @@ def test_a_config_field_of_the_wrong_type_is_one_line(
     assert code == 1 and len(err) == 1, err
     assert f"`{field}` in {config}" in err[0]
     assert err[0].endswith(f"Received: {field}={value!r}")
+
+
+def test_a_failed_check_names_the_bar_flag(cli, capsys, tmp_path,
+                                           digits_model_path):
+    """The bars were fixed: a weakly trained model could not be exported,
+    and the line did not say which flag sets the bar."""
+    output = tmp_path / "m.onnx"
+    code, err = _run_main(cli, capsys, model=str(digits_model_path),
+                          dataset="none", format="onnx", output=str(output),
+                          num_samples=8, max_abs_diff=0.0)
+    assert code == 1 and len(err) == 1 and not output.exists()
+    assert err[0].startswith("export.py: error: verification failed: ")
+    assert "> --max_abs_diff=0; raise --max_abs_diff to accept it" in err[0]
+    entry = json.loads((tmp_path / "export_report.json").read_text())[
+        "exports"]["m.onnx"]
+    assert entry["max_abs_diff"] == 0.0 and entry["min_agreement"] is None

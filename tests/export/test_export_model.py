@@ -139,6 +139,8 @@ def test_qat_int8_tflite(digits_model, tmp_path):
     ({"num_samples": 0}, "`num_samples`"),
     ({"format": "onnx", "qat_epochs": 1}, "`qat_epochs`"),
     ({"quantize": "int8", "dataset": None}, "`dataset`"),
+    ({"min_agreement": 1.5}, "`min_agreement`"),
+    ({"max_abs_diff": -1.0}, "`max_abs_diff`"),
 ])
 def test_bad_arguments_raise_before_writing(digits_model, tmp_path, kwargs,
                                             name):
