@@ -115,8 +115,9 @@ def check_output_path(path, replaceable, what, name="output", hint=""):
 
     `path` must be new, or hold what this tool wrote before (`replaceable`),
     and never be a file a training run writes: one of `RUN_FILES` in a run
-    directory (a folder holding one of them), or anything under its
-    `RUN_FOLDERS` (`backup/`, `tensorboard/`, `workers/`).
+    directory (a folder holding `run.lock` or two of `RUN_FILES` and
+    `RUN_FOLDERS`), or anything under its `RUN_FOLDERS` (`backup/`,
+    `tensorboard/`, `workers/`).
 
     Args:
         path: str. The output path.
@@ -159,6 +160,10 @@ def _run_file_of(path):
 
 
 def _is_run_directory(folder, path):
-    """Whether `folder` holds a run's file (other than `path` itself)."""
-    return any(os.path.lexists(os.path.join(folder, name))
-               for name in RUN_FILES if os.path.join(folder, name) != path)
+    """Whether `folder` is a training run's: it holds `run.lock`, or two of
+    `RUN_FILES` and `RUN_FOLDERS` (one alone, e.g. a `config.json`, may be
+    anyone's). `path` itself does not count."""
+    found = [name for name in RUN_FILES + RUN_FOLDERS
+             if os.path.join(folder, name) != path
+             and os.path.lexists(os.path.join(folder, name))]
+    return "run.lock" in found or len(found) >= 2

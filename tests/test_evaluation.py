@@ -126,3 +126,13 @@ def test_a_config_field_of_the_wrong_type_is_one_line(
     assert code == 1 and len(err) == 1, err
     assert f"`{field}` in {run / 'config.json'}" in err[0]
     assert err[0].endswith(f"Received: {field}={value!r}")
+
+
+def test_a_folder_with_one_run_file_name_is_not_a_run(tmp_path):
+    """A `config.json` alone may be anyone's: a new report.json beside it
+    is allowed; in a run (two of its files, or run.lock) it is not."""
+    (tmp_path / "config.json").write_text("{}")
+    evaluation.check_report_path(str(tmp_path / "report.json"))
+    (tmp_path / "run.lock").write_text("{}")
+    with pytest.raises(ValueError, match="a file a training run writes"):
+        evaluation.check_report_path(str(tmp_path / "report.json"))
