@@ -11,9 +11,11 @@ on: the dataset, data directory and image size in the run's `config.json`
 (default: next to the model, e.g. `runs/digits/target.tflite`)
 takes raw 0-255 pixels as `images` and returns `probabilities` and `logits`.
 It is run with its own runtime and compared with the Keras model; the table
-is printed and added to `export_report.json` beside it. The exit status is
-non-zero when an argument is unusable or a check fails, and then nothing is
-written at `--output`.
+is printed and added to `export_report.json` beside it. The bars are the
+user's: `--min_agreement` (top-1 agreement; default 0.97 for int8) and
+`--max_abs_diff` (probabilities; default 1e-4, 1e-2 for float16). The exit
+status is non-zero when an argument is unusable or a check fails, and then
+nothing is written at `--output`.
 """
 
 import os
@@ -64,6 +66,16 @@ _DATA_DIR = flags.DEFINE_string(
 _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", None, "Input side for imagenet2012/image_folder (default: "
     "the run's).")
+_MIN_AGREEMENT = flags.DEFINE_float(
+    "min_agreement", None, "Verification bar: the artifact's top-1 class "
+    "must agree with the Keras model's on at least this share of the "
+    "images, 0 to 1 (default: 0.97 with --quantize int8, else not checked).",
+    lower_bound=0.0, upper_bound=1.0)
+_MAX_ABS_DIFF = flags.DEFINE_float(
+    "max_abs_diff", None, "Verification bar: the artifact's probabilities "
+    "may differ from the Keras model's by at most this, >= 0 (default: "
+    "1e-4, 1e-2 with --quantize float16; not checked with int8).",
+    lower_bound=0.0)
 
 
 def main(argv):
@@ -85,14 +97,15 @@ def main(argv):
             include_preprocessing=_PREPROCESSING.value, opset=_OPSET.value,
             dataset=dataset, data_dir=_DATA_DIR.value,
             image_size=_IMAGE_SIZE.value, num_samples=_NUM_SAMPLES.value,
-            qat_epochs=_QAT_EPOCHS.value)
+            qat_epochs=_QAT_EPOCHS.value,
+            min_agreement=_MIN_AGREEMENT.value,
+            max_abs_diff=_MAX_ABS_DIFF.value)
     except (ValueError, OSError) as error:
         _fail(str(error))
     print(export.format_table([report]))
     print(f"Verified on {report['data']}.")
     if not report["passed"]:
-        _fail(f"verification failed ({report['check']}="
-              f"{report['value']:.4g}, bar {report['threshold']:g}); "
+        _fail(f"verification failed: {export.failure_reason(report)}; "
               f"nothing was written at {output}. See export_report.json.")
     print(f"Wrote {output}")
 

@@ -7,7 +7,6 @@ dataset the run trained on, read from its `config.json` (`--dataset`,
 `--data_dir` and `--image_size` override it).
 """
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,7 +29,9 @@ _BATCH = flags.DEFINE_integer("eval_batch_size", 256, "Test batch size.",
                               lower_bound=1)
 _STEPS = flags.DEFINE_integer("eval_steps", 0, "Test batches (0: all).",
                               lower_bound=0)
-_OUTPUT = flags.DEFINE_string("output", None, "Write the report here (JSON).")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Write the report here (JSON): a new file, or a report "
+    "this tool wrote; never a model or another file of a training run.")
 
 
 def main(argv):
@@ -39,7 +40,7 @@ def main(argv):
     from one_keras import evaluation
     from one_keras import training
     if _OUTPUT.value:
-        _check_output(_OUTPUT.value)
+        evaluation.check_report_path(_OUTPUT.value)
     model = evaluation.load_model(_MODEL.value)
     dataset = data.load_run_dataset(
         _MODEL.value, _DATASET.value or None,
@@ -50,20 +51,7 @@ def main(argv):
     report["dataset"] = dataset.name
     print(training.format_report(report))
     if _OUTPUT.value:
-        with open(_OUTPUT.value, "w") as handle:
-            json.dump(report, handle, indent=2, sort_keys=True)
-
-
-def _check_output(path):
-    """Refuses, before the evaluation, an `--output` that cannot be written."""
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise ValueError(f"--output={path}: the folder {parent} does not "
-                         "exist; create it or choose another path.")
-    if os.path.isdir(path) or not os.access(parent, os.W_OK) or (
-            os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ValueError(f"--output={path} cannot be written (a directory, "
-                         "or no write permission); choose another path.")
+        evaluation.write_report(_OUTPUT.value, report, _MODEL.value)
 
 
 if __name__ == "__main__":

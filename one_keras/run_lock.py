@@ -6,7 +6,13 @@ import os
 import socket
 import time
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; take-overs are then not atomic.
+    fcntl = None
+
 LOCK_NAME = "run.lock"
+GUARD_NAME = ".run.lock.guard"  # Only where a directory cannot be locked.
 
 
 @contextlib.contextmanager
@@ -14,7 +20,9 @@ def locked(directory, warn=print):
     """Holds `directory/run.lock` (owner's pid and host) while in the block.
 
     A lock whose owner runs on this host and is dead (a killed run) is taken
-    over with one warning line.
+    over with one warning line. Takers of one directory go one at a time
+    (an flock on the directory), so of many that find the same dead lock
+    together exactly one takes it over; the others are refused.
 
     Args:
         directory: str. The output directory (created if missing).
@@ -44,29 +52,58 @@ def acquire(directory, warn=print):
     with open(temporary, "w") as handle:
         json.dump(owner, handle)
     try:
-        for _ in range(3):
-            if _create(temporary, path):
-                return path
-            holder = _read(path)
-            if holder == {}:
-                continue  # Released meanwhile.
-            if holder is not None and not _is_dead(holder):
-                raise ValueError(
-                    f"`output_dir` is in use by another run (pid "
-                    f"{holder.get('pid')} on {holder.get('host')}, started "
-                    f"{holder.get('started')}). Wait for it, use another "
-                    f"--output_dir, or delete {path} if that run is gone. "
-                    f"Received: output_dir={directory}")
-            warn(f"warning: taking over the lock of a run that is gone "
-                 f"({path}: {holder or 'unreadable'}).")
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+        with _one_taker_at_a_time(directory):
+            return _take(directory, path, temporary, warn)
     finally:
         os.remove(temporary)
+
+
+def _take(directory, path, temporary, warn):
+    """Creates `path` from `temporary`, or takes over a dead owner's lock;
+    run by one taker of `directory` at a time."""
+    for _ in range(3):
+        if _create(temporary, path):
+            return path
+        holder = _read(path)
+        if holder == {}:
+            continue  # Released meanwhile.
+        if holder is not None and not owner_is_gone(holder):
+            raise ValueError(
+                f"`output_dir` is in use by another run (pid "
+                f"{holder.get('pid')} on {holder.get('host')}, started "
+                f"{holder.get('started')}). Wait for it, use another "
+                f"--output_dir, or delete {path} if that run is gone. "
+                f"Received: output_dir={directory}")
+        warn(f"warning: taking over the lock of a run that is gone "
+             f"({path}: {holder or 'unreadable'}).")
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
     raise ValueError(f"Could not lock `output_dir`: {path} keeps "
                      f"reappearing. Received: output_dir={directory}")
+
+
+@contextlib.contextmanager
+def _one_taker_at_a_time(directory):
+    """Holds an exclusive flock on `directory` (or, where a directory cannot
+    be locked, e.g. flock emulated on NFS, on `directory/.run.lock.guard`):
+    reading, checking and removing a dead lock is then one step."""
+    if fcntl is None:
+        yield
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    except OSError:
+        os.close(descriptor)
+        descriptor = os.open(os.path.join(directory, GUARD_NAME),
+                             os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # Again: a no-op if held.
+        yield
+    finally:
+        os.close(descriptor)  # Closing releases the flock.
 
 
 def _create(temporary, path):
@@ -106,8 +143,16 @@ def _read(path):
     return holder if isinstance(holder, dict) else None
 
 
-def _is_dead(holder):
-    """Whether the lock's owner is known to be gone (same host, no pid)."""
+def owner_is_gone(holder):
+    """Whether a lock's (or a staging folder's) owner is known to be gone.
+
+    Args:
+        holder: dict or `None`. The owner's `pid` and `host`.
+
+    Returns:
+        `True` when `holder` is empty or its process is dead on this host;
+        `False` while it lives, or runs on another host (cannot tell).
+    """
     if not holder:
         return True
     if holder.get("host") != socket.gethostname():

@@ -1,10 +1,13 @@
 """The output-directory lock: one run at a time, stale locks taken over."""
 
 import json
+import multiprocessing
 import os
+import pathlib
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -47,3 +50,55 @@ def test_stale_lock_is_taken_over_with_a_warning(tmp_path, content):
         pass
     assert len(warnings) == 1 and "taking over" in warnings[0]
     assert not (tmp_path / run_lock.LOCK_NAME).exists()
+
+
+def _contend(directories, start, attempted, wins):
+    """One of the racing processes: takes each directory's lock (or is
+    refused), holds it until every process has tried, then lets it go."""
+    for trial, directory in enumerate(directories):
+        start.wait()
+        path = None
+        try:
+            # A warning as slow as a busy terminal's, between the check
+            # and the take-over: where a second taker used to slip in.
+            path = run_lock.acquire(directory,
+                                    warn=lambda line: time.sleep(0.002))
+        except ValueError:
+            pass
+        if path is not None:
+            with wins.get_lock():
+                wins[trial] += 1
+        attempted.wait()
+        if path is not None:
+            run_lock.release(path)
+
+
+def test_racing_takeovers_of_a_stale_lock_leave_one_holder(tmp_path):
+    """12 processes take over one stale lock together, 20 times: each time
+    exactly one of them holds it (reading, checking and removing the stale
+    lock used to be three steps, and two holders won 8 times in 40)."""
+    context = multiprocessing.get_context("fork")  # No re-import: fast.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    processes, trials = 12, 20
+    directories = [str(tmp_path / f"trial{t}") for t in range(trials)]
+    for directory in directories:
+        os.makedirs(directory)
+        _hold(pathlib.Path(directory), dead.pid)
+    start = context.Barrier(processes + 1)
+    attempted = context.Barrier(processes + 1)
+    wins = context.Array("i", trials)
+    racers = [context.Process(target=_contend,
+                              args=(directories, start, attempted, wins))
+              for _ in range(processes)]
+    for racer in racers:
+        racer.start()
+    try:
+        for _ in range(trials):
+            start.wait(timeout=30)
+            attempted.wait(timeout=30)
+    finally:
+        for racer in racers:
+            racer.join(timeout=30)
+    assert [racer.exitcode for racer in racers] == [0] * processes
+    assert list(wins) == [1] * trials

@@ -10,6 +10,7 @@ normalised with the ImageNet mean and std.
 import functools
 import os
 import random
+import stat
 
 import numpy as np
 try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
@@ -92,21 +93,78 @@ def decodable(paths):
     return ok
 
 
+def unreadable_reason(path):
+    """Why TensorFlow cannot read `path` as an image file, or `""`.
+
+    A name that is not UTF-8 cannot become a TensorFlow string ("Error
+    converting unicode string" naming no file), and reading a named pipe
+    (or another file that is not regular) blocks forever.
+
+    Args:
+        path: str. A file, as `os.listdir` names it.
+
+    Returns:
+        The reason as a short phrase, or `""` for a readable file.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not UTF-8 (rename it)"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return f"it cannot be opened ({error.strerror})"
+    if not stat.S_ISREG(mode):
+        return ("it is not a regular file (a named pipe, socket, device or "
+                "folder; reading it could block)")
+    return ""
+
+
+def shown(path):
+    """`path` printable on one line: bytes that are not UTF-8 as `\\xe9`."""
+    return path.encode("utf-8", "surrogateescape").decode(
+        "utf-8", "backslashreplace")
+
+
 def check_images(paths, labels, skip_bad_images=False, data_dir=""):
-    """Refuses (or drops) undecodable files and refuses empty classes.
+    """Refuses (or drops) unreadable and undecodable files.
 
     Args:
         paths: list of str. The training or test image files.
         labels: list of int. Their class indices.
-        skip_bad_images: bool. Drop undecodable files with a warning that
-            names them, instead of refusing the folder.
+        skip_bad_images: bool. Drop unreadable and undecodable files with a
+            warning that names them, instead of refusing the folder.
         data_dir: str. The image folder, for the messages.
 
     Returns:
-        `(paths, labels)`, without the undecodable files.
+        `(paths, labels)`, without the unreadable and undecodable files.
     """
-    return keep_decodable(paths, labels, decodable(paths), skip_bad_images,
-                          data_dir)
+    ok = readable_files(paths, skip_bad_images, data_dir)
+    ok[ok] = decodable([p for p, good in zip(paths, ok) if good])
+    return keep_decodable(paths, labels, ok, skip_bad_images, data_dir)
+
+
+def readable_files(paths, skip_bad_images=False, data_dir=""):
+    """Which files can be read at all: regular files with UTF-8 names.
+
+    Args:
+        paths: list of str. Image files.
+        skip_bad_images: bool. Mark the others bad instead of refusing.
+        data_dir: str. The image folder, for the message.
+
+    Returns:
+        A bool `np.ndarray`, `True` where the file can be read.
+    """
+    reasons = [unreadable_reason(path) for path in paths]
+    unreadable = [(p, r) for p, r in zip(paths, reasons) if r]
+    if unreadable and not skip_bad_images:
+        path, reason = unreadable[0]
+        raise ValueError(
+            f"{len(unreadable)} of {len(paths)} files in the image folder "
+            f"--data_dir={shown(data_dir)} cannot be read, e.g. "
+            f"{shown(path)}: {reason}. Fix or delete them, or pass "
+            "--skip_bad_images (skip_bad_images=True) to leave them out.")
+    return np.array([not reason for reason in reasons], bool)
 
 
 def keep_decodable(paths, labels, ok, skip_bad_images=False, data_dir=""):
@@ -122,18 +180,18 @@ def keep_decodable(paths, labels, ok, skip_bad_images=False, data_dir=""):
     Returns:
         `(paths, labels)`, without the undecodable files.
     """
-    bad = [path for path, good in zip(paths, ok) if not good]
+    bad = [shown(path) for path, good in zip(paths, ok) if not good]
     if bad and not skip_bad_images:
         raise ValueError(
             f"{len(bad)} of {len(paths)} files in the image folder "
-            f"--data_dir={data_dir} cannot be decoded as an image, e.g. "
-            f"{bad[0]}. Fix or delete them, or pass --skip_bad_images "
+            f"--data_dir={shown(data_dir)} cannot be decoded as an image, "
+            f"e.g. {bad[0]}. Fix or delete them, or pass --skip_bad_images "
             "(skip_bad_images=True) to leave them out.")
     if bad:
-        shown = ", ".join(bad[:20])
+        listed = ", ".join(bad[:20])
         more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
-        logging.warning("Skipping %d image files that cannot be decoded: "
-                        "%s%s", len(bad), shown, more)
+        logging.warning("Skipping %d image files that cannot be read or "
+                        "decoded: %s%s", len(bad), listed, more)
         paths = [p for p, good in zip(paths, ok) if good]
         labels = [label for label, good in zip(labels, ok) if good]
     return paths, labels
@@ -147,8 +205,8 @@ def check_no_empty_class(labels, classes, split, data_dir):
         raise ValueError(
             f"Every class folder of {split}/ must hold images "
             f"({', '.join(EXTENSIONS)}); in --data_dir={data_dir} these "
-            f"have none: {', '.join(empty)}. Add images or remove the "
-            "folders.")
+            f"have none: {', '.join(map(shown, empty))}. Add images or "
+            "remove the folders.")
 
 
 def load_image_folder(data_dir=None, download=False, seed=0,
@@ -162,9 +220,10 @@ def load_image_folder(data_dir=None, download=False, seed=0,
             the first images of a split sample all its classes.
         image_size: int or `None`. Side of the square network input.
             Defaults to `64`.
-        skip_bad_images: bool. Leave out files that cannot be decoded (with
-            a warning naming them) instead of refusing the folder. Defaults
-            to `False`. Either way every file is decoded once here, and an
+        skip_bad_images: bool. Leave out files that cannot be read (a
+            name that is not UTF-8, a named pipe) or decoded, with a warning
+            naming them, instead of refusing the folder. Defaults to
+            `False`. Either way every file is decoded once here, and an
             empty class folder of `train/` is refused.
 
     Returns:

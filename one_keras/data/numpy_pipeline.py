@@ -139,13 +139,12 @@ def image_folder_recipe(size):
 
 
 def _drop_undecodable(paths, labels, skip_bad_images, data_dir):
-    ok = []
-    for path in paths:
+    ok = image_folder.readable_files(paths, skip_bad_images, data_dir)
+    for index in np.flatnonzero(ok):
         try:
-            decode(path)
-            ok.append(True)
+            decode(paths[index])
         except (OSError, ValueError, SyntaxError):
-            ok.append(False)
+            ok[index] = False
     return image_folder.keep_decodable(paths, labels, ok, skip_bad_images,
                                        data_dir)
 

@@ -55,6 +55,7 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
     from one_keras.data import dataset_names
 
     config = read_run_config(model_path) or {}
+    path = os.path.join(run_directory(model_path), CONFIG_NAME)
     if dataset and config.get("dataset") not in (None, dataset):
         config = {}  # Another dataset: the run's settings do not apply.
     name = dataset or config.get("dataset")
@@ -65,10 +66,33 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
             f"add --dataset (one of {', '.join(dataset_names())}) and, for "
             "tfds or an image folder, --data_dir (export also takes "
             "--dataset none: random pixels).")
+    if not dataset:
+        _check_field(path, "dataset", name, str, "a dataset name")
+    if not data_dir:
+        _check_field(path, "data_dir", config.get("data_dir"), str,
+                     "a folder path or null")
+    if not image_size:
+        _check_field(path, "image_size", config.get("image_size"), int,
+                     "an integer >= 0 (0: the dataset's size)", minimum=0)
+    _check_field(path, "seed", config.get("seed"), int, "an integer")
     return {"name": name,
             "data_dir": data_dir or config.get("data_dir") or None,
             "image_size": image_size or config.get("image_size") or None,
             "seed": int(config.get("seed") or 0)}
+
+
+def _check_field(path, field, value, kind, rule, minimum=None):
+    """Refuses a `config.json` field of the wrong type in one line."""
+    if value is None:
+        return
+    if isinstance(value, kind) and not isinstance(value, bool) and (
+            minimum is None or value >= minimum):
+        return
+    fix = "fix the field" if field == "seed" else \
+        f"fix the field or pass --{field}"
+    raise ValueError(
+        f"`{field}` in {path} must be {rule} (the run config was edited or "
+        f"damaged); {fix}. Received: {field}={value!r}")
 
 
 def load_run_dataset(model_path, dataset=None, data_dir=None,

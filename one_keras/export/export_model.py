@@ -6,13 +6,16 @@ Gong, NeurIPS 2018 (arXiv:1806.04606).
 
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 
 import keras
 import numpy as np
 
 from one_keras import data as data_lib
+from one_keras import run_lock
 from one_keras import validation
 from one_keras.export import onnx as onnx_lib
 from one_keras.export import savedmodel
@@ -24,6 +27,13 @@ REPORT_NAME = "export_report.json"
 RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
 MAX_QAT_IMAGES = 5000
+# The hidden folder an export stages its artifact in, beside the output:
+# `.<artifact>.export-<host>-<pid>-<random>`; a killed export leaves it.
+STAGING = re.compile(
+    r"^\.(?P<artifact>.+)\.export-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]{8}$")
+# Older versions staged in `.<artifact>.<random>` and set a replaced
+# SavedModel aside in `.<artifact>.old.<random>`, naming no owner.
+LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
 
 
 def load_one_model(path):
@@ -58,12 +68,13 @@ def load_one_model(path):
 
 
 def check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs):
+                      num_samples, qat_epochs, min_agreement=None,
+                      max_abs_diff=None):
     """Raises a `ValueError` naming the fix for any unusable argument.
 
     Args:
         model, mode, format, quantize, opset, dataset, num_samples,
-            qat_epochs: as in `export_model`.
+            qat_epochs, min_agreement, max_abs_diff: as in `export_model`.
     """
     validation.check_choice("format", format, verify.FORMATS)
     validation.check_choice("quantize", quantize, tflite.QUANTIZATIONS)
@@ -84,6 +95,7 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             "pixels and cannot calibrate). Received: dataset=None")
     validation.check_int_at_least("num_samples", num_samples, 1)
     validation.check_int_at_least("qat_epochs", qat_epochs, 0)
+    verify.check_bars(min_agreement, max_abs_diff)
     if qat_epochs and (quantize != "int8" or mode != "single"):
         raise ValueError(
             "`qat_epochs` > 0 needs format='tflite', quantize='int8' and "
@@ -96,7 +108,8 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
 def export_model(model, path, mode="single", format="tflite",
                  quantize="none", include_preprocessing=True, opset=17,
                  dataset=RUN_DATASET, data_dir=None, image_size=None,
-                 num_samples=1000, qat_epochs=0, latency_repeats=30):
+                 num_samples=1000, qat_epochs=0, latency_repeats=30,
+                 min_agreement=None, max_abs_diff=None):
     """Exports the target or the ONE-E ensemble and verifies the artifact.
 
     The artifact is written into a temporary directory next to `path`, run
@@ -139,11 +152,21 @@ def export_model(model, path, mode="single", format="tflite",
             Defaults to `0`.
         latency_repeats: int. Timed runs for the batch-1 latency. Defaults
             to `30`.
+        min_agreement: float or `None`. The artifact passes only if its
+            top-1 class agrees with the Keras model's on at least this
+            share of the images, 0 to 1. `None` (default): 0.97 for int8
+            (`verify.INT8_MIN_AGREEMENT`), no such bar for float exports.
+        max_abs_diff: float or `None`. The artifact passes only if its
+            probabilities differ from the Keras model's by at most this,
+            >= 0. `None` (default): `verify.FLOAT32_TOLERANCE` (1e-4), or
+            `verify.FLOAT16_TOLERANCE` (1e-2) for float16; no such bar for
+            int8.
 
     Returns:
         The report entry, a dict: `artifact`, `format`, `mode`, `quantize`,
         `file_size_bytes`, `params`, `check`, `value`, `threshold`,
-        `passed`, `latency_ms_batch1` and more.
+        `passed`, the bars `min_agreement` and `max_abs_diff`,
+        `latency_ms_batch1` and more.
 
     Example:
     ```python
@@ -157,7 +180,7 @@ def export_model(model, path, mode="single", format="tflite",
         model_path = model
         model = load_one_model(model)
     check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs)
+                      num_samples, qat_epochs, min_agreement, max_abs_diff)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size)
     path = os.path.abspath(os.fspath(path))
     check_output_path(path, format)
@@ -169,13 +192,17 @@ def export_model(model, path, mode="single", format="tflite",
         serving_model, dataset, num_samples)
     eval_images = _normalized(eval_images, norm)
     os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    remove_stale_staging(parent)
+    work = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(path)}.export-{socket.gethostname()}-"
+        f"{os.getpid()}-", dir=parent)
     try:
         staged = os.path.join(work, os.path.basename(path))
         _write_artifact(serving_model, staged, format, quantize, opset,
                         dataset, norm, qat_epochs, work)
         entry = _verify(serving_model, staged, format, quantize,
-                        eval_images, eval_labels, latency_repeats)
+                        eval_images, eval_labels, latency_repeats,
+                        min_agreement, max_abs_diff)
         entry.update({
             "artifact": os.path.basename(path), "format": format,
             "mode": mode, "quantize": quantize,
@@ -189,7 +216,7 @@ def export_model(model, path, mode="single", format="tflite",
                      f"{dataset.num_test} images)" if dataset
                      else "random pixels")})
         if entry["passed"]:
-            _install(staged, path, format)
+            _install(staged, path, format, work)
         _write_report(os.path.join(parent, REPORT_NAME), entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -271,13 +298,13 @@ def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
 
 
 def _verify(serving_model, staged, format, quantize, images, labels,
-            latency_repeats):
+            latency_repeats, min_agreement, max_abs_diff):
     """Checks the staged artifact against Keras; times both at batch 1."""
     run = verify.load_runner(format, staged)
     reference = serving_model.predict(images, batch_size=64, verbose=0)
     reference = {k: np.asarray(reference[k]) for k in serving.OUTPUT_NAMES}
     entry = verify.compare(reference, verify.run_batched(run, images),
-                           quantize, labels)
+                           quantize, labels, min_agreement, max_abs_diff)
     one = images[:1]
     entry["latency_ms_batch1"] = {
         "export": verify.latency_ms(run, one, latency_repeats),
@@ -295,20 +322,16 @@ def _size(path):
 
 def check_output_path(path, format):
     """Raises a `ValueError` unless `path` is free or holds an artifact of
-    `format` (which the export may replace); nothing is touched.
+    `format` (which the export may replace), and is none of a training
+    run's own files (`validation.check_output_path`); nothing is touched.
 
     Args:
         path: str. The artifact path.
         format: str. `"savedmodel"`, `"tflite"` or `"onnx"`.
     """
-    path = os.fspath(path)
-    if not os.path.lexists(path) or _is_artifact(path, format):
-        return
-    kind = "a directory" if os.path.isdir(path) else "a file"
-    raise ValueError(
-        f"`output` must be a new path or an existing {format} artifact to "
-        f"replace; {path!r} is {kind} that is not one, and is left alone. "
-        "Pass another --output (e.g. the default, next to the model).")
+    validation.check_output_path(
+        path, lambda existing: _is_artifact(existing, format),
+        f"{format} artifact", hint="e.g. the default, next to the model")
 
 
 def _is_artifact(path, format):
@@ -328,19 +351,67 @@ def _is_artifact(path, format):
     return path.endswith(".onnx") and head[:1] == b"\x08"
 
 
-def _install(staged, path, format):
+def _install(staged, path, format, work):
     """Moves the staged artifact to `path`, replacing an artifact of the
     same format there: a file by one atomic rename, a SavedModel directory
-    by two renames (the old one is moved aside first, then deleted)."""
+    by two renames (the old one is moved aside into `work/old` first, where
+    `remove_stale_staging` puts it back if a kill comes in between)."""
     check_output_path(path, format)
     if not os.path.isdir(path):
         os.replace(staged, path)
         return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.",
-                           dir=os.path.dirname(path))
-    os.replace(path, os.path.join(old, "artifact"))
+    os.replace(path, os.path.join(work, "old"))
     os.replace(staged, path)
-    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_staging(folder):
+    """Removes the staging folders that killed exports left in `folder`.
+
+    A staging folder is removed when its name says it is one
+    (`STAGING`) and its owner process is gone (`run_lock.owner_is_gone`),
+    or when it has an older version's name (`LEGACY_STAGING`) and holds
+    what an export stages, and nothing else. Anything else is left alone. A
+    SavedModel that a killed export had set aside is first put back when
+    nothing took its place.
+
+    Args:
+        folder: str. The folder of an export's output.
+
+    Returns:
+        The names of the removed folders.
+    """
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        staging = os.path.join(folder, name)
+        if os.path.islink(staging) or not os.path.isdir(staging):
+            continue
+        match = STAGING.match(name)
+        if match:
+            owner = {"pid": int(match["pid"]), "host": match["host"]}
+            if not run_lock.owner_is_gone(owner):
+                continue  # A running export's.
+            aside = os.path.join(staging, "old")
+        else:
+            match = LEGACY_STAGING.match(name)
+            if not match or not _holds_only_staging(staging,
+                                                    match["artifact"]):
+                continue
+            aside = os.path.join(staging, "artifact")
+        artifact = os.path.join(folder, match["artifact"])
+        if os.path.isdir(aside) and not os.path.lexists(artifact):
+            os.replace(aside, artifact)  # Killed between the two renames.
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _holds_only_staging(staging, artifact):
+    """Whether an older version's staging folder holds its own files only
+    (the staged artifact, its SavedModel or the replaced artifact)."""
+    entries = os.listdir(staging)
+    return bool(entries) and all(
+        entry.startswith(artifact) or entry in ("saved_model", "artifact")
+        for entry in entries)
 
 
 def _write_report(report_path, entry):

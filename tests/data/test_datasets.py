@@ -1,6 +1,8 @@
 """tfds loaders (mock data), image folders, preprocessing and pipelines."""
 
+import contextlib
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from one_keras import data
+from one_keras.data import image_folder
 from one_keras.data import preprocessing
 from one_keras.data import tfds_datasets
 
@@ -219,3 +222,68 @@ def test_image_folder_decodes_jpeg_exactly_as_pil(tmp_path):
         name = ("cat", "dog")[int(label)]
         expected = np.asarray(Image.open(tmp_path / "test" / name / "0.jpg"))
         np.testing.assert_array_equal(image.numpy(), expected)
+
+
+
+@contextlib.contextmanager
+def _unreadable_file(folder, kind):
+    """A named pipe `pipe.jpg`, or a PNG named `caf\\xe9.jpg` (not UTF-8),
+    in `folder`. Yields its name as `os.listdir` gives it and an event set
+    when something opened the pipe: a reader gets end-of-file then, so code
+    that reads it fails instead of hanging."""
+    opened = threading.Event()
+    if kind == "non_utf8":
+        path = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+        with open(path, "wb") as handle:
+            handle.write((folder / "0.png").read_bytes())
+        yield os.fsdecode(path), opened
+        return
+    path = folder / "pipe.jpg"
+    os.mkfifo(path)
+
+    def write_nothing():
+        descriptor = os.open(path, os.O_WRONLY)  # Waits for a reader.
+        opened.set()
+        os.close(descriptor)
+
+    writer = threading.Thread(target=write_nothing, daemon=True)
+    writer.start()
+    try:
+        yield str(path), opened
+    finally:  # Lets the writer's open return if nothing read the pipe.
+        for _ in range(200):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+            writer.join(timeout=0.05)
+            if not writer.is_alive():
+                break
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("pipe", "not a regular file"), ("non_utf8", "not UTF-8 (rename it)")])
+def test_image_folder_names_pipes_and_non_utf8_names(tmp_path, kind, reason):
+    """A named pipe blocked loading forever; a name that is not UTF-8 failed
+    with "Error converting unicode string", naming no file."""
+    _write_folder(tmp_path, "train", {"cat": 3, "dog": 2})
+    _write_folder(tmp_path, "test", {"cat": 1, "dog": 1})
+    with _unreadable_file(tmp_path / "train" / "cat", kind) as (path, opened):
+        with pytest.raises(ValueError) as error:
+            data.load_dataset("image_folder", data_dir=str(tmp_path))
+        assert not opened.is_set()  # Never read: it would block.
+    message = str(error.value)
+    assert "1 of 6 files" in message and "--skip_bad_images" in message
+    assert "\n" not in message and reason in message
+    assert image_folder.shown(path) in message
+
+
+@pytest.mark.parametrize("kind", ["pipe", "non_utf8"])
+def test_image_folder_skips_pipes_and_non_utf8_names(tmp_path, caplog, kind):
+    _write_folder(tmp_path, "train", {"cat": 3, "dog": 2})
+    _write_folder(tmp_path, "test", {"cat": 1, "dog": 1})
+    with _unreadable_file(tmp_path / "train" / "cat", kind) as (path, opened):
+        dataset = data.load_dataset("image_folder", data_dir=str(tmp_path),
+                                    image_size=8, skip_bad_images=True)
+        assert not opened.is_set()  # Never read: it would block.
+    assert (dataset.num_train, dataset.num_test) == (5, 2)
+    assert image_folder.shown(path) in caplog.text
+    labels = [int(y) for _, y in dataset.train_source]
+    assert sorted(labels) == [0, 0, 0, 1, 1]

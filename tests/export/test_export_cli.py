@@ -1,48 +1,26 @@
 """The CLI's bad-input paths: one clear line, exit 1, nothing written."""
 
-import importlib.util
+import json
 import os
 import pathlib
-import re
+import shutil
 import subprocess
 import sys
 
 import pytest
-from absl import flags
 from absl.testing import flagsaver
 
+from tests.cli_tools import loaded_tool
 from tests.export.conftest import tiny_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "export" / "export.py"
 
 
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("export_cli", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def cli():
-    # Other CLIs imported in this process (one_keras.train, the flatness
-    # tool) define flags of the same names in absl's global FLAGS: set
-    # theirs aside while these tests run, and put them back afterwards.
-    saved = {}
-    while True:
-        try:
-            module = _load_cli()
-            break
-        except flags.DuplicateFlagError as error:
-            name = re.search(r"flag '([^']+)'", str(error)).group(1)
-            saved.setdefault(name, flags.FLAGS[name])
-            delattr(flags.FLAGS, name)
-    flags.FLAGS.mark_as_parsed()
-    yield module
-    for name, flag in saved.items():
-        delattr(flags.FLAGS, name)
-        flags.FLAGS[name] = flag
+    with loaded_tool(SCRIPT, "export_cli") as module:
+        yield module
 
 
 def _run_main(cli, capsys, **flag_values):
@@ -148,3 +126,52 @@ def test_output_onto_the_run_or_under_a_file_is_one_line(
                           output=str(blocker / "target.tflite"))
     assert code == 1 and len(err) == 1
     assert err[0].startswith("export.py: error: ") and "a_file" in err[0]
+
+
+@pytest.mark.parametrize("name", ["report.json", "backup/target.tflite"])
+def test_output_onto_a_run_file_is_refused(cli, capsys, tmp_path,
+                                           digits_model_path, name):
+    """A run's own files are never an export's output, even new ones (the
+    whole list: tests/test_evaluation.py, the same check)."""
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    shutil.copy(digits_model_path, run / "model.keras")
+    (run / "config.json").write_text('{"dataset": "digits"}')
+    before = sorted(p.name for p in run.rglob("*"))
+    code, err = _run_main(cli, capsys, model=str(run), output=str(run / name))
+    assert code == 1 and len(err) == 1, err
+    assert "a file a training run writes" in err[0] and "left alone" in err[0]
+    assert sorted(p.name for p in run.rglob("*")) == before
+
+
+@pytest.mark.parametrize("field, value", [("seed", [1])])
+def test_a_config_field_of_the_wrong_type_is_one_line(
+        cli, capsys, tmp_path, digits_model_path, field, value):
+    """Used to raise a `TypeError` with a traceback (more fields:
+    tests/test_evaluation.py, the same check)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(digits_model_path, run / "model.keras")
+    config = run / "config.json"
+    config.write_text(json.dumps({"dataset": "digits", field: value}))
+    code, err = _run_main(cli, capsys, model=str(run),
+                          output=str(tmp_path / "out.tflite"))
+    assert code == 1 and len(err) == 1, err
+    assert f"`{field}` in {config}" in err[0]
+    assert err[0].endswith(f"Received: {field}={value!r}")
+
+
+def test_a_failed_check_names_the_bar_flag(cli, capsys, tmp_path,
+                                           digits_model_path):
+    """The bars were fixed: a weakly trained model could not be exported,
+    and the line did not say which flag sets the bar."""
+    output = tmp_path / "m.onnx"
+    code, err = _run_main(cli, capsys, model=str(digits_model_path),
+                          dataset="none", format="onnx", output=str(output),
+                          num_samples=8, max_abs_diff=0.0)
+    assert code == 1 and len(err) == 1 and not output.exists()
+    assert err[0].startswith("export.py: error: verification failed: ")
+    assert "> --max_abs_diff=0; raise --max_abs_diff to accept it" in err[0]
+    entry = json.loads((tmp_path / "export_report.json").read_text())[
+        "exports"]["m.onnx"]
+    assert entry["max_abs_diff"] == 0.0 and entry["min_agreement"] is None

@@ -1,10 +1,14 @@
 import json
 import os
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from one_keras.export import export_model
+from one_keras.export.export_model import remove_stale_staging
 from one_keras.export import serving
 from one_keras.export import verify
 from tests.export.conftest import load_digits
@@ -135,6 +139,8 @@ def test_qat_int8_tflite(digits_model, tmp_path):
     ({"num_samples": 0}, "`num_samples`"),
     ({"format": "onnx", "qat_epochs": 1}, "`qat_epochs`"),
     ({"quantize": "int8", "dataset": None}, "`dataset`"),
+    ({"min_agreement": 1.5}, "`min_agreement`"),
+    ({"max_abs_diff": -1.0}, "`max_abs_diff`"),
 ])
 def test_bad_arguments_raise_before_writing(digits_model, tmp_path, kwargs,
                                             name):
@@ -177,3 +183,47 @@ def test_export_replaces_an_artifact_of_its_format(digits_model, tmp_path,
                              dataset=None, num_samples=4, latency_repeats=1)
         assert entry["passed"]
     assert sorted(os.listdir(tmp_path)) == ["export_report.json", name]
+
+
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_rerun_removes_what_a_killed_export_left(digits_model, tmp_path):
+    """A kill used to leave hidden staging folders (a SavedModel each) that
+    no rerun removed; user files of similar names stay."""
+    host = socket.gethostname()
+    left = [f".m.onnx.export-{host}-{_dead_pid()}-abcd_123",
+            ".m.onnx.k2j4h5g6"]  # An older version's name.
+    for name in left:
+        (tmp_path / name / "saved_model").mkdir(parents=True)
+        (tmp_path / name / "m.onnx").write_bytes(b"half")
+    kept = [f".m.onnx.export-{host}-{os.getpid()}-abcd_123",  # Running.
+            ".m.onnx.notes_12", ".m.onnx.abcdefgh", ".empty.abcdefgh"]
+    for name in kept[:2]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "photo.jpg").write_bytes(b"mine")
+    (tmp_path / kept[2]).write_text("a file, not a staging folder")
+    (tmp_path / kept[3]).mkdir()
+    entry = export_model(digits_model, tmp_path / "m.onnx", format="onnx",
+                         dataset=None, num_samples=4, latency_repeats=1)
+    assert entry["passed"]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        kept + ["export_report.json", "m.onnx"])
+    assert (tmp_path / kept[1] / "photo.jpg").read_bytes() == b"mine"
+
+
+def test_a_savedmodel_set_aside_by_a_killed_export_is_put_back(tmp_path):
+    """Killed between its two renames, an export had moved the old
+    SavedModel aside and not yet put the new one in its place."""
+    staging = tmp_path / (f".m_savedmodel.export-{socket.gethostname()}-"
+                          f"{_dead_pid()}-abcd_123")
+    (staging / "old").mkdir(parents=True)
+    (staging / "old" / "saved_model.pb").write_bytes(b"old model")
+    (staging / "m_savedmodel").mkdir()
+    assert remove_stale_staging(str(tmp_path)) == [staging.name]
+    assert os.listdir(tmp_path) == ["m_savedmodel"]
+    assert (tmp_path / "m_savedmodel" / "saved_model.pb").read_bytes() == \
+        b"old model"
