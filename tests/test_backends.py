@@ -13,6 +13,7 @@ over what we observe, while a wrong loss, gradient or BatchNorm update
 """
 
 import importlib.util
+import json
 import os
 import pathlib
 import subprocess
@@ -73,3 +74,32 @@ def test_training_steps_equal_tensorflow(backend, tensorflow_steps,
             moved = moved or not np.allclose(reference[key], initial,
                                              atol=1e-3)
         assert moved, f"{case}: training did not move the weights"
+
+
+@pytest.mark.slow  # A JAX training process and two export processes.
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="jax is not installed")
+def test_run_made_on_jax_exports_under_tensorflow(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run_dir = tmp_path / "run"
+    train = subprocess.run(
+        [sys.executable, "-m", "one_keras.train", "--depth=8", "--width=4",
+         "--epochs=1", "--steps_per_epoch=2", f"--output_dir={run_dir}",
+         "--verbose=0"], env={**env, "KERAS_BACKEND": "jax"},
+        capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["versions"]["backend"] == "jax"
+    for mode, fmt, extra, name in [
+            ("single", "tflite", ["--quantize=int8"], "target_int8.tflite"),
+            ("ensemble", "onnx", [], "ensemble.onnx")]:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "export" / "export.py"),
+             f"--model={run_dir}", f"--mode={mode}", f"--format={fmt}",
+             f"--output={tmp_path / name}", "--min_agreement=0", *extra],
+            env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True,
+            text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert (tmp_path / name).stat().st_size > 0
+        assert "Verified on digits test" in done.stdout
