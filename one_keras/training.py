@@ -34,6 +34,8 @@ VERBOSITIES = ("auto", 0, 1, 2)
 RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
 # ... and that a rerun of a finished run may give (it trains nothing).
 FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
+# Number fields that must be finite.
+FLOAT_FIELDS = ("alpha", "lr", "momentum", "weight_decay", "temperature")
 # Where the run is, not how it trains (`runs/a/` is `runs/a`).
 LOCATION_FIELDS = ("output_dir",)
 # Temporaries of a killed save: `_save_keras`, `write_json` and older
@@ -149,6 +151,8 @@ class TrainConfig:
     verbose: int | str = "auto"
 
     def __post_init__(self):
+        for name in FLOAT_FIELDS:  # inf or NaN: every loss is NaN.
+            validation.check_finite(name, getattr(self, name))
         validation.check_int_at_least("epochs", self.epochs, 1)
         validation.check_int_at_least("batch_size", self.batch_size, 1)
         validation.check_int_at_least("eval_batch_size",

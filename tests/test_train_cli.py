@@ -48,6 +48,11 @@ def test_schedule_drops_at_half_and_three_quarters():
     (["--depth=10"], "`depth` must be of the form `6 * n + 2`"),
     (["--dataset=mnist"], "--dataset"),
     (["--temperature=0"], "`temperature` must be a number > 0"),
+    # No --lr can help an infinite temperature or weight decay: refused
+    # before any training, instead of a NaN loss advising a lower --lr.
+    (["--temperature=inf"], "`temperature` must be a finite number"),
+    (["--weight_decay=inf"], "`weight_decay` must be a finite number"),
+    (["--lr=nan"], "`lr` must be a finite number"),
 ])
 def test_bad_flags_give_one_clear_line(capsys, monkeypatch, args, message):
     # In this process, through the CLI's own entry point (`cli.run`, as
