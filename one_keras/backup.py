@@ -5,7 +5,9 @@ variables) with its `epoch-NNNNN.json` (epoch and run metadata). The JSON is
 written first and the weights file is renamed into place last, both through
 a temporary file, so a killed save leaves only whole states (and a temporary
 that the next save replaces). The newest `keep` states are kept: when the
-newest cannot be read, the one before it is restored.
+newest cannot be read, the one before it is restored. The JSON records the
+shape of every variable: a state of another model is refused, never
+skipped (skipping it would train from epoch 0 over the run's progress).
 """
 
 import os
@@ -21,6 +23,10 @@ STATE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 PARTIAL = "partial.weights.h5"
 LEGACY_WEIGHTS = "latest.weights.h5"  # keras.callbacks.BackupAndRestore.
 LEGACY_METADATA = "training_metadata.json"
+
+
+class IncompatibleBackupError(ValueError):
+    """A state holds another model than the one to restore it into."""
 
 
 class EpochBackup(keras.callbacks.Callback):
@@ -62,7 +68,8 @@ def save_state(model, backup_dir, epoch, metadata, keep=2):
     """
     os.makedirs(backup_dir, exist_ok=True)
     stem = os.path.join(backup_dir, f"epoch-{epoch:05d}")
-    write_json(f"{stem}.json", {**metadata, "epoch": epoch})
+    write_json(f"{stem}.json", {**metadata, "epoch": epoch,
+                                "shapes": _shapes(_variables(model))})
     partial = os.path.join(backup_dir, PARTIAL)
     model.save_weights(partial, overwrite=True)
     with open(partial, "rb+") as handle:
@@ -101,7 +108,7 @@ def list_states(backup_dir):
     return states
 
 
-def restore_newest(model, backup_dir, warn=print):
+def restore_newest(model, backup_dir, warn=print, max_epoch=None):
     """Loads the newest readable state with finite values into `model`.
 
     States that fail to load, lack their metadata or hold NaN or infinite
@@ -112,11 +119,17 @@ def restore_newest(model, backup_dir, warn=print):
         model: built `keras.Model`, compiled with its optimizer.
         backup_dir: str. Directory of the states.
         warn: callable. Receives the warning line.
+        max_epoch: int or `None`. Only states of at most this many epochs.
 
     Returns:
         `(epoch, metadata)` of the restored state, or `(0, {})`.
+
+    Raises:
+        IncompatibleBackupError: a state holds variables of other shapes
+            or number than `model` (e.g. another number of classes).
     """
-    states = list_states(backup_dir)
+    states = [state for state in list_states(backup_dir)
+              if max_epoch is None or state[0] <= max_epoch]
     if not states:
         return 0, {}
     if model.optimizer is not None and not model.optimizer.built:
@@ -129,8 +142,21 @@ def restore_newest(model, backup_dir, warn=print):
         if metadata is None:
             skipped.append(f"{name} (its metadata is missing)")
             continue
+        if "shapes" in metadata:
+            difference = _difference(metadata["shapes"], variables)
+            if difference:
+                raise IncompatibleBackupError(
+                    f"{name} holds another model: {difference}")
         try:
             model.load_weights(weights)
+        except ValueError as error:  # Keras: variables that do not fit.
+            if "shapes" in metadata:  # Fits by its shapes: unreadable.
+                skipped.append(f"{name} (ValueError: "
+                               f"{str(error).splitlines()[0][:80]})")
+                continue
+            raise IncompatibleBackupError(
+                f"{name} holds another model: "
+                f"{str(error).splitlines()[0][:200]}") from None
         except Exception as error:  # h5py raises OSError, KeyError, ...
             skipped.append(f"{name} ({type(error).__name__}: "
                            f"{str(error).splitlines()[0][:80]})")
@@ -148,6 +174,22 @@ def restore_newest(model, backup_dir, warn=print):
     warn(f"warning: no usable backup in {backup_dir} "
          f"({'; '.join(skipped)}); training starts from epoch 0.")
     return 0, {}
+
+
+def _shapes(variables):
+    return [list(variable.shape) for variable in variables]
+
+
+def _difference(shapes, variables):
+    """How the recorded `shapes` differ from `variables`'; "" if they fit."""
+    if len(shapes) != len(variables):
+        return (f"{len(shapes)} variables (model and optimizer), the model "
+                f"to resume has {len(variables)}")
+    for shape, variable in zip(shapes, variables):
+        if list(shape) != list(variable.shape):
+            return (f"`{variable.path}` has shape {tuple(shape)} there and "
+                    f"{tuple(variable.shape)} in the model to resume")
+    return ""
 
 
 def _variables(model):

@@ -124,6 +124,11 @@ def _define_flags():
                         "Directory for checkpoints, logs, model.keras, "
                         "target.keras and report.json. Rerunning the same "
                         "command resumes an unfinished run there.")
+    flags.DEFINE_bool("restart", defaults.restart,
+                      "Train from epoch 0 in --output_dir, deleting the run "
+                      "there (backup/, checkpoint, log, report, models). "
+                      "Without it, a run there that cannot be resumed with "
+                      "these flags is refused. Drop it to resume later.")
     flags.DEFINE(_VerbosityParser(), "verbose", defaults.verbose,
                  "auto: a progress bar on a terminal, one line per epoch "
                  "otherwise (a log file); 0: silent; 1: progress bar; 2: one "

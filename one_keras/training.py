@@ -5,6 +5,7 @@ import dataclasses
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 
@@ -36,8 +37,9 @@ RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
 FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
 # Number fields that must be finite.
 FLOAT_FIELDS = ("alpha", "lr", "momentum", "weight_decay", "temperature")
-# Where the run is, not how it trains (`runs/a/` is `runs/a`).
-LOCATION_FIELDS = ("output_dir",)
+# Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
+# to discard the run there.
+LOCATION_FIELDS = ("output_dir", "restart")
 # Temporaries of a killed save: `_save_keras`, `write_json` and older
 # versions' `tempfile.mkstemp(suffix=".keras")`.
 PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
@@ -105,6 +107,9 @@ class TrainConfig:
         seed: int. Random seed.
         deterministic: bool. Deterministic ops and input order.
         output_dir: str. Where artifacts go.
+        restart: bool. Train from epoch 0 in `output_dir`, deleting the run
+            there (backups, checkpoint, log, report, models); without it a
+            rerun resumes that run or is refused.
         verbose: `"auto"` or int. Keras `fit` verbosity: 0 (silent), 1 (a
             progress bar), 2 (one line per epoch); `"auto"` is 1 when
             stdout is a terminal and 2 otherwise (a log file).
@@ -148,6 +153,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     output_dir: str = "runs/digits"
+    restart: bool = False
     verbose: int | str = "auto"
 
     def __post_init__(self):
@@ -403,33 +409,66 @@ def _finished_report(config, output_dir):
         raise ValueError(
             f"`output_dir` holds a finished run with other settings "
             f"({', '.join(changed)}); its report is {report_path}. Use "
-            f"another --output_dir or delete {output_dir}. Received: "
-            f"output_dir={output_dir}")
+            f"another --output_dir, --restart to train it again, or delete "
+            f"{output_dir}. Received: output_dir={output_dir}")
     _warn(f"`output_dir` holds a finished run with these settings; nothing "
           f"to train. Its report is {report_path}.")
     return report
 
 
-def _resumable_changes(config, output_dir):
+def _resumable_changes(config, output_dir, states, num_classes):
     """Recovery settings that differ from the run to resume, `{k: [old, new]}`.
 
+    The run's settings are its `config.json`, else those its newest backup
+    recorded (`states`, from `backup.list_states`).
+
     Raises:
-        ValueError: other settings differ.
+        ValueError: other settings or another number of classes (e.g. a
+            `--data_dir` of other classes), or no readable settings.
     """
+    recorded = [metadata for _, _, metadata in states if metadata]
     saved = read_json(os.path.join(output_dir, "config.json"))
     if saved is None:
-        return {}
+        saved = next((m["config"] for m in recorded if "config" in m), None)
+    if saved is None:
+        raise ValueError(_unresumable(
+            output_dir, "its config.json is unreadable and its backups "
+            "record no settings, so they cannot be checked"))
     changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
     if changed:
         raise ValueError(
             f"`output_dir` holds an unfinished run with other settings "
             f"({', '.join(changed)}), which would be resumed; only "
             f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
-            f"--output_dir or delete {output_dir}. Received: "
-            f"output_dir={output_dir}")
+            f"--output_dir, --restart to train from epoch 0 over it, or "
+            f"delete {output_dir}. Received: output_dir={output_dir}")
+    classes = next((m["num_classes"] for m in recorded
+                    if "num_classes" in m), num_classes)
+    if classes != num_classes:
+        raise ValueError(_unresumable(
+            output_dir, f"it trained on {classes} classes and the data "
+            f"(--data_dir={config.data_dir!r}) has {num_classes}"))
     current = dataclasses.asdict(config)
     return {k: [saved[k], current[k]] for k in
             _changed_settings(saved, config, ("verbose",))}
+
+
+def _unresumable(output_dir, reason):
+    """The one-line refusal of a run whose backups cannot be resumed."""
+    return (f"`output_dir` holds an unfinished run that cannot be resumed "
+            f"with these settings: {reason}. Rerun with its settings, use "
+            f"another --output_dir, or pass --restart to train from epoch 0 "
+            f"over it. Received: output_dir={output_dir}")
+
+
+def _discard_run(output_dir):
+    """Deletes what an earlier run wrote to `output_dir` (`--restart`)."""
+    for name in ("backup", "tensorboard"):
+        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+    for name in ("config.json", "checkpoint.keras", "log.csv",
+                 "report.json", "model.keras", "target.keras"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(output_dir, name))
 
 
 def _run(config, strategy, extra_callbacks):
@@ -447,7 +486,8 @@ def _run(config, strategy, extra_callbacks):
 
 def _run_locked(config, strategy, extra_callbacks, output_dir):
     _remove_partial_files(output_dir)
-    finished = _finished_report(config, output_dir)
+    finished = None if config.restart else _finished_report(config,
+                                                              output_dir)
     if finished is not None:
         return finished
     dataset = data_lib.load_dataset(
@@ -456,8 +496,9 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         image_size=config.image_size or None, augment=config.augment,
         skip_bad_images=config.skip_bad_images)
     backup_dir = os.path.join(output_dir, "backup")
-    changes = (_resumable_changes(config, output_dir)
-               if backup_lib.list_states(backup_dir) else {})
+    states = [] if config.restart else backup_lib.list_states(backup_dir)
+    changes = (_resumable_changes(config, output_dir, states,
+                                  dataset.num_classes) if states else {})
     steps = config.steps_per_epoch or data_lib.steps_per_epoch(
         dataset, config.batch_size)
     with strategy.scope():
@@ -465,8 +506,11 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         model.compile(optimizer=keras.optimizers.SGD(
             learning_rate_schedule(config, steps * config.epochs),
             momentum=config.momentum, nesterov=config.nesterov))
-        start_epoch, state = backup_lib.restore_newest(model, backup_dir,
-                                                       warn=_warn)
+        try:
+            start_epoch, state = (backup_lib.restore_newest(
+                model, backup_dir, warn=_warn) if states else (0, {}))
+        except backup_lib.IncompatibleBackupError as error:
+            raise ValueError(_unresumable(output_dir, str(error))) from None
     start_epoch = min(start_epoch, config.epochs)
     history = list(state.get("resumed_with_changes", []))
     if start_epoch and changes:
@@ -482,6 +526,8 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
                                   steps=config.eval_steps or None,
                                   drop_remainder=tpu)
     # Every check passed: only now the directory holds this run's config.
+    if config.restart:
+        _discard_run(output_dir)
     write_json(os.path.join(output_dir, "config.json"),
                 dataclasses.asdict(config))
     # Before the savers: an epoch whose loss or weights are not finite is
@@ -496,7 +542,10 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     def state_metadata(epoch):
         return {"train_seconds": round(
                     previous_seconds + time.perf_counter() - start, 3),
-                "resumed_with_changes": history}
+                "resumed_with_changes": history,
+                # What a rerun checks when config.json is unreadable.
+                "config": dataclasses.asdict(config),
+                "num_classes": dataset.num_classes}
 
     def finite():
         return not nan_guard.triggered

@@ -12,7 +12,10 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from one_keras import backup
+from one_keras import data
 from one_keras import run_lock
 from one_keras import training
 from tests import tracing
@@ -250,3 +253,89 @@ def test_failed_check_leaves_no_config_json(tmp_path):
         training.run(_config(tmp_path / "run", depth=9))
     assert not (tmp_path / "run" / "config.json").exists()
     assert not (tmp_path / "run").exists()
+
+
+def _write_image_folder(root, classes):
+    """`root/{train,test}/<class>/*.png`: 4 and 2 tiny images a class."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 4), ("test", 2)):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+                (folder / f"{index}.png").write_bytes(
+                    tf.io.encode_png(pixels).numpy())
+    return str(root)
+
+
+def _files(directory):
+    return {path.name: path.read_bytes() for path in directory.iterdir()}
+
+
+def test_data_of_other_classes_is_refused_until_restart(tmp_path):
+    two = _write_image_folder(tmp_path / "two", ["a", "b"])
+    three = _write_image_folder(tmp_path / "three", ["a", "b", "c"])
+    run = tmp_path / "run"
+    config = _config(run, dataset="image_folder", data_dir=two,
+                     image_size=8, epochs=2)
+    with pytest.raises(Interrupt):
+        training.run(config, callbacks=[KillAtEpoch(1)])
+    backups = _files(run / "backup")
+    other = dataclasses.replace(config, data_dir=three)
+
+    # --data_dir may change on resume (a moved copy), the classes may not:
+    # this used to restart at epoch 0 over the backups, with one warning.
+    with pytest.raises(ValueError, match=r"cannot be resumed with these "
+                       r"settings: it trained on 2 classes and the data "
+                       r".* has 3\. .*--restart") as error:
+        training.run(other)
+    assert "\n" not in str(error.value)
+    assert _files(run / "backup") == backups
+    assert not (run / run_lock.LOCK_NAME).exists()
+
+    report = training.run(dataclasses.replace(other, restart=True))
+
+    assert report["resumed_at_epoch"] == 0
+    assert report["config"]["data_dir"] == three
+    assert _files(run / "backup") != backups
+
+
+@pytest.mark.parametrize("recorded", [True, False],
+                         ids=["backups-record-settings", "legacy-backups"])
+def test_unreadable_config_json_is_no_licence_to_restart(
+        tmp_path, interrupted, recorded):
+    run = tmp_path / "run"
+    config = _copy(interrupted, run)
+    (run / "config.json").write_text("{truncated")
+    if not recorded:  # Backups of older versions record no settings.
+        for path in (run / "backup").glob("*.json"):
+            metadata = json.loads(path.read_text())
+            del metadata["config"]
+            path.write_text(json.dumps(metadata))
+    backups = _files(run / "backup")
+
+    with pytest.raises(ValueError, match=(
+            r"other settings \(width\)" if recorded
+            else r"config\.json is unreadable")):
+        training.run(dataclasses.replace(config, width=8))
+
+    assert _files(run / "backup") == backups
+
+
+def test_a_backup_of_another_model_is_refused_by_name(tmp_path):
+    digits = data.load_dataset("digits")
+    tiny = training.TrainConfig(**TINY)
+    models = []
+    for dataset in (digits, dataclasses.replace(digits, num_classes=5)):
+        model = training.build_model(tiny, dataset)
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+        model.optimizer.build(model.trainable_variables)
+        models.append(model)
+    backup.save_state(models[0], str(tmp_path), 1, {})
+
+    with pytest.raises(backup.IncompatibleBackupError,
+                       match=r"epoch-00001.weights.h5 holds another model: "
+                       r"`branch0_logits/kernel` has shape \(16, 10\) "
+                       r"there and \(16, 5\) in the model to resume"):
+        backup.restore_newest(models[1], str(tmp_path))
