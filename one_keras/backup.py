@@ -10,8 +10,10 @@ shape of every variable: a state of another model is refused, never
 skipped (skipping it would train from epoch 0 over the run's progress).
 """
 
+import errno
 import os
 import re
+import shutil
 
 import keras
 import numpy as np
@@ -23,6 +25,8 @@ STATE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 PARTIAL = "partial.weights.h5"
 LEGACY_WEIGHTS = "latest.weights.h5"  # keras.callbacks.BackupAndRestore.
 LEGACY_METADATA = "training_metadata.json"
+# Free space kept beyond a file's expected size.
+MARGIN_BYTES = 16 << 20
 
 
 class IncompatibleBackupError(ValueError):
@@ -67,19 +71,59 @@ def save_state(model, backup_dir, epoch, metadata, keep=2):
         keep: int. Newest states kept; older ones are deleted.
     """
     os.makedirs(backup_dir, exist_ok=True)
+    # HDF5 can crash the process (not raise) when the disk fills mid-write.
+    newest = list_states(backup_dir)[:1]
+    needed = max([state_bytes(model)] +
+                 [os.path.getsize(weights) for _, weights, _ in newest])
+    check_free_space(backup_dir, needed)
     stem = os.path.join(backup_dir, f"epoch-{epoch:05d}")
     write_json(f"{stem}.json", {**metadata, "epoch": epoch,
                                 "shapes": _shapes(_variables(model))})
     partial = os.path.join(backup_dir, PARTIAL)
-    model.save_weights(partial, overwrite=True)
-    with open(partial, "rb+") as handle:
-        os.fsync(handle.fileno())
+    try:
+        model.save_weights(partial, overwrite=True)
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+    except BaseException as error:
+        _remove(partial)
+        if isinstance(error, Exception) and not isinstance(error, OSError):
+            check_free_space(backup_dir, needed)  # h5py: a full disk?
+        raise
     os.replace(partial, f"{stem}.weights.h5")
     states = [state for state in list_states(backup_dir)
               if STATE.match(os.path.basename(state[1]))]
     for old_epoch, weights, _ in states[keep:]:
         os.remove(weights)
         _remove(os.path.join(backup_dir, f"epoch-{old_epoch:05d}.json"))
+
+
+def state_bytes(model):
+    """Bytes of `model`'s variables and optimizer state: a file's size."""
+    return int(sum(np.prod(variable.shape) * np.dtype(variable.dtype).itemsize
+                   for variable in _variables(model)))
+
+
+def check_free_space(directory, needed):
+    """Raises the OS's own "No space left" error before a write that would
+    fill the disk.
+
+    Args:
+        directory: str. Where the file goes (it exists).
+        needed: int. Expected bytes of the file; `MARGIN_BYTES` and 10% are
+            added.
+
+    Raises:
+        OSError: `errno.ENOSPC`, naming the free and needed space.
+    """
+    free = shutil.disk_usage(directory).free
+    wanted = int(needed * 1.1) + MARGIN_BYTES
+    if free < wanted:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: {directory} has "
+            f"{free / 2**20:.1f} MiB free and the next save needs about "
+            f"{wanted / 2**20:.1f} MiB. Free some space and rerun the same "
+            "command: it resumes from the last backup")
 
 
 def list_states(backup_dir):

@@ -525,6 +525,9 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
                                   steps=config.eval_steps or None,
                                   drop_remainder=tpu)
+    # A backup and checkpoint.keras per epoch: refuse now, not after an epoch.
+    backup_lib.check_free_space(output_dir,
+                                2 * backup_lib.state_bytes(model))
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
         _discard_run(output_dir)
@@ -818,6 +821,8 @@ def _save_keras(model, path):
     a kill left it behind.
     """
     temporary = f"{os.path.splitext(path)[0]}.partial.keras"
+    backup_lib.check_free_space(os.path.dirname(path) or ".",
+                                backup_lib.state_bytes(model))
     try:
         model.save(temporary)
         os.replace(temporary, path)

@@ -1,6 +1,8 @@
 """Kills, NaN losses and concurrent runs never lose or corrupt a run."""
 
+import collections
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -13,10 +15,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl.testing import flagsaver
 
 from one_keras import backup
+from one_keras import cli
 from one_keras import data
 from one_keras import run_lock
+from one_keras import train
 from one_keras import training
 from tests import tracing
 
@@ -339,3 +344,47 @@ def test_a_backup_of_another_model_is_refused_by_name(tmp_path):
                        r"`branch0_logits/kernel` has shape \(16, 10\) "
                        r"there and \(16, 5\) in the model to resume"):
         backup.restore_newest(models[1], str(tmp_path))
+
+
+DiskUsage = collections.namedtuple("DiskUsage", ["total", "used", "free"])
+
+
+def test_a_full_disk_is_refused_before_any_save(tmp_path, interrupted,
+                                                monkeypatch):
+    # HDF5 killed the process (exit 139) writing a backup to a full disk.
+    run = tmp_path / "run"
+    config = _copy(interrupted, run)
+    backups = _files(run / "backup")
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda path: DiskUsage(2**40, 2**40, 1000))
+
+    with pytest.raises(OSError, match=r"No space left on device: .* has "
+                       r"0\.0 MiB free") as error:
+        training.run(config)
+
+    assert error.value.errno == errno.ENOSPC
+    assert _files(run / "backup") == backups
+    assert not (run / run_lock.LOCK_NAME).exists()
+
+
+def test_a_failed_backup_write_is_one_line_and_leaves_no_partial(
+        tmp_path, monkeypatch, capsys):
+    def full_disk(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"\x89HDF\r\n")  # Half a file, then the disk is full.
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(keras.Model, "save_weights", full_disk)
+    run = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", [
+        "train.py", "--depth=8", "--width=4", "--epochs=1",
+        "--steps_per_epoch=2", "--eval_steps=1", "--verbose=0",
+        f"--output_dir={run}"])
+    with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+        cli.run(train.main)
+
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["train.py: error: [Errno 28] No space left on device"]
+    assert not (run / "backup" / backup.PARTIAL).exists()
+    assert not (run / run_lock.LOCK_NAME).exists()
