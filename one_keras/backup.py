@@ -238,8 +238,9 @@ def _difference(shapes, variables):
 
 def _variables(model):
     variables = list(model.weights)
-    if model.optimizer is not None:
-        variables += [v for v in model.optimizer.variables
+    optimizer = getattr(model, "optimizer", None)  # None: not compiled.
+    if optimizer is not None:
+        variables += [v for v in optimizer.variables
                       if v.dtype != "string"]
     return variables
 

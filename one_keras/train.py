@@ -5,6 +5,7 @@ the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
 """
 
 import os
+import sys
 import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -165,9 +166,25 @@ def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import training
     config = config_from_flags()
-    report = training.run(config)
+    try:
+        report = training.run(config)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback.
+        print(interrupted_line(config), file=sys.stderr)
+        sys.exit(130)  # 128 + SIGINT, as a shell reports it.
     print(training.format_report(report))
     print(f"artifacts written to {config.output_dir}")
+
+
+def interrupted_line(config):
+    """The line a run stopped by Ctrl-C prints: how to resume it."""
+    from one_keras import backup
+    states = backup.list_states(os.path.join(config.output_dir, "backup"))
+    since = (f"after epoch {states[0][0]} of {config.epochs}" if states
+             else "epoch 0 (no epoch had finished)")
+    command = ("the same command without --restart" if config.restart
+               else "the same command")
+    return (f"{cli.program_name()}: interrupted: rerun {command} to resume "
+            f"from the last backup, {since}, in {config.output_dir}")
 
 
 if __name__ == "__main__":

@@ -394,14 +394,25 @@ def _changed_settings(saved, config, ignored):
 
 
 def _finished_report(config, output_dir):
-    """The report of a finished run in `output_dir`, or `None`.
+    """The report of a finished run in `output_dir`, or `None` (also with
+    `config.restart`).
 
     Raises:
-        ValueError: the finished run had other settings.
+        ValueError: the finished run had other settings, or `report.json`
+            is not a report of this package.
     """
     report_path = os.path.join(output_dir, "report.json")
+    if not os.path.exists(report_path):
+        return None
     report = read_json(report_path)
-    if report is None:
+    if report is None or not {"config", "target_accuracy"} <= report.keys():
+        raise ValueError(
+            f"`output_dir` holds a report.json that no finished one_keras "
+            f"run wrote (unreadable, or without `config` and "
+            f"`target_accuracy`), which a run would overwrite. Move "
+            f"{report_path} away or use another --output_dir. Received: "
+            f"output_dir={output_dir}")
+    if config.restart:
         return None
     changed = _changed_settings(report.get("config", {}), config,
                                 FINISHED_RUN_CHANGES)
@@ -486,8 +497,7 @@ def _run(config, strategy, extra_callbacks):
 
 def _run_locked(config, strategy, extra_callbacks, output_dir):
     _remove_partial_files(output_dir)
-    finished = None if config.restart else _finished_report(config,
-                                                              output_dir)
+    finished = _finished_report(config, output_dir)
     if finished is not None:
         return finished
     dataset = data_lib.load_dataset(
