@@ -563,16 +563,20 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     def finite():
         return not nan_guard.triggered
 
+    log_path = os.path.join(output_dir, "log.csv")
+    if start_epoch:
+        _trim_log(log_path, start_epoch)
     callbacks = [
         *method_callbacks,
         nan_guard,
+        # Before the backup: a kill right after it cannot lose the row, and
+        # a row whose backup was not written is trimmed on resume.
+        keras.callbacks.CSVLogger(log_path, append=start_epoch > 0),
         backup_lib.EpochBackup(backup_dir, state_metadata,
                                should_save=finite),
         callbacks_lib.AtomicCheckpoint(lambda m: _save_keras(
             m, os.path.join(output_dir, "checkpoint.keras")),
             should_save=finite),
-        keras.callbacks.CSVLogger(os.path.join(output_dir, "log.csv"),
-                                  append=start_epoch > 0),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
         *extra_callbacks,
     ]
@@ -822,6 +826,22 @@ def _remove_partial_files(output_dir):
         for name in os.listdir(directory):
             if PARTIAL_FILE.match(name) or name == backup_lib.PARTIAL:
                 os.remove(os.path.join(directory, name))
+
+
+def _trim_log(path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs of the
+    CSV log `path`: the rows of epochs that a resume trains again go."""
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        lines = handle.readlines()
+    kept = lines[:1] + [line for line in lines[1:]
+                        if line.split(",", 1)[0].strip().isdigit()
+                        and int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        with open(f"{path}.tmp", "w") as handle:
+            handle.writelines(kept)
+        os.replace(f"{path}.tmp", path)
 
 
 def _save_keras(model, path):

@@ -388,3 +388,33 @@ def test_a_failed_backup_write_is_one_line_and_leaves_no_partial(
     assert err == ["train.py: error: [Errno 28] No space left on device"]
     assert not (run / "backup" / backup.PARTIAL).exists()
     assert not (run / run_lock.LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("kill", [
+    "after", pytest.param("before", marks=pytest.mark.slow)])
+def test_log_has_each_epoch_once_after_a_kill_at_a_backup(
+        tmp_path, monkeypatch, kill):
+    # A kill right after epoch 1's backup left its log.csv row out for good;
+    # one between a row and its backup must not leave the row twice.
+    save_state = backup.save_state
+
+    def dying_save(model, backup_dir, epoch, *args, **kwargs):
+        if kill == "after":
+            save_state(model, backup_dir, epoch, *args, **kwargs)
+        if epoch == (1 if kill == "after" else 2):
+            raise Interrupt()
+        if kill == "before":
+            save_state(model, backup_dir, epoch, *args, **kwargs)
+
+    config = _config(tmp_path, epochs=2)
+    monkeypatch.setattr(backup, "save_state", dying_save)
+    with pytest.raises(Interrupt):
+        training.run(config)
+    monkeypatch.setattr(backup, "save_state", save_state)
+
+    report = training.run(config)
+
+    assert report["resumed_at_epoch"] == 1
+    rows = (tmp_path / "log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,")
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1"]
