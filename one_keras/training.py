@@ -521,6 +521,10 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
                 model, backup_dir, warn=_warn) if states else (0, {}))
         except backup_lib.IncompatibleBackupError as error:
             raise ValueError(_unresumable(output_dir, str(error))) from None
+        if config.strategy == "multi_worker":
+            start_epoch, state = _agree_on_backup(model, strategy,
+                                                  backup_dir, start_epoch,
+                                                  state)
     start_epoch = min(start_epoch, config.epochs)
     history = list(state.get("resumed_with_changes", []))
     if start_epoch and changes:
@@ -703,6 +707,48 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
         if model.stop_training:
             break
     callback_list.on_train_end(logs)
+
+
+def _agree_on_backup(model, strategy, backup_dir, epoch, state):
+    """The backup every worker resumes from under `multi_worker`.
+
+    Each worker restored its own newest usable backup (`epoch`); one may
+    be unreadable on one worker, and workers resuming at different epochs
+    would train apart. All take the oldest of the workers' newest epochs,
+    or all refuse when a worker lacks it.
+
+    Returns:
+        `(epoch, metadata)`, the same epoch on every worker.
+
+    Raises:
+        ValueError: the workers have no usable backup in common.
+    """
+    newest = _gather_ints(strategy, epoch)
+    agreed = min(newest)
+    if agreed == max(newest):
+        return epoch, state
+    if agreed:  # On every worker: loading runs collective ops.
+        epoch, state = backup_lib.restore_newest(model, backup_dir,
+                                                 warn=_warn, max_epoch=agreed)
+    found = _gather_ints(strategy, epoch)  # Every worker, even on refusal.
+    if not agreed or set(found) != {agreed}:
+        raise ValueError(
+            f"The workers' backups have no usable epoch in common (newest "
+            f"per replica after epochs {newest}; restorable at epoch "
+            f"{agreed}: {found}), so they would train apart. Copy the "
+            f"chief's backup/ to the other workers' output_dir, or pass "
+            f"--restart on every worker. Received: backup_dir={backup_dir}")
+    _warn(f"warning: the workers' newest usable backups differ (after epochs "
+          f"{newest} per replica); every worker resumes after epoch "
+          f"{agreed}.")
+    return epoch, state
+
+
+def _gather_ints(strategy, value):
+    """`value` of every replica of every worker, as a list of ints."""
+    values = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([value], tf.int64))
+    return [int(v) for v in strategy.gather(values, axis=0).numpy()]
 
 
 def _evaluate_distributed(model, strategy, test):
