@@ -5,11 +5,15 @@ variables) with its `epoch-NNNNN.json` (epoch and run metadata). The JSON is
 written first and the weights file is renamed into place last, both through
 a temporary file, so a killed save leaves only whole states (and a temporary
 that the next save replaces). The newest `keep` states are kept: when the
-newest cannot be read, the one before it is restored.
+newest cannot be read, the one before it is restored. The JSON records the
+shape of every variable: a state of another model is refused, never
+skipped (skipping it would train from epoch 0 over the run's progress).
 """
 
+import errno
 import os
 import re
+import shutil
 
 import keras
 import numpy as np
@@ -21,6 +25,12 @@ STATE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 PARTIAL = "partial.weights.h5"
 LEGACY_WEIGHTS = "latest.weights.h5"  # keras.callbacks.BackupAndRestore.
 LEGACY_METADATA = "training_metadata.json"
+# Free space kept beyond a file's expected size.
+MARGIN_BYTES = 16 << 20
+
+
+class IncompatibleBackupError(ValueError):
+    """A state holds another model than the one to restore it into."""
 
 
 class EpochBackup(keras.callbacks.Callback):
@@ -61,18 +71,59 @@ def save_state(model, backup_dir, epoch, metadata, keep=2):
         keep: int. Newest states kept; older ones are deleted.
     """
     os.makedirs(backup_dir, exist_ok=True)
+    # HDF5 can crash the process (not raise) when the disk fills mid-write.
+    newest = list_states(backup_dir)[:1]
+    needed = max([state_bytes(model)] +
+                 [os.path.getsize(weights) for _, weights, _ in newest])
+    check_free_space(backup_dir, needed)
     stem = os.path.join(backup_dir, f"epoch-{epoch:05d}")
-    write_json(f"{stem}.json", {**metadata, "epoch": epoch})
+    write_json(f"{stem}.json", {**metadata, "epoch": epoch,
+                                "shapes": _shapes(_variables(model))})
     partial = os.path.join(backup_dir, PARTIAL)
-    model.save_weights(partial, overwrite=True)
-    with open(partial, "rb+") as handle:
-        os.fsync(handle.fileno())
+    try:
+        model.save_weights(partial, overwrite=True)
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+    except BaseException as error:
+        _remove(partial)
+        if isinstance(error, Exception) and not isinstance(error, OSError):
+            check_free_space(backup_dir, needed)  # h5py: a full disk?
+        raise
     os.replace(partial, f"{stem}.weights.h5")
     states = [state for state in list_states(backup_dir)
               if STATE.match(os.path.basename(state[1]))]
     for old_epoch, weights, _ in states[keep:]:
         os.remove(weights)
         _remove(os.path.join(backup_dir, f"epoch-{old_epoch:05d}.json"))
+
+
+def state_bytes(model):
+    """Bytes of `model`'s variables and optimizer state: a file's size."""
+    return int(sum(np.prod(variable.shape) * np.dtype(variable.dtype).itemsize
+                   for variable in _variables(model)))
+
+
+def check_free_space(directory, needed):
+    """Raises the OS's own "No space left" error before a write that would
+    fill the disk.
+
+    Args:
+        directory: str. Where the file goes (it exists).
+        needed: int. Expected bytes of the file; `MARGIN_BYTES` and 10% are
+            added.
+
+    Raises:
+        OSError: `errno.ENOSPC`, naming the free and needed space.
+    """
+    free = shutil.disk_usage(directory).free
+    wanted = int(needed * 1.1) + MARGIN_BYTES
+    if free < wanted:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: {directory} has "
+            f"{free / 2**20:.1f} MiB free and the next save needs about "
+            f"{wanted / 2**20:.1f} MiB. Free some space and rerun the same "
+            "command: it resumes from the last backup")
 
 
 def list_states(backup_dir):
@@ -101,7 +152,7 @@ def list_states(backup_dir):
     return states
 
 
-def restore_newest(model, backup_dir, warn=print):
+def restore_newest(model, backup_dir, warn=print, max_epoch=None):
     """Loads the newest readable state with finite values into `model`.
 
     States that fail to load, lack their metadata or hold NaN or infinite
@@ -112,11 +163,17 @@ def restore_newest(model, backup_dir, warn=print):
         model: built `keras.Model`, compiled with its optimizer.
         backup_dir: str. Directory of the states.
         warn: callable. Receives the warning line.
+        max_epoch: int or `None`. Only states of at most this many epochs.
 
     Returns:
         `(epoch, metadata)` of the restored state, or `(0, {})`.
+
+    Raises:
+        IncompatibleBackupError: a state holds variables of other shapes
+            or number than `model` (e.g. another number of classes).
     """
-    states = list_states(backup_dir)
+    states = [state for state in list_states(backup_dir)
+              if max_epoch is None or state[0] <= max_epoch]
     if not states:
         return 0, {}
     if model.optimizer is not None and not model.optimizer.built:
@@ -129,8 +186,21 @@ def restore_newest(model, backup_dir, warn=print):
         if metadata is None:
             skipped.append(f"{name} (its metadata is missing)")
             continue
+        if "shapes" in metadata:
+            difference = _difference(metadata["shapes"], variables)
+            if difference:
+                raise IncompatibleBackupError(
+                    f"{name} holds another model: {difference}")
         try:
             model.load_weights(weights)
+        except ValueError as error:  # Keras: variables that do not fit.
+            if "shapes" in metadata:  # Fits by its shapes: unreadable.
+                skipped.append(f"{name} (ValueError: "
+                               f"{str(error).splitlines()[0][:80]})")
+                continue
+            raise IncompatibleBackupError(
+                f"{name} holds another model: "
+                f"{str(error).splitlines()[0][:200]}") from None
         except Exception as error:  # h5py raises OSError, KeyError, ...
             skipped.append(f"{name} ({type(error).__name__}: "
                            f"{str(error).splitlines()[0][:80]})")
@@ -150,10 +220,27 @@ def restore_newest(model, backup_dir, warn=print):
     return 0, {}
 
 
+def _shapes(variables):
+    return [list(variable.shape) for variable in variables]
+
+
+def _difference(shapes, variables):
+    """How the recorded `shapes` differ from `variables`'; "" if they fit."""
+    if len(shapes) != len(variables):
+        return (f"{len(shapes)} variables (model and optimizer), the model "
+                f"to resume has {len(variables)}")
+    for shape, variable in zip(shapes, variables):
+        if list(shape) != list(variable.shape):
+            return (f"`{variable.path}` has shape {tuple(shape)} there and "
+                    f"{tuple(variable.shape)} in the model to resume")
+    return ""
+
+
 def _variables(model):
     variables = list(model.weights)
-    if model.optimizer is not None:
-        variables += [v for v in model.optimizer.variables
+    optimizer = getattr(model, "optimizer", None)  # None: not compiled.
+    if optimizer is not None:
+        variables += [v for v in optimizer.variables
                       if v.dtype != "string"]
     return variables
 

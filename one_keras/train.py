@@ -5,6 +5,7 @@ the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
 """
 
 import os
+import sys
 import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -124,6 +125,11 @@ def _define_flags():
                         "Directory for checkpoints, logs, model.keras, "
                         "target.keras and report.json. Rerunning the same "
                         "command resumes an unfinished run there.")
+    flags.DEFINE_bool("restart", defaults.restart,
+                      "Train from epoch 0 in --output_dir, deleting the run "
+                      "there (backup/, checkpoint, log, report, models). "
+                      "Without it, a run there that cannot be resumed with "
+                      "these flags is refused. Drop it to resume later.")
     flags.DEFINE(_VerbosityParser(), "verbose", defaults.verbose,
                  "auto: a progress bar on a terminal, one line per epoch "
                  "otherwise (a log file); 0: silent; 1: progress bar; 2: one "
@@ -160,9 +166,25 @@ def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import training
     config = config_from_flags()
-    report = training.run(config)
+    try:
+        report = training.run(config)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback.
+        print(interrupted_line(config), file=sys.stderr)
+        sys.exit(130)  # 128 + SIGINT, as a shell reports it.
     print(training.format_report(report))
     print(f"artifacts written to {config.output_dir}")
+
+
+def interrupted_line(config):
+    """The line a run stopped by Ctrl-C prints: how to resume it."""
+    from one_keras import backup
+    states = backup.list_states(os.path.join(config.output_dir, "backup"))
+    since = (f"after epoch {states[0][0]} of {config.epochs}" if states
+             else "epoch 0 (no epoch had finished)")
+    command = ("the same command without --restart" if config.restart
+               else "the same command")
+    return (f"{cli.program_name()}: interrupted: rerun {command} to resume "
+            f"from the last backup, {since}, in {config.output_dir}")
 
 
 if __name__ == "__main__":

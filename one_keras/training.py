@@ -5,6 +5,7 @@ import dataclasses
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 
@@ -36,8 +37,11 @@ VERBOSITIES = ("auto", 0, 1, 2)
 RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
 # ... and that a rerun of a finished run may give (it trains nothing).
 FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
-# Where the run is, not how it trains (`runs/a/` is `runs/a`).
-LOCATION_FIELDS = ("output_dir",)
+# Number fields that must be finite.
+FLOAT_FIELDS = ("alpha", "lr", "momentum", "weight_decay", "temperature")
+# Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
+# to discard the run there.
+LOCATION_FIELDS = ("output_dir", "restart")
 # Temporaries of a killed save: `_save_keras`, `write_json` and older
 # versions' `tempfile.mkstemp(suffix=".keras")`.
 PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
@@ -105,6 +109,9 @@ class TrainConfig:
         seed: int. Random seed.
         deterministic: bool. Deterministic ops and input order.
         output_dir: str. Where artifacts go.
+        restart: bool. Train from epoch 0 in `output_dir`, deleting the run
+            there (backups, checkpoint, log, report, models); without it a
+            rerun resumes that run or is refused.
         verbose: `"auto"` or int. Keras `fit` verbosity: 0 (silent), 1 (a
             progress bar), 2 (one line per epoch); `"auto"` is 1 when
             stdout is a terminal and 2 otherwise (a log file).
@@ -148,9 +155,12 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     output_dir: str = "runs/digits"
+    restart: bool = False
     verbose: int | str = "auto"
 
     def __post_init__(self):
+        for name in FLOAT_FIELDS:  # inf or NaN: every loss is NaN.
+            validation.check_finite(name, getattr(self, name))
         validation.check_int_at_least("epochs", self.epochs, 1)
         validation.check_int_at_least("batch_size", self.batch_size, 1)
         validation.check_int_at_least("eval_batch_size",
@@ -349,14 +359,25 @@ def _changed_settings(saved, config, ignored):
 
 
 def _finished_report(config, output_dir):
-    """The report of a finished run in `output_dir`, or `None`.
+    """The report of a finished run in `output_dir`, or `None` (also with
+    `config.restart`).
 
     Raises:
-        ValueError: the finished run had other settings.
+        ValueError: the finished run had other settings, or `report.json`
+            is not a report of this package.
     """
     report_path = os.path.join(output_dir, "report.json")
+    if not os.path.exists(report_path):
+        return None
     report = read_json(report_path)
-    if report is None:
+    if report is None or not {"config", "target_accuracy"} <= report.keys():
+        raise ValueError(
+            f"`output_dir` holds a report.json that no finished one_keras "
+            f"run wrote (unreadable, or without `config` and "
+            f"`target_accuracy`), which a run would overwrite. Move "
+            f"{report_path} away or use another --output_dir. Received: "
+            f"output_dir={output_dir}")
+    if config.restart:
         return None
     changed = _changed_settings(report.get("config", {}), config,
                                 FINISHED_RUN_CHANGES)
@@ -364,33 +385,66 @@ def _finished_report(config, output_dir):
         raise ValueError(
             f"`output_dir` holds a finished run with other settings "
             f"({', '.join(changed)}); its report is {report_path}. Use "
-            f"another --output_dir or delete {output_dir}. Received: "
-            f"output_dir={output_dir}")
+            f"another --output_dir, --restart to train it again, or delete "
+            f"{output_dir}. Received: output_dir={output_dir}")
     _warn(f"`output_dir` holds a finished run with these settings; nothing "
           f"to train. Its report is {report_path}.")
     return report
 
 
-def _resumable_changes(config, output_dir):
+def _resumable_changes(config, output_dir, states, num_classes):
     """Recovery settings that differ from the run to resume, `{k: [old, new]}`.
 
+    The run's settings are its `config.json`, else those its newest backup
+    recorded (`states`, from `backup.list_states`).
+
     Raises:
-        ValueError: other settings differ.
+        ValueError: other settings or another number of classes (e.g. a
+            `--data_dir` of other classes), or no readable settings.
     """
+    recorded = [metadata for _, _, metadata in states if metadata]
     saved = read_json(os.path.join(output_dir, "config.json"))
     if saved is None:
-        return {}
+        saved = next((m["config"] for m in recorded if "config" in m), None)
+    if saved is None:
+        raise ValueError(_unresumable(
+            output_dir, "its config.json is unreadable and its backups "
+            "record no settings, so they cannot be checked"))
     changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
     if changed:
         raise ValueError(
             f"`output_dir` holds an unfinished run with other settings "
             f"({', '.join(changed)}), which would be resumed; only "
             f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
-            f"--output_dir or delete {output_dir}. Received: "
-            f"output_dir={output_dir}")
+            f"--output_dir, --restart to train from epoch 0 over it, or "
+            f"delete {output_dir}. Received: output_dir={output_dir}")
+    classes = next((m["num_classes"] for m in recorded
+                    if "num_classes" in m), num_classes)
+    if classes != num_classes:
+        raise ValueError(_unresumable(
+            output_dir, f"it trained on {classes} classes and the data "
+            f"(--data_dir={config.data_dir!r}) has {num_classes}"))
     current = dataclasses.asdict(config)
     return {k: [saved[k], current[k]] for k in
             _changed_settings(saved, config, ("verbose",))}
+
+
+def _unresumable(output_dir, reason):
+    """The one-line refusal of a run whose backups cannot be resumed."""
+    return (f"`output_dir` holds an unfinished run that cannot be resumed "
+            f"with these settings: {reason}. Rerun with its settings, use "
+            f"another --output_dir, or pass --restart to train from epoch 0 "
+            f"over it. Received: output_dir={output_dir}")
+
+
+def _discard_run(output_dir):
+    """Deletes what an earlier run wrote to `output_dir` (`--restart`)."""
+    for name in ("backup", "tensorboard"):
+        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+    for name in ("config.json", "checkpoint.keras", "log.csv",
+                 "report.json", "model.keras", "target.keras"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(output_dir, name))
 
 
 def _run(config, strategy, extra_callbacks):
@@ -413,8 +467,9 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         return finished
     dataset = load_run_dataset(config)
     backup_dir = os.path.join(output_dir, "backup")
-    changes = (_resumable_changes(config, output_dir)
-               if backup_lib.list_states(backup_dir) else {})
+    states = [] if config.restart else backup_lib.list_states(backup_dir)
+    changes = (_resumable_changes(config, output_dir, states,
+                                  dataset.num_classes) if states else {})
     steps = config.steps_per_epoch or -(-dataset.num_train //
                                         config.batch_size)
     with strategy.scope():
@@ -422,15 +477,27 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         model.compile(optimizer=keras.optimizers.SGD(
             learning_rate_schedule(config, steps * config.epochs),
             momentum=config.momentum, nesterov=config.nesterov))
-        start_epoch, state = backup_lib.restore_newest(model, backup_dir,
-                                                       warn=_warn)
+        try:
+            start_epoch, state = (backup_lib.restore_newest(
+                model, backup_dir, warn=_warn) if states else (0, {}))
+        except backup_lib.IncompatibleBackupError as error:
+            raise ValueError(_unresumable(output_dir, str(error))) from None
+        if config.strategy == "multi_worker":
+            start_epoch, state = _agree_on_backup(model, strategy,
+                                                  backup_dir, start_epoch,
+                                                  state)
     start_epoch = min(start_epoch, config.epochs)
     history = list(state.get("resumed_with_changes", []))
     if start_epoch and changes:
         history.append({"epoch": start_epoch, **changes})
     previous_seconds = float(state.get("train_seconds", 0.0))
     train, test = run_inputs(config, dataset, strategy, start_epoch, steps)
+    # A backup and checkpoint.keras per epoch: refuse now, not after an epoch.
+    backup_lib.check_free_space(output_dir,
+                                2 * backup_lib.state_bytes(model))
     # Every check passed: only now the directory holds this run's config.
+    if config.restart:
+        _discard_run(output_dir)
     write_json(os.path.join(output_dir, "config.json"),
                 dataclasses.asdict(config))
     # Before the savers: an epoch whose loss or weights are not finite is
@@ -445,21 +512,28 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     def state_metadata(epoch):
         return {"train_seconds": round(
                     previous_seconds + time.perf_counter() - start, 3),
-                "resumed_with_changes": history}
+                "resumed_with_changes": history,
+                # What a rerun checks when config.json is unreadable.
+                "config": dataclasses.asdict(config),
+                "num_classes": dataset.num_classes}
 
     def finite():
         return not nan_guard.triggered
 
+    log_path = os.path.join(output_dir, "log.csv")
+    if start_epoch:
+        _trim_log(log_path, start_epoch)
     callbacks = [
         *method_callbacks,
         nan_guard,
+        # Before the backup: a kill right after it cannot lose the row, and
+        # a row whose backup was not written is trimmed on resume.
+        keras.callbacks.CSVLogger(log_path, append=start_epoch > 0),
         backup_lib.EpochBackup(backup_dir, state_metadata,
                                should_save=finite),
         callbacks_lib.AtomicCheckpoint(lambda m: _save_keras(
             m, os.path.join(output_dir, "checkpoint.keras")),
             should_save=finite),
-        keras.callbacks.CSVLogger(os.path.join(output_dir, "log.csv"),
-                                  append=start_epoch > 0),
         *extra_callbacks,
     ]
     if backends.tensorflow_installed():  # Keras writes summaries with TF.
@@ -597,16 +671,18 @@ def deployed_accuracy(deployed, test, num_classes):
     Returns:
         A dict with `target_accuracy` (and `target_top5_accuracy`).
     """
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    # Not `deployed.compile(...)`: `target.keras` would then carry an
+    # optimizer that never trained, which `load_model` warns about.
+    top1 = keras.metrics.SparseCategoricalAccuracy()
+    top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=5)
+    for images, labels in test:
+        logits = deployed.predict_on_batch(images)
+        top1.update_state(labels, logits)
+        if num_classes > 10:
+            top5.update_state(labels, logits)
+    report = {"target_accuracy": float(top1.result())}
     if num_classes > 10:
-        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(
-            k=5, name="top5_accuracy"))
-    deployed.compile(loss=keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True), metrics=metrics)
-    results = deployed.evaluate(test, verbose=0, return_dict=True)
-    report = {"target_accuracy": float(results["accuracy"])}
-    if "top5_accuracy" in results:
-        report["target_top5_accuracy"] = float(results["top5_accuracy"])
+        report["target_top5_accuracy"] = float(top5.result())
     return report
 
 
@@ -654,6 +730,50 @@ def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
         if model.stop_training:
             break
     callback_list.on_train_end(logs)
+
+
+def _agree_on_backup(model, strategy, backup_dir, epoch, state):
+    """The backup every worker resumes from under `multi_worker`.
+
+    Each worker restored its own newest usable backup (`epoch`); one may
+    be unreadable on one worker, and workers resuming at different epochs
+    would train apart. All take the oldest of the workers' newest epochs,
+    or all refuse when a worker lacks it.
+
+    Returns:
+        `(epoch, metadata)`, the same epoch on every worker.
+
+    Raises:
+        ValueError: the workers have no usable backup in common.
+    """
+    newest = _gather_ints(strategy, epoch)
+    agreed = min(newest)
+    if agreed == max(newest):
+        return epoch, state
+    if agreed:  # On every worker: loading runs collective ops.
+        epoch, state = backup_lib.restore_newest(model, backup_dir,
+                                                 warn=_warn, max_epoch=agreed)
+    found = _gather_ints(strategy, epoch)  # Every worker, even on refusal.
+    if not agreed or set(found) != {agreed}:
+        raise ValueError(
+            f"The workers' backups have no usable epoch in common (newest "
+            f"per replica after epochs {newest}; restorable at epoch "
+            f"{agreed}: {found}), so they would train apart. Copy the "
+            f"chief's backup/ to the other workers' output_dir, or pass "
+            f"--restart on every worker. Received: backup_dir={backup_dir}")
+    _warn(f"warning: the workers' newest usable backups differ (after epochs "
+          f"{newest} per replica); every worker resumes after epoch "
+          f"{agreed}.")
+    return epoch, state
+
+
+def _gather_ints(strategy, value):
+    """`value` of every replica of every worker, as a list of ints."""
+    import tensorflow as tf
+
+    values = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([value], tf.int64))
+    return [int(v) for v in strategy.gather(values, axis=0).numpy()]
 
 
 def _evaluate_distributed(model, strategy, test):
@@ -794,6 +914,22 @@ def _remove_partial_files(output_dir):
                 os.remove(os.path.join(directory, name))
 
 
+def _trim_log(path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs of the
+    CSV log `path`: the rows of epochs that a resume trains again go."""
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        lines = handle.readlines()
+    kept = lines[:1] + [line for line in lines[1:]
+                        if line.split(",", 1)[0].strip().isdigit()
+                        and int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        with open(f"{path}.tmp", "w") as handle:
+            handle.writelines(kept)
+        os.replace(f"{path}.tmp", path)
+
+
 def _save_keras(model, path):
     """Saves a `.keras` file atomically: a crash never leaves half a file.
 
@@ -801,6 +937,8 @@ def _save_keras(model, path):
     a kill left it behind.
     """
     temporary = f"{os.path.splitext(path)[0]}.partial.keras"
+    backup_lib.check_free_space(os.path.dirname(path) or ".",
+                                backup_lib.state_bytes(model))
     try:
         model.save(temporary)
         os.replace(temporary, path)

@@ -1,5 +1,6 @@
 """Argument checks that raise a `ValueError` naming the argument and the fix."""
 
+import math
 import os
 import zipfile
 
@@ -27,13 +28,31 @@ def check_int_at_least(name, value, minimum):
                          f"Received: {name}={value!r}")
 
 
+def check_finite(name, value):
+    """Raises if `value` is a number that is NaN or infinite.
+
+    An infinite temperature, learning rate or weight decay makes every loss
+    NaN, which no other setting can fix.
+
+    Args:
+        name: str. The argument's name, quoted in the message.
+        value: The value to check; non-numbers and `None` pass.
+    """
+    if isinstance(value, (int, float, np.number)) and \
+            not isinstance(value, bool) and not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number (NaN and "
+                         f"infinity make the loss NaN). "
+                         f"Received: {name}={value!r}")
+
+
 def check_positive(name, value):
-    """Raises unless `value` is a number > 0.
+    """Raises unless `value` is a finite number > 0.
 
     Args:
         name: str. The argument's name, quoted in the message.
         value: The value to check.
     """
+    check_finite(name, value)
     if isinstance(value, bool) or not isinstance(
             value, (int, float, np.number)) or not value > 0:
         raise ValueError(f"`{name}` must be a number > 0. "
@@ -41,12 +60,13 @@ def check_positive(name, value):
 
 
 def check_non_negative(name, value):
-    """Raises unless `value` is a number >= 0.
+    """Raises unless `value` is a finite number >= 0.
 
     Args:
         name: str. The argument's name, quoted in the message.
         value: The value to check.
     """
+    check_finite(name, value)
     if isinstance(value, bool) or not isinstance(
             value, (int, float, np.number)) or not value >= 0:
         raise ValueError(f"`{name}` must be a number >= 0. "

@@ -94,6 +94,55 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
     assert log[0].startswith("epoch") and len(log) == 2  # CSVLogger ran.
 
 
+def _train_two_workers(output_dir, *flags):
+    """Runs the CLI on two localhost workers; returns their stderr."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({
+            "cluster": {"worker": workers},
+            "task": {"type": "worker", "index": index}}))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "one_keras.train",
+             "--strategy=multi_worker", f"--output_dir={output_dir}",
+             *flags], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
+    try:
+        outputs = [p.communicate(timeout=300) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    return [err for _, err in outputs]
+
+
+def test_workers_with_different_newest_backups_resume_together(tmp_path):
+    """Worker 1's newest backup is unreadable: both resume after epoch 1.
+
+    Before, the chief resumed after epoch 2 and worker 1 after epoch 1, and
+    their collective ops no longer matched (a hang)."""
+    flags = [*TINY, "--epochs=2", "--sync_bn", "--deterministic"]
+    _train_two_workers(tmp_path, *flags)
+    worker = tmp_path / "workers" / "worker_1"
+    for directory in (tmp_path, worker):  # Unfinished again.
+        for name in ("report.json", "model.keras", "target.keras"):
+            (directory / name).unlink()
+    newest = worker / "backup" / "epoch-00002.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:1000])
+
+    errors = _train_two_workers(tmp_path, *flags)
+
+    assert "every worker resumes after epoch 1" in errors[0]
+    for directory in (tmp_path, worker):
+        report = json.loads((directory / "report.json").read_text())
+        assert report["resumed_at_epoch"] == 1
+    chief = keras.models.load_model(tmp_path / "model.keras")
+    other = keras.models.load_model(worker / "model.keras")
+    for a, b in zip(chief.weights, other.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
 EQUALITY_SCRIPT = os.path.join(os.path.dirname(__file__), "scripts",
                                "distributed_equality.py")
 

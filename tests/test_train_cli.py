@@ -48,6 +48,11 @@ def test_schedule_drops_at_half_and_three_quarters():
     (["--depth=10"], "`depth` must be of the form `6 * n + 2`"),
     (["--dataset=mnist"], "--dataset"),
     (["--temperature=0"], "`temperature` must be a number > 0"),
+    # No --lr can help an infinite temperature or weight decay: refused
+    # before any training, instead of a NaN loss advising a lower --lr.
+    (["--temperature=inf"], "`temperature` must be a finite number"),
+    (["--weight_decay=inf"], "`weight_decay` must be a finite number"),
+    (["--lr=nan"], "`lr` must be a finite number"),
 ])
 def test_bad_flags_give_one_clear_line(capsys, monkeypatch, args, message):
     # In this process, through the CLI's own entry point (`cli.run`, as
@@ -121,3 +126,60 @@ def test_demo_flagfile_matches_defaults():
     for name, value in values.items():
         if name != "output_dir":
             assert str(getattr(defaults, name)) == value, name
+
+
+TINY_FLAGS = ["--depth=8", "--width=4", "--epochs=2", "--steps_per_epoch=2",
+              "--eval_steps=1", "--verbose=0", "--deterministic"]
+
+
+def _train(monkeypatch, *args):
+    """Runs the CLI in this process; returns its exit code (0 if none)."""
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    with flagsaver.flagsaver():
+        try:
+            cli.run(train.main)
+        except SystemExit as exit_info:
+            return exit_info.code or 0
+    return 0
+
+
+def test_a_foreign_report_json_is_one_line_and_kept(tmp_path, monkeypatch,
+                                                    capsys):
+    # It made `KeyError: 'target_accuracy'` (a traceback) before.
+    report = tmp_path / "run" / "report.json"
+    report.parent.mkdir()
+    report.write_text('{"accuracy": 0.5}')
+
+    code = _train(monkeypatch, *TINY_FLAGS, f"--output_dir={report.parent}")
+
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "report.json that no finished one_keras run " \
+        "wrote" in err[0], err
+    assert report.read_text() == '{"accuracy": 0.5}'
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch,
+                                                    capsys):
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt()
+
+    run = training.run
+    monkeypatch.setattr(training, "run",
+                        lambda config: run(config, callbacks=[CtrlC()]))
+    output_dir = tmp_path / "run"
+    command = [*TINY_FLAGS, f"--output_dir={output_dir}"]
+
+    assert _train(monkeypatch, *command) == 130
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"train.py: interrupted: rerun the same command to resume "
+                   f"from the last backup, after epoch 1 of 2, in "
+                   f"{output_dir}"]
+    assert not (output_dir / "run.lock").exists()
+    monkeypatch.setattr(training, "run", run)
+    assert _train(monkeypatch, *command) == 0
+    report = json.loads((output_dir / "report.json").read_text())
+    assert report["resumed_at_epoch"] == 1

@@ -35,12 +35,32 @@ def _weights(path):
     return keras.models.load_model(path).get_weights()
 
 
+def _teacher(path):
+    """An (untrained) digits teacher `.keras` file for method 'kd'."""
+    from one_keras import methods
+    network = methods.build_method_model(
+        "vanilla", num_classes=10, input_shape=(8, 8, 1), depth=8, width=4)
+    network.deployed_model().save(path)
+    return str(path)
+
+
 @pytest.mark.slow  # Three runs; test_training_faults resumes in seconds.
-def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    straight = training.TrainConfig(**TINY, output_dir=str(tmp_path / "a"))
+@pytest.mark.parametrize("method", ["one", "vanilla", "kd", "dml",
+                                    "ensemble", "snapshot"])
+def test_killed_run_resumes_to_the_same_weights(tmp_path, method):
+    # Every method's state (peers, frozen teacher, snapshots, optimizer
+    # slots) survives the kill: the resumed run ends where a straight one
+    # does.
+    options = {"method": method, **TINY}
+    if method == "kd":
+        options["teacher"] = _teacher(tmp_path / "teacher.keras")
+    if method == "snapshot":
+        options["num_snapshots"] = 2
+    straight = training.TrainConfig(**options,
+                                    output_dir=str(tmp_path / "a"))
     training.run(straight)
 
-    resumed = training.TrainConfig(**TINY, output_dir=str(tmp_path / "b"))
+    resumed = training.TrainConfig(**options, output_dir=str(tmp_path / "b"))
     with pytest.raises(Interrupt):
         training.run(resumed, callbacks=[KillMidEpoch(epoch=1, batch=0)])
     assert (tmp_path / "b" / "checkpoint.keras").exists()

@@ -22,7 +22,6 @@ from one_keras import backends
 from one_keras import validation
 from one_keras.data import augmentation as augmentation_lib
 from one_keras.data import image_folder
-from one_keras.data.dataset import DatasetNotFoundError
 from one_keras.data.digits import digits_normalization
 from one_keras.data.digits import load_digits_arrays
 from one_keras.data.preprocessing import IMAGENET_NORMALIZATION

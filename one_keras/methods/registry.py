@@ -211,7 +211,8 @@ def _resolve_teacher(teacher):
                          "trained model or the path of a `.keras` file. "
                          "Received: teacher=None")
     if isinstance(teacher, str):
-        teacher = keras.models.load_model(teacher)
+        # Frozen: its optimizer (if it was saved with one) is not needed.
+        teacher = keras.models.load_model(teacher, compile=False)
     if not isinstance(teacher, keras.Model):
         raise ValueError("`teacher` must be a `keras.Model` or a `.keras` "
                          f"path. Received: teacher={teacher!r}")
