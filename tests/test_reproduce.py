@@ -2,10 +2,8 @@
 """
 
 import dataclasses
-import importlib.util
 import json
 import pathlib
-import re
 
 import pytest
 from absl import flags
@@ -13,6 +11,7 @@ from absl.testing import flagsaver
 
 from one_keras import train
 from one_keras import training
+from tests import cli_tools
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / \
     "reproduce.py"
@@ -20,26 +19,8 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / \
 
 @pytest.fixture(scope="module")
 def reproduce():
-    # Other CLIs loaded in this process may define flags of the same names
-    # (e.g. export.py's --output): set theirs aside, put them back after.
-    saved = {}
-    while True:
-        try:
-            spec = importlib.util.spec_from_file_location("reproduce",
-                                                          SCRIPT)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            break
-        except flags.DuplicateFlagError as error:
-            name = re.search(r"flag '([^']+)'", str(error)).group(1)
-            saved.setdefault(name, flags.FLAGS[name])
-            delattr(flags.FLAGS, name)
-    yield module
-    for name in ("runs", "seeds", "teacher_depth", "work_dir", "output"):
-        if name in flags.FLAGS:
-            delattr(flags.FLAGS, name)
-    for name, flag in saved.items():
-        flags.FLAGS[name] = flag
+    with cli_tools.loaded_tool(SCRIPT, "reproduce") as module:
+        yield module
 
 
 def test_one_row_is_a_training_run_of_the_cli_flags(reproduce, tmp_path,
