@@ -75,7 +75,8 @@ def test_digits_demo_meets_its_accuracy(tmp_path):
     for name in ("model.keras", "target.keras", "log.csv", "config.json"):
         assert (tmp_path / "demo" / name).exists(), name
     target = keras.saving.load_model(tmp_path / "demo" / "target.keras")
-    assert target.count_params() == report["params_target"]
+    trainable = sum(int(np.prod(w.shape)) for w in target.trainable_weights)
+    assert trainable == report["params_target"]
 
 
 @pytest.mark.parametrize("sizes,recipe", [
@@ -148,6 +149,54 @@ def test_data_parallel_equals_one_device(tmp_path):
               for s in ("one_device", "data_parallel")]
     for one, two in zip(*(m.get_weights() for m in models)):
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+
+
+@JAX
+def test_data_parallel_splits_partial_batches_and_counts_each_image_once(
+        tmp_path):
+    """9 training and 3 test images in batches over 2 devices: the last
+    training batch is filled up to 2 images, the last test batch is padded
+    with a copy weighted 0, and accuracies count each test image once."""
+    folder = image_folder(tmp_path / "photos", (12, 12), per_class=3)
+    for extra in (tmp_path / "photos" / "test").glob("class*/1.png"):
+        extra.unlink()
+    dataset = numpy_pipeline.load_numpy_dataset(
+        "image_folder", str(folder), image_size=12)
+    last = int(dataset.y_test[-1])
+    np.testing.assert_array_equal(np.sort(dataset.y_test), [0, 1, 2])
+    train = numpy_pipeline.train_batches(dataset, 4, seed=0,
+                                         batch_multiple=2)
+    assert [len(train[i][1]) for i in range(len(train))] == [4, 4, 2]
+    test = numpy_pipeline.eval_batches(dataset, 2, batch_multiple=2)
+    images, labels, weights = test[1]
+    np.testing.assert_array_equal(labels, [last, last])
+    np.testing.assert_array_equal(weights, [1.0, 0.0])
+    always_last = keras.Sequential([
+        keras.Input((12, 12, 3)), keras.layers.Flatten(),
+        keras.layers.Dense(3, kernel_initializer="zeros",
+                           bias_initializer=keras.initializers.Constant(
+                               np.eye(3)[last]))])
+    # Right on the last image only: 1/3, where counting its copy gave 2/4.
+    accuracy = training.deployed_accuracy(always_last, test, 3)
+    assert accuracy["target_accuracy"] == pytest.approx(1 / 3)
+    report = training.run(training.TrainConfig(
+        dataset="image_folder", data_dir=str(folder), image_size=12,
+        depth=8, width=4, epochs=1, batch_size=4, eval_batch_size=2,
+        verbose=0, strategy="data_parallel",
+        output_dir=str(tmp_path / "run")))
+    assert report["replicas"] == 2
+    for name in ("target_accuracy", "ensemble_accuracy"):
+        assert report[name] * 3 == pytest.approx(round(report[name] * 3))
+
+
+@JAX
+def test_batch_size_that_does_not_split_is_refused_in_one_line(tmp_path):
+    config = training.TrainConfig(**{**TINY, "batch_size": 15},
+                                  strategy="data_parallel",
+                                  output_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="`batch_size` must be a multiple "
+                                         "of the 2 devices.*batch_size=14"):
+        training.run(config)
 
 
 def test_strategy_of_tensorflow_is_refused_in_one_line(tmp_path):

@@ -101,6 +101,46 @@ def _tf_strategy(name, tpu):
     return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
+def batch_multiple(strategy):
+    """The number every batch's size must be a multiple of under `strategy`.
+
+    `keras.distribution.DataParallel` (JAX) splits each batch evenly over
+    its devices and refuses a batch that does not split; `tf.distribute`
+    strategies split uneven batches themselves.
+
+    Args:
+        strategy: what `make_strategy` returned.
+
+    Returns:
+        int: the number of devices of a `LocalStrategy` with a
+        distribution, else 1.
+    """
+    if isinstance(strategy, LocalStrategy):
+        return strategy.num_replicas_in_sync
+    return 1
+
+
+def check_batch_sizes(strategy, **batch_sizes):
+    """Refuses batch sizes that do not split over `strategy`'s devices.
+
+    Args:
+        strategy: what `make_strategy` returned.
+        **batch_sizes: flag name -> batch size.
+
+    Raises:
+        ValueError: naming the flag and the multiple it needs.
+    """
+    multiple = batch_multiple(strategy)
+    for name, size in batch_sizes.items():
+        if size % multiple:
+            raise ValueError(
+                f"`{name}` must be a multiple of the {multiple} devices "
+                f"that each batch is split over; use {name}="
+                f"{max(multiple, size - size % multiple)} (or "
+                "--strategy=one_device). Received: "
+                f"{name}={size}")
+
+
 def run_scope(strategy):
     """The context `fit` and `evaluate` run in: the distribution of a
     `LocalStrategy` (JAX shards each batch by it), nothing for

@@ -327,6 +327,9 @@ def run(config, callbacks=None):
     """
     # First: collective ops (multi_worker) must be set up before any TF op.
     strategy = distribution.make_strategy(config.strategy, config.tpu)
+    distribution.check_batch_sizes(
+        strategy, batch_size=config.batch_size,
+        eval_batch_size=config.eval_batch_size)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         distribution.enable_determinism()
@@ -642,21 +645,25 @@ def run_inputs(config, dataset, strategy, start_epoch, steps):
     """
     # Past the last epoch (killed while saving), nothing is consumed.
     start_epoch = min(start_epoch, config.epochs - 1)
+    multiple = distribution.batch_multiple(strategy)
     if isinstance(dataset, numpy_pipeline.NumpyDataset):
         return (numpy_pipeline.train_batches(
                     dataset, config.batch_size, seed=config.seed,
-                    start_epoch=start_epoch, steps=steps),
+                    start_epoch=start_epoch, steps=steps,
+                    batch_multiple=multiple),
                 numpy_pipeline.eval_batches(
                     dataset, config.eval_batch_size,
-                    steps=config.eval_steps or None))
+                    steps=config.eval_steps or None,
+                    batch_multiple=multiple))
     tpu = distribution.is_tpu(strategy)
     train = data_lib.train_pipeline(
         dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
         start_epoch=start_epoch, steps=steps,
-        deterministic=config.deterministic, drop_remainder=tpu)
+        deterministic=config.deterministic,
+        drop_remainder=tpu or multiple > 1)
     test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
                                   steps=config.eval_steps or None,
-                                  drop_remainder=tpu)
+                                  drop_remainder=tpu, batch_multiple=multiple)
     return train, test
 
 
@@ -665,7 +672,9 @@ def deployed_accuracy(deployed, test, num_classes):
 
     Args:
         deployed: `keras.Model` mapping images to logits (or log-probabilities).
-        test: batched `tf.data.Dataset` of `(images, labels)`.
+        test: batches of `(images, labels)` or `(images, labels,
+            sample_weights)` (padding weighted 0): a `tf.data.Dataset` or a
+            `keras.utils.PyDataset`.
         num_classes: int. Number of classes.
 
     Returns:
@@ -675,11 +684,12 @@ def deployed_accuracy(deployed, test, num_classes):
     # optimizer that never trained, which `load_model` warns about.
     top1 = keras.metrics.SparseCategoricalAccuracy()
     top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=5)
-    for images, labels in test:
+    for batch in test:
+        images, labels, weights = (tuple(batch) + (None,))[:3]
         logits = deployed.predict_on_batch(images)
-        top1.update_state(labels, logits)
+        top1.update_state(labels, logits, weights)
         if num_classes > 10:
-            top5.update_state(labels, logits)
+            top5.update_state(labels, logits, weights)
     report = {"target_accuracy": float(top1.result())}
     if num_classes > 10:
         report["target_top5_accuracy"] = float(top5.result())

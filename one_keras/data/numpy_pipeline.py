@@ -247,13 +247,17 @@ class TrainBatches(keras.utils.PyDataset):
         steps: int or `None`. Batches per epoch (`None`: one pass, the last
             batch partial). More than one pass wraps around the shuffled
             order.
+        batch_multiple: int. A last, partial batch is filled up to a
+            multiple of it with the epoch's first images (a batch split
+            over `batch_multiple` devices must split evenly).
     """
 
     def __init__(self, dataset, batch_size, seed=0, start_epoch=0,
-                 steps=None):
+                 steps=None, batch_multiple=1):
         super().__init__()
         self.dataset = dataset
         self.batch_size = int(batch_size)
+        self.batch_multiple = int(batch_multiple)
         self.seed = int(seed)
         self.epoch = int(start_epoch)
         self.steps = steps or steps_per_epoch(dataset, batch_size)
@@ -281,6 +285,9 @@ class TrainBatches(keras.utils.PyDataset):
         start = (index % steps_per_epoch(self.dataset, self.batch_size)
                  ) * self.batch_size
         picked = order[start:start + self.batch_size]
+        short = -len(picked) % self.batch_multiple
+        if short:
+            picked = np.concatenate([picked, order[:short]])
         rng = np.random.default_rng([self.seed, epoch, index])
         images = self._augment(picked, rng)
         labels = self.dataset.y_train[picked].astype("int32")
@@ -317,12 +324,18 @@ class EvalBatches(keras.utils.PyDataset):
         dataset: `NumpyDataset`.
         batch_size: int.
         steps: int or `None`. The first `steps` batches (`None`: all).
+        batch_multiple: int. Above 1, batches are `(images, labels,
+            sample_weights)` and a last, partial batch is padded to a
+            multiple of it with copies of its last image, weighted 0, so
+            that it splits evenly over `batch_multiple` devices and the
+            accuracies count every test image once.
     """
 
-    def __init__(self, dataset, batch_size, steps=None):
+    def __init__(self, dataset, batch_size, steps=None, batch_multiple=1):
         super().__init__()
         self.dataset = dataset
         self.batch_size = int(batch_size)
+        self.batch_multiple = int(batch_multiple)
         batches = -(-dataset.num_test // self.batch_size)
         self.steps = min(steps, batches) if steps else batches
 
@@ -333,9 +346,18 @@ class EvalBatches(keras.utils.PyDataset):
         if index >= self.steps:
             raise IndexError(f"batch {index} is past the end")
         part = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return (normalize(self.dataset.x_test[part],
-                          self.dataset.normalization),
-                self.dataset.y_test[part].astype("int32"))
+        images = normalize(self.dataset.x_test[part],
+                           self.dataset.normalization)
+        labels = self.dataset.y_test[part].astype("int32")
+        if self.batch_multiple == 1:
+            return images, labels
+        weights = np.ones(len(labels), "float32")
+        short = -len(labels) % self.batch_multiple
+        if short:
+            images = np.concatenate([images, np.repeat(images[-1:], short, 0)])
+            labels = np.concatenate([labels, np.repeat(labels[-1:], short)])
+            weights = np.concatenate([weights, np.zeros(short, "float32")])
+        return images, labels, weights
 
 
 def steps_per_epoch(dataset, batch_size):
@@ -343,13 +365,16 @@ def steps_per_epoch(dataset, batch_size):
     return -(-dataset.num_train // batch_size)
 
 
-def train_batches(dataset, batch_size, seed=0, start_epoch=0, steps=None):
+def train_batches(dataset, batch_size, seed=0, start_epoch=0, steps=None,
+                  batch_multiple=1):
     """The training input of `fit` from `start_epoch` on (see
     `TrainBatches`)."""
     return TrainBatches(dataset, batch_size, seed=seed,
-                        start_epoch=start_epoch, steps=steps)
+                        start_epoch=start_epoch, steps=steps,
+                        batch_multiple=batch_multiple)
 
 
-def eval_batches(dataset, batch_size, steps=None):
+def eval_batches(dataset, batch_size, steps=None, batch_multiple=1):
     """The test input of `evaluate` (see `EvalBatches`)."""
-    return EvalBatches(dataset, batch_size, steps=steps)
+    return EvalBatches(dataset, batch_size, steps=steps,
+                       batch_multiple=batch_multiple)

@@ -83,14 +83,42 @@ def train_pipeline(dataset, batch_size, seed=0, epochs=1, start_epoch=0,
 
 
 def eval_pipeline(dataset, batch_size, steps=None, drop_remainder=False,
-                  cache=True):
-    """The test input: normalised, batched, optionally the first `steps`."""
+                  cache=True, batch_multiple=1):
+    """The test input: normalised, batched, optionally the first `steps`.
+
+    Args:
+        dataset: `one_keras.data.Dataset`.
+        batch_size: int.
+        steps: int or `None`. Only the first `steps` batches.
+        drop_remainder: bool. Drop the last partial batch (TPU).
+        cache: bool. Cache the batches when `dataset.cacheable`.
+        batch_multiple: int. Above 1, batches are `(images, labels,
+            sample_weights)` and a last, partial batch is padded to a
+            multiple of it with copies of its last image, weighted 0 (it
+            then splits evenly over that many devices).
+
+    Returns:
+        A `tf.data.Dataset` of batches.
+    """
     source = dataset.test_source
     data = source.map(lambda x, y: (dataset.prepare_eval(x), y),
                       num_parallel_calls=tf.data.AUTOTUNE)
     data = data.batch(batch_size, drop_remainder=drop_remainder)
+    if batch_multiple > 1:
+        data = data.map(lambda x, y: _pad_batch(x, y, batch_multiple))
     if steps:
         data = data.take(steps)
     if cache and dataset.cacheable:
         data = data.cache()
     return data.prefetch(tf.data.AUTOTUNE).with_options(_options(True))
+
+
+def _pad_batch(images, labels, multiple):
+    """`(images, labels, weights)` padded to a multiple of `multiple` with
+    copies of the last example, weighted 0."""
+    count = tf.shape(labels)[0]
+    short = tf.math.floormod(-count, multiple)
+    weights = tf.concat([tf.ones([count]), tf.zeros([short])], 0)
+    images = tf.concat([images, tf.repeat(images[-1:], short, 0)], 0)
+    labels = tf.concat([labels, tf.repeat(labels[-1:], short, 0)], 0)
+    return images, labels, weights
