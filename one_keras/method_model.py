@@ -41,6 +41,22 @@ class MethodModel(keras.Model):
         self.normalization = normalization
         self.ce_tracker = keras.metrics.Mean(name="ce")
 
+    def _track_variables(self):
+        """(torch backend only: Keras' `TorchLayer` calls it.) Registers
+        every variable as a torch parameter under a key of its own.
+
+        Keras keys them by `variable.path`, which is not unique here: the
+        members of DML, ensembles and snapshots (and a KD teacher) repeat
+        their layer names, so `stem_conv/kernel` was registered once,
+        `zero_grad` skipped the other members' weights and their gradients
+        summed over steps.
+        """
+        import torch
+
+        self._torch_params = torch.nn.ParameterDict({
+            f"{index}:{variable.path}".replace(".", "_"): variable.value
+            for index, variable in enumerate(self.variables)})
+
     def weight_decay_loss(self):
         """`(weight_decay / 2) * sum(w^2)` over all trainable weights."""
         if not self.weight_decay or not self.trainable_variables:
