@@ -209,7 +209,7 @@ def test_strategy_of_tensorflow_is_refused_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_losses_are_finite_and_improve(policy):
-    from one_keras.models import build_one_resnet
+    from one_keras.methods.one import build_one_resnet
 
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
@@ -229,7 +229,7 @@ def test_mixed_precision_losses_are_finite_and_improve(policy):
 
 
 def test_out_of_range_labels_fail_in_one_line():
-    from one_keras.models import build_one_resnet
+    from one_keras.methods.one import build_one_resnet
 
     model = build_one_resnet(depth=8, width=4, num_classes=3,
                              input_shape=(8, 8, 3))
@@ -240,7 +240,7 @@ def test_out_of_range_labels_fail_in_one_line():
 
 
 def test_sync_bn_model_trains_and_loads(tmp_path):
-    from one_keras.models import build_one_resnet
+    from one_keras.methods.one import build_one_resnet
 
     model = build_one_resnet(depth=8, width=4, num_classes=3,
                              input_shape=(8, 8, 3), sync_bn=True)

@@ -29,7 +29,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from one_keras import data as data_lib  # noqa: E402
-from one_keras.models import build_one_model  # noqa: E402
+from one_keras.methods.one import build_one_model  # noqa: E402
 
 _DATASET = flags.DEFINE_string("dataset", "cifar10", "A tfds dataset name.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "tfds data directory; "

@@ -4,7 +4,7 @@ r"""Keras-vs-PyTorch parity of one ONE training run, step by step.
       --data_dir IMAGE_FOLDER [--depth 8] [--steps 20] [--batch_size 32]
 
 Run with the one_keras environment. It builds the Keras ONE ResNet
-(`one_keras.models.build_one_resnet`, 3 branches, 32x32), copies its initial
+(`one_keras.methods.one.build_one_resnet`, 3 branches, 32x32), copies its initial
 weights into `benchmarks/pytorch_reference.py`'s `ONEResNet` (NHWC kernels
 to NCHW, BatchNorm moving statistics), trains both for `--steps` SGD steps
 on the same fixed, normalised, unaugmented batches with the same learning
@@ -166,7 +166,7 @@ def build_keras(depth, batch_norm):
     """The Keras ONE ResNet; `batch_norm="keras"` swaps in the plain layer."""
     import keras
 
-    from one_keras.models import build_one_resnet
+    from one_keras.methods.one import build_one_resnet
     from one_keras.models import resnet_cifar
 
     original = resnet_cifar.batch_norm

@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from one_keras.models import build_one_resnet  # noqa: E402
+from one_keras.methods.one import build_one_resnet  # noqa: E402
 from one_keras.models import resnet_cifar  # noqa: E402
 
 _DEPTH = flags.DEFINE_integer("depth", 32, "ResNet depth.")

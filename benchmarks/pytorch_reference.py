@@ -1,6 +1,6 @@
 r"""PyTorch reference of ONE's CIFAR ResNet: throughput and training.
 
-The same network as `one_keras.models.build_one_resnet` (post-activation
+The same network as `one_keras.methods.one.build_one_resnet` (post-activation
 ResNet, 1x1 conv + BN shortcuts, stage 3 + classifier per branch, the gate of
 the paper, Kaiming fan-out conv init, PyTorch's default Linear init) and the
 same step (ONE loss at T=3, SGD Nesterov momentum 0.9, coupled weight decay
@@ -76,7 +76,7 @@ def stage(in_planes, planes, blocks, stride):
 class ONEResNet(nn.Module):
     """Trunk (stem, stages 1-2), `num_branches` x (stage 3 + FC), gate.
 
-    As `one_keras.models.build_one_resnet`: the gate pools the trunk output
+    As `one_keras.methods.one.build_one_resnet`: the gate pools the trunk output
     (stage 2), convolutions start He-normal with fan-out, Linear layers and
     BatchNorm keep PyTorch's defaults (Keras' are set to match them).
     """

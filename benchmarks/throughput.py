@@ -133,7 +133,7 @@ def _step_clock():
 def _compiled_model(depth, num_branches):
     import keras
 
-    from one_keras.models import build_one_resnet
+    from one_keras.methods.one import build_one_resnet
 
     keras.utils.set_random_seed(0)
     model = build_one_resnet(depth=depth, num_classes=_CLASSES.value,
@@ -169,7 +169,7 @@ def _inference_latency(one_model, depth):
     import keras
     import tensorflow as tf
 
-    from one_keras.models import build_one_resnet
+    from one_keras.methods.one import build_one_resnet
 
     keras.utils.set_random_seed(0)
     networks = {

@@ -47,7 +47,7 @@ class ONEModel(MethodModel):
 
     Example:
     ```python
-    model = one_keras.models.build_one_resnet(depth=32, num_classes=10)
+    model = one_keras.methods.one.build_one_resnet(depth=32, num_classes=10)
     model.compile(optimizer="sgd")
     model.fit(images, labels, epochs=10, validation_data=(x_val, y_val))
     target = model.target_model()

@@ -6,7 +6,7 @@ except in tests marked `graph` or `slow` (tests/tracing.py). Shared fixtures
 (build or train once, then only read):
 
 - `zoo_model(name, num_classes, **kwargs)`: a zoo ONE model
-  (`one_keras.models.build_one_model`), built once per argument set and
+  (`one_keras.methods.one.build_one_model`), built once per argument set and
   test module.
 - `tiny_run`: a `TrainedRun(output_dir, report)` of a 1-epoch, 2-step
   `training.run` of a depth-8, width-4 ONE ResNet on the digits (output_dir
@@ -116,7 +116,7 @@ def zoo_model():
     Models are shared by the tests of the module: read them (counts, layers,
     forward passes); do not train or change them.
     """
-    from one_keras.models import build_one_model
+    from one_keras.methods.one import build_one_model
 
     models = {}
 

@@ -13,7 +13,7 @@ from absl.testing import flagsaver
 from one_keras import cli
 from one_keras import evaluation
 from one_keras import train  # noqa: F401  (defines the training flags)
-from one_keras.models import build_one_resnet
+from one_keras.methods.one import build_one_resnet
 
 
 def _one_error_line(capsys):

@@ -3,7 +3,7 @@
 import keras
 
 from one_keras import flops
-from one_keras.models import build_one_resnet
+from one_keras.methods.one import build_one_resnet
 
 
 def test_hand_counted_layers():

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from one_keras import ONEModel
 from one_keras import losses
-from one_keras.models import build_one_resnet
+from one_keras.methods.one import build_one_resnet
 from one_keras.training import count_trainable
 
 

@@ -59,8 +59,8 @@ class KDModel(MethodModel):
     Example:
     ```python
     teacher = keras.models.load_model("resnet110/target.keras")
-    student = one_keras.methods.peers.build_plain_network(
-        "resnet", 100, (32, 32, 3), "student", depth=32)
+    student = one_keras.models.build_plain_network(
+        "resnet", 100, depth=32, network_name="student")
     model = one_keras.methods.KDModel(student, teacher)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     model.fit(images, labels, epochs=300)

@@ -15,7 +15,7 @@ from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
-from one_keras.models import build_one_model
+from one_keras.models import build_plain_network
 
 OUTPUT_KEYS = ("member_logits", "ensemble_logits")
 
@@ -37,29 +37,6 @@ class ProbabilityAverage(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
-
-
-def build_plain_network(model_name, num_classes, input_shape, name,
-                        **architecture):
-    """Builds one plain network of the zoo (images -> logits).
-
-    It is the ONE network with one branch, cut after `branch0_logits`: the
-    vanilla network, with the layer names export expects.
-
-    Args:
-        model_name: str. A name of `one_keras.models.model_names()`.
-        num_classes: int. Number of classes.
-        input_shape: tuple or `None`. Image shape; `None` takes the model's.
-        name: str. The model's name.
-        **architecture: architecture arguments of `build_one_model`.
-
-    Returns:
-        A functional `keras.Model` mapping images to logits.
-    """
-    one = build_one_model(model_name, num_classes, num_branches=1,
-                          input_shape=input_shape, network_name=name,
-                          **architecture)
-    return one.target_model(name=name)
 
 
 def build_peer_network(members, name="peers"):
@@ -111,7 +88,8 @@ def build_peers(model_name, num_classes, num_members, input_shape=None,
         num_members: int. Number of networks, >= 1.
         input_shape: tuple or `None`. Image shape.
         name: str. The model's name. Defaults to `"peers"`.
-        **architecture: architecture arguments of `build_one_model`.
+        **architecture: architecture arguments of the backbone (see
+            `one_keras.models.backbone_parts`).
 
     Returns:
         A network from `build_peer_network`; member `i` is named
@@ -119,7 +97,7 @@ def build_peers(model_name, num_classes, num_members, input_shape=None,
     """
     validation.check_int_at_least("num_members", num_members, 1)
     members = [build_plain_network(model_name, num_classes, input_shape,
-                                   f"member{i}", **architecture)
+                                   network_name=f"member{i}", **architecture)
                for i in range(num_members)]
     return build_peer_network(members, name=name)
 
@@ -219,4 +197,4 @@ def _check_peer_network(network):
 
 
 __all__ = ["PeersModel", "ProbabilityAverage", "build_peer_network",
-           "build_peers", "build_plain_network", "member_cross_entropy"]
+           "build_peers", "member_cross_entropy"]

@@ -18,11 +18,11 @@ from one_keras.methods.deployment import deployed_model
 from one_keras.methods.dml import DMLModel
 from one_keras.methods.ensemble import EnsembleModel
 from one_keras.methods.kd import KDModel
+from one_keras.methods.one import build_one_model
 from one_keras.methods.peers import build_peers
-from one_keras.methods.peers import build_plain_network
 from one_keras.methods.snapshot import SnapshotModel
 from one_keras.methods.vanilla import build_vanilla_model
-from one_keras.models import build_one_model
+from one_keras.models import build_plain_network
 
 __all__ = ["BUILDERS", "DEFAULT_TEMPERATURE", "METHODS", "MethodRequest",
            "build_method_model"]
@@ -75,7 +75,7 @@ def _build_vanilla(request):
 def _build_kd(request):
     teacher = _resolve_teacher(request.teacher)
     student = build_plain_network(request.model_name, request.num_classes,
-                                  request.input_shape, "student",
+                                  request.input_shape, network_name="student",
                                   **request.architecture)
     return KDModel(student, teacher, alpha=request.alpha,
                    temperature=request.temperature, **request.common)
@@ -103,7 +103,7 @@ def _build_ensemble(request):
 def _build_snapshot(request):
     validation.check_int_at_least("num_snapshots", request.num_snapshots, 1)
     network = build_plain_network(request.model_name, request.num_classes,
-                                  request.input_shape, "network",
+                                  request.input_shape, network_name="network",
                                   **request.architecture)
     snapshots = build_peers(request.model_name, request.num_classes,
                             request.num_snapshots,
@@ -163,7 +163,7 @@ def build_method_model(method, model_name="resnet", num_classes=10,
         normalization: dict or `None`. Input normalisation, recorded for
             export.
         sync_bn: bool. BatchNorm synchronized across replicas (see
-            `one_keras.models.build_one_model`). Defaults to `False`.
+            `one_keras.methods.one.build_one_model`). Defaults to `False`.
         **architecture: architecture arguments of `build_one_model` (e.g.
             `depth`, `width`).
 

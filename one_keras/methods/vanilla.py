@@ -5,7 +5,7 @@ gate to train, so `build_one_model(num_branches=1)` is exactly the plain
 network trained the plain way; `target_model()` is what is deployed.
 """
 
-from one_keras.models import build_one_model
+from one_keras.methods.one import build_one_model
 
 
 def build_vanilla_model(model_name, num_classes, input_shape=None,

@@ -1,7 +1,15 @@
-"""Backbones split for ONE and their ready-made builders."""
+"""The backbones of the paper (architecture only) and their plain networks.
 
-from one_keras.models.one_resnet import build_one_resnet
-from one_keras.models.registry import build_one_model
+ONE's split of a backbone into branches is a training method:
+`one_keras.methods.one.build_one_model`.
+"""
+
+from one_keras.models.registry import Backbone
+from one_keras.models.registry import BackboneParts
+from one_keras.models.registry import architecture_arguments
+from one_keras.models.registry import backbone_parts
+from one_keras.models.registry import build_plain_network
 from one_keras.models.registry import model_names
 
-__all__ = ["build_one_model", "build_one_resnet", "model_names"]
+__all__ = ["Backbone", "BackboneParts", "architecture_arguments",
+           "backbone_parts", "build_plain_network", "model_names"]

@@ -9,7 +9,7 @@ import pytest
 from one_keras import data
 from one_keras.data.digits import load_digits_arrays
 from one_keras.export import tflite
-from one_keras.models import build_one_resnet
+from one_keras.methods.one import build_one_resnet
 from tests import tracing
 
 

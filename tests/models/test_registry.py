@@ -1,12 +1,14 @@
-"""`build_one_model`: names, defaults, argument checks, delegation."""
+"""The backbone registry: names, plain networks, argument checks."""
 
 import keras
 import numpy as np
 import pytest
 import zoo_checks
 
-from one_keras import ONEModel
-from one_keras.models import build_one_model
+from one_keras.methods.one import build_one_model
+from one_keras.models import architecture_arguments
+from one_keras.models import backbone_parts
+from one_keras.models import build_plain_network
 from one_keras.models import model_names
 
 
@@ -16,60 +18,49 @@ def test_model_names():
                              "resnext50_32x4d"]
 
 
-def test_unknown_name_lists_the_allowed_names():
-    with pytest.raises(ValueError, match="'resnext29_8x64d'.*name='vgg16'"):
-        build_one_model("vgg16", num_classes=10)
+def test_architecture_arguments():
+    assert architecture_arguments("resnet") == ("depth", "block", "width")
+    assert architecture_arguments("resnet18") == ("depth",)
 
 
-def test_unknown_argument_names_the_accepted_ones():
-    with pytest.raises(ValueError, match="growth_rate.*It accepts: depth"):
-        build_one_model("resnet18", num_classes=10, growth_rate=12)
-
-
-def test_resnet_delegates_to_build_one_resnet():
-    # docs/zoo.md: ResNet-32, CIFAR-100.
-    model = build_one_model("resnet", num_classes=100, depth=32)
-    assert isinstance(model, ONEModel)
-    assert zoo_checks.trainable_count(model.target_model()) == 472_756
-    assert zoo_checks.trainable_count(model) == 1_193_189
-    assert model.network.name == "resnet"
-
-
-def test_one_model_arguments_and_gate_are_passed_on():
-    model = build_one_model("densenet_bc_190_40", num_classes=4,
-                            num_branches=2, gate="average", depth=10,
-                            growth_rate=4, temperature=2.0, weight_decay=0.0,
-                            network_name="tiny_densenet")
-    assert (model.temperature, model.weight_decay) == (2.0, 0.0)
-    assert model.num_branches == 2 and model.num_classes == 4
-    assert model.network.name == "tiny_densenet"
-    assert type(model.network.get_layer("gate")).__name__ == "UniformGate"
-
-
-@pytest.mark.parametrize("name,shape", [("resnet", (32, 32, 3)),
-                                        ("resnext29_8x64d", (32, 32, 3)),
-                                        ("resnet18", (224, 224, 3))])
-def test_default_input_shapes(name, shape):
-    small = {"resnet": {"depth": 8},
-             "resnext29_8x64d": {"depth": 11, "cardinality": 1,
-                                 "bottleneck_width": 2, "widen_factor": 1},
-             "resnet18": {}}[name]
-    model = build_one_model(name, num_classes=10, num_branches=1, **small)
-    assert tuple(model.network.input.shape) == (None, *shape)
-
-
-@pytest.mark.parametrize("name,small", [
-    ("resnext29_8x64d", {"depth": 11, "cardinality": 2,
-                         "bottleneck_width": 2, "widen_factor": 1}),
-    ("densenet_bc_190_40", {"depth": 10, "growth_rate": 4}),
+@pytest.mark.parametrize("name,num_classes,expected", [
+    ("resnet", 100, 472_756),  # ResNet-32 (docs/zoo.md)
+    ("resnet18", 1000, zoo_checks.PARAMETER_COUNTS[("resnet18", 1000)][0]),
 ])
-def test_keras_round_trip(tmp_path, name, small):
-    model = build_one_model(name, num_classes=4, input_shape=(16, 16, 3),
-                            **small)
-    model.save(tmp_path / "model.keras")
-    restored = keras.models.load_model(tmp_path / "model.keras")
-    assert isinstance(restored, ONEModel)
+def test_plain_network_has_the_papers_parameter_count(name, num_classes,
+                                                      expected):
+    architecture = {"depth": 32} if name == "resnet" else {}
+    network = build_plain_network(name, num_classes, **architecture)
+    assert zoo_checks.trainable_count(network) == expected
+    assert network.layers[-1].name == "branch0_logits"
+    assert network.name == name
+
+
+def test_plain_network_is_the_one_target_without_one():
+    """Same layers, names and shapes as branch 0 of a ONE model: a network
+    trained by any method deploys and exports alike."""
+    small = {"depth": 8, "width": 4}
+    plain = build_plain_network("resnet", 5, (16, 16, 3), **small)
+    target = build_one_model("resnet", 5, input_shape=(16, 16, 3),
+                             **small).target_model()
+    assert [w.path for w in plain.weights] == [w.path for w in target.weights]
+    target.set_weights(plain.get_weights())
     images = np.random.default_rng(0).random((2, 16, 16, 3), "float32")
-    np.testing.assert_allclose(
-        model.predict(images, verbose=0)["teacher_logits"],
-        restored.predict(images, verbose=0)["teacher_logits"], atol=1e-6)
+    np.testing.assert_allclose(plain.predict(images, verbose=0),
+                               target.predict(images, verbose=0), atol=1e-6)
+
+
+def test_backbone_parts_take_the_named_configuration_and_overrides():
+    parts = backbone_parts("resnext29_8x64d", 10, depth=11, cardinality=1,
+                           bottleneck_width=2, widen_factor=1)
+    assert parts.input_shape == (32, 32, 3)
+    inputs = keras.Input(parts.input_shape)
+    logits = parts.build_branch(parts.build_trunk(inputs), "head_")
+    assert tuple(logits.shape) == (None, 10)
+
+
+def test_unknown_backbone_and_argument_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="'resnext29_8x64d'.*name='vgg16'"):
+        build_plain_network("vgg16", 10)
+    with pytest.raises(ValueError, match="growth_rate.*It accepts: depth"):
+        build_plain_network("resnet18", 10, growth_rate=12)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from one_keras.models import build_one_resnet
+from one_keras.methods.one import build_one_resnet
 from one_keras.training import count_trainable
 
 # (depth, block, classes) -> (deployed, 3-branch ONE), trainable parameters.

@@ -3,7 +3,7 @@
 import pytest
 import zoo_checks
 
-from one_keras.models import build_one_model
+from one_keras.methods.one import build_one_model
 from one_keras.models import resnet_imagenet
 
 # torchvision resnet18: 11,689,512.

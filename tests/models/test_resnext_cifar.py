@@ -3,7 +3,7 @@
 import pytest
 import zoo_checks
 
-from one_keras.models import build_one_model
+from one_keras.methods.one import build_one_model
 from one_keras.models import resnext_cifar
 
 # classes -> (deployed, 3-branch ONE) trainable parameters. The paper's

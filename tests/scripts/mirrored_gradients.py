@@ -17,7 +17,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from one_keras.models import build_one_resnet  # noqa: E402
+from one_keras.methods.one import build_one_resnet  # noqa: E402
 
 
 def build():
