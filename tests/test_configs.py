@@ -108,9 +108,10 @@ def test_config_trains_one_step(tmp_path, monkeypatch, path):
     if config.model == "resnet":
         config = dataclasses.replace(config, depth=RESNET_DEPTH)
     else:
-        spec = registry.MODELS[config.model]
-        monkeypatch.setitem(registry.MODELS, config.model, spec._replace(
-            architecture={**spec.architecture, **SMALL[config.model]}))
+        spec = registry.BACKBONES[config.model]
+        monkeypatch.setitem(registry.BACKBONES, config.model,
+                            dataclasses.replace(spec, architecture={
+                                **spec.architecture, **SMALL[config.model]}))
         if config.model in ONE_BLOCK_PER_STAGE:
             module, depth = ONE_BLOCK_PER_STAGE[config.model]
             monkeypatch.setitem(module.BLOCKS_PER_STAGE, depth, (1, 1, 1, 1))
