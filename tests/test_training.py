@@ -101,13 +101,3 @@ def test_report_has_costs_versions_and_flags(tiny_run):
     assert report["versions"]["backend"] == "tensorflow"
     assert (run_dir / "tensorboard").is_dir()
     assert json.loads((run_dir / "report.json").read_text()) == report
-
-
-@pytest.mark.parametrize("field,value,message", [
-    ("epochs", 0, "`epochs` must be an integer >= 1"),
-    ("strategy", "horovod", "`strategy` must be one of"),
-    ("model", "vgg", "`model` must be one of"),
-])
-def test_bad_config_values(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        training.TrainConfig(**{field: value})
