@@ -4,8 +4,6 @@ import contextlib
 import dataclasses
 import os
 import platform
-import re
-import shutil
 import sys
 import time
 
@@ -19,29 +17,16 @@ from one_keras import data as data_lib
 from one_keras import distribution
 from one_keras import flops
 from one_keras import methods as methods_lib
+from one_keras import run_directory
 from one_keras import run_lock
 from one_keras import validation
 from one_keras.data import numpy_pipeline
-from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.one_model import ONEModel
 from one_keras.run_config import MODELS
 # `training.TrainConfig(...)`: the argument of `run`, beside it.
 from one_keras.run_config import TrainConfig  # noqa: F401
 from one_keras.run_config import fit_verbosity
-
-# Fields that may change between a run and its resumption: how to get the
-# data, how much to print, and the learning rate (the fix for a NaN loss).
-RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
-# ... and that a rerun of a finished run may give (it trains nothing).
-FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
-# Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
-# to discard the run there.
-LOCATION_FIELDS = ("output_dir", "restart")
-# Temporaries of a killed save: `_save_keras`, `write_json` and older
-# versions' `tempfile.mkstemp(suffix=".keras")`.
-PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
-                          r"tmp[a-z0-9_]{8}\.keras)$")
 
 
 def step_schedule(lr, total_steps):
@@ -111,15 +96,16 @@ def count_trainable(model):
 def run(config, callbacks=None):
     """Trains (or resumes), evaluates and saves a ONE model.
 
-    Writes to `config.output_dir`: `run.lock` (while it runs; a second run
-    there is refused), `config.json`, `checkpoint.keras` (every epoch),
-    `backup/` (`one_keras.backup`: rerunning the same config resumes there;
-    only `RESUMABLE_CHANGES` may differ), `log.csv`, `tensorboard/`, and at
-    the end `model.keras` (the training model), `target.keras` (trunk and
-    branch 0, to deploy) and `report.json`. A non-finite loss stops the run
-    before that epoch is saved. Rerunning a finished run returns its report.
-    Under `multi_worker`, workers other than the chief write to
-    `output_dir/workers/<task>`.
+    Writes to `config.output_dir` (`one_keras.run_directory`): `run.lock`
+    (while it runs; a second run there is refused), `config.json`,
+    `checkpoint.keras` (every epoch), `backup/` (`one_keras.backup`:
+    rerunning the same config resumes there; only
+    `run_directory.RESUMABLE_CHANGES` may differ), `log.csv`,
+    `tensorboard/`, and at the end `model.keras` (the training model),
+    `target.keras` (trunk and branch 0, to deploy) and `report.json`. A
+    non-finite loss stops the run before that epoch is saved. Rerunning a
+    finished run returns its report. Under `multi_worker`, workers other
+    than the chief write to `output_dir/workers/<task>`.
 
     Args:
         config: `TrainConfig`.
@@ -152,115 +138,8 @@ def run(config, callbacks=None):
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _output_dir(config, strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if config.strategy != "multi_worker" or resolver is None or \
-            strategy.extended.should_checkpoint:
-        return config.output_dir
-    return os.path.join(config.output_dir, "workers",
-                        f"{resolver.task_type}_{resolver.task_id}")
-
-
-def _changed_settings(saved, config, ignored):
-    """Fields of `config` that differ from the `saved` dict, except `ignored`.
-    """
-    current = dataclasses.asdict(config)
-    return sorted(k for k in current if k not in ignored
-                  and k not in LOCATION_FIELDS and k in saved
-                  and saved[k] != current[k])
-
-
-def _finished_report(config, output_dir):
-    """The report of a finished run in `output_dir`, or `None` (also with
-    `config.restart`).
-
-    Raises:
-        ValueError: the finished run had other settings, or `report.json`
-            is not a report of this package.
-    """
-    report_path = os.path.join(output_dir, "report.json")
-    if not os.path.exists(report_path):
-        return None
-    report = read_json(report_path)
-    if report is None or not {"config", "target_accuracy"} <= report.keys():
-        raise ValueError(
-            f"`output_dir` holds a report.json that no finished one_keras "
-            f"run wrote (unreadable, or without `config` and "
-            f"`target_accuracy`), which a run would overwrite. Move "
-            f"{report_path} away or use another --output_dir. Received: "
-            f"output_dir={output_dir}")
-    if config.restart:
-        return None
-    changed = _changed_settings(report.get("config", {}), config,
-                                FINISHED_RUN_CHANGES)
-    if changed:
-        raise ValueError(
-            f"`output_dir` holds a finished run with other settings "
-            f"({', '.join(changed)}); its report is {report_path}. Use "
-            f"another --output_dir, --restart to train it again, or delete "
-            f"{output_dir}. Received: output_dir={output_dir}")
-    _warn(f"`output_dir` holds a finished run with these settings; nothing "
-          f"to train. Its report is {report_path}.")
-    return report
-
-
-def _resumable_changes(config, output_dir, states, num_classes):
-    """Recovery settings that differ from the run to resume, `{k: [old, new]}`.
-
-    The run's settings are its `config.json`, else those its newest backup
-    recorded (`states`, from `backup.list_states`).
-
-    Raises:
-        ValueError: other settings or another number of classes (e.g. a
-            `--data_dir` of other classes), or no readable settings.
-    """
-    recorded = [metadata for _, _, metadata in states if metadata]
-    saved = read_json(os.path.join(output_dir, "config.json"))
-    if saved is None:
-        saved = next((m["config"] for m in recorded if "config" in m), None)
-    if saved is None:
-        raise ValueError(_unresumable(
-            output_dir, "its config.json is unreadable and its backups "
-            "record no settings, so they cannot be checked"))
-    changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
-    if changed:
-        raise ValueError(
-            f"`output_dir` holds an unfinished run with other settings "
-            f"({', '.join(changed)}), which would be resumed; only "
-            f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
-            f"--output_dir, --restart to train from epoch 0 over it, or "
-            f"delete {output_dir}. Received: output_dir={output_dir}")
-    classes = next((m["num_classes"] for m in recorded
-                    if "num_classes" in m), num_classes)
-    if classes != num_classes:
-        raise ValueError(_unresumable(
-            output_dir, f"it trained on {classes} classes and the data "
-            f"(--data_dir={config.data_dir!r}) has {num_classes}"))
-    current = dataclasses.asdict(config)
-    return {k: [saved[k], current[k]] for k in
-            _changed_settings(saved, config, ("verbose",))}
-
-
-def _unresumable(output_dir, reason):
-    """The one-line refusal of a run whose backups cannot be resumed."""
-    return (f"`output_dir` holds an unfinished run that cannot be resumed "
-            f"with these settings: {reason}. Rerun with its settings, use "
-            f"another --output_dir, or pass --restart to train from epoch 0 "
-            f"over it. Received: output_dir={output_dir}")
-
-
-def _discard_run(output_dir):
-    """Deletes what an earlier run wrote to `output_dir` (`--restart`)."""
-    for name in ("backup", "tensorboard"):
-        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
-    for name in ("config.json", "checkpoint.keras", "log.csv",
-                 "report.json", "model.keras", "target.keras"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(output_dir, name))
-
-
 def _run(config, strategy, extra_callbacks):
-    output_dir = _output_dir(config, strategy)
+    output_dir = run_directory.worker_output_dir(config, strategy)
     created = not os.path.isdir(output_dir)
     try:
         with run_lock.locked(output_dir, warn=_warn):
@@ -273,15 +152,16 @@ def _run(config, strategy, extra_callbacks):
 
 
 def _run_locked(config, strategy, extra_callbacks, output_dir):
-    _remove_partial_files(output_dir)
-    finished = _finished_report(config, output_dir)
+    run_directory.remove_partial_files(output_dir)
+    finished = run_directory.finished_report(config, output_dir,
+                                              warn=_warn)
     if finished is not None:
         return finished
     dataset = load_run_dataset(config)
-    backup_dir = os.path.join(output_dir, "backup")
+    backup_dir = os.path.join(output_dir, run_directory.BACKUP_NAME)
     states = [] if config.restart else backup_lib.list_states(backup_dir)
-    changes = (_resumable_changes(config, output_dir, states,
-                                  dataset.num_classes) if states else {})
+    changes = (run_directory.resumable_changes(
+        config, output_dir, states, dataset.num_classes) if states else {})
     steps = config.steps_per_epoch or -(-dataset.num_train //
                                         config.batch_size)
     with strategy.scope():
@@ -293,7 +173,8 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
             start_epoch, state = (backup_lib.restore_newest(
                 model, backup_dir, warn=_warn) if states else (0, {}))
         except backup_lib.IncompatibleBackupError as error:
-            raise ValueError(_unresumable(output_dir, str(error))) from None
+            raise ValueError(run_directory.unresumable(
+                output_dir, str(error))) from None
         if config.strategy == "multi_worker":
             start_epoch, state = _agree_on_backup(model, strategy,
                                                   backup_dir, start_epoch,
@@ -309,9 +190,9 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
                                 2 * backup_lib.state_bytes(model))
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
-        _discard_run(output_dir)
-    write_json(os.path.join(output_dir, "config.json"),
-                dataclasses.asdict(config))
+        run_directory.discard_run(output_dir)
+    write_json(os.path.join(output_dir, run_directory.CONFIG_NAME),
+               dataclasses.asdict(config))
     # Before the savers: an epoch whose loss or weights are not finite is
     # never saved, so backup/ and checkpoint.keras keep the last good state.
     nan_guard = callbacks_lib.TerminateOnNaNWithAdvice()
@@ -332,9 +213,9 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     def finite():
         return not nan_guard.triggered
 
-    log_path = os.path.join(output_dir, "log.csv")
+    log_path = os.path.join(output_dir, run_directory.LOG_NAME)
     if start_epoch:
-        _trim_log(log_path, start_epoch)
+        run_directory.trim_log(log_path, start_epoch)
     callbacks = [
         *method_callbacks,
         nan_guard,
@@ -343,15 +224,15 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         keras.callbacks.CSVLogger(log_path, append=start_epoch > 0),
         backup_lib.EpochBackup(backup_dir, state_metadata,
                                should_save=finite),
-        callbacks_lib.AtomicCheckpoint(lambda m: _save_keras(
-            m, os.path.join(output_dir, "checkpoint.keras")),
+        callbacks_lib.AtomicCheckpoint(lambda m: run_directory.save_keras(
+            m, os.path.join(output_dir, run_directory.CHECKPOINT_NAME)),
             should_save=finite),
         *extra_callbacks,
     ]
     if backends.tensorflow_installed():  # Keras writes summaries with TF.
         callbacks.insert(-len(extra_callbacks) or len(callbacks),
-                         keras.callbacks.TensorBoard(
-                             os.path.join(output_dir, "tensorboard")))
+                         keras.callbacks.TensorBoard(os.path.join(
+                             output_dir, run_directory.TENSORBOARD_NAME)))
     if config.strategy == "multi_worker":
         _fit_multi_worker(model, strategy, train, steps, config,
                           start_epoch, callbacks)
@@ -420,9 +301,11 @@ def _finish(config, strategy, model, dataset, test, state, steps,
         "config": dataclasses.asdict(config),
         "versions": library_versions(),
     })
-    _save_keras(model, os.path.join(output_dir, "model.keras"))
-    _save_keras(deployed, os.path.join(output_dir, "target.keras"))
-    write_json(os.path.join(output_dir, "report.json"), report)
+    run_directory.save_keras(
+        model, os.path.join(output_dir, run_directory.MODEL_NAME))
+    run_directory.save_keras(
+        deployed, os.path.join(output_dir, run_directory.TARGET_NAME))
+    write_json(os.path.join(output_dir, run_directory.REPORT_NAME), report)
     return report
 
 
@@ -723,44 +606,3 @@ def _warn(line):
     print(line, file=sys.stderr)
 
 
-def _remove_partial_files(output_dir):
-    """Deletes the temporaries that a killed save left in `output_dir`."""
-    for directory in (output_dir, os.path.join(output_dir, "backup")):
-        if not os.path.isdir(directory):
-            continue
-        for name in os.listdir(directory):
-            if PARTIAL_FILE.match(name) or name == backup_lib.PARTIAL:
-                os.remove(os.path.join(directory, name))
-
-
-def _trim_log(path, epochs):
-    """Keeps the header and the rows of the first `epochs` epochs of the
-    CSV log `path`: the rows of epochs that a resume trains again go."""
-    if not os.path.exists(path):
-        return
-    with open(path) as handle:
-        lines = handle.readlines()
-    kept = lines[:1] + [line for line in lines[1:]
-                        if line.split(",", 1)[0].strip().isdigit()
-                        and int(line.split(",", 1)[0]) < epochs]
-    if kept != lines:
-        with open(f"{path}.tmp", "w") as handle:
-            handle.writelines(kept)
-        os.replace(f"{path}.tmp", path)
-
-
-def _save_keras(model, path):
-    """Saves a `.keras` file atomically: a crash never leaves half a file.
-
-    The temporary is `<name>.partial.keras`, which the next run deletes if
-    a kill left it behind.
-    """
-    temporary = f"{os.path.splitext(path)[0]}.partial.keras"
-    backup_lib.check_free_space(os.path.dirname(path) or ".",
-                                backup_lib.state_bytes(model))
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
