@@ -5,13 +5,13 @@ import os
 import keras
 
 from one_keras import data as data_lib
+from one_keras import methods as methods_lib
 from one_keras import validation
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.one_model import ONEModel
-from one_keras.training import count_trainable
-from one_keras.training import deployed_accuracy
-from one_keras.training import report_from_results
+from one_keras.reporting import deployed_accuracy
+from one_keras.reporting import report_from_results
 
 MODEL_FILES = ("model.keras", "target.keras")
 # The key that marks a JSON file as an evaluation report (which a later
@@ -69,7 +69,8 @@ def evaluate_model(model, dataset, batch_size=256, steps=None):
     Returns:
         A report dict: `target_accuracy` (and for a `ONEModel` each branch
         and `ensemble_accuracy`; top-5 values beyond 10 classes) and
-        `params_target`.
+        `params_target` (the weights its deployed model ships, as in a
+        training run's report).
     """
     want = tuple(dataset.input_shape)
     network = getattr(model, "network", model)
@@ -86,10 +87,11 @@ def evaluate_model(model, dataset, batch_size=256, steps=None):
         model.compile()
         report = report_from_results(
             model, model.evaluate(test, verbose=0, return_dict=True))
-        report["params_target"] = count_trainable(model.target_model())
-        return report
-    report = deployed_accuracy(model, test, dataset.num_classes)
-    report["params_target"] = count_trainable(model)
+    else:
+        report = deployed_accuracy(model, test, dataset.num_classes)
+    # Counted as a training run's report counts it.
+    report["params_target"] = methods_lib.count_parameters(
+        methods_lib.deployed_model(model))
     return report
 
 

@@ -164,6 +164,7 @@ def config_from_flags(flag_values=FLAGS):
 
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
+    from one_keras import reporting
     from one_keras import training
     config = config_from_flags()
     try:
@@ -171,7 +172,7 @@ def main(argv):
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback.
         print(interrupted_line(config), file=sys.stderr)
         sys.exit(130)  # 128 + SIGINT, as a shell reports it.
-    print(training.format_report(report))
+    print(reporting.format_report(report))
     print(f"artifacts written to {config.output_dir}")
 
 

@@ -13,6 +13,7 @@ from absl.testing import flagsaver
 from one_keras import cli
 from one_keras import train
 from one_keras import training
+from one_keras.parameters import count_trainable
 
 REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",
                "params_target", "params_ensemble", "params_train",
@@ -27,7 +28,7 @@ def test_run_writes_artifacts(tiny_run):
     assert json.loads((run_dir / "config.json").read_text())["depth"] == 8
     target = keras.models.load_model(run_dir / "target.keras")
     model = keras.models.load_model(run_dir / "model.keras")
-    assert report["params_target"] == training.count_trainable(target)
+    assert report["params_target"] == count_trainable(target)
     assert model.normalization["std"][0] > 0
     images = np.random.rand(2, 8, 8, 1).astype("float32")
     np.testing.assert_allclose(
