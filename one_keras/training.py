@@ -455,17 +455,3 @@ def _as_floats(logs):
 
 def _warn(line):
     print(line, file=sys.stderr)
-
-
-def evaluate(model, test):
-    """Test accuracy of every branch, the target and the ONE-E teacher.
-
-    Args:
-        model: `ONEModel`.
-        test: batched `tf.data.Dataset` of `(images, labels)`.
-
-    Returns:
-        A dict, see `reporting.report_from_results`.
-    """
-    return reporting.report_from_results(
-        model, model.evaluate(test, verbose=0, return_dict=True))
