@@ -11,15 +11,14 @@ import keras
 from one_keras import backends
 from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
-from one_keras import data as data_lib
 from one_keras import distribution
 from one_keras import methods as methods_lib
 from one_keras import multi_worker
 from one_keras import reporting
 from one_keras import run_directory
+from one_keras import run_inputs
 from one_keras import run_lock
 from one_keras import validation
-from one_keras.data import numpy_pipeline
 from one_keras.json_files import write_json
 from one_keras.run_config import MODELS
 # `training.TrainConfig(...)`: the argument of `run`, beside it.
@@ -150,7 +149,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
                                               warn=_warn)
     if finished is not None:
         return finished
-    dataset = load_run_dataset(config)
+    dataset = run_inputs.load_run_dataset(config)
     backup_dir = os.path.join(output_dir, run_directory.BACKUP_NAME)
     states = [] if config.restart else backup_lib.list_states(backup_dir)
     changes = (run_directory.resumable_changes(
@@ -176,7 +175,8 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     if start_epoch and changes:
         history.append({"epoch": start_epoch, **changes})
     previous_seconds = float(state.get("train_seconds", 0.0))
-    train, test = run_inputs(config, dataset, strategy, start_epoch, steps)
+    train, test = run_inputs.fit_inputs(config, dataset, strategy,
+                                        start_epoch, steps)
     # A backup and checkpoint.keras per epoch: refuse now, not after an epoch.
     backup_lib.check_free_space(output_dir,
                                 2 * backup_lib.state_bytes(model))
@@ -291,56 +291,6 @@ def _finish(config, strategy, model, dataset, test, state, steps,
         deployed, os.path.join(output_dir, run_directory.TARGET_NAME))
     write_json(os.path.join(output_dir, run_directory.REPORT_NAME), report)
     return report
-
-
-def load_run_dataset(config):
-    """The dataset of a run: from `tf.data` (tfds, or anything on the
-    TensorFlow backend), else from NumPy (`one_keras.data.numpy_pipeline`).
-
-    Returns:
-        A `one_keras.data.Dataset` or a `NumpyDataset`.
-    """
-    options = dict(data_dir=config.data_dir or None, seed=config.seed,
-                   image_size=config.image_size or None,
-                   augment=config.augment,
-                   skip_bad_images=config.skip_bad_images)
-    if backends.is_tensorflow() or \
-            config.dataset not in numpy_pipeline.DATASETS:
-        backends.require_tensorflow(f"The dataset {config.dataset!r} "
-                                    "(from tensorflow-datasets)")
-        return data_lib.load_dataset(config.dataset, download=config.download,
-                                     **options)
-    return numpy_pipeline.load_numpy_dataset(config.dataset, **options)
-
-
-def run_inputs(config, dataset, strategy, start_epoch, steps):
-    """The training and test inputs of `fit` from `start_epoch` on.
-
-    Returns:
-        `(train, test)`: `tf.data.Dataset`s or `keras.utils.PyDataset`s.
-    """
-    # Past the last epoch (killed while saving), nothing is consumed.
-    start_epoch = min(start_epoch, config.epochs - 1)
-    multiple = distribution.batch_multiple(strategy)
-    if isinstance(dataset, numpy_pipeline.NumpyDataset):
-        return (numpy_pipeline.train_batches(
-                    dataset, config.batch_size, seed=config.seed,
-                    start_epoch=start_epoch, steps=steps,
-                    batch_multiple=multiple),
-                numpy_pipeline.eval_batches(
-                    dataset, config.eval_batch_size,
-                    steps=config.eval_steps or None,
-                    batch_multiple=multiple))
-    tpu = distribution.is_tpu(strategy)
-    train = data_lib.train_pipeline(
-        dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
-        start_epoch=start_epoch, steps=steps,
-        deterministic=config.deterministic,
-        drop_remainder=tpu or multiple > 1)
-    test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
-                                  steps=config.eval_steps or None,
-                                  drop_remainder=tpu, batch_multiple=multiple)
-    return train, test
 
 
 def _warn(line):
