@@ -38,10 +38,11 @@ def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import data
     from one_keras import evaluation
+    from one_keras import model_files
     from one_keras import reporting
     if _OUTPUT.value:
         evaluation.check_report_path(_OUTPUT.value)
-    model = evaluation.load_model(_MODEL.value)
+    model = model_files.load_model(_MODEL.value)
     dataset = data.load_run_dataset(
         _MODEL.value, _DATASET.value or None,
         data_dir=_DATA_DIR.value or None,
