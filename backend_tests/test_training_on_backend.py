@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from one_keras import backends
+from one_keras import reporting
 from one_keras import training
 from one_keras.data import numpy_pipeline
 
@@ -177,7 +178,7 @@ def test_data_parallel_splits_partial_batches_and_counts_each_image_once(
                            bias_initializer=keras.initializers.Constant(
                                np.eye(3)[last]))])
     # Right on the last image only: 1/3, where counting its copy gave 2/4.
-    accuracy = training.deployed_accuracy(always_last, test, 3)
+    accuracy = reporting.deployed_accuracy(always_last, test, 3)
     assert accuracy["target_accuracy"] == pytest.approx(1 / 3)
     report = training.run(training.TrainConfig(
         dataset="image_folder", data_dir=str(folder), image_size=12,

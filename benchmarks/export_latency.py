@@ -31,6 +31,8 @@ from absl import logging
 
 from one_keras import data
 from one_keras import export
+from one_keras import model_files
+from one_keras import run_directory
 from one_keras import training
 from one_keras.export import verify
 
@@ -65,7 +67,8 @@ def main(argv):
     work = tempfile.mkdtemp(prefix="export_latency_")
     model_path = _MODEL.value or train_tiny_digits_run(
         os.path.join(work, "run"))
-    model = export.load_one_model(model_path)
+    model = model_files.load_model(model_path,
+                                   run_files=(run_directory.MODEL_NAME,))
     dataset = data.load_run_dataset(model_path, _DATASET.value)
     serving_model = export.build_serving_model(model, _MODE.value)
     images, _ = data.split_arrays(

@@ -41,6 +41,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from one_keras import methods  # noqa: E402
+from one_keras import run_directory  # noqa: E402
 from one_keras import train as train_cli  # noqa: E402  (training flags)
 from one_keras import training  # noqa: E402
 from one_keras.data import DatasetNotFoundError  # noqa: E402
@@ -142,7 +143,7 @@ def finished_report(config):
         report = json.load(handle)
     current = dataclasses.asdict(config)
     changed = sorted(k for k in current
-                     if k not in training.RESUMABLE_CHANGES
+                     if k not in run_directory.RESUMABLE_CHANGES
                      and report.get("config", {}).get(k) != current[k])
     if changed:
         raise ValueError(

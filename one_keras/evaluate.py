@@ -38,10 +38,11 @@ def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import data
     from one_keras import evaluation
-    from one_keras import training
+    from one_keras import model_files
+    from one_keras import reporting
     if _OUTPUT.value:
         evaluation.check_report_path(_OUTPUT.value)
-    model = evaluation.load_model(_MODEL.value)
+    model = model_files.load_model(_MODEL.value)
     dataset = data.load_run_dataset(
         _MODEL.value, _DATASET.value or None,
         data_dir=_DATA_DIR.value or None,
@@ -49,7 +50,7 @@ def main(argv):
     report = evaluation.evaluate_model(model, dataset, _BATCH.value,
                                        steps=_STEPS.value or None)
     report["dataset"] = dataset.name
-    print(training.format_report(report))
+    print(reporting.format_report(report))
     if _OUTPUT.value:
         evaluation.write_report(_OUTPUT.value, report, _MODEL.value)
 

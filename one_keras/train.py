@@ -17,12 +17,12 @@ from one_keras import cli  # noqa: E402
 
 def _define_flags():
     from one_keras import data
-    from one_keras import training
+    from one_keras import run_config
     # The fields' own defaults: `None` leaves an option to the recipe or
     # the method (see `TrainConfig`).
     defaults = types.SimpleNamespace(**{
         name: field.default for name, field in
-        training.TrainConfig.__dataclass_fields__.items()})
+        run_config.TrainConfig.__dataclass_fields__.items()})
     flags.DEFINE_enum("dataset", defaults.dataset, data.dataset_names(),
                       "Dataset to train on.")
     flags.DEFINE_string("data_dir", defaults.data_dir,
@@ -61,7 +61,7 @@ def _define_flags():
     flags.DEFINE_integer("num_snapshots", defaults.num_snapshots,
                          "method=snapshot: snapshots (cosine cycles).",
                          lower_bound=1)
-    flags.DEFINE_enum("model", defaults.model, list(training.MODELS),
+    flags.DEFINE_enum("model", defaults.model, list(run_config.MODELS),
                       "Backbone.")
     flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
     flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
@@ -74,7 +74,7 @@ def _define_flags():
                          lower_bound=1)
     flags.DEFINE_enum("gate", defaults.gate, ["learned", "average"],
                       "Gate that mixes the branches into the teacher.")
-    flags.DEFINE_enum("recipe", defaults.recipe, list(training.RECIPES),
+    flags.DEFINE_enum("recipe", defaults.recipe, list(run_config.RECIPES),
                       "paper, or code: the authors' code's recipe (no "
                       "Nesterov, KL ramp-up 80 epochs, bottleneck blocks "
                       "from depth 44) for the flags not given; recorded in "
@@ -107,7 +107,7 @@ def _define_flags():
                          "default: the recipe's, paper 0, code 80).",
                          lower_bound=0)
     flags.DEFINE_enum("strategy", defaults.strategy,
-                      list(training.STRATEGIES),
+                      list(run_config.STRATEGIES),
                       "auto: all local GPUs if more than one; multi_worker "
                       "reads TF_CONFIG; tpu connects to --tpu.")
     flags.DEFINE_string("tpu", defaults.tpu,
@@ -164,6 +164,7 @@ def config_from_flags(flag_values=FLAGS):
 
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
+    from one_keras import reporting
     from one_keras import training
     config = config_from_flags()
     try:
@@ -171,7 +172,7 @@ def main(argv):
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback.
         print(interrupted_line(config), file=sys.stderr)
         sys.exit(130)  # 128 + SIGINT, as a shell reports it.
-    print(training.format_report(report))
+    print(reporting.format_report(report))
     print(f"artifacts written to {config.output_dir}")
 
 

@@ -3,236 +3,27 @@
 import contextlib
 import dataclasses
 import os
-import platform
-import re
-import shutil
 import sys
 import time
 
 import keras
-import numpy as np
 
 from one_keras import backends
 from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
-from one_keras import data as data_lib
 from one_keras import distribution
-from one_keras import flops
 from one_keras import methods as methods_lib
-from one_keras import recipes
+from one_keras import multi_worker
+from one_keras import reporting
+from one_keras import run_directory
+from one_keras import run_inputs
 from one_keras import run_lock
 from one_keras import validation
-from one_keras.data import numpy_pipeline
-from one_keras.json_files import read_json
 from one_keras.json_files import write_json
-from one_keras.models import model_names
-from one_keras.one_model import ONEModel
-
-MODELS = tuple(model_names())
-RECIPES = recipes.RECIPES
-STRATEGIES = distribution.STRATEGIES
-VERBOSITIES = ("auto", 0, 1, 2)
-# Fields that may change between a run and its resumption: how to get the
-# data, how much to print, and the learning rate (the fix for a NaN loss).
-RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
-# ... and that a rerun of a finished run may give (it trains nothing).
-FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
-# Number fields that must be finite.
-FLOAT_FIELDS = ("alpha", "lr", "momentum", "weight_decay", "temperature")
-# Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
-# to discard the run there.
-LOCATION_FIELDS = ("output_dir", "restart")
-# Temporaries of a killed save: `_save_keras`, `write_json` and older
-# versions' `tempfile.mkstemp(suffix=".keras")`.
-PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
-                          r"tmp[a-z0-9_]{8}\.keras)$")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run needs. The CLI builds it from flags.
-
-    Attributes:
-        dataset: str. Dataset name (see `one_keras.data.dataset_names()`).
-        data_dir: str. tfds data directory, or the image folder ("" = tfds'
-            default `~/tensorflow_datasets`).
-        download: bool. Download and prepare a missing tfds dataset.
-        image_size: int. Input side for `imagenet2012`/`image_folder` (0 =
-            the dataset's default).
-        augment: str. Training augmentation (`one_keras.data.AUGMENTATIONS`;
-            `"auto"`: the dataset's own recipe).
-        skip_bad_images: bool. `image_folder` only: leave out files that
-            cannot be decoded (with a warning naming them) instead of
-            refusing the folder.
-        method: str. Training method: `"one"` or a baseline of the paper
-            (`one_keras.methods.METHODS`: vanilla, kd, dml, ensemble,
-            snapshot).
-        model: str. Backbone name (`"resnet"`: the CIFAR ResNet).
-        depth: int. ResNet depth, `6 * n + 2`.
-        block: str or `None`. `"basic"` or `"bottleneck"`; `None` takes the
-            recipe's (see `one_keras.recipes`).
-        width: int. ResNet stem width.
-        num_branches: int. Branches `m + 1` (1 trains the plain network).
-        gate: str. `"learned"` or `"average"` (ONE "without gating").
-        no_distillation: bool. ONE without the KL term (Table 5).
-        no_sharing: bool. ONE with one trunk per branch (Table 5).
-        teacher: str. The `.keras` teacher of `method="kd"`.
-        alpha: float. KD's distillation weight.
-        num_peers: int. Networks of `dml` and `ensemble`.
-        num_snapshots: int. Snapshots (learning-rate cycles) of `snapshot`.
-        recipe: str. `"paper"` or `"code"` (the authors' code): fills the
-            options left `None` (`nesterov`, `kl_rampup_epochs`, `block`;
-            see `one_keras.recipes`) and is recorded in the report.
-        epochs: int. Training epochs.
-        batch_size: int. Global training batch size.
-        eval_batch_size: int. Test batch size.
-        steps_per_epoch: int. Batches per epoch (0 = one pass over the
-            training split).
-        eval_steps: int. Test batches to evaluate (0 = the whole split).
-        lr: float. Initial learning rate (x0.1 at 50% and 75% of training).
-        momentum: float. SGD momentum.
-        nesterov: bool or `None`. Nesterov momentum; `None` takes the
-            recipe's.
-        weight_decay: float. Coupled L2 weight decay.
-        temperature: float or `None`. Distillation temperature of ONE, KD
-            and DML; `None` takes the method's default (3, 3, 1).
-        kl_rampup_epochs: int or `None`. ONE's KL ramp-up epochs (0: off);
-            `None` takes the recipe's.
-        strategy: str. `"auto"`, `"one_device"`, `"mirrored"`,
-            `"multi_worker"` or `"tpu"`.
-        tpu: str. TPU name or address for `strategy="tpu"` ("" = the
-            resolver's default, `"local"` on a TPU VM).
-        mixed_precision: bool. `mixed_float16` on GPU, `mixed_bfloat16` on
-            TPU and CPU.
-        sync_bn: bool. BatchNorm statistics over the global batch of all
-            replicas (as on one device) instead of each replica's slice.
-        seed: int. Random seed.
-        deterministic: bool. Deterministic ops and input order.
-        output_dir: str. Where artifacts go.
-        restart: bool. Train from epoch 0 in `output_dir`, deleting the run
-            there (backups, checkpoint, log, report, models); without it a
-            rerun resumes that run or is refused.
-        verbose: `"auto"` or int. Keras `fit` verbosity: 0 (silent), 1 (a
-            progress bar), 2 (one line per epoch); `"auto"` is 1 when
-            stdout is a terminal and 2 otherwise (a log file).
-    """
-
-    dataset: str = "digits"
-    data_dir: str = ""
-    download: bool = False
-    image_size: int = 0
-    augment: str = "auto"
-    skip_bad_images: bool = False
-    method: str = "one"
-    model: str = "resnet"
-    depth: int = 14
-    block: str = None
-    width: int = 16
-    num_branches: int = 3
-    gate: str = "learned"
-    no_distillation: bool = False
-    no_sharing: bool = False
-    teacher: str = ""
-    alpha: float = 0.9
-    num_peers: int = 2
-    num_snapshots: int = 5
-    recipe: str = "paper"
-    epochs: int = 30
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    steps_per_epoch: int = 0
-    eval_steps: int = 0
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = None
-    weight_decay: float = 1e-4
-    temperature: float = None
-    kl_rampup_epochs: int = None
-    strategy: str = "auto"
-    tpu: str = ""
-    mixed_precision: bool = False
-    sync_bn: bool = False
-    seed: int = 0
-    deterministic: bool = False
-    output_dir: str = "runs/digits"
-    restart: bool = False
-    verbose: int | str = "auto"
-
-    def __post_init__(self):
-        for name in FLOAT_FIELDS:  # inf or NaN: every loss is NaN.
-            validation.check_finite(name, getattr(self, name))
-        validation.check_int_at_least("epochs", self.epochs, 1)
-        validation.check_int_at_least("batch_size", self.batch_size, 1)
-        validation.check_int_at_least("eval_batch_size",
-                                      self.eval_batch_size, 1)
-        validation.check_int_at_least("steps_per_epoch",
-                                      self.steps_per_epoch, 0)
-        validation.check_int_at_least("eval_steps", self.eval_steps, 0)
-        validation.check_int_at_least("image_size", self.image_size, 0)
-        validation.check_positive("lr", self.lr)
-        validation.check_non_negative("momentum", self.momentum)
-        validation.check_choice("model", self.model, MODELS)
-        validation.check_choice("augment", self.augment,
-                                data_lib.AUGMENTATIONS)
-        validation.check_choice("method", self.method, methods_lib.METHODS)
-        if self.method == "kd" and not self.teacher:
-            raise ValueError(
-                "`teacher` must name a trained `.keras` model for method "
-                "'kd' (e.g. a target.keras of a bigger network). Received: "
-                "teacher=''")
-        if self.method == "snapshot" and self.num_snapshots > self.epochs:
-            raise ValueError(
-                "`num_snapshots` must be <= `epochs` for method 'snapshot' "
-                "(a snapshot is taken at an epoch's end): lower "
-                "--num_snapshots or raise --epochs. Received: "
-                f"num_snapshots={self.num_snapshots}, epochs={self.epochs}")
-        validation.check_choice("recipe", self.recipe, RECIPES)
-        if self.skip_bad_images and self.dataset != "image_folder":
-            raise ValueError(
-                "`skip_bad_images` applies to dataset 'image_folder' only. "
-                f"Received: skip_bad_images=True, dataset={self.dataset!r}")
-        self._check_method_options()
-        self._fill_unset_options()
-        validation.check_choice("strategy", self.strategy, STRATEGIES)
-        validation.check_choice("verbose", self.verbose, VERBOSITIES)
-
-    def _check_method_options(self):
-        """Refuses an option the method ignores (`METHOD_OPTIONS`); given
-        means differing from the field's default."""
-        fields = self.__dataclass_fields__
-        given = {name: getattr(self, name)
-                 for name in methods_lib.METHOD_OPTIONS
-                 if getattr(self, name) != fields[name].default}
-        methods_lib.check_method_options(self.method, given)
-
-    def _fill_unset_options(self):
-        """Gives the options left `None` the recipe's or method's value."""
-        values = recipes.recipe_defaults(self.recipe, self.method,
-                                         self.model, self.depth)
-        temperature = methods_lib.DEFAULT_TEMPERATURE.get(self.method)
-        if temperature is not None:
-            values["temperature"] = temperature
-        for name, value in values.items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
-
-
-def fit_verbosity(verbose, stream=None):
-    """Resolves `TrainConfig.verbose` to the number Keras `fit` takes.
-
-    Args:
-        verbose: `"auto"`, 0, 1 or 2.
-        stream: the file the progress goes to (default `sys.stdout`).
-
-    Returns:
-        `verbose`, with `"auto"` replaced by 1 (a progress bar) when `stream`
-        is a terminal and by 2 (one line per epoch, no escape codes)
-        otherwise.
-    """
-    if verbose != "auto":
-        return verbose
-    stream = sys.stdout if stream is None else stream
-    return 1 if getattr(stream, "isatty", lambda: False)() else 2
+from one_keras.run_config import MODELS
+# `training.TrainConfig(...)`: the argument of `run`, beside it.
+from one_keras.run_config import TrainConfig  # noqa: F401
+from one_keras.run_config import fit_verbosity
 
 
 def step_schedule(lr, total_steps):
@@ -294,23 +85,19 @@ def learning_rate_schedule(config, total_steps):
     return step_schedule(config.lr, total_steps)
 
 
-def count_trainable(model):
-    """Number of trainable parameters (no BatchNorm moving statistics)."""
-    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
-
-
 def run(config, callbacks=None):
     """Trains (or resumes), evaluates and saves a ONE model.
 
-    Writes to `config.output_dir`: `run.lock` (while it runs; a second run
-    there is refused), `config.json`, `checkpoint.keras` (every epoch),
-    `backup/` (`one_keras.backup`: rerunning the same config resumes there;
-    only `RESUMABLE_CHANGES` may differ), `log.csv`, `tensorboard/`, and at
-    the end `model.keras` (the training model), `target.keras` (trunk and
-    branch 0, to deploy) and `report.json`. A non-finite loss stops the run
-    before that epoch is saved. Rerunning a finished run returns its report.
-    Under `multi_worker`, workers other than the chief write to
-    `output_dir/workers/<task>`.
+    Writes to `config.output_dir` (`one_keras.run_directory`): `run.lock`
+    (while it runs; a second run there is refused), `config.json`,
+    `checkpoint.keras` (every epoch), `backup/` (`one_keras.backup`:
+    rerunning the same config resumes there; only
+    `run_directory.RESUMABLE_CHANGES` may differ), `log.csv`,
+    `tensorboard/`, and at the end `model.keras` (the training model),
+    `target.keras` (trunk and branch 0, to deploy) and `report.json`. A
+    non-finite loss stops the run before that epoch is saved. Rerunning a
+    finished run returns its report. Under `multi_worker`, workers other
+    than the chief write to `output_dir/workers/<task>`.
 
     Args:
         config: `TrainConfig`.
@@ -343,115 +130,8 @@ def run(config, callbacks=None):
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _output_dir(config, strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if config.strategy != "multi_worker" or resolver is None or \
-            strategy.extended.should_checkpoint:
-        return config.output_dir
-    return os.path.join(config.output_dir, "workers",
-                        f"{resolver.task_type}_{resolver.task_id}")
-
-
-def _changed_settings(saved, config, ignored):
-    """Fields of `config` that differ from the `saved` dict, except `ignored`.
-    """
-    current = dataclasses.asdict(config)
-    return sorted(k for k in current if k not in ignored
-                  and k not in LOCATION_FIELDS and k in saved
-                  and saved[k] != current[k])
-
-
-def _finished_report(config, output_dir):
-    """The report of a finished run in `output_dir`, or `None` (also with
-    `config.restart`).
-
-    Raises:
-        ValueError: the finished run had other settings, or `report.json`
-            is not a report of this package.
-    """
-    report_path = os.path.join(output_dir, "report.json")
-    if not os.path.exists(report_path):
-        return None
-    report = read_json(report_path)
-    if report is None or not {"config", "target_accuracy"} <= report.keys():
-        raise ValueError(
-            f"`output_dir` holds a report.json that no finished one_keras "
-            f"run wrote (unreadable, or without `config` and "
-            f"`target_accuracy`), which a run would overwrite. Move "
-            f"{report_path} away or use another --output_dir. Received: "
-            f"output_dir={output_dir}")
-    if config.restart:
-        return None
-    changed = _changed_settings(report.get("config", {}), config,
-                                FINISHED_RUN_CHANGES)
-    if changed:
-        raise ValueError(
-            f"`output_dir` holds a finished run with other settings "
-            f"({', '.join(changed)}); its report is {report_path}. Use "
-            f"another --output_dir, --restart to train it again, or delete "
-            f"{output_dir}. Received: output_dir={output_dir}")
-    _warn(f"`output_dir` holds a finished run with these settings; nothing "
-          f"to train. Its report is {report_path}.")
-    return report
-
-
-def _resumable_changes(config, output_dir, states, num_classes):
-    """Recovery settings that differ from the run to resume, `{k: [old, new]}`.
-
-    The run's settings are its `config.json`, else those its newest backup
-    recorded (`states`, from `backup.list_states`).
-
-    Raises:
-        ValueError: other settings or another number of classes (e.g. a
-            `--data_dir` of other classes), or no readable settings.
-    """
-    recorded = [metadata for _, _, metadata in states if metadata]
-    saved = read_json(os.path.join(output_dir, "config.json"))
-    if saved is None:
-        saved = next((m["config"] for m in recorded if "config" in m), None)
-    if saved is None:
-        raise ValueError(_unresumable(
-            output_dir, "its config.json is unreadable and its backups "
-            "record no settings, so they cannot be checked"))
-    changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
-    if changed:
-        raise ValueError(
-            f"`output_dir` holds an unfinished run with other settings "
-            f"({', '.join(changed)}), which would be resumed; only "
-            f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
-            f"--output_dir, --restart to train from epoch 0 over it, or "
-            f"delete {output_dir}. Received: output_dir={output_dir}")
-    classes = next((m["num_classes"] for m in recorded
-                    if "num_classes" in m), num_classes)
-    if classes != num_classes:
-        raise ValueError(_unresumable(
-            output_dir, f"it trained on {classes} classes and the data "
-            f"(--data_dir={config.data_dir!r}) has {num_classes}"))
-    current = dataclasses.asdict(config)
-    return {k: [saved[k], current[k]] for k in
-            _changed_settings(saved, config, ("verbose",))}
-
-
-def _unresumable(output_dir, reason):
-    """The one-line refusal of a run whose backups cannot be resumed."""
-    return (f"`output_dir` holds an unfinished run that cannot be resumed "
-            f"with these settings: {reason}. Rerun with its settings, use "
-            f"another --output_dir, or pass --restart to train from epoch 0 "
-            f"over it. Received: output_dir={output_dir}")
-
-
-def _discard_run(output_dir):
-    """Deletes what an earlier run wrote to `output_dir` (`--restart`)."""
-    for name in ("backup", "tensorboard"):
-        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
-    for name in ("config.json", "checkpoint.keras", "log.csv",
-                 "report.json", "model.keras", "target.keras"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(output_dir, name))
-
-
 def _run(config, strategy, extra_callbacks):
-    output_dir = _output_dir(config, strategy)
+    output_dir = run_directory.worker_output_dir(config, strategy)
     created = not os.path.isdir(output_dir)
     try:
         with run_lock.locked(output_dir, warn=_warn):
@@ -464,15 +144,16 @@ def _run(config, strategy, extra_callbacks):
 
 
 def _run_locked(config, strategy, extra_callbacks, output_dir):
-    _remove_partial_files(output_dir)
-    finished = _finished_report(config, output_dir)
+    run_directory.remove_partial_files(output_dir)
+    finished = run_directory.finished_report(config, output_dir,
+                                              warn=_warn)
     if finished is not None:
         return finished
-    dataset = load_run_dataset(config)
-    backup_dir = os.path.join(output_dir, "backup")
+    dataset = run_inputs.load_run_dataset(config)
+    backup_dir = os.path.join(output_dir, run_directory.BACKUP_NAME)
     states = [] if config.restart else backup_lib.list_states(backup_dir)
-    changes = (_resumable_changes(config, output_dir, states,
-                                  dataset.num_classes) if states else {})
+    changes = (run_directory.resumable_changes(
+        config, output_dir, states, dataset.num_classes) if states else {})
     steps = config.steps_per_epoch or -(-dataset.num_train //
                                         config.batch_size)
     with strategy.scope():
@@ -484,25 +165,26 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
             start_epoch, state = (backup_lib.restore_newest(
                 model, backup_dir, warn=_warn) if states else (0, {}))
         except backup_lib.IncompatibleBackupError as error:
-            raise ValueError(_unresumable(output_dir, str(error))) from None
+            raise ValueError(run_directory.unresumable(
+                output_dir, str(error))) from None
         if config.strategy == "multi_worker":
-            start_epoch, state = _agree_on_backup(model, strategy,
-                                                  backup_dir, start_epoch,
-                                                  state)
+            start_epoch, state = multi_worker.agree_on_backup(
+                model, strategy, backup_dir, start_epoch, state, warn=_warn)
     start_epoch = min(start_epoch, config.epochs)
     history = list(state.get("resumed_with_changes", []))
     if start_epoch and changes:
         history.append({"epoch": start_epoch, **changes})
     previous_seconds = float(state.get("train_seconds", 0.0))
-    train, test = run_inputs(config, dataset, strategy, start_epoch, steps)
+    train, test = run_inputs.fit_inputs(config, dataset, strategy,
+                                        start_epoch, steps)
     # A backup and checkpoint.keras per epoch: refuse now, not after an epoch.
     backup_lib.check_free_space(output_dir,
                                 2 * backup_lib.state_bytes(model))
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
-        _discard_run(output_dir)
-    write_json(os.path.join(output_dir, "config.json"),
-                dataclasses.asdict(config))
+        run_directory.discard_run(output_dir)
+    write_json(os.path.join(output_dir, run_directory.CONFIG_NAME),
+               dataclasses.asdict(config))
     # Before the savers: an epoch whose loss or weights are not finite is
     # never saved, so backup/ and checkpoint.keras keep the last good state.
     nan_guard = callbacks_lib.TerminateOnNaNWithAdvice()
@@ -523,9 +205,9 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     def finite():
         return not nan_guard.triggered
 
-    log_path = os.path.join(output_dir, "log.csv")
+    log_path = os.path.join(output_dir, run_directory.LOG_NAME)
     if start_epoch:
-        _trim_log(log_path, start_epoch)
+        run_directory.trim_log(log_path, start_epoch)
     callbacks = [
         *method_callbacks,
         nan_guard,
@@ -534,19 +216,19 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         keras.callbacks.CSVLogger(log_path, append=start_epoch > 0),
         backup_lib.EpochBackup(backup_dir, state_metadata,
                                should_save=finite),
-        callbacks_lib.AtomicCheckpoint(lambda m: _save_keras(
-            m, os.path.join(output_dir, "checkpoint.keras")),
+        callbacks_lib.AtomicCheckpoint(lambda m: run_directory.save_keras(
+            m, os.path.join(output_dir, run_directory.CHECKPOINT_NAME)),
             should_save=finite),
         *extra_callbacks,
     ]
     if backends.tensorflow_installed():  # Keras writes summaries with TF.
         callbacks.insert(-len(extra_callbacks) or len(callbacks),
-                         keras.callbacks.TensorBoard(
-                             os.path.join(output_dir, "tensorboard")))
+                         keras.callbacks.TensorBoard(os.path.join(
+                             output_dir, run_directory.TENSORBOARD_NAME)))
     if config.strategy == "multi_worker":
-        _fit_multi_worker(model, strategy, train, steps, config,
-                          start_epoch, callbacks)
-        results = _evaluate_distributed(model, strategy, test)
+        multi_worker.fit_multi_worker(model, strategy, train, steps, config,
+                                      start_epoch, callbacks)
+        results = multi_worker.evaluate_distributed(model, strategy, test)
     else:
         _fit(model, strategy, train, config, steps, test, start_epoch,
              callbacks)
@@ -585,12 +267,8 @@ def _finish(config, strategy, model, dataset, test, state, steps,
                                     else start_epoch)
     images = epochs_timed * steps * config.batch_size
     deployed = model.deployed_model()
-    if isinstance(model, ONEModel):
-        report = report_from_results(model, results)
-        report["params_ensemble"] = count_trainable(model.ensemble_model())
-    else:
-        report = deployed_accuracy(deployed, test, dataset.num_classes)
-        report["metrics"] = results
+    report = reporting.accuracy_fields(model, deployed, results, test,
+                                       dataset.num_classes)
     report.update({
         "method": config.method,
         "dataset": dataset.name,
@@ -601,357 +279,19 @@ def _finish(config, strategy, model, dataset, test, state, steps,
         "resumed_with_changes": history,
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(images / max(train_seconds, 1e-9), 1),
-        "params_target": methods_lib.count_parameters(deployed),
-        "params_train": count_trainable(model),
-        "flops_target": flops.count_flops(deployed),
-        "flops_train": sum(flops.count_flops(network) for network in
-                           methods_lib.training_networks(model)),
+        **reporting.cost_fields(model, deployed),
         "replicas": strategy.num_replicas_in_sync,
         "sync_bn": config.sync_bn,
         "config": dataclasses.asdict(config),
-        "versions": library_versions(),
+        "versions": reporting.library_versions(),
     })
-    _save_keras(model, os.path.join(output_dir, "model.keras"))
-    _save_keras(deployed, os.path.join(output_dir, "target.keras"))
-    write_json(os.path.join(output_dir, "report.json"), report)
+    run_directory.save_keras(
+        model, os.path.join(output_dir, run_directory.MODEL_NAME))
+    run_directory.save_keras(
+        deployed, os.path.join(output_dir, run_directory.TARGET_NAME))
+    write_json(os.path.join(output_dir, run_directory.REPORT_NAME), report)
     return report
-
-
-def load_run_dataset(config):
-    """The dataset of a run: from `tf.data` (tfds, or anything on the
-    TensorFlow backend), else from NumPy (`one_keras.data.numpy_pipeline`).
-
-    Returns:
-        A `one_keras.data.Dataset` or a `NumpyDataset`.
-    """
-    options = dict(data_dir=config.data_dir or None, seed=config.seed,
-                   image_size=config.image_size or None,
-                   augment=config.augment,
-                   skip_bad_images=config.skip_bad_images)
-    if backends.is_tensorflow() or \
-            config.dataset not in numpy_pipeline.DATASETS:
-        backends.require_tensorflow(f"The dataset {config.dataset!r} "
-                                    "(from tensorflow-datasets)")
-        return data_lib.load_dataset(config.dataset, download=config.download,
-                                     **options)
-    return numpy_pipeline.load_numpy_dataset(config.dataset, **options)
-
-
-def run_inputs(config, dataset, strategy, start_epoch, steps):
-    """The training and test inputs of `fit` from `start_epoch` on.
-
-    Returns:
-        `(train, test)`: `tf.data.Dataset`s or `keras.utils.PyDataset`s.
-    """
-    # Past the last epoch (killed while saving), nothing is consumed.
-    start_epoch = min(start_epoch, config.epochs - 1)
-    multiple = distribution.batch_multiple(strategy)
-    if isinstance(dataset, numpy_pipeline.NumpyDataset):
-        return (numpy_pipeline.train_batches(
-                    dataset, config.batch_size, seed=config.seed,
-                    start_epoch=start_epoch, steps=steps,
-                    batch_multiple=multiple),
-                numpy_pipeline.eval_batches(
-                    dataset, config.eval_batch_size,
-                    steps=config.eval_steps or None,
-                    batch_multiple=multiple))
-    tpu = distribution.is_tpu(strategy)
-    train = data_lib.train_pipeline(
-        dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
-        start_epoch=start_epoch, steps=steps,
-        deterministic=config.deterministic,
-        drop_remainder=tpu or multiple > 1)
-    test = data_lib.eval_pipeline(dataset, config.eval_batch_size,
-                                  steps=config.eval_steps or None,
-                                  drop_remainder=tpu, batch_multiple=multiple)
-    return train, test
-
-
-def deployed_accuracy(deployed, test, num_classes):
-    """Top-1 (and top-5 beyond 10 classes) test accuracy of a deployed model.
-
-    Args:
-        deployed: `keras.Model` mapping images to logits (or log-probabilities).
-        test: batches of `(images, labels)` or `(images, labels,
-            sample_weights)` (padding weighted 0): a `tf.data.Dataset` or a
-            `keras.utils.PyDataset`.
-        num_classes: int. Number of classes.
-
-    Returns:
-        A dict with `target_accuracy` (and `target_top5_accuracy`).
-    """
-    # Not `deployed.compile(...)`: `target.keras` would then carry an
-    # optimizer that never trained, which `load_model` warns about.
-    top1 = keras.metrics.SparseCategoricalAccuracy()
-    top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=5)
-    for batch in test:
-        images, labels, weights = (tuple(batch) + (None,))[:3]
-        logits = deployed.predict_on_batch(images)
-        top1.update_state(labels, logits, weights)
-        if num_classes > 10:
-            top5.update_state(labels, logits, weights)
-    report = {"target_accuracy": float(top1.result())}
-    if num_classes > 10:
-        report["target_top5_accuracy"] = float(top5.result())
-    return report
-
-
-def _fit_multi_worker(model, strategy, train, steps, config, start_epoch,
-                      callbacks):
-    """A `fit` loop for `MultiWorkerMirroredStrategy` (keras-team/keras#20585).
-
-    It runs `ONEModel.train_step` in every replica (the same loss, metrics
-    and optimizer step as `fit`) and drives the same callbacks, so backups,
-    checkpoints and logs are the ones `fit` writes. Trainable weights are
-    identical on every worker; BatchNorm moving statistics are each worker's
-    own (as with `fit` under `MirroredStrategy`), and the chief's are saved,
-    unless `config.sync_bn`: then every replica normalises with the global
-    batch's statistics and all keep the same moving statistics.
-    """
-    model.build_optimizer()  # Before run().
-    import tensorflow as tf
-
-    iterator = iter(strategy.experimental_distribute_dataset(train))
-
-    @tf.function
-    def train_step():
-        strategy.run(model.train_step, args=(next(iterator),))
-
-    verbose = fit_verbosity(config.verbose)
-    callback_list = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=verbose != 0,
-        model=model, verbose=verbose, epochs=config.epochs,
-        steps=steps)
-    model.stop_training = False
-    callback_list.on_train_begin()
-    logs = {}
-    for epoch in range(start_epoch, config.epochs):
-        for metric in model.metrics:
-            metric.reset_state()
-        callback_list.on_epoch_begin(epoch)
-        for step in range(steps):
-            callback_list.on_train_batch_begin(step)
-            train_step()
-            logs = _as_floats(model.get_metrics_result())
-            callback_list.on_train_batch_end(step, logs)
-            if model.stop_training:
-                break
-        callback_list.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end(logs)
-
-
-def _agree_on_backup(model, strategy, backup_dir, epoch, state):
-    """The backup every worker resumes from under `multi_worker`.
-
-    Each worker restored its own newest usable backup (`epoch`); one may
-    be unreadable on one worker, and workers resuming at different epochs
-    would train apart. All take the oldest of the workers' newest epochs,
-    or all refuse when a worker lacks it.
-
-    Returns:
-        `(epoch, metadata)`, the same epoch on every worker.
-
-    Raises:
-        ValueError: the workers have no usable backup in common.
-    """
-    newest = _gather_ints(strategy, epoch)
-    agreed = min(newest)
-    if agreed == max(newest):
-        return epoch, state
-    if agreed:  # On every worker: loading runs collective ops.
-        epoch, state = backup_lib.restore_newest(model, backup_dir,
-                                                 warn=_warn, max_epoch=agreed)
-    found = _gather_ints(strategy, epoch)  # Every worker, even on refusal.
-    if not agreed or set(found) != {agreed}:
-        raise ValueError(
-            f"The workers' backups have no usable epoch in common (newest "
-            f"per replica after epochs {newest}; restorable at epoch "
-            f"{agreed}: {found}), so they would train apart. Copy the "
-            f"chief's backup/ to the other workers' output_dir, or pass "
-            f"--restart on every worker. Received: backup_dir={backup_dir}")
-    _warn(f"warning: the workers' newest usable backups differ (after epochs "
-          f"{newest} per replica); every worker resumes after epoch "
-          f"{agreed}.")
-    return epoch, state
-
-
-def _gather_ints(strategy, value):
-    """`value` of every replica of every worker, as a list of ints."""
-    import tensorflow as tf
-
-    values = strategy.experimental_distribute_values_from_function(
-        lambda _: tf.constant([value], tf.int64))
-    return [int(v) for v in strategy.gather(values, axis=0).numpy()]
-
-
-def _evaluate_distributed(model, strategy, test):
-    """`model.evaluate` through `strategy.run(model.test_step)`."""
-    import tensorflow as tf
-
-    for metric in model.metrics:
-        metric.reset_state()
-
-    @tf.function
-    def test_step(batch):
-        strategy.run(model.test_step, args=(batch,))
-
-    for batch in strategy.experimental_distribute_dataset(test):
-        test_step(batch)
-    return _as_floats(model.get_metrics_result())
-
-
-def _as_floats(logs):
-    return {k: float(v) for k, v in logs.items()}
-
-
-def evaluate(model, test):
-    """Test accuracy of every branch, the target and the ONE-E teacher.
-
-    Args:
-        model: `ONEModel`.
-        test: batched `tf.data.Dataset` of `(images, labels)`.
-
-    Returns:
-        A dict, see `report_from_results`.
-    """
-    return report_from_results(
-        model, model.evaluate(test, verbose=0, return_dict=True))
-
-
-def report_from_results(model, results):
-    """Turns `ONEModel.evaluate` results into the report's accuracy fields.
-
-    Returns:
-        A dict with `branch_accuracy` (list), `branch_accuracy_mean`,
-        `branch_accuracy_std`, `target_accuracy` (branch 0) and
-        `ensemble_accuracy` (the teacher), plus `target_top5_accuracy` and
-        `ensemble_top5_accuracy` beyond 10 classes.
-    """
-    branches = [float(results[f"branch_{i}_accuracy"])
-                for i in range(model.num_branches)]
-    report = {
-        "target_accuracy": branches[0],
-        "ensemble_accuracy": float(results["teacher_accuracy"]),
-        "branch_accuracy": branches,
-        "branch_accuracy_mean": float(np.mean(branches)),
-        "branch_accuracy_std": float(np.std(branches)),
-    }
-    if model.num_classes > 10:
-        report["target_top5_accuracy"] = float(
-            results["branch_0_top5_accuracy"])
-        report["ensemble_top5_accuracy"] = float(
-            results["teacher_top5_accuracy"])
-    return report
-
-
-def library_versions():
-    """Versions of the libraries a result depends on."""
-    import one_keras
-    versions = {"backend": backends.backend(), "keras": keras.__version__,
-                "one_keras": one_keras.__version__,
-                "python": platform.python_version()}
-    if backends.tensorflow_installed():
-        import tensorflow as tf
-
-        versions["tensorflow"] = tf.__version__
-    if backends.backend() == "jax":
-        import jax
-
-        versions["jax"] = jax.__version__
-    elif backends.backend() == "torch":
-        import torch
-
-        versions["torch"] = torch.__version__
-    return versions
-
-
-def format_report(report):
-    """Renders a report (accuracies, costs, speed) as a small text table."""
-    lines = [f"{'model':<18}{'test accuracy':>14}"]
-    for index, accuracy in enumerate(report.get("branch_accuracy", [])):
-        lines.append(f"{f'branch {index}':<18}{accuracy:>14.4f}")
-    if "branch_accuracy_mean" in report:
-        lines.append(f"{'branches mean+-std':<18}"
-                     f"{report['branch_accuracy_mean']:>8.4f} +- "
-                     f"{report['branch_accuracy_std']:.4f}")
-    method = report.get("method", "one")
-    label = "target (ONE)" if method == "one" else f"deployed ({method})"
-    lines.append(f"{label:<18}{report['target_accuracy']:>14.4f}")
-    if "ensemble_accuracy" in report:
-        lines.append(f"{'teacher (ONE-E)':<18}"
-                     f"{report['ensemble_accuracy']:>14.4f}")
-    if "target_top5_accuracy" in report:
-        lines.append(f"{'target top-5':<18}"
-                     f"{report['target_top5_accuracy']:>14.4f}")
-    if "ensemble_top5_accuracy" in report:
-        lines.append(f"{'teacher top-5':<18}"
-                     f"{report['ensemble_top5_accuracy']:>14.4f}")
-    if "params_target" in report:
-        params = [f"target {report['params_target']:,}"]
-        for key in ("ensemble", "train"):
-            if f"params_{key}" in report:
-                label = "training" if key == "train" else key
-                params.append(f"{label} {report[f'params_{key}']:,}")
-        lines.append("params: " + ", ".join(params))
-    if "flops_train" in report:
-        lines.append(f"FLOPs/image: target {report['flops_target']:.3g}, "
-                     f"training {report['flops_train']:.3g}")
-    elif "flops_target" in report:
-        lines.append(f"FLOPs/image: target {report['flops_target']:.3g}")
-    if "train_seconds" in report:
-        resumed = (f", resumed at epoch {report['resumed_at_epoch']}"
-                   if report.get("resumed_at_epoch") else "")
-        lines.append(f"trained {report['epochs']} epochs in "
-                     f"{report['train_seconds']:.1f} s "
-                     f"({report['images_per_second']:.0f} images/s"
-                     f"{resumed})")
-    return "\n".join(lines)
 
 
 def _warn(line):
     print(line, file=sys.stderr)
-
-
-def _remove_partial_files(output_dir):
-    """Deletes the temporaries that a killed save left in `output_dir`."""
-    for directory in (output_dir, os.path.join(output_dir, "backup")):
-        if not os.path.isdir(directory):
-            continue
-        for name in os.listdir(directory):
-            if PARTIAL_FILE.match(name) or name == backup_lib.PARTIAL:
-                os.remove(os.path.join(directory, name))
-
-
-def _trim_log(path, epochs):
-    """Keeps the header and the rows of the first `epochs` epochs of the
-    CSV log `path`: the rows of epochs that a resume trains again go."""
-    if not os.path.exists(path):
-        return
-    with open(path) as handle:
-        lines = handle.readlines()
-    kept = lines[:1] + [line for line in lines[1:]
-                        if line.split(",", 1)[0].strip().isdigit()
-                        and int(line.split(",", 1)[0]) < epochs]
-    if kept != lines:
-        with open(f"{path}.tmp", "w") as handle:
-            handle.writelines(kept)
-        os.replace(f"{path}.tmp", path)
-
-
-def _save_keras(model, path):
-    """Saves a `.keras` file atomically: a crash never leaves half a file.
-
-    The temporary is `<name>.partial.keras`, which the next run deletes if
-    a kill left it behind.
-    """
-    temporary = f"{os.path.splitext(path)[0]}.partial.keras"
-    backup_lib.check_free_space(os.path.dirname(path) or ".",
-                                backup_lib.state_bytes(model))
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

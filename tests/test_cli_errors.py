@@ -4,16 +4,13 @@
 import subprocess
 import sys
 
-import keras
 import pytest
 from absl import app
 from absl import flags
 from absl.testing import flagsaver
 
 from one_keras import cli
-from one_keras import evaluation
 from one_keras import train  # noqa: F401  (defines the training flags)
-from one_keras.methods.one import build_one_resnet
 
 
 def _one_error_line(capsys):
@@ -60,17 +57,6 @@ def test_os_errors_are_one_line(capsys, monkeypatch):
     assert exit_info.value.code == 1
     assert _one_error_line(capsys) == (
         "tool.py: error: [Errno 13] Permission denied: '/read-only/x'")
-
-
-def test_truncated_keras_file_is_named_truncated(tmp_path):
-    path = tmp_path / "model.keras"
-    build_one_resnet(depth=8, width=4, num_classes=4,
-                     input_shape=(8, 8, 3)).save(path)
-    path.write_bytes(path.read_bytes()[:2000])
-    with pytest.raises(ValueError, match="truncated or corrupt") as error:
-        evaluation.load_model(str(path))
-    assert "not found" not in str(error.value).lower()
-    assert keras.__version__  # Keras itself calls this "File not found".
 
 
 @pytest.mark.slow  # Two TensorFlow processes.

@@ -8,7 +8,7 @@ import tensorflow as tf
 from one_keras import ONEModel
 from one_keras import losses
 from one_keras.methods.one import build_one_resnet
-from one_keras.training import count_trainable
+from one_keras.parameters import count_trainable
 
 
 def tiny_model(num_branches=3, num_classes=4, gate="learned", **kwargs):

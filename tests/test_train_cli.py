@@ -1,7 +1,6 @@
 """The training CLI and `training.run` on the embedded digits."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from absl.testing import flagsaver
 from one_keras import cli
 from one_keras import train
 from one_keras import training
+from one_keras.parameters import count_trainable
 
 REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",
                "params_target", "params_ensemble", "params_train",
@@ -28,7 +28,7 @@ def test_run_writes_artifacts(tiny_run):
     assert json.loads((run_dir / "config.json").read_text())["depth"] == 8
     target = keras.models.load_model(run_dir / "target.keras")
     model = keras.models.load_model(run_dir / "model.keras")
-    assert report["params_target"] == training.count_trainable(target)
+    assert report["params_target"] == count_trainable(target)
     assert model.normalization["std"][0] > 0
     images = np.random.rand(2, 8, 8, 1).astype("float32")
     np.testing.assert_allclose(
@@ -90,42 +90,11 @@ def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
     assert output.count("Epoch ") == 2  # Keras' "Epoch 1/2" headers.
 
 
-class _Terminal:
-    def isatty(self):
-        return True
-
-
-def test_verbose_auto_is_a_bar_on_a_terminal_and_lines_otherwise(tmp_path):
-    assert training.TrainConfig().verbose == "auto"
-    assert training.fit_verbosity("auto", _Terminal()) == 1
-    with open(tmp_path / "log.txt", "w") as log_file:
-        assert training.fit_verbosity("auto", log_file) == 2
-    for explicit in (0, 1, 2):
-        assert training.fit_verbosity(explicit, _Terminal()) == explicit
-    with flagsaver.flagsaver():
-        train.FLAGS(["train", "--verbose=1"])
-        assert train.config_from_flags().verbose == 1
-    with pytest.raises(ValueError, match="`verbose` must be one of 'auto'"):
-        training.TrainConfig(verbose=3)
-
-
 @pytest.mark.slow
 def test_demo_meets_its_accuracy(demo_run):
     """The README's demo: >= 95% target accuracy (time is in the README)."""
     report = json.loads((demo_run.output_dir / "report.json").read_text())
     assert report["target_accuracy"] >= 0.95
-
-
-def test_demo_flagfile_matches_defaults():
-    """`python -m one_keras.train` with no flags is the flagfile's demo."""
-    path = os.path.join(os.path.dirname(__file__), "..", "configs",
-                        "digits.flags")
-    values = dict(line.lstrip("-").strip().split("=", 1)
-                  for line in open(path) if line.startswith("--"))
-    defaults = training.TrainConfig()
-    for name, value in values.items():
-        if name != "output_dir":
-            assert str(getattr(defaults, name)) == value, name
 
 
 TINY_FLAGS = ["--depth=8", "--width=4", "--epochs=2", "--steps_per_epoch=2",

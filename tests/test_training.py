@@ -1,7 +1,5 @@
 """Resume, NaN handling and run-level errors of `training.run`."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
@@ -89,25 +87,3 @@ def test_nan_loss_stops_with_advice(tmp_path):
                                   output_dir=str(tmp_path))
     with pytest.raises(FloatingPointError, match="Try a lower --lr"):
         training.run(config)
-
-
-def test_report_has_costs_versions_and_flags(tiny_run):
-    run_dir, report = tiny_run.output_dir, tiny_run.report
-    assert report["augment"] == "none"  # The digits' own recipe.
-    assert report["flops_train"] > report["flops_target"] > 0
-    assert report["config"]["depth"] == 8 and report["recipe"] == "paper"
-    assert set(report["versions"]) == {"backend", "tensorflow", "keras",
-                                       "one_keras", "python"}
-    assert report["versions"]["backend"] == "tensorflow"
-    assert (run_dir / "tensorboard").is_dir()
-    assert json.loads((run_dir / "report.json").read_text()) == report
-
-
-@pytest.mark.parametrize("field,value,message", [
-    ("epochs", 0, "`epochs` must be an integer >= 1"),
-    ("strategy", "horovod", "`strategy` must be one of"),
-    ("model", "vgg", "`model` must be one of"),
-])
-def test_bad_config_values(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        training.TrainConfig(**{field: value})

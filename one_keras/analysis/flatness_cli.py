@@ -84,8 +84,8 @@ def main(argv):
 
 
 def _load_model(path):
-    from one_keras import evaluation
-    return evaluation.load_model(path)
+    from one_keras import model_files
+    return model_files.load_model(path)
 
 
 def run():

@@ -3,11 +3,9 @@
 from one_keras.export.export_model import RUN_DATASET
 from one_keras.export.export_model import default_output_path
 from one_keras.export.export_model import export_model
-from one_keras.export.export_model import load_one_model
 from one_keras.export.serving import build_serving_model
 from one_keras.export.verify import failure_reason
 from one_keras.export.verify import format_table
 
 __all__ = ["RUN_DATASET", "build_serving_model", "default_output_path",
-           "export_model", "failure_reason", "format_table",
-           "load_one_model"]
+           "export_model", "failure_reason", "format_table"]

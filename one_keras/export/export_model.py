@@ -15,6 +15,8 @@ import keras
 import numpy as np
 
 from one_keras import data as data_lib
+from one_keras import model_files
+from one_keras import run_directory
 from one_keras import run_lock
 from one_keras import validation
 from one_keras.export import onnx as onnx_lib
@@ -34,37 +36,6 @@ STAGING = re.compile(
 # Older versions staged in `.<artifact>.<random>` and set a replaced
 # SavedModel aside in `.<artifact>.old.<random>`, naming no owner.
 LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
-
-
-def load_one_model(path):
-    """Loads a saved `one_keras.ONEModel`.
-
-    Args:
-        path: str. A `.keras` file, or a training output directory that
-            holds `model.keras`.
-
-    Returns:
-        The `one_keras.ONEModel`.
-    """
-    import one_keras  # noqa: F401  (registers the one_keras classes)
-
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, "model.keras")
-    if not os.path.isfile(path):
-        raise ValueError(
-            "`model` must be a `.keras` file or a training output directory "
-            f"containing `model.keras`. Received: model={path!r} (not found)")
-    validation.check_keras_file(path)
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many kinds on a bad file.
-        raise ValueError(
-            "`model` could not be read as a Keras model; pass the "
-            f"`model.keras` a training run wrote. Received: model={path!r} "
-            f"({type(error).__name__}: {str(error).splitlines()[0]})"
-        ) from error
-    return model
 
 
 def check_export_args(model, mode, format, quantize, opset, dataset,
@@ -120,8 +91,9 @@ def export_model(model, path, mode="single", format="tflite",
     the result is added to `export_report.json` next to `path`.
 
     Args:
-        model: `one_keras.ONEModel` or str. The trained model, or a path
-            for `load_one_model`.
+        model: `one_keras.ONEModel` or str. The trained model, or a path:
+            its `.keras` file or its training output directory (the
+            `model.keras` there).
         path: str. Where the artifact goes: a SavedModel directory, a
             `.tflite` or an `.onnx` file. An existing artifact of the same
             format there is replaced atomically; anything else (a training
@@ -178,7 +150,8 @@ def export_model(model, path, mode="single", format="tflite",
     model_path = None
     if not isinstance(model, keras.Model):
         model_path = model
-        model = load_one_model(model)
+        model = model_files.load_model(model,
+                                       run_files=(run_directory.MODEL_NAME,))
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size)

@@ -70,6 +70,6 @@ def digits_model_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_model(digits_model_path):
-    from one_keras.export import load_one_model
+    from one_keras import model_files
 
-    return load_one_model(digits_model_path)
+    return model_files.load_model(digits_model_path)

@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 
 from one_keras import data
 from one_keras import evaluation
+from one_keras import model_files
 from one_keras import training
 from one_keras.export import export_model
 from one_keras.export import verify
@@ -58,7 +59,7 @@ def photo_run(tmp_path_factory):
 
 def keras_top1(run_dir, mode, images):
     """Top-1 classes of the trained Keras model on raw test images."""
-    model = evaluation.load_model(run_dir)
+    model = model_files.load_model(run_dir)
     outputs = model.predict(
         data.normalize(images, model.normalization).numpy(), verbose=0)
     logits = (outputs["branch_logits"][:, 0] if mode == "single"
@@ -99,7 +100,7 @@ def test_onnx_ensemble_and_evaluate_use_the_runs_data(photo_run):
     assert entry["keras_accuracy"] == pytest.approx(np.mean(
         keras_top1(photo_run, "ensemble", images) == labels))
     # `python -m one_keras.evaluate --model RUN` does this.
-    report = evaluation.evaluate_model(evaluation.load_model(photo_run),
+    report = evaluation.evaluate_model(model_files.load_model(photo_run),
                                        data.load_run_dataset(photo_run))
     trained = json.loads((photo_run / "report.json").read_text())
     assert report["target_accuracy"] == pytest.approx(
@@ -134,7 +135,7 @@ def test_tfds_run_exports_and_evaluates_on_its_dataset(tmp_path):
         dataset = data.load_run_dataset(run_dir / "model.keras")
         entry = export_model(str(run_dir), run_dir / "target.onnx",
                              format="onnx", latency_repeats=1)
-        report = evaluation.evaluate_model(evaluation.load_model(run_dir),
+        report = evaluation.evaluate_model(model_files.load_model(run_dir),
                                            dataset)
         with pytest.raises(ValueError, match="input shape"):
             export_model(str(run_dir), tmp_path / "digits.onnx",

@@ -1,7 +1,7 @@
 """`sync_bn`: synchronized BatchNorm in every builder, saved and loaded.
 
 That it normalises over the global batch of several replicas is measured in
-`tests/test_distributed.py` (2 logical CPUs and two localhost workers).
+`tests/test_multi_worker.py` (2 logical CPUs and two localhost workers).
 """
 
 import keras

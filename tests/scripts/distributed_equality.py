@@ -7,9 +7,9 @@
 trains every network under `MirroredStrategy` and, but for
 `per_replica_bn`, on one device (where it would compute what `sync_bn`
 computes: the same layers and weights, one replica); `worker`
-trains the networks of `WORKER_NETWORKS` through the multi-worker loop of
-`one_keras.training`. Every run starts from the same weights (`seed 0`) and
-sees the same 21 samples in batches of 8, 8 and 5 (the last one split
+trains the networks of `WORKER_NETWORKS` through the multi-worker loop,
+`one_keras.multi_worker`. Every run starts from the same weights (`seed 0`)
+and sees the same 21 samples in batches of 8, 8 and 5 (the last one split
 unevenly over 2 replicas), and saves its weights before and after training
 to `OUT_DIR/<run>_<network>.npz` (`initial_*` and `trained_*` arrays).
 """
@@ -92,11 +92,12 @@ def fit_keras(model, strategy):
 
 
 def fit_multi_worker(model, strategy):
-    from one_keras import training
+    from one_keras import multi_worker
+    from one_keras import run_config
 
-    training._fit_multi_worker(
+    multi_worker.fit_multi_worker(
         model, strategy, dataset(), steps(),
-        training.TrainConfig(epochs=1, verbose=0), start_epoch=0,
+        run_config.TrainConfig(epochs=1, verbose=0), start_epoch=0,
         callbacks=[])
 
 

@@ -1,0 +1,54 @@
+"""Loading a saved model, from a `.keras` file or a run directory."""
+
+import keras
+import pytest
+
+from one_keras import model_files
+from one_keras.methods.one import build_one_resnet
+
+
+def test_truncated_keras_file_is_named_truncated(tmp_path):
+    path = tmp_path / "model.keras"
+    build_one_resnet(depth=8, width=4, num_classes=4,
+                     input_shape=(8, 8, 3)).save(path)
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="truncated or corrupt") as error:
+        model_files.load_model(str(path))
+    assert "not found" not in str(error.value).lower()
+    assert keras.__version__  # Keras itself calls this "File not found".
+
+
+def test_a_run_directory_gives_its_training_model_else_its_target(
+        tmp_path):
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)]).save(
+        tmp_path / "target.keras")
+    assert model_files.load_model(tmp_path).count_params() == 9
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)]).save(
+        tmp_path / "model.keras")
+    assert model_files.load_model(tmp_path).count_params() == 12
+    # Export loads the training model only.
+    (tmp_path / "model.keras").unlink()
+    with pytest.raises(ValueError, match=r"directory holding `model\.keras`"
+                       r"\. Received: .* \(none found; train one"):
+        model_files.load_model(tmp_path, run_files=("model.keras",))
+
+
+@pytest.mark.parametrize("run_files, holding", [
+    (("model.keras", "target.keras"), "`model.keras` or `target.keras`"),
+    (("model.keras",), "`model.keras`")])
+def test_a_missing_model_names_what_would_do(tmp_path, run_files, holding):
+    with pytest.raises(ValueError, match="none found") as error:
+        model_files.load_model(tmp_path, run_files=run_files)
+    assert f"holding {holding}." in str(error.value)
+    with pytest.raises(ValueError, match=r"\(not found\)") as error:
+        model_files.load_model(tmp_path / "no.keras", run_files=run_files)
+    assert f"holding {holding}." in str(error.value)
+
+
+def test_a_file_keras_cannot_read_is_one_error_naming_it(tmp_path):
+    path = tmp_path / "model.h5"
+    path.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match=r"could not be read as a Keras "
+                       r"model; pass the `model\.keras` or `target\.keras` "
+                       r"a training run wrote\. Received: model=.*model\.h5"):
+        model_files.load_model(path)

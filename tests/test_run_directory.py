@@ -1,0 +1,158 @@
+"""A run's output directory: resume checks, clean-up and atomic saves.
+
+`tests/test_training_faults.py` runs these through `training.run`; here
+each is checked alone, without training.
+"""
+
+import dataclasses
+import json
+import types
+
+import keras
+import pytest
+
+from one_keras import backup
+from one_keras import run_directory
+from one_keras.run_config import TrainConfig
+
+
+def _write_json(path, payload):
+    path.write_text(json.dumps(payload))
+
+
+def test_worker_output_dir_is_the_run_or_a_folder_per_worker(tmp_path):
+    config = TrainConfig(output_dir=str(tmp_path))
+    assert run_directory.worker_output_dir(config, None) == str(tmp_path)
+
+    def worker(index, chief):
+        return types.SimpleNamespace(
+            cluster_resolver=types.SimpleNamespace(task_type="worker",
+                                                   task_id=index),
+            extended=types.SimpleNamespace(should_checkpoint=chief))
+
+    multi = dataclasses.replace(config, strategy="multi_worker")
+    assert run_directory.worker_output_dir(multi, worker(0, True)) == \
+        str(tmp_path)
+    assert run_directory.worker_output_dir(multi, worker(1, False)) == \
+        str(tmp_path / "workers" / "worker_1")
+
+
+def test_finished_report_returns_a_finished_run_of_the_same_settings(
+        tmp_path):
+    config = TrainConfig(output_dir=str(tmp_path))
+    assert run_directory.finished_report(config, str(tmp_path)) is None
+    report = {"config": dataclasses.asdict(config), "target_accuracy": 0.5}
+    _write_json(tmp_path / "report.json", report)
+    lines = []
+
+    again = dataclasses.replace(config, verbose=2, output_dir=f"{tmp_path}/")
+    assert run_directory.finished_report(again, str(tmp_path),
+                                         warn=lines.append) == report
+    assert len(lines) == 1 and "finished run" in lines[0]
+    restart = dataclasses.replace(config, restart=True)
+    assert run_directory.finished_report(restart, str(tmp_path)) is None
+    with pytest.raises(ValueError, match=r"finished run with other "
+                                         r"settings \(lr\)"):
+        run_directory.finished_report(dataclasses.replace(config, lr=0.05),
+                                      str(tmp_path))
+
+
+@pytest.mark.parametrize("text", ['{"accuracy": 0.5}', "{truncated"])
+def test_a_foreign_report_json_is_refused_even_on_restart(tmp_path, text):
+    (tmp_path / "report.json").write_text(text)
+    config = TrainConfig(output_dir=str(tmp_path), restart=True)
+    with pytest.raises(ValueError, match="no finished one_keras run wrote"):
+        run_directory.finished_report(config, str(tmp_path))
+
+
+def test_resumable_changes_allows_recovery_settings_only(tmp_path):
+    saved = TrainConfig(output_dir=str(tmp_path))
+    _write_json(tmp_path / "config.json", dataclasses.asdict(saved))
+    states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
+
+    lower = dataclasses.replace(saved, lr=0.05, verbose=2)
+    assert run_directory.resumable_changes(
+        lower, str(tmp_path), states, 10) == {"lr": [0.1, 0.05]}
+    with pytest.raises(ValueError, match=r"unfinished run with other "
+                                         r"settings \(momentum\)"):
+        run_directory.resumable_changes(
+            dataclasses.replace(saved, momentum=0.5), str(tmp_path),
+            states, 10)
+    with pytest.raises(ValueError, match="trained on 10 classes and the "
+                                         "data .* has 5"):
+        run_directory.resumable_changes(saved, str(tmp_path), states, 5)
+
+
+def test_unreadable_config_json_falls_back_to_the_backups_settings(
+        tmp_path):
+    saved = TrainConfig(output_dir=str(tmp_path))
+    (tmp_path / "config.json").write_text("{truncated")
+    recorded = [(1, "epoch-00001.weights.h5",
+                 {"config": dataclasses.asdict(saved)})]
+    other = dataclasses.replace(saved, width=8)
+    with pytest.raises(ValueError, match=r"other settings \(width\)"):
+        run_directory.resumable_changes(other, str(tmp_path), recorded, 10)
+    with pytest.raises(ValueError, match="cannot be checked"):
+        run_directory.resumable_changes(
+            saved, str(tmp_path), [(1, "epoch-00001.weights.h5", {})], 10)
+
+
+def test_discard_run_deletes_the_runs_files_and_nothing_else(tmp_path):
+    for name in ("backup", "tensorboard", "workers"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file").write_text("x")
+    names = ("config.json", "checkpoint.keras", "log.csv", "report.json",
+             "model.keras", "target.keras", "run.lock", "notes.txt")
+    for name in names:
+        (tmp_path / name).write_text("x")
+
+    run_directory.discard_run(str(tmp_path))
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "notes.txt", "run.lock", "workers"]
+
+
+def test_remove_partial_files_removes_the_temporaries_of_killed_saves(
+        tmp_path):
+    (tmp_path / "backup").mkdir()
+    partial = ["model.partial.keras", "config.json.tmp", "tmpab12_xyz.keras",
+               f"backup/{backup.PARTIAL}"]
+    kept = ["model.keras", "config.json", "backup/epoch-00001.weights.h5",
+            "backup/epoch-00001.json", "notes.tmp"]
+    for name in partial + kept:
+        (tmp_path / name).write_text("x")
+
+    run_directory.remove_partial_files(str(tmp_path))
+
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                  if p.is_file())
+    assert left == sorted(kept)
+    run_directory.remove_partial_files(str(tmp_path / "missing"))
+
+
+def test_trim_log_keeps_the_header_and_the_epochs_before(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    run_directory.trim_log(str(log), 2)
+    assert log.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
+    run_directory.trim_log(str(tmp_path / "missing.csv"), 2)
+    assert not (tmp_path / "missing.csv").exists()
+
+
+def test_save_keras_replaces_the_file_whole_or_not_at_all(tmp_path,
+                                                          monkeypatch):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = tmp_path / "model.keras"
+    run_directory.save_keras(model, str(path))
+    saved = path.read_bytes()
+
+    def dying_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"PK")  # Half a file, then the process dies.
+        raise OSError("killed")
+
+    monkeypatch.setattr(keras.Model, "save", dying_save)
+    with pytest.raises(OSError, match="killed"):
+        run_directory.save_keras(model, str(path))
+    assert path.read_bytes() == saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
