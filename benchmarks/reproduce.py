@@ -77,10 +77,6 @@ RUNS = {
                       "ONE, 5 branches", 26.52, None),
 }
 PAPER_TABLE5_FULL = (21.62, 21.03)  # ONE / ONE-E, ResNet-110 (Table 5).
-# The settings a row decides; every other field comes from the flags.
-ROW_FIELDS = ("method", "num_branches", "gate", "no_distillation",
-              "no_sharing", "num_peers", "teacher")
-
 _RUNS = flags.DEFINE_list("runs", list(RUNS), f"Runs, of: {list(RUNS)}.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"],
                            "Random seeds (each replaces --seed).")
@@ -107,18 +103,16 @@ def row_config(base, name, seed, work_dir, teacher=""):
     Returns:
         The row's `TrainConfig`, writing to `work_dir/<name>_seed<seed>`.
     """
-    fields = training.TrainConfig.__dataclass_fields__
-    settings = {field: fields[field].default for field in ROW_FIELDS}
-    settings.update(RUNS[name][0])
-    # Options of other methods (e.g. ONE's temperature, filled in `base`)
-    # go back to unset: the row's method fills its own.
-    for option, users in methods.METHOD_OPTIONS.items():
-        if settings["method"] not in users:
-            settings[option] = fields[option].default
-    if settings["method"] == "kd":
-        settings["teacher"] = teacher
+    row = dict(RUNS[name][0])
+    method = row.pop("method")
+    # The flags' method options are the row's only for the flags' method
+    # (a flagfile's ONE temperature is not DML's).
+    options = dict(base.options) if method == base.method else {}
+    options.update(row)
+    if method == "kd":
+        options["teacher"] = teacher
     return dataclasses.replace(
-        base, **settings, seed=seed,
+        base, method=method, options=options, seed=seed,
         output_dir=os.path.join(work_dir, f"{name}_seed{seed}"))
 
 
@@ -141,7 +135,7 @@ def finished_report(config):
         return None
     with open(path) as handle:
         report = json.load(handle)
-    current = dataclasses.asdict(config)
+    current = config.settings()
     changed = sorted(k for k in current
                      if k not in run_directory.RESUMABLE_CHANGES
                      and report.get("config", {}).get(k) != current[k])
@@ -229,12 +223,15 @@ def mean_std(values):
 def markdown(results, base, runs, seeds, teacher_depth, seconds):
     """The results table beside the paper's numbers, from the reports."""
     summaries = [row_summary(r) for r in results]
+    snapshots = methods.resolve_options(
+        "snapshot", base.options if base.method == "snapshot" else {}
+    ).num_snapshots
     lines = [
         f"Dataset `{base.dataset}`, {base.model} depth {base.depth} (width "
-        f"{base.width}, {base.block} blocks), {base.epochs} epochs, batch "
+        f"{base.width}, {base.recipe_value('block')} blocks), {base.epochs} epochs, batch "
         f"{base.batch_size}, lr {base.lr}, seeds "
         f"{', '.join(map(str, seeds))}; KD teacher depth {teacher_depth}; "
-        f"{base.num_snapshots} snapshots. Every run through "
+        f"{snapshots} snapshots. Every run through "
         "`one_keras.training.run`; this command took "
         f"{seconds / 60:.1f} min on {platform.machine()} ({os.cpu_count()} "
         "CPUs).",
@@ -284,7 +281,7 @@ def main(argv):
         sys.exit(1)
     seconds = time.perf_counter() - start
     with open(os.path.join(work_dir, "results.json"), "w") as f:
-        json.dump({"base_config": dataclasses.asdict(base),
+        json.dump({"base_config": base.settings(),
                    "runs": _RUNS.value, "seeds": seeds,
                    "teacher_depth": _TEACHER_DEPTH.value,
                    "results": [row_summary(r) for r in results],

@@ -152,7 +152,7 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
         teacher = pathlib.Path(runs_dir) / run_id(
             "kd_teacher", seed, protocol.get("epochs", EPOCHS))
         fields["teacher"] = str(teacher / "target.keras")
-    return training.TrainConfig(**{
+    return training.TrainConfig.from_settings(**{
         "dataset": "image_folder", "data_dir": subset_dir, "image_size": 32,
         "augment": "pad_crop_flip", "eval_batch_size": 500, "seed": seed,
         "verbose": 2, **protocol,

@@ -5,12 +5,15 @@ import keras
 from one_keras import validation
 from one_keras.initializers import dense_initializers
 from one_keras.one_model import ONEModel
+from one_keras.one_network import GATE
 from one_keras.one_network import GATES
+from one_keras.one_network import NUM_BRANCHES
 from one_keras.one_network import build_one_network
 
 
-def from_backbone(model, split_layer, num_branches=3, num_classes=None,
-                  gate="learned", name=None, **one_model_kwargs):
+def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
+                  num_classes=None, gate=GATE, name=None,
+                  **one_model_kwargs):
     """Splits a functional Keras model into a shared trunk and ONE branches.
 
     The layers up to and including `split_layer` become the shared trunk:

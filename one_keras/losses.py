@@ -12,8 +12,12 @@ from keras import ops
 
 from one_keras import validation
 
+# The paper's distillation temperature `T` (Section 3).
+ONE_TEMPERATURE = 3.0
 
-def one_loss_terms(y_true, branch_logits, teacher_logits, temperature=3.0,
+
+def one_loss_terms(y_true, branch_logits, teacher_logits,
+                   temperature=ONE_TEMPERATURE,
                    reduce=True):
     """Computes the two parts of the ONE loss: cross-entropy and distillation.
 
@@ -79,7 +83,8 @@ def distillation_kl(teacher_logits, branch_logits, temperature):
     return temperature ** 2 * kl
 
 
-def one_loss(y_true, branch_logits, teacher_logits, temperature=3.0,
+def one_loss(y_true, branch_logits, teacher_logits,
+             temperature=ONE_TEMPERATURE,
              kl_weight=1.0):
     """The scalar ONE loss: `ce + kl_weight * kl` (batch means).
 

@@ -17,6 +17,8 @@ from one_keras import validation
 
 # Starts the message of the label check (see `backends.check_label_range`).
 LABEL_RANGE_ERROR = backends.LABEL_RANGE_ERROR
+# Coupled L2 weight decay of the paper's CIFAR recipe.
+WEIGHT_DECAY = 1e-4
 
 
 class MethodModel(keras.Model):
@@ -34,7 +36,8 @@ class MethodModel(keras.Model):
             was trained with, recorded for export. Defaults to `None`.
     """
 
-    def __init__(self, weight_decay=1e-4, normalization=None, **kwargs):
+    def __init__(self, weight_decay=WEIGHT_DECAY, normalization=None,
+                 **kwargs):
         validation.check_non_negative("weight_decay", weight_decay)
         super().__init__(**kwargs)
         self.weight_decay = float(weight_decay)
@@ -100,6 +103,16 @@ class MethodModel(keras.Model):
             log-probabilities).
         """
         return self.target_model(name=name)
+
+    def training_networks(self):
+        """The networks one training step runs forward (for the training
+        cost): the network being trained; a method adds what else runs
+        (KD's teacher).
+
+        Returns:
+            A list of `keras.Model`.
+        """
+        return [self.network]
 
     def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None,
             **kwargs):

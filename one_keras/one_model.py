@@ -7,6 +7,7 @@ from one_keras import losses
 from one_keras import validation
 from one_keras.callbacks import KLRampUp
 from one_keras.method_model import MethodModel
+from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import weighted_mean
 
 OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
@@ -54,8 +55,9 @@ class ONEModel(MethodModel):
     ```
     """
 
-    def __init__(self, network, temperature=3.0, kl_weight=1.0,
-                 kl_rampup_epochs=0, weight_decay=1e-4, normalization=None,
+    def __init__(self, network, temperature=losses.ONE_TEMPERATURE,
+                 kl_weight=1.0,
+                 kl_rampup_epochs=0, weight_decay=WEIGHT_DECAY, normalization=None,
                  **kwargs):
         _check_network(network)
         validation.check_positive("temperature", temperature)

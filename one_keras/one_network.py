@@ -13,10 +13,14 @@ from one_keras.layers import UniformGate
 from one_keras.layers import batch_norm_synchronized
 
 GATES = ("learned", "average")
+# The paper's ONE: 3 branches (m = 2) and the learned gate.
+NUM_BRANCHES = 3
+GATE = "learned"
 
 
-def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
-                      gate="learned", name="one_network"):
+def build_one_network(inputs, trunk_output, build_branch,
+                      num_branches=NUM_BRANCHES, gate=GATE,
+                      name="one_network"):
     """Builds the functional ONE network around any trunk and branch.
 
     Args:
@@ -87,7 +91,8 @@ def build_one_network(inputs, trunk_output, build_branch, num_branches=3,
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
-def build_trunks(inputs, build_trunk, num_branches=3, share=True):
+def build_trunks(inputs, build_trunk, num_branches=NUM_BRANCHES,
+                 share=True):
     """Applies the trunk once (shared) or once per branch (not shared).
 
     Args:

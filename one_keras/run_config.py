@@ -8,14 +8,15 @@ from one_keras import distribution
 from one_keras import methods as methods_lib
 from one_keras import recipes
 from one_keras import validation
+from one_keras.method_model import WEIGHT_DECAY
 from one_keras.models import model_names
 
 MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
 STRATEGIES = distribution.STRATEGIES
 VERBOSITIES = ("auto", 0, 1, 2)
-# Number fields that must be finite.
-FLOAT_FIELDS = ("alpha", "lr", "momentum", "weight_decay", "temperature")
+# Number fields that must be finite (the methods' options check their own).
+FLOAT_FIELDS = ("lr", "momentum", "weight_decay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,22 +38,22 @@ class TrainConfig:
         method: str. Training method: `"one"` or a baseline of the paper
             (`one_keras.methods.METHODS`: vanilla, kd, dml, ensemble,
             snapshot).
+        options: dict. The method's options that were set, by name (e.g.
+            `{"num_branches": 4}` for ONE, `{"teacher": "t.keras"}` for
+            KD); each method's options and their defaults are its options
+            dataclass, `one_keras.methods.get_method(method).options`. The
+            options not set take the recipe's value (ONE's
+            `kl_rampup_epochs`) or the method's default. An option the
+            method does not have is refused, also at its default value.
         model: str. Backbone name (`"resnet"`: the CIFAR ResNet).
         depth: int. ResNet depth, `6 * n + 2`.
         block: str or `None`. `"basic"` or `"bottleneck"`; `None` takes the
             recipe's (see `one_keras.recipes`).
         width: int. ResNet stem width.
-        num_branches: int. Branches `m + 1` (1 trains the plain network).
-        gate: str. `"learned"` or `"average"` (ONE "without gating").
-        no_distillation: bool. ONE without the KL term (Table 5).
-        no_sharing: bool. ONE with one trunk per branch (Table 5).
-        teacher: str. The `.keras` teacher of `method="kd"`.
-        alpha: float. KD's distillation weight.
-        num_peers: int. Networks of `dml` and `ensemble`.
-        num_snapshots: int. Snapshots (learning-rate cycles) of `snapshot`.
         recipe: str. `"paper"` or `"code"` (the authors' code): fills the
-            options left `None` (`nesterov`, `kl_rampup_epochs`, `block`;
-            see `one_keras.recipes`) and is recorded in the report.
+            settings left unset (`nesterov`, `block`, ONE's
+            `kl_rampup_epochs`; see `one_keras.recipes`) when the run
+            resolves them (`settings()`), and is recorded in the report.
         epochs: int. Training epochs.
         batch_size: int. Global training batch size.
         eval_batch_size: int. Test batch size.
@@ -64,10 +65,6 @@ class TrainConfig:
         nesterov: bool or `None`. Nesterov momentum; `None` takes the
             recipe's.
         weight_decay: float. Coupled L2 weight decay.
-        temperature: float or `None`. Distillation temperature of ONE, KD
-            and DML; `None` takes the method's default (3, 3, 1).
-        kl_rampup_epochs: int or `None`. ONE's KL ramp-up epochs (0: off);
-            `None` takes the recipe's.
         strategy: str. `"auto"`, `"one_device"`, `"mirrored"`,
             `"multi_worker"` or `"tpu"`.
         tpu: str. TPU name or address for `strategy="tpu"` ("" = the
@@ -94,18 +91,11 @@ class TrainConfig:
     augment: str = "auto"
     skip_bad_images: bool = False
     method: str = "one"
+    options: dict = dataclasses.field(default_factory=dict)
     model: str = "resnet"
     depth: int = 14
     block: str = None
     width: int = 16
-    num_branches: int = 3
-    gate: str = "learned"
-    no_distillation: bool = False
-    no_sharing: bool = False
-    teacher: str = ""
-    alpha: float = 0.9
-    num_peers: int = 2
-    num_snapshots: int = 5
     recipe: str = "paper"
     epochs: int = 30
     batch_size: int = 64
@@ -115,9 +105,7 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = None
-    weight_decay: float = 1e-4
-    temperature: float = None
-    kl_rampup_epochs: int = None
+    weight_decay: float = WEIGHT_DECAY
     strategy: str = "auto"
     tpu: str = ""
     mixed_precision: bool = False
@@ -144,47 +132,86 @@ class TrainConfig:
         validation.check_choice("model", self.model, MODELS)
         validation.check_choice("augment", self.augment,
                                 data_lib.AUGMENTATIONS)
-        validation.check_choice("method", self.method, methods_lib.METHODS)
-        if self.method == "kd" and not self.teacher:
+        if not isinstance(self.options, dict):
             raise ValueError(
-                "`teacher` must name a trained `.keras` model for method "
-                "'kd' (e.g. a target.keras of a bigger network). Received: "
-                "teacher=''")
-        if self.method == "snapshot" and self.num_snapshots > self.epochs:
-            raise ValueError(
-                "`num_snapshots` must be <= `epochs` for method 'snapshot' "
-                "(a snapshot is taken at an epoch's end): lower "
-                "--num_snapshots or raise --epochs. Received: "
-                f"num_snapshots={self.num_snapshots}, epochs={self.epochs}")
+                "`options` must be a dict of the method's options by name, "
+                f"e.g. {{'num_branches': 4}}. Received: "
+                f"options={self.options!r}")
         validation.check_choice("recipe", self.recipe, RECIPES)
+        # Checks the method and its options; nothing is stored.
+        methods_lib.get_method(self.method).check_run(
+            self.method_options(), self.epochs)
         if self.skip_bad_images and self.dataset != "image_folder":
             raise ValueError(
                 "`skip_bad_images` applies to dataset 'image_folder' only. "
                 f"Received: skip_bad_images=True, dataset={self.dataset!r}")
-        self._check_method_options()
-        self._fill_unset_options()
         validation.check_choice("strategy", self.strategy, STRATEGIES)
         validation.check_choice("verbose", self.verbose, VERBOSITIES)
 
-    def _check_method_options(self):
-        """Refuses an option the method ignores (`METHOD_OPTIONS`); given
-        means differing from the field's default."""
-        fields = self.__dataclass_fields__
-        given = {name: getattr(self, name)
-                 for name in methods_lib.METHOD_OPTIONS
-                 if getattr(self, name) != fields[name].default}
-        methods_lib.check_method_options(self.method, given)
+    @classmethod
+    def from_settings(cls, settings=None, **fields):
+        """A `TrainConfig` from flat settings, fields and the method's
+        options side by side: the form of `settings()`, `config.json` and a
+        report's `config`.
 
-    def _fill_unset_options(self):
-        """Gives the options left `None` the recipe's or method's value."""
-        values = recipes.recipe_defaults(self.recipe, self.method,
-                                         self.model, self.depth)
-        temperature = methods_lib.DEFAULT_TEMPERATURE.get(self.method)
-        if temperature is not None:
-            values["temperature"] = temperature
-        for name, value in values.items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
+        Args:
+            settings: dict or `None`. Flat settings; `fields` override them.
+            **fields: more flat settings, e.g. `method="dml",
+                num_peers=3, depth=32`.
+
+        Returns:
+            A `TrainConfig`; the method's options found among the settings
+            become `options`. Options of other methods are left out when
+            they come from `settings` (a saved flat form lists every
+            method's), refused when given in `fields`.
+        """
+        settings = dict(settings or {})
+        method = fields.get("method", settings.get(
+            "method", cls.__dataclass_fields__["method"].default))
+        names = methods_lib.get_method(method).option_names()
+        every_option = methods_lib.option_users(methods_lib.REGISTRY)
+        options = {k: v for k, v in settings.items() if k in names}
+        options.update({k: v for k, v in fields.items()
+                        if k in every_option})
+        merged = {k: v for k, v in {**settings, **fields}.items()
+                  if k not in every_option and k != "options"}
+        return cls(**merged, options=options)
+
+    def method_options(self):
+        """The options the method trains with: `options`, else the recipe's,
+        else the method's defaults.
+
+        Returns:
+            An instance of the method's options dataclass.
+        """
+        return methods_lib.resolve_options(self.method, self.options,
+                                           self.recipe, self.model,
+                                           self.depth)
+
+    def recipe_value(self, name):
+        """`nesterov` or `block`: the value given, else the recipe's."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        return recipes.recipe_defaults(self.recipe, self.method, self.model,
+                                       self.depth)[name]
+
+    def settings(self):
+        """Every setting the run trains with, in one flat dict: the fields
+        (`nesterov` and `block` resolved) and the method's options with
+        their defaults. It is what `config.json` and the report record and
+        what a resumed run is compared on (older runs wrote this flat form
+        too).
+
+        Returns:
+            A dict of JSON values.
+        """
+        settings = dataclasses.asdict(self)
+        del settings["options"]
+        settings["nesterov"] = self.recipe_value("nesterov")
+        settings["block"] = self.recipe_value("block")
+        settings.update(dataclasses.asdict(self.method_options()))
+        return settings
 
 
 def fit_verbosity(verbose, stream=None):

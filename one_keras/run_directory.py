@@ -8,7 +8,6 @@ settings), `CHECKPOINT_NAME` (every epoch), `BACKUP_NAME/`
 """
 
 import contextlib
-import dataclasses
 import os
 import re
 import shutil
@@ -63,7 +62,7 @@ def worker_output_dir(config, strategy):
 def _changed_settings(saved, config, ignored):
     """Fields of `config` that differ from the `saved` dict, except `ignored`.
     """
-    current = dataclasses.asdict(config)
+    current = config.settings()
     return sorted(k for k in current if k not in ignored
                   and k not in LOCATION_FIELDS and k in saved
                   and saved[k] != current[k])
@@ -143,7 +142,7 @@ def resumable_changes(config, output_dir, states, num_classes):
         raise ValueError(unresumable(
             output_dir, f"it trained on {classes} classes and the data "
             f"(--data_dir={config.data_dir!r}) has {num_classes}"))
-    current = dataclasses.asdict(config)
+    current = config.settings()
     return {k: [saved[k], current[k]] for k in
             _changed_settings(saved, config, ("verbose",))}
 

@@ -45,22 +45,10 @@ def _define_flags():
                       "flip up to 64 px, random resized crop + flip above.")
     from one_keras import methods
     flags.DEFINE_enum("method", defaults.method, list(methods.METHODS),
-                      "Training method: ONE or a baseline of the paper.")
-    flags.DEFINE_bool("no_distillation", defaults.no_distillation,
-                      "ONE ablation: drop the KL term (paper Table 5).")
-    flags.DEFINE_bool("no_sharing", defaults.no_sharing,
-                      "ONE ablation: one trunk per branch (paper Table 5).")
-    flags.DEFINE_string("teacher", defaults.teacher,
-                        "method=kd: the teacher, a trained .keras model.")
-    flags.DEFINE_float("alpha", defaults.alpha,
-                       "method=kd: weight of the distillation term.",
-                       lower_bound=0.0, upper_bound=1.0)
-    flags.DEFINE_integer("num_peers", defaults.num_peers,
-                         "method=dml/ensemble: number of networks.",
-                         lower_bound=1)
-    flags.DEFINE_integer("num_snapshots", defaults.num_snapshots,
-                         "method=snapshot: snapshots (cosine cycles).",
-                         lower_bound=1)
+                      "Training method: " + "; ".join(
+                          f"{m.name}: {m.summary}"
+                          for m in methods.REGISTRY.values()) + ".")
+    _define_method_option_flags(methods.REGISTRY)
     flags.DEFINE_enum("model", defaults.model, list(run_config.MODELS),
                       "Backbone.")
     flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
@@ -69,11 +57,6 @@ def _define_flags():
                       "bottleneck from depth 44 with --recipe=code).")
     flags.DEFINE_integer("width", defaults.width, "ResNet stem width.",
                          lower_bound=1)
-    flags.DEFINE_integer("num_branches", defaults.num_branches,
-                         "Branches m+1 (1 trains the plain network).",
-                         lower_bound=1)
-    flags.DEFINE_enum("gate", defaults.gate, ["learned", "average"],
-                      "Gate that mixes the branches into the teacher.")
     flags.DEFINE_enum("recipe", defaults.recipe, list(run_config.RECIPES),
                       "paper, or code: the authors' code's recipe (no "
                       "Nesterov, KL ramp-up 80 epochs, bottleneck blocks "
@@ -99,13 +82,6 @@ def _define_flags():
     flags.DEFINE_float("weight_decay", defaults.weight_decay,
                        "Coupled L2 weight decay (PyTorch SGD style).",
                        lower_bound=0.0)
-    flags.DEFINE_float("temperature", defaults.temperature,
-                       "Distillation temperature T of one, kd and dml "
-                       "(default: 3, 3 and 1).", lower_bound=0.0)
-    flags.DEFINE_integer("kl_rampup_epochs", defaults.kl_rampup_epochs,
-                         "method=one: epochs of KL weight ramp-up (0: off; "
-                         "default: the recipe's, paper 0, code 80).",
-                         lower_bound=0)
     flags.DEFINE_enum("strategy", defaults.strategy,
                       list(run_config.STRATEGIES),
                       "auto: all local GPUs if more than one; multi_worker "
@@ -136,6 +112,46 @@ def _define_flags():
                  "line per epoch.")
 
 
+_DEFINERS = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+             float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
+def _define_method_option_flags(registry):
+    """One flag per option of the methods' options dataclasses.
+
+    A flag's default is `None` (not given: the method's default); its help
+    names the methods that use it and their defaults.
+    """
+    import dataclasses
+
+    fields = {}
+    for method in registry.values():
+        for field in dataclasses.fields(method.options):
+            fields.setdefault(field.name, []).append((method.name, field))
+    for name, users in fields.items():
+        field = users[0][1]
+        kind = {"bool": bool, "int": int, "float": float,
+                "str": str}.get(field.type, field.type)
+        defaults = ", ".join(f"{method} {f.default!r}" for method, f in users
+                             if f.default is not None)
+        help_text = (f"method={'/'.join(m for m, _ in users)}: "
+                     f"{field.metadata['help']}"
+                     + (f" (default: {defaults})" if defaults else ""))
+        if "choices" in field.metadata:
+            flags.DEFINE_enum(name, None, list(field.metadata["choices"]),
+                              help_text)
+            continue
+        bounds = {}
+        if kind in (int, float):
+            lows = [f.metadata.get("lower_bound") for _, f in users]
+            highs = [f.metadata.get("upper_bound") for _, f in users]
+            if None not in lows:
+                bounds["lower_bound"] = min(lows)
+            if None not in highs:
+                bounds["upper_bound"] = max(highs)
+        _DEFINERS[kind](name, None, help_text, **bounds)
+
+
 class _VerbosityParser(flags.ArgumentParser):
     """Parses `--verbose`: `auto`, 0, 1 or 2 (`TrainConfig.verbose`)."""
 
@@ -155,11 +171,17 @@ FLAGS = flags.FLAGS
 
 
 def config_from_flags(flag_values=FLAGS):
-    """The frozen `TrainConfig` that parsed flags describe."""
+    """The frozen `TrainConfig` that parsed flags describe: the method's
+    options are those given (on the command line or in a flagfile)."""
+    from one_keras import methods
     from one_keras import training
     fields = training.TrainConfig.__dataclass_fields__
+    options = {name: flag_values[name].value
+               for name in methods.option_users(methods.REGISTRY)
+               if flag_values[name].present}
     return training.TrainConfig(
-        **{name: flag_values[name].value for name in fields})
+        **{name: flag_values[name].value for name in fields
+           if name != "options"}, options=options)
 
 
 def main(argv):

@@ -1,7 +1,6 @@
 """Trains a ONE model from a `TrainConfig` and writes its artifacts."""
 
 import contextlib
-import dataclasses
 import os
 import sys
 import time
@@ -53,35 +52,24 @@ def build_model(config, dataset):
     validation.check_choice("model", config.model, MODELS)
     architecture = {}
     if config.model == "resnet":
-        architecture = {"depth": config.depth, "block": config.block,
+        architecture = {"depth": config.depth,
+                        "block": config.recipe_value("block"),
                         "width": config.width}
-    method_options = {
-        "one": {"num_branches": config.num_branches, "gate": config.gate,
-                "kl_weight": 0.0 if config.no_distillation else 1.0,
-                "share_trunk": not config.no_sharing,
-                "kl_rampup_epochs": config.kl_rampup_epochs,
-                "temperature": config.temperature},
-        "kd": {"teacher": config.teacher, "alpha": config.alpha,
-               "temperature": config.temperature},
-        "dml": {"num_peers": config.num_peers,
-                "temperature": config.temperature},
-        "ensemble": {"num_peers": config.num_peers},
-        "snapshot": {"num_snapshots": config.num_snapshots},
-    }.get(config.method, {})
-    return methods_lib.build_method_model(
-        config.method, model_name=config.model,
-        num_classes=dataset.num_classes, input_shape=dataset.input_shape,
-        weight_decay=config.weight_decay,
+    request = methods_lib.BuildRequest(
+        model_name=config.model, num_classes=dataset.num_classes,
+        input_shape=dataset.input_shape, weight_decay=config.weight_decay,
         normalization=dataset.normalization, sync_bn=config.sync_bn,
-        **method_options,
-        **architecture)
+        architecture=architecture)
+    return methods_lib.get_method(config.method).build(
+        config.method_options(), request)
 
 
 def learning_rate_schedule(config, total_steps):
-    """The paper's step schedule, or cyclic cosine for snapshot ensembles."""
-    if config.method == "snapshot":
-        return methods_lib.CyclicCosineDecay(config.lr, total_steps,
-                                             config.num_snapshots)
+    """The method's schedule, else the paper's step schedule."""
+    method = methods_lib.get_method(config.method)
+    if method.schedule is not None:
+        return method.schedule(config.method_options(), config.lr,
+                               total_steps)
     return step_schedule(config.lr, total_steps)
 
 
@@ -160,7 +148,8 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         model = build_model(config, dataset)
         model.compile(optimizer=keras.optimizers.SGD(
             learning_rate_schedule(config, steps * config.epochs),
-            momentum=config.momentum, nesterov=config.nesterov))
+            momentum=config.momentum,
+            nesterov=config.recipe_value("nesterov")))
         try:
             start_epoch, state = (backup_lib.restore_newest(
                 model, backup_dir, warn=_warn) if states else (0, {}))
@@ -184,14 +173,12 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     if config.restart:
         run_directory.discard_run(output_dir)
     write_json(os.path.join(output_dir, run_directory.CONFIG_NAME),
-               dataclasses.asdict(config))
+               config.settings())
     # Before the savers: an epoch whose loss or weights are not finite is
     # never saved, so backup/ and checkpoint.keras keep the last good state.
     nan_guard = callbacks_lib.TerminateOnNaNWithAdvice()
-    method_callbacks = {
-        "one": [callbacks_lib.KLRampUp(config.kl_rampup_epochs)],
-        "snapshot": [methods_lib.SnapshotCallback(config.epochs)],
-    }.get(config.method, [])
+    method_callbacks = methods_lib.get_method(config.method).callbacks(
+        config.method_options(), config.epochs)
     start = time.perf_counter()
 
     def state_metadata(epoch):
@@ -199,7 +186,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
                     previous_seconds + time.perf_counter() - start, 3),
                 "resumed_with_changes": history,
                 # What a rerun checks when config.json is unreadable.
-                "config": dataclasses.asdict(config),
+                "config": config.settings(),
                 "num_classes": dataset.num_classes}
 
     def finite():
@@ -282,7 +269,7 @@ def _finish(config, strategy, model, dataset, test, state, steps,
         **reporting.cost_fields(model, deployed),
         "replicas": strategy.num_replicas_in_sync,
         "sync_bn": config.sync_bn,
-        "config": dataclasses.asdict(config),
+        "config": config.settings(),
         "versions": reporting.library_versions(),
     })
     run_directory.save_keras(

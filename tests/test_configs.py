@@ -120,7 +120,8 @@ def test_config_trains_one_step(tmp_path, monkeypatch, path):
     assert report["dataset"] == config.dataset
     assert report["recipe"] == config.recipe
     assert report["config"]["batch_size"] == 2
-    assert len(report["branch_accuracy"]) == config.num_branches
+    assert len(report["branch_accuracy"]) == \
+        config.method_options().num_branches
     assert (tmp_path / "target.keras").exists()
 
 

@@ -1,5 +1,8 @@
-"""Options a method ignores are refused; `--recipe=code` sets the code's
-recipe for the options left unset."""
+"""Options a method ignores are refused, also at their default value;
+`--recipe=code` sets the code's recipe for the options left unset; nothing
+is filled into a `TrainConfig`, so `dataclasses.replace` works."""
+
+import dataclasses
 
 import os
 
@@ -29,27 +32,71 @@ CODE_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs",
     ("dml", "num_snapshots", 3),
 ])
 def test_option_the_method_ignores_is_refused(method, option, value):
-    users = methods.METHOD_OPTIONS[option]
+    users = methods.option_users(methods.REGISTRY)[option]
     with pytest.raises(ValueError) as error:
-        training.TrainConfig(method=method, **{option: value})
+        training.TrainConfig(method=method, options={option: value})
     message = str(error.value)
     assert f"`{option}` is used by method" in message
     assert all(repr(user) in message for user in users)
     assert f"method={method!r}" in message
 
 
-def test_options_at_their_defaults_are_accepted_by_every_method():
+def test_every_method_trains_with_its_own_defaults():
     for method in methods.METHODS:
-        teacher = "t.keras" if method == "kd" else ""
-        training.TrainConfig(method=method, teacher=teacher)
+        options = {"teacher": "t.keras"} if method == "kd" else {}
+        config = training.TrainConfig(method=method, options=options)
+        expected = methods.get_method(method).options(**options)
+        if method == "one":  # The paper recipe's ramp-up.
+            expected = dataclasses.replace(expected, kl_rampup_epochs=0)
+        assert config.method_options() == expected
+
+
+def test_an_option_given_at_its_default_is_still_given():
+    with pytest.raises(ValueError, match="`num_branches` is used by method"):
+        training.TrainConfig(method="dml", options={"num_branches": 3})
+
+
+def test_replace_switches_the_method_of_a_config_without_options():
+    one = training.TrainConfig(depth=8, width=4)
+    dml = dataclasses.replace(one, method="dml")
+    assert dml.method_options().temperature == 1.0
+    assert one.method_options().temperature == 3.0
+    with pytest.raises(ValueError, match="`gate` is used by method 'one'"):
+        dataclasses.replace(training.TrainConfig(options={"gate": "average"}),
+                            method="vanilla")
 
 
 def test_dml_uses_the_temperature():
     dataset = data.load_dataset("digits")
     tiny = {"method": "dml", "depth": 8, "width": 4}
-    assert training.TrainConfig(**tiny).temperature == 1.0
-    config = training.TrainConfig(**tiny, temperature=2.0)
+    config = training.TrainConfig(**tiny, options={"temperature": 2.0})
     assert training.build_model(config, dataset).temperature == 2.0
+
+
+def test_settings_round_trip_through_the_flat_form():
+    config = training.TrainConfig(method="ensemble", options={"num_peers": 3},
+                                  depth=8)
+    settings = config.settings()
+    assert settings["num_peers"] == 3 and "num_branches" not in settings
+    again = training.TrainConfig.from_settings(settings)
+    assert again.settings() == settings
+    with pytest.raises(ValueError, match="`alpha` is used by method 'kd'"):
+        training.TrainConfig.from_settings(method="ensemble", alpha=0.5)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("num_branches", 0, "`num_branches` must be"),
+    ("alpha", 1.5, "`alpha` must be in"),
+    ("temperature", float("nan"), "`temperature`"),
+    ("gate", "max", "`gate` must be one of"),
+])
+def test_option_out_of_range_is_refused_in_one_line(option, value, message):
+    method = "kd" if option == "alpha" else "one"
+    options = {option: value}
+    if method == "kd":
+        options["teacher"] = "t.keras"
+    with pytest.raises(ValueError, match=message):
+        training.TrainConfig(method=method, options=options)
 
 
 def test_cli_refuses_an_ignored_flag_in_one_line():
@@ -59,18 +106,24 @@ def test_cli_refuses_an_ignored_flag_in_one_line():
             train.config_from_flags()
 
 
+def resolved(config):
+    settings = config.settings()
+    return settings["nesterov"], settings["kl_rampup_epochs"], \
+        settings["block"]
+
+
 def test_code_recipe_fills_the_options_left_unset():
     paper = training.TrainConfig(depth=110)
-    assert (paper.nesterov, paper.kl_rampup_epochs, paper.block) == (
-        True, 0, "basic")
+    assert resolved(paper) == (True, 0, "basic")
+    assert paper.nesterov is None  # Resolved, never filled in.
     code = training.TrainConfig(depth=110, recipe="code")
-    assert (code.nesterov, code.kl_rampup_epochs, code.block) == (
-        False, 80, "bottleneck")
-    assert training.TrainConfig(depth=32, recipe="code").block == "basic"
+    assert resolved(code) == (False, 80, "bottleneck")
+    assert training.TrainConfig(depth=32, recipe="code").recipe_value(
+        "block") == "basic"
     given = training.TrainConfig(depth=110, recipe="code", nesterov=True,
-                                 kl_rampup_epochs=0, block="basic")
-    assert (given.nesterov, given.kl_rampup_epochs, given.block) == (
-        True, 0, "basic")
+                                 options={"kl_rampup_epochs": 0},
+                                 block="basic")
+    assert resolved(given) == (True, 0, "basic")
 
 
 def test_code_recipe_flag_gives_the_flagfile():
@@ -87,7 +140,6 @@ def test_code_recipe_flag_gives_the_flagfile():
         from_recipe = train.config_from_flags()
         train.FLAGS(["train", *recipe_only, "--nesterov"])
         overridden = train.config_from_flags()
-    assert from_file == from_recipe
-    assert (from_file.nesterov, from_file.kl_rampup_epochs,
-            from_file.block) == (False, 80, "bottleneck")
-    assert overridden.nesterov
+    assert from_file.settings() == from_recipe.settings()
+    assert resolved(from_file) == (False, 80, "bottleneck")
+    assert overridden.recipe_value("nesterov")

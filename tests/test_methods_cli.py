@@ -27,8 +27,8 @@ def run(tmp_path_factory):
         name = name_of(options)
         if name not in runs:
             output_dir = tmp_path_factory.mktemp(options.get("method", "one"))
-            config = training.TrainConfig(output_dir=str(output_dir),
-                                          **{**TINY, **options})
+            config = training.TrainConfig.from_settings(
+                output_dir=str(output_dir), **{**TINY, **options})
             runs[name] = output_dir, training.run(config)
         return runs[name]
 
@@ -77,15 +77,16 @@ def _layer_names(model):
 ], ids=name_of)
 def test_ablation_flags_reach_the_model(options):
     digits = data.load_dataset("digits")
-    config = training.TrainConfig(**{**TINY, **options})
+    config = training.TrainConfig(**TINY, options=options)
     default = training.build_model(training.TrainConfig(**TINY), digits)
     model = training.build_model(config, digits)
     assert default.kl_weight == 1.0 and "gate_bn" in _layer_names(default)
-    assert model.kl_weight == (0.0 if config.no_distillation else 1.0)
-    assert ("branch1_trunk" in _layer_names(model)) == config.no_sharing
-    assert ("gate_bn" in _layer_names(model)) == (config.gate == "learned")
+    one = config.method_options()
+    assert model.kl_weight == (0.0 if one.no_distillation else 1.0)
+    assert ("branch1_trunk" in _layer_names(model)) == one.no_sharing
+    assert ("gate_bn" in _layer_names(model)) == (one.gate == "learned")
     assert model.network.output["branch_logits"].shape[1] == \
-        config.num_branches
+        one.num_branches
 
 
 def test_costs_follow_the_method(run):
@@ -110,7 +111,8 @@ def test_kd_learns_from_a_saved_teacher(run):
 def test_more_snapshots_than_epochs_is_refused():
     # Snapshots are taken at epochs' ends: 1 epoch cannot give 2.
     with pytest.raises(ValueError, match="lower --num_snapshots"):
-        training.TrainConfig(method="snapshot", num_snapshots=2, epochs=1)
+        training.TrainConfig(method="snapshot", options={"num_snapshots": 2},
+                             epochs=1)
 
 
 def test_kd_without_teacher_names_the_flag():

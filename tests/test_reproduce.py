@@ -41,7 +41,7 @@ def test_one_row_is_a_training_run_of_the_cli_flags(reproduce, tmp_path,
             output_dir=str(work_dir / "one_seed3"))
     run_dir = work_dir / "one_seed3"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config == dataclasses.asdict(expected)
+    assert config == expected.settings()
     report = json.loads((run_dir / "report.json").read_text())
     assert (run_dir / "model.keras").is_file()
     assert (run_dir / "backup").is_dir()  # The CLI's checkpoints.
@@ -74,9 +74,9 @@ def test_kd_row_trains_its_teacher_first(reproduce, tmp_path):
                                    teacher=teacher.output_dir)
     assert teacher.method == "vanilla" and teacher.depth == 14
     assert student.method == "kd" and student.depth == 8
-    assert student.teacher == teacher.output_dir
+    assert student.options["teacher"] == teacher.output_dir
     assert reproduce.row_config(base, "one_no_sharing", 0,
-                                str(tmp_path)).no_sharing
+                                str(tmp_path)).options["no_sharing"]
     with pytest.raises(ValueError, match="--runs"):
         reproduce.reproduce(base, ["resnet"], [0], 14,
                             str(tmp_path / "work"))

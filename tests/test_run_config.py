@@ -44,7 +44,7 @@ def test_demo_flagfile_matches_defaults():
                         "digits.flags")
     values = dict(line.lstrip("-").strip().split("=", 1)
                   for line in open(path) if line.startswith("--"))
-    defaults = run_config.TrainConfig()
+    defaults = run_config.TrainConfig().settings()
     for name, value in values.items():
         if name != "output_dir":
-            assert str(getattr(defaults, name)) == value, name
+            assert str(defaults[name]) == value, name

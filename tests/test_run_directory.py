@@ -41,7 +41,7 @@ def test_finished_report_returns_a_finished_run_of_the_same_settings(
         tmp_path):
     config = TrainConfig(output_dir=str(tmp_path))
     assert run_directory.finished_report(config, str(tmp_path)) is None
-    report = {"config": dataclasses.asdict(config), "target_accuracy": 0.5}
+    report = {"config": config.settings(), "target_accuracy": 0.5}
     _write_json(tmp_path / "report.json", report)
     lines = []
 
@@ -67,7 +67,7 @@ def test_a_foreign_report_json_is_refused_even_on_restart(tmp_path, text):
 
 def test_resumable_changes_allows_recovery_settings_only(tmp_path):
     saved = TrainConfig(output_dir=str(tmp_path))
-    _write_json(tmp_path / "config.json", dataclasses.asdict(saved))
+    _write_json(tmp_path / "config.json", saved.settings())
     states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
 
     lower = dataclasses.replace(saved, lr=0.05, verbose=2)
@@ -88,7 +88,7 @@ def test_unreadable_config_json_falls_back_to_the_backups_settings(
     saved = TrainConfig(output_dir=str(tmp_path))
     (tmp_path / "config.json").write_text("{truncated")
     recorded = [(1, "epoch-00001.weights.h5",
-                 {"config": dataclasses.asdict(saved)})]
+                 {"config": saved.settings()})]
     other = dataclasses.replace(saved, width=8)
     with pytest.raises(ValueError, match=r"other settings \(width\)"):
         run_directory.resumable_changes(other, str(tmp_path), recorded, 10)

@@ -2,8 +2,6 @@
 
 import numpy as np
 
-from one_keras.methods.kd import KDModel
-
 __all__ = ["count_parameters", "deployed_model", "training_networks"]
 
 
@@ -26,9 +24,7 @@ def training_networks(model):
         the network being trained (a snapshot run trains one network; the
         stored snapshots only run at test time).
     """
-    if isinstance(model, KDModel):
-        return [model.student, model.teacher]
-    return [model.network]
+    return model.training_networks()
 
 
 def count_parameters(model):

@@ -8,16 +8,26 @@ simultaneous variant; the paper of DML alternates peer updates).
 Paper: https://arxiv.org/abs/1706.00384
 """
 
+import dataclasses
+
 import keras
 from keras import ops
 
 from one_keras import losses
 from one_keras import validation
+from one_keras.method_model import WEIGHT_DECAY
+from one_keras.methods.method import Method
+from one_keras.methods.method import option
 from one_keras.methods.peers import PeersModel
+from one_keras.methods.peers import build_peers
 from one_keras.methods.peers import member_cross_entropy
 
 
-def dml_kl(member_logits, temperature=1.0):
+# The DML paper has no temperature: T = 1.
+DML_TEMPERATURE = 1.0
+
+
+def dml_kl(member_logits, temperature=DML_TEMPERATURE):
     """`sum_i mean_{j != i} T^2 KL(softmax(z_j / T) || softmax(z_i / T))`.
 
     Targets `z_j` are stopped, so each term trains peer `i` only.
@@ -65,7 +75,8 @@ class DMLModel(PeersModel):
     ```
     """
 
-    def __init__(self, network, temperature=1.0, weight_decay=1e-4,
+    def __init__(self, network, temperature=DML_TEMPERATURE,
+                 weight_decay=WEIGHT_DECAY,
                  normalization=None, **kwargs):
         validation.check_positive("temperature", temperature)
         super().__init__(network, weight_decay=weight_decay,
@@ -88,3 +99,28 @@ class DMLModel(PeersModel):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@dataclasses.dataclass(frozen=True)
+class DMLOptions:
+    """Deep mutual learning's options."""
+
+    num_peers: int = option(2, "method=dml/ensemble: number of networks.",
+                            lower_bound=2)
+    temperature: float = option(DML_TEMPERATURE,
+                                "Distillation temperature T.",
+                                lower_bound=0.0)
+
+
+def build(options, request):
+    """DML's training model: `num_peers` fresh plain networks."""
+    network = build_peers(request.model_name, request.num_classes,
+                          options.num_peers, input_shape=request.input_shape,
+                          name="dml", sync_bn=request.sync_bn,
+                          **request.architecture)
+    return DMLModel(network, temperature=options.temperature,
+                    **request.model_arguments)
+
+
+METHOD = Method(name="dml", summary="deep mutual learning of peers "
+                "(Table 3)", options=DMLOptions, build=build)

@@ -6,9 +6,14 @@ with no interaction. At test time the ensemble averages the members' class
 **probabilities** (the output `ensemble_logits` is the log of that mean).
 """
 
+import dataclasses
+
 import keras
 
+from one_keras.methods.method import Method
+from one_keras.methods.method import option
 from one_keras.methods.peers import PeersModel
+from one_keras.methods.peers import build_peers
 from one_keras.methods.peers import member_cross_entropy
 
 
@@ -42,3 +47,25 @@ class EnsembleModel(PeersModel):
     def deployed_model(self, name=None):
         """The averaged ensemble: images -> log of the mean probability."""
         return self.ensemble_model(name=name)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleOptions:
+    """The independent ensemble's options."""
+
+    num_peers: int = option(2, "method=dml/ensemble: number of networks.",
+                            lower_bound=1)
+
+
+def build(options, request):
+    """The ensemble's training model: `num_peers` fresh plain networks."""
+    network = build_peers(request.model_name, request.num_classes,
+                          options.num_peers, input_shape=request.input_shape,
+                          name="ensemble", sync_bn=request.sync_bn,
+                          **request.architecture)
+    return EnsembleModel(network, **request.model_arguments)
+
+
+METHOD = Method(name="ensemble", summary="independent networks, their "
+                "probabilities averaged (Table 4's 2-Net, 3-Net)",
+                options=EnsembleOptions, build=build)

@@ -8,14 +8,23 @@ trained.
 Paper: https://arxiv.org/abs/1503.02531
 """
 
+import dataclasses
+
 import keras
 from keras import ops
 
 from one_keras import losses
 from one_keras import validation
 from one_keras.method_model import MethodModel
+from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
+from one_keras.methods.method import Method
+from one_keras.methods.method import option
+
+
+# Hinton distillation's weight of the soft targets (paper Table 3's KD).
+KD_ALPHA = 0.9
 
 
 def kd_loss_terms(y_true, student_logits, teacher_logits, temperature):
@@ -68,8 +77,9 @@ class KDModel(MethodModel):
     ```
     """
 
-    def __init__(self, student, teacher, alpha=0.9, temperature=3.0,
-                 weight_decay=1e-4, normalization=None, **kwargs):
+    def __init__(self, student, teacher, alpha=KD_ALPHA,
+                 temperature=losses.ONE_TEMPERATURE,
+                 weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
         check_logits_model("student", student)
         check_logits_model("teacher", teacher)
         if tuple(teacher.output.shape[1:]) != tuple(student.output.shape[1:]):
@@ -135,6 +145,10 @@ class KDModel(MethodModel):
         """The student (images -> logits)."""
         return self.student
 
+    def training_networks(self):
+        """The student and the frozen teacher, which runs every step."""
+        return [self.student, self.teacher]
+
     def get_config(self):
         return {**super().get_config(),
                 "student": keras.saving.serialize_keras_object(self.student),
@@ -163,3 +177,65 @@ def check_logits_model(name, model):
             f"`{name}` must be a Keras model mapping images to logits "
             f"(batch, classes), such as `ONEModel.target_model()`. "
             f"Received: {name}={model!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class KDOptions:
+    """Hinton distillation's options."""
+
+    teacher: str = option("", "method=kd: the teacher, a trained .keras "
+                          "model (required).")
+    alpha: float = option(KD_ALPHA, "method=kd: weight of the "
+                          "distillation term.", lower_bound=0.0,
+                          upper_bound=1.0)
+    temperature: float = option(losses.ONE_TEMPERATURE,
+                                "Distillation temperature T.",
+                                lower_bound=0.0)
+
+
+def resolve_teacher(teacher):
+    """The teacher as a frozen images -> logits model.
+
+    Args:
+        teacher: `keras.Model` (a plain model, or a one_keras training
+            model: its deployed model is taught from) or the path of a
+            `.keras` file holding either.
+
+    Returns:
+        A `keras.Model` mapping images to logits.
+    """
+    if teacher is None or teacher == "":
+        raise ValueError("`teacher` must be given for method 'kd': a "
+                         "trained model or the path of a `.keras` file. "
+                         f"Received: teacher={teacher!r}")
+    if isinstance(teacher, str):
+        # Frozen: its optimizer (if it was saved with one) is not needed.
+        teacher = keras.models.load_model(teacher, compile=False)
+    if not isinstance(teacher, keras.Model):
+        raise ValueError("`teacher` must be a `keras.Model` or a `.keras` "
+                         f"path. Received: teacher={teacher!r}")
+    if isinstance(teacher, MethodModel):
+        return teacher.deployed_model()
+    return teacher
+
+
+def check(options, epochs):
+    """A run of KD needs its teacher named."""
+    if not options.teacher:
+        raise ValueError(
+            "`teacher` must name a trained `.keras` model for method "
+            "'kd' (e.g. a target.keras of a bigger network). Received: "
+            "teacher=''")
+
+
+def build(options, request):
+    """KD's training model: a fresh student and the frozen teacher."""
+    return KDModel(request.plain_network("student"),
+                   resolve_teacher(options.teacher), alpha=options.alpha,
+                   temperature=options.temperature,
+                   **request.model_arguments)
+
+
+METHOD = Method(name="kd", summary="Hinton knowledge distillation from a "
+                "trained teacher (Table 3)", options=KDOptions, build=build,
+                check=check)

@@ -4,11 +4,20 @@ trained as an on-the-fly native ensemble (paper Tables 1-6).
 Paper: https://arxiv.org/abs/1806.04606
 """
 
+import dataclasses
+
 import keras
 
+from one_keras.callbacks import KLRampUp
+from one_keras.losses import ONE_TEMPERATURE
+from one_keras.methods.method import Method
+from one_keras.methods.method import option
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.one_model import ONEModel
+from one_keras.one_network import GATE
+from one_keras.one_network import GATES
+from one_keras.one_network import NUM_BRANCHES
 from one_keras.one_network import build_one_network
 from one_keras.one_network import build_trunks
 
@@ -16,8 +25,9 @@ ONE_MODEL_ARGUMENTS = ("temperature", "kl_weight", "kl_rampup_epochs",
                        "weight_decay", "normalization")
 
 
-def build_one_model(name, num_classes, num_branches=3, input_shape=None,
-                    gate="learned", share_trunk=True, sync_bn=False,
+def build_one_model(name, num_classes, num_branches=NUM_BRANCHES,
+                    input_shape=None, gate=GATE, share_trunk=True,
+                    sync_bn=False,
                     **kwargs):
     """Builds a backbone of the ONE paper, split into ONE branches, by name.
 
@@ -79,7 +89,7 @@ def build_one_model(name, num_classes, num_branches=3, input_shape=None,
     return ONEModel(network, **one_arguments)
 
 
-def build_one_resnet(depth=32, num_classes=10, num_branches=3,
+def build_one_resnet(depth=32, num_classes=10, num_branches=NUM_BRANCHES,
                      input_shape=(32, 32, 3), block="basic", width=16,
                      name="one_resnet", **kwargs):
     """Builds a CIFAR ResNet whose last stage is split into ONE branches.
@@ -113,3 +123,49 @@ def build_one_resnet(depth=32, num_classes=10, num_branches=3,
     return build_one_model("resnet", num_classes, num_branches=num_branches,
                            input_shape=input_shape, depth=depth, block=block,
                            width=width, network_name=name, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class ONEOptions:
+    """ONE's options (the ablations of Table 5 included)."""
+
+    num_branches: int = option(
+        NUM_BRANCHES, "Branches m+1 (1 trains the plain network).",
+        lower_bound=1)
+    gate: str = option(GATE, "Gate that mixes the branches into the "
+                       "teacher (average: ONE without gating).",
+                       choices=GATES)
+    no_distillation: bool = option(
+        False, "ONE ablation: drop the KL term (paper Table 5).")
+    no_sharing: bool = option(
+        False, "ONE ablation: one trunk per branch (paper Table 5).")
+    temperature: float = option(
+        ONE_TEMPERATURE,
+        "Distillation temperature T of the teacher's soft targets.",
+        lower_bound=0.0)
+    kl_rampup_epochs: int = option(
+        None, "Epochs of KL weight ramp-up (0: off; default: the recipe's, "
+        "paper 0, code 80).", lower_bound=0)
+
+
+def build(options, request):
+    """ONE's training model for `options` and a `BuildRequest`."""
+    return build_one_model(
+        request.model_name, request.num_classes,
+        num_branches=options.num_branches, input_shape=request.input_shape,
+        gate=options.gate, share_trunk=not options.no_sharing,
+        sync_bn=request.sync_bn, temperature=options.temperature,
+        kl_weight=0.0 if options.no_distillation else 1.0,
+        kl_rampup_epochs=options.kl_rampup_epochs or 0,
+        **request.model_arguments, **request.architecture)
+
+
+def callbacks(options, epochs):
+    """The KL ramp-up (weight 1 from the start when it is off)."""
+    return [KLRampUp(options.kl_rampup_epochs or 0)]
+
+
+METHOD = Method(
+    name="one", summary="ONE: m+1 branches on one trunk and a gate, "
+    "distilled on the fly (the paper's method)",
+    options=ONEOptions, build=build, callbacks=callbacks)

@@ -1,37 +1,38 @@
-"""Which training options each method uses: the one table that
-`one_keras.training.TrainConfig` (and so the CLI) checks a config against.
-
-An option a method does not use is refused when it is given (differs from
-its default), so that no flag is silently ignored.
+"""Which method uses which option: read from the methods' options
+dataclasses, so that an option given to a method that would ignore it is
+refused (no flag is silently ignored).
 """
 
-# Option -> the methods that use it. Options not listed (lr, epochs, depth,
-# ...) are used by every method.
-METHOD_OPTIONS = {
-    "num_branches": ("one",),
-    "gate": ("one",),
-    "no_distillation": ("one",),
-    "no_sharing": ("one",),
-    "kl_rampup_epochs": ("one",),
-    "temperature": ("one", "kd", "dml"),
-    "teacher": ("kd",),
-    "alpha": ("kd",),
-    "num_peers": ("dml", "ensemble"),
-    "num_snapshots": ("snapshot",),
-}
+
+def option_users(registry):
+    """Option name -> the names of the methods that have it.
+
+    Args:
+        registry: dict. Method name -> `Method`.
+
+    Returns:
+        A dict of str -> tuple of str, options in first-seen order.
+    """
+    users = {}
+    for name, method in registry.items():
+        for option in method.option_names():
+            users.setdefault(option, ())
+            users[option] += (name,)
+    return users
 
 
-def check_method_options(method, given):
+def check_method_options(method, given, users):
     """Raises a `ValueError` for the first given option `method` ignores.
 
     Args:
-        method: str. A method name (`one_keras.methods.METHODS`).
+        method: str. A method name.
         given: dict. Option name -> value, for the options the user set.
+        users: dict. Option name -> methods using it (`option_users`).
     """
     for name, value in given.items():
-        users = METHOD_OPTIONS.get(name, ())
-        if users and method not in users:
-            names = ", ".join(repr(m) for m in users)
+        methods = users.get(name, ())
+        if method not in methods:
+            names = ", ".join(repr(m) for m in methods) or "none"
             raise ValueError(
                 f"`{name}` is used by method {names} only; method "
                 f"{method!r} would ignore it. Drop it or choose one of those "

@@ -13,6 +13,7 @@ from keras import ops
 
 from one_keras import validation
 from one_keras.method_model import MethodModel
+from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
 from one_keras.models import build_plain_network
@@ -113,7 +114,7 @@ class PeersModel(MethodModel):
         weight_decay, normalization: see `MethodModel`.
     """
 
-    def __init__(self, network, weight_decay=1e-4, normalization=None,
+    def __init__(self, network, weight_decay=WEIGHT_DECAY, normalization=None,
                  **kwargs):
         _check_peer_network(network)
         super().__init__(weight_decay=weight_decay,

@@ -8,6 +8,7 @@ as much as one network; testing costs `M` networks.
 Paper: https://arxiv.org/abs/1704.00109
 """
 
+import dataclasses
 import math
 import os
 
@@ -16,10 +17,14 @@ from keras import ops
 
 from one_keras import validation
 from one_keras.method_model import MethodModel
+from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
 from one_keras.methods.kd import check_logits_model
+from one_keras.methods.method import Method
+from one_keras.methods.method import option
 from one_keras.methods.peers import build_peer_network
+from one_keras.methods.peers import build_peers
 
 
 @keras.saving.register_keras_serializable(package="one_keras")
@@ -135,7 +140,7 @@ class SnapshotModel(MethodModel):
     ```
     """
 
-    def __init__(self, network, snapshots, weight_decay=1e-4,
+    def __init__(self, network, snapshots, weight_decay=WEIGHT_DECAY,
                  normalization=None, **kwargs):
         check_logits_model("network", network)
         outputs = getattr(snapshots, "output", None)
@@ -265,3 +270,49 @@ class SnapshotModel(MethodModel):
         network = keras.saving.deserialize_keras_object(config["network"])
         snapshots = keras.saving.deserialize_keras_object(config["snapshots"])
         return cls(**{**config, "network": network, "snapshots": snapshots})
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotOptions:
+    """The snapshot ensemble's options."""
+
+    num_snapshots: int = option(5, "method=snapshot: snapshots (cosine "
+                                "cycles).", lower_bound=1)
+
+
+def check(options, epochs):
+    """A snapshot is taken at an epoch's end: at most one per epoch."""
+    if options.num_snapshots > epochs:
+        raise ValueError(
+            "`num_snapshots` must be <= `epochs` for method 'snapshot' "
+            "(a snapshot is taken at an epoch's end): lower "
+            "--num_snapshots or raise --epochs. Received: "
+            f"num_snapshots={options.num_snapshots}, epochs={epochs}")
+
+
+def build(options, request):
+    """The snapshot ensemble's training model: a network and its
+    `num_snapshots` frozen copies."""
+    snapshots = build_peers(request.model_name, request.num_classes,
+                            options.num_snapshots,
+                            input_shape=request.input_shape,
+                            name="snapshots", sync_bn=request.sync_bn,
+                            **request.architecture)
+    return SnapshotModel(request.plain_network("network"), snapshots,
+                         **request.model_arguments)
+
+
+def callbacks(options, epochs):
+    """Takes the snapshots at the cycles' ends."""
+    return [SnapshotCallback(epochs)]
+
+
+def schedule(options, lr, total_steps):
+    """Cosine annealing restarted once per snapshot."""
+    return CyclicCosineDecay(lr, total_steps, options.num_snapshots)
+
+
+METHOD = Method(name="snapshot", summary="snapshot ensemble of one network "
+                "trained in cosine cycles (Table 4)",
+                options=SnapshotOptions, build=build, callbacks=callbacks,
+                schedule=schedule, check=check)

@@ -35,7 +35,7 @@ def test_kd_learns_from_the_teacher_run_of_its_seed(tmp_path):
     config = study.train_config("kd", 2, {"method": "kd"}, "photos",
                                 str(tmp_path), epochs=3, depth=8)
     # A 3-epoch run is off the study's budget: its directories say so.
-    assert config.teacher == str(
+    assert config.options["teacher"] == str(
         tmp_path / "kd_teacher_e3_s2" / "target.keras")
     assert (config.augment, config.image_size, config.epochs) == (
         "pad_crop_flip", 32, 3)

@@ -31,9 +31,9 @@ CASES = {
                   ["member_2_accuracy", "ensemble_accuracy"]),
     # One epoch holds one snapshot (test_snapshot.py trains several).
     "snapshot": ({"method": "snapshot", "num_snapshots": 1}, ["accuracy"]),
-    "no_distillation": ({"method": "one", "kl_weight": 0.0},
+    "no_distillation": ({"method": "one", "no_distillation": True},
                         ["kl", "teacher_accuracy"]),
-    "no_sharing": ({"method": "one", "share_trunk": False},
+    "no_sharing": ({"method": "one", "no_sharing": True},
                    ["kl", "branch_2_accuracy"]),
     "average_gate": ({"method": "one", "gate": "average"},
                      ["teacher_accuracy"]),
@@ -121,9 +121,12 @@ def test_vanilla_is_the_one_branch_one_model():
     ({"method": "distill"}, "`method` must be one of"),
     ({"method": "kd"}, "`teacher` must be given"),
     ({"method": "dml", "num_peers": 1}, "`num_peers` must be an integer"),
-    ({"method": "dml", "gate": "average"}, "applies to method 'one' only"),
-    ({"method": "vanilla", "share_trunk": False},
-     "applies to method 'one' only"),
+    ({"method": "dml", "gate": "average"}, "is used by method 'one' only"),
+    ({"method": "vanilla", "no_sharing": True},
+     "is used by method 'one' only"),
+    ({"method": "one", "kl_weight": 0.0},
+     "Unknown arguments for model 'resnet': kl_weight.*or the options of "
+     "method 'one': num_branches"),
     ({"method": "ensemble", "teacher": "t.keras"},
      "`teacher` is used by method 'kd' only"),
 ])
