@@ -96,6 +96,10 @@ def deployed_accuracy(deployed, test, num_classes):
 def report_from_results(model, results):
     """Turns `ONEModel.evaluate` results into the report's accuracy fields.
 
+    Args:
+        model: `ONEModel`.
+        results: dict. `model.evaluate(..., return_dict=True)`.
+
     Returns:
         A dict with `branch_accuracy` (list), `branch_accuracy_mean`,
         `branch_accuracy_std`, `target_accuracy` (branch 0) and
@@ -120,7 +124,12 @@ def report_from_results(model, results):
 
 
 def library_versions():
-    """Versions of the libraries a result depends on."""
+    """Versions of the libraries a result depends on.
+
+    Returns:
+        A dict: `backend`, `keras`, `one_keras`, `python`, and
+        `tensorflow`, `jax` or `torch` where they are used.
+    """
     import one_keras
     versions = {"backend": backends.backend(), "keras": keras.__version__,
                 "one_keras": one_keras.__version__,
@@ -141,7 +150,15 @@ def library_versions():
 
 
 def format_report(report):
-    """Renders a report (accuracies, costs, speed) as a small text table."""
+    """Renders a report (accuracies, costs, speed) as a small text table.
+
+    Args:
+        report: dict. A training or evaluation report.
+
+    Returns:
+        str. One line per accuracy, then parameters, FLOPs and speed where
+        the report has them.
+    """
     lines = [f"{'model':<18}{'test accuracy':>14}"]
     for index, accuracy in enumerate(report.get("branch_accuracy", [])):
         lines.append(f"{f'branch {index}':<18}{accuracy:>14.4f}")

@@ -116,6 +116,15 @@ def resumable_changes(config, output_dir, states, num_classes):
     The run's settings are its `config.json`, else those its newest backup
     recorded (`states`, from `backup.list_states`).
 
+    Args:
+        config: `one_keras.run_config.TrainConfig`. The run to start.
+        output_dir: str. The unfinished run's output directory.
+        states: list. Its backups, as `backup.list_states` returns them.
+        num_classes: int. Classes of the data `config` reads.
+
+    Returns:
+        A dict: each changed recovery setting but `verbose`, `[old, new]`.
+
     Raises:
         ValueError: other settings or another number of classes (e.g. a
             `--data_dir` of other classes), or no readable settings.
@@ -148,7 +157,15 @@ def resumable_changes(config, output_dir, states, num_classes):
 
 
 def unresumable(output_dir, reason):
-    """The one-line refusal of a run whose backups cannot be resumed."""
+    """The one-line refusal of a run whose backups cannot be resumed.
+
+    Args:
+        output_dir: str. The run's output directory.
+        reason: str. Why its backups cannot be resumed.
+
+    Returns:
+        str. The message, which names the ways out.
+    """
     return (f"`output_dir` holds an unfinished run that cannot be resumed "
             f"with these settings: {reason}. Rerun with its settings, use "
             f"another --output_dir, or pass --restart to train from epoch 0 "
@@ -156,7 +173,12 @@ def unresumable(output_dir, reason):
 
 
 def discard_run(output_dir):
-    """Deletes what an earlier run wrote to `output_dir` (`--restart`)."""
+    """Deletes what an earlier run wrote to `output_dir` (`--restart`).
+
+    Args:
+        output_dir: str. The run's output directory. Its `run.lock`,
+            `workers/` and any file not of the run's layout stay.
+    """
     for name in (BACKUP_NAME, TENSORBOARD_NAME):
         shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
     for name in (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, REPORT_NAME,
@@ -166,7 +188,12 @@ def discard_run(output_dir):
 
 
 def remove_partial_files(output_dir):
-    """Deletes the temporaries that a killed save left in `output_dir`."""
+    """Deletes the temporaries that a killed save left in `output_dir`.
+
+    Args:
+        output_dir: str. The run's output directory (and its `backup/`):
+            files named as `PARTIAL_FILE` or `backup.PARTIAL` go.
+    """
     for directory in (output_dir, os.path.join(output_dir, BACKUP_NAME)):
         if not os.path.isdir(directory):
             continue
@@ -177,7 +204,12 @@ def remove_partial_files(output_dir):
 
 def trim_log(path, epochs):
     """Keeps the header and the rows of the first `epochs` epochs of the
-    CSV log `path`: the rows of epochs that a resume trains again go."""
+    CSV log `path`: the rows of epochs that a resume trains again go.
+
+    Args:
+        path: str. The run's `log.csv`; nothing happens when it is missing.
+        epochs: int. The epochs whose rows stay.
+    """
     if not os.path.exists(path):
         return
     with open(path) as handle:
@@ -196,6 +228,14 @@ def save_keras(model, path):
 
     The temporary is `<name>.partial.keras`, which the next run deletes if
     a kill left it behind.
+
+    Args:
+        model: `keras.Model`.
+        path: str. The `.keras` file to write or replace.
+
+    Raises:
+        OSError: the disk lacks the room (checked first) or the save failed;
+            `path` is then as it was.
     """
     temporary = f"{os.path.splitext(path)[0]}.partial.keras"
     backup_lib.check_free_space(os.path.dirname(path) or ".",
