@@ -12,7 +12,7 @@ from PIL import Image
 
 from one_keras import backends
 from one_keras import reporting
-from one_keras import training
+from one_keras import experiment
 from one_keras.data import numpy_pipeline
 
 TINY = dict(depth=8, width=4, epochs=2, steps_per_epoch=2, eval_steps=1,
@@ -58,17 +58,17 @@ def test_backend_is_not_tensorflow():
 @pytest.mark.skipif(backends.tensorflow_installed(),
                     reason="TensorFlow is installed here")
 def test_tfds_dataset_says_it_needs_tensorflow(tmp_path):
-    config = training.TrainConfig(dataset="cifar10", **TINY,
+    config = experiment.TrainConfig(dataset="cifar10", **TINY,
                                   output_dir=str(tmp_path / "run"))
     with pytest.raises(backends.BackendError,
                        match="needs TensorFlow, which is not installed"):
-        training.run(config)
+        experiment.run(config)
 
 
 def test_digits_demo_meets_its_accuracy(tmp_path):
     """The README's demo (`configs/digits.flags` defaults) on this
     backend."""
-    report = training.run(training.TrainConfig(
+    report = experiment.run(experiment.TrainConfig(
         output_dir=str(tmp_path / "demo"), verbose=0))
     assert report["target_accuracy"] >= 0.95
     assert report["ensemble_accuracy"] >= 0.95
@@ -86,7 +86,7 @@ def test_image_folder_trains_with_the_papers_augmentation(tmp_path, sizes,
                                                           recipe):
     folder = image_folder(tmp_path / "photos", sizes)
     size = 16 if recipe == "pad_crop_flip" else 72
-    report = training.run(training.TrainConfig(
+    report = experiment.run(experiment.TrainConfig(
         dataset="image_folder", data_dir=str(folder), image_size=size,
         **{**TINY, "batch_size": 4}, output_dir=str(tmp_path / "run")))
     assert report["augment"] == recipe
@@ -118,12 +118,12 @@ def test_augmented_batches_are_seeded_and_resumable(tmp_path):
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     config = dict(TINY, epochs=3, deterministic=True)
     straight = tmp_path / "straight"
-    training.run(training.TrainConfig(**config, output_dir=str(straight)))
+    experiment.run(experiment.TrainConfig(**config, output_dir=str(straight)))
     killed = tmp_path / "killed"
     with pytest.raises(Interrupt):
-        training.run(training.TrainConfig(**config, output_dir=str(killed)),
+        experiment.run(experiment.TrainConfig(**config, output_dir=str(killed)),
                      callbacks=[StopAfterEpoch(1)])
-    report = training.run(training.TrainConfig(**config,
+    report = experiment.run(experiment.TrainConfig(**config,
                                                output_dir=str(killed)))
     assert report["resumed_at_epoch"] == 2
     expected = keras.saving.load_model(straight / "model.keras")
@@ -141,7 +141,7 @@ def test_data_parallel_equals_one_device(tmp_path):
     assert jax.device_count() == 2
     reports = {}
     for strategy in ("one_device", "data_parallel"):
-        reports[strategy] = training.run(training.TrainConfig(
+        reports[strategy] = experiment.run(experiment.TrainConfig(
             **TINY, strategy=strategy, deterministic=True,
             output_dir=str(tmp_path / strategy)))
     assert reports["data_parallel"]["replicas"] == 2
@@ -180,7 +180,7 @@ def test_data_parallel_splits_partial_batches_and_counts_each_image_once(
     # Right on the last image only: 1/3, where counting its copy gave 2/4.
     accuracy = reporting.deployed_accuracy(always_last, test, 3)
     assert accuracy["target_accuracy"] == pytest.approx(1 / 3)
-    report = training.run(training.TrainConfig(
+    report = experiment.run(experiment.TrainConfig(
         dataset="image_folder", data_dir=str(folder), image_size=12,
         depth=8, width=4, epochs=1, batch_size=4, eval_batch_size=2,
         verbose=0, strategy="data_parallel",
@@ -192,20 +192,20 @@ def test_data_parallel_splits_partial_batches_and_counts_each_image_once(
 
 @JAX
 def test_batch_size_that_does_not_split_is_refused_in_one_line(tmp_path):
-    config = training.TrainConfig(**{**TINY, "batch_size": 15},
+    config = experiment.TrainConfig(**{**TINY, "batch_size": 15},
                                   strategy="data_parallel",
                                   output_dir=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="`batch_size` must be a multiple "
                                          "of the 2 devices.*batch_size=14"):
-        training.run(config)
+        experiment.run(config)
 
 
 def test_strategy_of_tensorflow_is_refused_in_one_line(tmp_path):
-    config = training.TrainConfig(**TINY, strategy="mirrored",
+    config = experiment.TrainConfig(**TINY, strategy="mirrored",
                                   output_dir=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="does not run on the Keras "
                                          "backend"):
-        training.run(config)
+        experiment.run(config)
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -256,7 +256,7 @@ def test_sync_bn_model_trains_and_loads(tmp_path):
 
 
 def test_report_is_json_with_backend(tmp_path):
-    report = training.run(training.TrainConfig(
+    report = experiment.run(experiment.TrainConfig(
         **TINY, output_dir=str(tmp_path / "run")))
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
     assert saved["versions"]["backend"] == report["versions"]["backend"]

@@ -8,10 +8,7 @@ training step runs) and TeCost (of what is deployed), in units of 1e8, and
 the deployed parameters. KD's teacher is a ResNet-110, as in the paper.
 """
 
-import pathlib
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import os  # noqa: E402
 
@@ -22,6 +19,7 @@ from absl import flags  # noqa: E402
 
 from one_keras import flops  # noqa: E402
 from one_keras import methods  # noqa: E402
+from one_keras.parameters import count_shipped  # noqa: E402
 
 _CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
 
@@ -54,11 +52,11 @@ def table_rows(depth, teacher):
         test_cost = cost([deployed])
         if arguments["method"] == "one":
             label_e = "ONE-E (3 branches)"
-            yield (label_e, cost(methods.training_networks(model)),
+            yield (label_e, cost(model.training_networks()),
                    cost([model.ensemble_model()]),
-                   methods.count_parameters(model.ensemble_model()))
-        yield (label, cost(methods.training_networks(model)), test_cost,
-               methods.count_parameters(deployed))
+                   count_shipped(model.ensemble_model()))
+        yield (label, cost(model.training_networks()), test_cost,
+               count_shipped(deployed))
 
 
 def main(argv):

@@ -12,11 +12,7 @@ a few seconds. Calibration and timing images come from the run's own data
 `export_latency.md`.
 """
 
-import pathlib
-import sys
 
-# Run from a checkout without installing: put the repository on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import json
 import os
@@ -33,7 +29,7 @@ from one_keras import data
 from one_keras import export
 from one_keras import model_files
 from one_keras import run_directory
-from one_keras import training
+from one_keras import experiment
 from one_keras.export import verify
 
 _MODEL = flags.DEFINE_string("model", None, "`.keras` file or run dir; "
@@ -55,7 +51,7 @@ ARTIFACTS = (("savedmodel", "none", "savedmodel"),
 
 def train_tiny_digits_run(output_dir, epochs=12):
     """Trains a depth-8, width-4 ONE ResNet on digits; returns its run."""
-    training.run(training.TrainConfig(dataset="digits", depth=8, width=4,
+    experiment.run(experiment.TrainConfig(dataset="digits", depth=8, width=4,
                                       epochs=epochs, verbose=0,
                                       output_dir=output_dir))
     return output_dir

@@ -11,10 +11,7 @@ produces batches faster than the model consumes them; with `prefetch` it
 then runs off the critical path.
 """
 
-import pathlib
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import contextlib  # noqa: E402
 import json  # noqa: E402

@@ -10,10 +10,7 @@ metrics, weight decay, optimizer). `--trace_dir` also records a TensorFlow
 profiler trace of a few ONE steps, to open in TensorBoard's Profile tab.
 """
 
-import pathlib
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import json  # noqa: E402
 import os  # noqa: E402

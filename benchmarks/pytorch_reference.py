@@ -257,7 +257,7 @@ def to_batch(images):
 
 
 def step_lr(lr, step, total_steps):
-    """one_keras.training.step_schedule: Keras' PiecewiseConstantDecay at the
+    """one_keras.experiment.step_schedule: Keras' PiecewiseConstantDecay at the
     optimizer's iteration count `step` (0-based), boundaries total // 2 and
     3 * total // 4 (a step equal to a boundary still takes the higher lr)."""
     boundaries = [max(1, total_steps // 2), max(2, (3 * total_steps) // 4)]

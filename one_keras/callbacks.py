@@ -30,7 +30,7 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     It also stops when an epoch ends with NaN or infinite weights (a finite
     last loss can precede them). Put it before the callbacks that save, and
     let them skip the epoch when `triggered`: no saved state is then ever
-    non-finite. `one_keras.training.run` turns it into an error that says
+    non-finite. `one_keras.experiment.run` turns it into an error that says
     what to try (`advice`), and so does the `fit` of every one_keras model
     given a `keras.callbacks.TerminateOnNaN`.
 

@@ -37,22 +37,22 @@ _OUTPUT = flags.DEFINE_string(
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import data
-    from one_keras import evaluation
+    from one_keras import model_report
     from one_keras import model_files
     from one_keras import reporting
     if _OUTPUT.value:
-        evaluation.check_report_path(_OUTPUT.value)
+        model_report.check_report_path(_OUTPUT.value)
     model = model_files.load_model(_MODEL.value)
     dataset = data.load_run_dataset(
         _MODEL.value, _DATASET.value or None,
         data_dir=_DATA_DIR.value or None,
         image_size=_IMAGE_SIZE.value or None)
-    report = evaluation.evaluate_model(model, dataset, _BATCH.value,
+    report = model_report.evaluate_model(model, dataset, _BATCH.value,
                                        steps=_STEPS.value or None)
     report["dataset"] = dataset.name
     print(reporting.format_report(report))
     if _OUTPUT.value:
-        evaluation.write_report(_OUTPUT.value, report, _MODEL.value)
+        model_report.write_report(_OUTPUT.value, report, _MODEL.value)
 
 
 if __name__ == "__main__":

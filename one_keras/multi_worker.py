@@ -1,6 +1,6 @@
 """Training and evaluating under `MultiWorkerMirroredStrategy`.
 
-Under `multi_worker`, `one_keras.training.run` trains through
+Under `multi_worker`, `one_keras.experiment.run` trains through
 `fit_multi_worker` and evaluates through `evaluate_distributed` instead of
 Keras' `fit` and `evaluate` (keras-team/keras#20585): the same steps,
 callbacks and metrics, in a loop of `strategy.run` calls.

@@ -1,6 +1,6 @@
 """A run's report: accuracies, costs and library versions, and its text.
 
-`one_keras.training.run` writes the report to `report.json`;
+`one_keras.experiment.run` writes the report to `report.json`;
 `one_keras.evaluate` reports with the same fields, and both print it
 through `format_report`.
 """
@@ -12,8 +12,8 @@ import numpy as np
 
 from one_keras import backends
 from one_keras import flops
-from one_keras import methods as methods_lib
 from one_keras.one_model import ONEModel
+from one_keras.parameters import count_shipped
 from one_keras.parameters import count_trainable
 
 
@@ -47,19 +47,19 @@ def cost_fields(model, deployed):
 
     Returns:
         A dict: `params_target` (the weights shipped,
-        `one_keras.methods.count_parameters`), `params_ensemble` (ONE-E's
+        `one_keras.parameters.count_shipped`), `params_ensemble` (ONE-E's
         trainable parameters, for a `ONEModel`), `params_train` (the
         trainable ones), `flops_target` and `flops_train` (every network a
         training step runs forward).
     """
-    fields = {"params_target": methods_lib.count_parameters(deployed)}
+    fields = {"params_target": count_shipped(deployed)}
     if isinstance(model, ONEModel):
         fields["params_ensemble"] = count_trainable(model.ensemble_model())
     fields.update({
         "params_train": count_trainable(model),
         "flops_target": flops.count_flops(deployed),
         "flops_train": sum(flops.count_flops(network) for network in
-                           methods_lib.training_networks(model)),
+                           model.training_networks()),
     })
     return fields
 

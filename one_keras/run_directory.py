@@ -1,6 +1,6 @@
 """A training run's output directory: its files, resuming it, saving into it.
 
-`one_keras.training.run` writes, into `output_dir`: `CONFIG_NAME` (the
+`one_keras.experiment.run` writes, into `output_dir`: `CONFIG_NAME` (the
 settings), `CHECKPOINT_NAME` (every epoch), `BACKUP_NAME/`
 (`one_keras.backup`), `LOG_NAME`, `TENSORBOARD_NAME/`, and at the end
 `MODEL_NAME` (the training model), `TARGET_NAME` (what to deploy) and

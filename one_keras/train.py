@@ -174,12 +174,12 @@ def config_from_flags(flag_values=FLAGS):
     """The frozen `TrainConfig` that parsed flags describe: the method's
     options are those given (on the command line or in a flagfile)."""
     from one_keras import methods
-    from one_keras import training
-    fields = training.TrainConfig.__dataclass_fields__
+    from one_keras import experiment
+    fields = experiment.TrainConfig.__dataclass_fields__
     options = {name: flag_values[name].value
                for name in methods.option_users(methods.REGISTRY)
                if flag_values[name].present}
-    return training.TrainConfig(
+    return experiment.TrainConfig(
         **{name: flag_values[name].value for name in fields
            if name != "options"}, options=options)
 
@@ -187,10 +187,10 @@ def config_from_flags(flag_values=FLAGS):
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import reporting
-    from one_keras import training
+    from one_keras import experiment
     config = config_from_flags()
     try:
-        report = training.run(config)
+        report = experiment.run(config)
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback.
         print(interrupted_line(config), file=sys.stderr)
         sys.exit(130)  # 128 + SIGINT, as a shell reports it.

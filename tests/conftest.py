@@ -9,7 +9,7 @@ except in tests marked `graph` or `slow` (tests/tracing.py). Shared fixtures
   (`one_keras.methods.one.build_one_model`), built once per argument set and
   test module.
 - `tiny_run`: a `TrainedRun(output_dir, report)` of a 1-epoch, 2-step
-  `training.run` of a depth-8, width-4 ONE ResNet on the digits (output_dir
+  `experiment.run` of a depth-8, width-4 ONE ResNet on the digits (output_dir
   holds config.json, report.json, model.keras, target.keras, log.csv, ...).
 - `demo_run`: the `TrainedRun` of the README's demo, `configs/digits.flags`
   trained in full (30 epochs; about a minute).
@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 from tests import tracing  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# A finished `training.run`: its output directory and the report it returned.
+# A finished `experiment.run`: its output directory and the report it returned.
 TrainedRun = collections.namedtuple("TrainedRun", ["output_dir", "report"])
 
 
@@ -137,10 +137,10 @@ def tiny_run(tmp_path_factory):
 
     Read it only (copy it with `shutil.copytree` to change anything).
     """
-    from one_keras import training
+    from one_keras import experiment
 
     output_dir = tmp_path_factory.mktemp("tiny_run")
-    report = training.run(training.TrainConfig(
+    report = experiment.run(experiment.TrainConfig(
         depth=8, width=4, epochs=1, steps_per_epoch=2, eval_steps=1,
         output_dir=str(output_dir), verbose=0))
     return TrainedRun(output_dir, report)
@@ -153,7 +153,7 @@ def demo_run(tmp_path_factory):
     from absl.testing import flagsaver
 
     from one_keras import train
-    from one_keras import training
+    from one_keras import experiment
 
     output_dir = tmp_path_factory.mktemp("demo_run")
     with flagsaver.flagsaver():
@@ -161,4 +161,4 @@ def demo_run(tmp_path_factory):
                      f"--output_dir={output_dir}", "--verbose=0"])
         config = train.config_from_flags()
     with tracing.traced():
-        return TrainedRun(output_dir, training.run(config))
+        return TrainedRun(output_dir, experiment.run(config))

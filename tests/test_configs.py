@@ -5,7 +5,7 @@ differ from it only in the dataset, which the ResNet configs cover; their
 flags are checked in test_zoo_configs.py). tfds datasets are replaced by
 `tfds.testing.mock_data` (random examples).
 
-The step goes through `training.run` with every flag of the file, at batch
+The step goes through `experiment.run` with every flag of the file, at batch
 2, ImageNet models at 32x32, and with the network scaled down to a small
 member of its family (the same builder, block type and width; `SMALL`):
 tracing a full DenseNet-BC-190 or ResNet-110 step takes minutes on a CPU
@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 from absl.testing import flagsaver
 
 from one_keras import train
-from one_keras import training
+from one_keras import experiment
 from one_keras.models import registry
 from one_keras.models import resnet_imagenet
 from one_keras.models import resnext_imagenet
@@ -116,7 +116,7 @@ def test_config_trains_one_step(tmp_path, monkeypatch, path):
             module, depth = ONE_BLOCK_PER_STAGE[config.model]
             monkeypatch.setitem(module.BLOCKS_PER_STAGE, depth, (1, 1, 1, 1))
     with tfds.testing.mock_data(num_examples=4):
-        report = training.run(config)
+        report = experiment.run(config)
     assert report["dataset"] == config.dataset
     assert report["recipe"] == config.recipe
     assert report["config"]["batch_size"] == 2

@@ -12,7 +12,7 @@ from absl.testing import flagsaver
 from one_keras import data
 from one_keras import methods
 from one_keras import train
-from one_keras import training
+from one_keras import experiment
 
 CODE_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs",
                           "cifar100_resnet110_code.flags")
@@ -34,7 +34,7 @@ CODE_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs",
 def test_option_the_method_ignores_is_refused(method, option, value):
     users = methods.option_users(methods.REGISTRY)[option]
     with pytest.raises(ValueError) as error:
-        training.TrainConfig(method=method, options={option: value})
+        experiment.TrainConfig(method=method, options={option: value})
     message = str(error.value)
     assert f"`{option}` is used by method" in message
     assert all(repr(user) in message for user in users)
@@ -44,7 +44,7 @@ def test_option_the_method_ignores_is_refused(method, option, value):
 def test_every_method_trains_with_its_own_defaults():
     for method in methods.METHODS:
         options = {"teacher": "t.keras"} if method == "kd" else {}
-        config = training.TrainConfig(method=method, options=options)
+        config = experiment.TrainConfig(method=method, options=options)
         expected = methods.get_method(method).options(**options)
         if method == "one":  # The paper recipe's ramp-up.
             expected = dataclasses.replace(expected, kl_rampup_epochs=0)
@@ -53,35 +53,35 @@ def test_every_method_trains_with_its_own_defaults():
 
 def test_an_option_given_at_its_default_is_still_given():
     with pytest.raises(ValueError, match="`num_branches` is used by method"):
-        training.TrainConfig(method="dml", options={"num_branches": 3})
+        experiment.TrainConfig(method="dml", options={"num_branches": 3})
 
 
 def test_replace_switches_the_method_of_a_config_without_options():
-    one = training.TrainConfig(depth=8, width=4)
+    one = experiment.TrainConfig(depth=8, width=4)
     dml = dataclasses.replace(one, method="dml")
     assert dml.method_options().temperature == 1.0
     assert one.method_options().temperature == 3.0
     with pytest.raises(ValueError, match="`gate` is used by method 'one'"):
-        dataclasses.replace(training.TrainConfig(options={"gate": "average"}),
+        dataclasses.replace(experiment.TrainConfig(options={"gate": "average"}),
                             method="vanilla")
 
 
 def test_dml_uses_the_temperature():
     dataset = data.load_dataset("digits")
     tiny = {"method": "dml", "depth": 8, "width": 4}
-    config = training.TrainConfig(**tiny, options={"temperature": 2.0})
-    assert training.build_model(config, dataset).temperature == 2.0
+    config = experiment.TrainConfig(**tiny, options={"temperature": 2.0})
+    assert experiment.build_model(config, dataset).temperature == 2.0
 
 
 def test_settings_round_trip_through_the_flat_form():
-    config = training.TrainConfig(method="ensemble", options={"num_peers": 3},
+    config = experiment.TrainConfig(method="ensemble", options={"num_peers": 3},
                                   depth=8)
     settings = config.settings()
     assert settings["num_peers"] == 3 and "num_branches" not in settings
-    again = training.TrainConfig.from_settings(settings)
+    again = experiment.TrainConfig.from_settings(settings)
     assert again.settings() == settings
     with pytest.raises(ValueError, match="`alpha` is used by method 'kd'"):
-        training.TrainConfig.from_settings(method="ensemble", alpha=0.5)
+        experiment.TrainConfig.from_settings(method="ensemble", alpha=0.5)
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -96,7 +96,7 @@ def test_option_out_of_range_is_refused_in_one_line(option, value, message):
     if method == "kd":
         options["teacher"] = "t.keras"
     with pytest.raises(ValueError, match=message):
-        training.TrainConfig(method=method, options=options)
+        experiment.TrainConfig(method=method, options=options)
 
 
 def test_cli_refuses_an_ignored_flag_in_one_line():
@@ -113,14 +113,14 @@ def resolved(config):
 
 
 def test_code_recipe_fills_the_options_left_unset():
-    paper = training.TrainConfig(depth=110)
+    paper = experiment.TrainConfig(depth=110)
     assert resolved(paper) == (True, 0, "basic")
     assert paper.nesterov is None  # Resolved, never filled in.
-    code = training.TrainConfig(depth=110, recipe="code")
+    code = experiment.TrainConfig(depth=110, recipe="code")
     assert resolved(code) == (False, 80, "bottleneck")
-    assert training.TrainConfig(depth=32, recipe="code").recipe_value(
+    assert experiment.TrainConfig(depth=32, recipe="code").recipe_value(
         "block") == "basic"
-    given = training.TrainConfig(depth=110, recipe="code", nesterov=True,
+    given = experiment.TrainConfig(depth=110, recipe="code", nesterov=True,
                                  options={"kl_rampup_epochs": 0},
                                  block="basic")
     assert resolved(given) == (True, 0, "basic")

@@ -1,4 +1,4 @@
-"""Every method and ONE ablation trains through `training.run` (`--method`)."""
+"""Every method and ONE ablation trains through `experiment.run` (`--method`)."""
 
 import json
 import warnings
@@ -7,7 +7,7 @@ import keras
 import pytest
 
 from one_keras import data
-from one_keras import training
+from one_keras import experiment
 
 TINY = {"depth": 8, "width": 4, "epochs": 1, "steps_per_epoch": 2,
         "eval_steps": 1, "verbose": 0}
@@ -27,9 +27,9 @@ def run(tmp_path_factory):
         name = name_of(options)
         if name not in runs:
             output_dir = tmp_path_factory.mktemp(options.get("method", "one"))
-            config = training.TrainConfig.from_settings(
+            config = experiment.TrainConfig.from_settings(
                 output_dir=str(output_dir), **{**TINY, **options})
-            runs[name] = output_dir, training.run(config)
+            runs[name] = output_dir, experiment.run(config)
         return runs[name]
 
     return train
@@ -77,9 +77,9 @@ def _layer_names(model):
 ], ids=name_of)
 def test_ablation_flags_reach_the_model(options):
     digits = data.load_dataset("digits")
-    config = training.TrainConfig(**TINY, options=options)
-    default = training.build_model(training.TrainConfig(**TINY), digits)
-    model = training.build_model(config, digits)
+    config = experiment.TrainConfig(**TINY, options=options)
+    default = experiment.build_model(experiment.TrainConfig(**TINY), digits)
+    model = experiment.build_model(config, digits)
     assert default.kl_weight == 1.0 and "gate_bn" in _layer_names(default)
     one = config.method_options()
     assert model.kl_weight == (0.0 if one.no_distillation else 1.0)
@@ -111,10 +111,10 @@ def test_kd_learns_from_a_saved_teacher(run):
 def test_more_snapshots_than_epochs_is_refused():
     # Snapshots are taken at epochs' ends: 1 epoch cannot give 2.
     with pytest.raises(ValueError, match="lower --num_snapshots"):
-        training.TrainConfig(method="snapshot", options={"num_snapshots": 2},
+        experiment.TrainConfig(method="snapshot", options={"num_snapshots": 2},
                              epochs=1)
 
 
 def test_kd_without_teacher_names_the_flag():
     with pytest.raises(ValueError, match="`teacher` must name a trained"):
-        training.TrainConfig(method="kd")
+        experiment.TrainConfig(method="kd")

@@ -2,7 +2,7 @@
 
 import keras
 
-from one_keras import methods
+from one_keras.parameters import count_shipped
 from one_keras.parameters import count_trainable
 
 
@@ -15,5 +15,5 @@ def test_trainable_shipped_and_stored_counts_differ_as_documented():
     model = keras.Model(inputs, frozen(features))
 
     assert count_trainable(model) == 15 + 6
-    assert methods.count_parameters(model) == 15 + 6 + 8
+    assert count_shipped(model) == 15 + 6 + 8
     assert model.count_params() == 15 + 6 + 8 + 6

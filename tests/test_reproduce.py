@@ -1,4 +1,4 @@
-"""benchmarks/reproduce.py: every row is a `training.run` of the CLI's flags.
+"""benchmarks/reproduce.py: every row is a `experiment.run` of the CLI's flags.
 """
 
 import dataclasses
@@ -10,7 +10,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from one_keras import train
-from one_keras import training
+from one_keras import experiment
 from tests import cli_tools
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / \
@@ -58,7 +58,7 @@ def test_one_row_is_a_training_run_of_the_cli_flags(reproduce, tmp_path,
     def no_training(config):
         raise AssertionError(f"trained {config.output_dir} again")
 
-    monkeypatch.setattr(training, "run", no_training)
+    monkeypatch.setattr(experiment, "run", no_training)
     capsys.readouterr()
     with flagsaver.flagsaver():
         flags.FLAGS(["reproduce", *training_flags, "--runs=one",
@@ -68,7 +68,7 @@ def test_one_row_is_a_training_run_of_the_cli_flags(reproduce, tmp_path,
 
 
 def test_kd_row_trains_its_teacher_first(reproduce, tmp_path):
-    base = training.TrainConfig(dataset="digits", depth=8, width=4)
+    base = experiment.TrainConfig(dataset="digits", depth=8, width=4)
     teacher = reproduce.teacher_config(base, 1, str(tmp_path), 14)
     student = reproduce.row_config(base, "kd", 1, str(tmp_path),
                                    teacher=teacher.output_dir)

@@ -1,6 +1,6 @@
 """A run's output directory: resume checks, clean-up and atomic saves.
 
-`tests/test_training_faults.py` runs these through `training.run`; here
+`tests/test_experiment_faults.py` runs these through `training.run`; here
 each is checked alone, without training.
 """
 

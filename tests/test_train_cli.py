@@ -1,4 +1,4 @@
-"""The training CLI and `training.run` on the embedded digits."""
+"""The training CLI and `experiment.run` on the embedded digits."""
 
 import json
 import re
@@ -12,7 +12,7 @@ from absl.testing import flagsaver
 
 from one_keras import cli
 from one_keras import train
-from one_keras import training
+from one_keras import experiment
 from one_keras.parameters import count_trainable
 
 REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",
@@ -37,7 +37,7 @@ def test_run_writes_artifacts(tiny_run):
 
 
 def test_schedule_drops_at_half_and_three_quarters():
-    schedule = training.step_schedule(0.1, 100)
+    schedule = experiment.step_schedule(0.1, 100)
     values = [float(schedule(step)) for step in (0, 49, 50, 51, 74, 75, 76)]
     np.testing.assert_allclose(values, [0.1, 0.1, 0.1, 0.01, 0.01, 0.01,
                                         0.001], rtol=1e-6)
@@ -135,8 +135,8 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch,
             if epoch == 1:
                 raise KeyboardInterrupt()
 
-    run = training.run
-    monkeypatch.setattr(training, "run",
+    run = experiment.run
+    monkeypatch.setattr(experiment, "run",
                         lambda config: run(config, callbacks=[CtrlC()]))
     output_dir = tmp_path / "run"
     command = [*TINY_FLAGS, f"--output_dir={output_dir}"]
@@ -148,7 +148,7 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch,
                    f"from the last backup, after epoch 1 of 2, in "
                    f"{output_dir}"]
     assert not (output_dir / "run.lock").exists()
-    monkeypatch.setattr(training, "run", run)
+    monkeypatch.setattr(experiment, "run", run)
     assert _train(monkeypatch, *command) == 0
     report = json.loads((output_dir / "report.json").read_text())
     assert report["resumed_at_epoch"] == 1

@@ -1,6 +1,6 @@
 """The dataset a training run used, read from its `config.json`.
 
-`one_keras.training.run` writes `config.json` into its output directory;
+`one_keras.experiment.run` writes `config.json` into its output directory;
 export, evaluation and the flatness analysis read it so that a run is
 evaluated on the data (and preprocessing) it was trained with.
 """

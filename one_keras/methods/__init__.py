@@ -17,9 +17,7 @@ schedule. `build_method_model(method, ...)` returns a model ready to
 Importing this package registers every method model for `.keras` loading.
 """
 
-from one_keras.methods.deployment import count_parameters
 from one_keras.methods.deployment import deployed_model
-from one_keras.methods.deployment import training_networks
 from one_keras.methods.dml import DMLModel
 from one_keras.methods.ensemble import EnsembleModel
 from one_keras.methods.kd import KDModel
@@ -40,6 +38,5 @@ from one_keras.methods.snapshot import SnapshotModel
 __all__ = ["BuildRequest", "CyclicCosineDecay", "DMLModel", "EnsembleModel",
            "KDModel", "METHODS", "Method", "PeersModel", "REGISTRY",
            "SnapshotCallback", "SnapshotModel", "build_method_model",
-           "check_method_options", "count_parameters", "deployed_model",
-           "get_method", "option_users", "resolve_options",
-           "training_networks"]
+           "check_method_options", "deployed_model",
+           "get_method", "option_users", "resolve_options"]

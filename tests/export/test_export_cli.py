@@ -132,7 +132,7 @@ def test_output_onto_the_run_or_under_a_file_is_one_line(
 def test_output_onto_a_run_file_is_refused(cli, capsys, tmp_path,
                                            digits_model_path, name):
     """A run's own files are never an export's output, even new ones (the
-    whole list: tests/test_evaluation.py, the same check)."""
+    whole list: tests/test_evaluate.py, the same check)."""
     run = tmp_path / "run"
     (run / "backup").mkdir(parents=True)
     shutil.copy(digits_model_path, run / "model.keras")
@@ -148,7 +148,7 @@ def test_output_onto_a_run_file_is_refused(cli, capsys, tmp_path,
 def test_a_config_field_of_the_wrong_type_is_one_line(
         cli, capsys, tmp_path, digits_model_path, field, value):
     """Used to raise a `TypeError` with a traceback (more fields:
-    tests/test_evaluation.py, the same check)."""
+    tests/test_evaluate.py, the same check)."""
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(digits_model_path, run / "model.keras")

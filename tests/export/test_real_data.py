@@ -1,7 +1,7 @@
 """Real data end to end: a run's own images calibrate and verify exports.
 
 A tiny folder of PNG photos (3 classes, 32x32) trains a model through
-`training.run`; export and evaluation then find the data through the run's
+`experiment.run`; export and evaluation then find the data through the run's
 config.json, with no dataset named. tfds runs go through
 `tfds.testing.mock_data`.
 """
@@ -14,9 +14,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from one_keras import data
-from one_keras import evaluation
+from one_keras import model_report
 from one_keras import model_files
-from one_keras import training
+from one_keras import experiment
 from one_keras.export import export_model
 from one_keras.export import verify
 
@@ -42,7 +42,7 @@ def write_image_folder(root, seed=0):
 
 
 def tiny_config(**fields):
-    return training.TrainConfig(depth=8, width=4, batch_size=4,
+    return experiment.TrainConfig(depth=8, width=4, batch_size=4,
                                 eval_batch_size=8, verbose=0, **fields)
 
 
@@ -51,7 +51,7 @@ def photo_run(tmp_path_factory):
     """A run trained for 1 epoch on the PNG folder; its directory."""
     folder = write_image_folder(tmp_path_factory.mktemp("photos"))
     run_dir = tmp_path_factory.mktemp("run")
-    training.run(tiny_config(dataset="image_folder", data_dir=str(folder),
+    experiment.run(tiny_config(dataset="image_folder", data_dir=str(folder),
                              image_size=32, epochs=1,
                              output_dir=str(run_dir)))
     return run_dir
@@ -100,7 +100,7 @@ def test_onnx_ensemble_and_evaluate_use_the_runs_data(photo_run):
     assert entry["keras_accuracy"] == pytest.approx(np.mean(
         keras_top1(photo_run, "ensemble", images) == labels))
     # `python -m one_keras.evaluate --model RUN` does this.
-    report = evaluation.evaluate_model(model_files.load_model(photo_run),
+    report = model_report.evaluate_model(model_files.load_model(photo_run),
                                        data.load_run_dataset(photo_run))
     trained = json.loads((photo_run / "report.json").read_text())
     assert report["target_accuracy"] == pytest.approx(
@@ -129,13 +129,13 @@ def test_bare_keras_file_names_the_flag_to_add(photo_run, tmp_path):
 def test_tfds_run_exports_and_evaluates_on_its_dataset(tmp_path):
     run_dir = tmp_path / "run"
     with tfds.testing.mock_data(num_examples=8):
-        training.run(tiny_config(dataset="cifar10", data_dir=str(tmp_path),
+        experiment.run(tiny_config(dataset="cifar10", data_dir=str(tmp_path),
                                  epochs=1, steps_per_epoch=1, eval_steps=1,
                                  output_dir=str(run_dir)))
         dataset = data.load_run_dataset(run_dir / "model.keras")
         entry = export_model(str(run_dir), run_dir / "target.onnx",
                              format="onnx", latency_repeats=1)
-        report = evaluation.evaluate_model(model_files.load_model(run_dir),
+        report = model_report.evaluate_model(model_files.load_model(run_dir),
                                            dataset)
         with pytest.raises(ValueError, match="input shape"):
             export_model(str(run_dir), tmp_path / "digits.onnx",

@@ -1,5 +1,5 @@
 """docs/contributing.md's worked example: a new method is one new file
-plus one registry line, and then trains through `training.run`."""
+plus one registry line, and then trains through `experiment.run`."""
 
 import importlib.util
 import os
@@ -8,7 +8,7 @@ import re
 import keras
 
 from one_keras import methods
-from one_keras import training
+from one_keras import experiment
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs",
                    "contributing.md")
@@ -38,7 +38,7 @@ def test_example_method_is_one_file_and_one_registry_line(tmp_path,
         "label_smoothing", num_classes=4, input_shape=(8, 8, 3), depth=8,
         width=4, smoothing=0.2)
     assert model.smoothing == 0.2
-    report = training.run(training.TrainConfig(
+    report = experiment.run(experiment.TrainConfig(
         dataset="digits", method="label_smoothing",
         options={"smoothing": 0.3}, depth=8, width=4, epochs=1,
         steps_per_epoch=2, eval_steps=1, batch_size=4, verbose=0,

@@ -22,7 +22,7 @@ from one_keras import cli
 from one_keras import data
 from one_keras import run_lock
 from one_keras import train
-from one_keras import training
+from one_keras import experiment
 from tests import tracing
 
 TINY = dict(dataset="digits", depth=8, width=4, epochs=3, steps_per_epoch=2,
@@ -36,7 +36,7 @@ KILL_SCRIPT = """
 import json, os, sys
 import h5py
 import keras
-from one_keras import training
+from one_keras import experiment
 writer, config = sys.argv[1], json.loads(sys.argv[2])
 original = getattr(keras.Model, writer)
 calls = []
@@ -51,7 +51,7 @@ def dying_writer(self, filepath, *args, **kwargs):
         os._exit(%d)
 
 setattr(keras.Model, writer, dying_writer)
-training.run(training.TrainConfig(**config))
+experiment.run(experiment.TrainConfig(**config))
 """ % KILLED
 
 
@@ -85,7 +85,7 @@ class PoisonAtEpoch(keras.callbacks.Callback):
 
 
 def _config(path, **changes):
-    return training.TrainConfig(**{**TINY, **changes}, output_dir=str(path))
+    return experiment.TrainConfig(**{**TINY, **changes}, output_dir=str(path))
 
 
 def _weights(path):
@@ -111,7 +111,7 @@ def straight(tmp_path_factory):
     """The uninterrupted run every resumed run must reproduce (run eagerly,
     as the tests are)."""
     path = tmp_path_factory.mktemp("straight")
-    training.run(_config(path))
+    experiment.run(_config(path))
     return path
 
 
@@ -121,7 +121,7 @@ def straight_traced(tmp_path_factory):
     it (traced and eager steps differ by float rounding, ~1e-6)."""
     path = tmp_path_factory.mktemp("straight_traced")
     with tracing.traced():
-        training.run(_config(path))
+        experiment.run(_config(path))
     return path
 
 
@@ -130,7 +130,7 @@ def interrupted(tmp_path_factory):
     """A run killed when its third epoch began (copy it to change it)."""
     path = tmp_path_factory.mktemp("interrupted")
     with pytest.raises(Interrupt):
-        training.run(_config(path), callbacks=[KillAtEpoch(2)])
+        experiment.run(_config(path), callbacks=[KillAtEpoch(2)])
     return path
 
 
@@ -153,7 +153,7 @@ def test_kill_inside_a_save_resumes_to_the_same_weights(
         capture_output=True, text=True, timeout=600)
     assert killed.returncode == KILLED, killed.stderr[-2000:]
 
-    report = training.run(config)
+    report = experiment.run(config)
 
     assert report["resumed_at_epoch"] >= 1
     _assert_same_weights(straight_traced / "model.keras",
@@ -172,7 +172,7 @@ def test_unreadable_newest_backup_falls_back_with_one_warning(
     newest.write_bytes(newest.read_bytes()[:1000])
     capsys.readouterr()
 
-    report = training.run(config)
+    report = experiment.run(config)
 
     warnings = [line for line in capsys.readouterr().err.splitlines()
                 if line.startswith("warning:")]
@@ -188,7 +188,7 @@ def test_deleted_backup_weights_are_not_reported_as_a_resume(
     for weights in (run / "backup").glob("*.h5"):
         weights.unlink()
 
-    report = training.run(config)
+    report = experiment.run(config)
 
     assert report["resumed_at_epoch"] == 0  # Trained again from scratch.
     _assert_same_weights(straight / "model.keras", run / "model.keras")
@@ -198,7 +198,7 @@ def test_deleted_backup_weights_are_not_reported_as_a_resume(
 def test_nan_is_never_saved_and_a_lower_lr_resumes(tmp_path):
     config = _config(tmp_path)
     with pytest.raises(FloatingPointError, match="Try a lower --lr"):
-        training.run(config, callbacks=[PoisonAtEpoch(1)])
+        experiment.run(config, callbacks=[PoisonAtEpoch(1)])
     checkpoint = keras.models.load_model(tmp_path / "checkpoint.keras")
     assert all(np.isfinite(w).all() for w in checkpoint.get_weights())
     backups = list((tmp_path / "backup").glob("*.h5"))
@@ -207,7 +207,7 @@ def test_nan_is_never_saved_and_a_lower_lr_resumes(tmp_path):
 
     # The advised fix, in the same output_dir (spelt with a trailing /).
     lower = _config(f"{tmp_path}{os.sep}", lr=0.05)
-    report = training.run(lower)
+    report = experiment.run(lower)
 
     assert report["resumed_at_epoch"] == 1
     assert report["resumed_with_changes"] == [{"epoch": 1, "lr": [0.1, 0.05]}]
@@ -219,7 +219,7 @@ def test_rerunning_a_nan_command_never_succeeds(tmp_path):
     config = _config(tmp_path, epochs=1, lr=1e30)
     for _ in range(2):
         with pytest.raises(FloatingPointError):
-            training.run(config)
+            experiment.run(config)
     assert not (tmp_path / "model.keras").exists()
     assert not (tmp_path / "target.keras").exists()
 
@@ -229,33 +229,33 @@ def test_a_locked_output_dir_is_refused_in_one_line(tmp_path):
         {"pid": os.getppid(), "host": socket.gethostname(),
          "started": "2026-01-01T00:00:00"}))
     with pytest.raises(ValueError, match="in use by another run") as error:
-        training.run(_config(tmp_path))
+        experiment.run(_config(tmp_path))
     assert "\n" not in str(error.value)
     assert sorted(os.listdir(tmp_path)) == [run_lock.LOCK_NAME]
 
 
 def test_finished_rerun_keeps_the_run_and_takes_over_a_stale_lock(tmp_path):
     config = _config(tmp_path, epochs=1)
-    first = training.run(config)
+    first = experiment.run(config)
     model_time = os.path.getmtime(tmp_path / "model.keras")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / run_lock.LOCK_NAME).write_text(json.dumps(
         {"pid": dead.pid, "host": socket.gethostname()}))
 
-    again = training.run(dataclasses.replace(config, verbose=2))
+    again = experiment.run(dataclasses.replace(config, verbose=2))
 
     assert again == first  # train_seconds too: nothing was retrained.
     assert os.path.getmtime(tmp_path / "model.keras") == model_time
     assert not (tmp_path / run_lock.LOCK_NAME).exists()
     with pytest.raises(ValueError, match="a finished run") as error:
-        training.run(dataclasses.replace(config, lr=0.05))
+        experiment.run(dataclasses.replace(config, lr=0.05))
     assert "unfinished" not in str(error.value)
 
 
 def test_failed_check_leaves_no_config_json(tmp_path):
     with pytest.raises(ValueError, match="depth"):
-        training.run(_config(tmp_path / "run", depth=9))
+        experiment.run(_config(tmp_path / "run", depth=9))
     assert not (tmp_path / "run" / "config.json").exists()
     assert not (tmp_path / "run").exists()
 
@@ -285,7 +285,7 @@ def test_data_of_other_classes_is_refused_until_restart(tmp_path):
     config = _config(run, dataset="image_folder", data_dir=two,
                      image_size=8, epochs=2)
     with pytest.raises(Interrupt):
-        training.run(config, callbacks=[KillAtEpoch(1)])
+        experiment.run(config, callbacks=[KillAtEpoch(1)])
     backups = _files(run / "backup")
     other = dataclasses.replace(config, data_dir=three)
 
@@ -294,12 +294,12 @@ def test_data_of_other_classes_is_refused_until_restart(tmp_path):
     with pytest.raises(ValueError, match=r"cannot be resumed with these "
                        r"settings: it trained on 2 classes and the data "
                        r".* has 3\. .*--restart") as error:
-        training.run(other)
+        experiment.run(other)
     assert "\n" not in str(error.value)
     assert _files(run / "backup") == backups
     assert not (run / run_lock.LOCK_NAME).exists()
 
-    report = training.run(dataclasses.replace(other, restart=True))
+    report = experiment.run(dataclasses.replace(other, restart=True))
 
     assert report["resumed_at_epoch"] == 0
     assert report["config"]["data_dir"] == three
@@ -323,17 +323,17 @@ def test_unreadable_config_json_is_no_licence_to_restart(
     with pytest.raises(ValueError, match=(
             r"other settings \(width\)" if recorded
             else r"config\.json is unreadable")):
-        training.run(dataclasses.replace(config, width=8))
+        experiment.run(dataclasses.replace(config, width=8))
 
     assert _files(run / "backup") == backups
 
 
 def test_a_backup_of_another_model_is_refused_by_name(tmp_path):
     digits = data.load_dataset("digits")
-    tiny = training.TrainConfig(**TINY)
+    tiny = experiment.TrainConfig(**TINY)
     models = []
     for dataset in (digits, dataclasses.replace(digits, num_classes=5)):
-        model = training.build_model(tiny, dataset)
+        model = experiment.build_model(tiny, dataset)
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
         model.optimizer.build(model.trainable_variables)
         models.append(model)
@@ -360,7 +360,7 @@ def test_a_full_disk_is_refused_before_any_save(tmp_path, interrupted,
 
     with pytest.raises(OSError, match=r"No space left on device: .* has "
                        r"0\.0 MiB free") as error:
-        training.run(config)
+        experiment.run(config)
 
     assert error.value.errno == errno.ENOSPC
     assert _files(run / "backup") == backups
@@ -409,10 +409,10 @@ def test_log_has_each_epoch_once_after_a_kill_at_a_backup(
     config = _config(tmp_path, epochs=2)
     monkeypatch.setattr(backup, "save_state", dying_save)
     with pytest.raises(Interrupt):
-        training.run(config)
+        experiment.run(config)
     monkeypatch.setattr(backup, "save_state", save_state)
 
-    report = training.run(config)
+    report = experiment.run(config)
 
     assert report["resumed_at_epoch"] == 1
     rows = (tmp_path / "log.csv").read_text().strip().splitlines()

@@ -10,6 +10,7 @@ from one_keras import validation
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.one_model import ONEModel
+from one_keras.parameters import count_shipped
 from one_keras.reporting import deployed_accuracy
 from one_keras.reporting import report_from_results
 
@@ -52,7 +53,7 @@ def evaluate_model(model, dataset, batch_size=256, steps=None):
     else:
         report = deployed_accuracy(model, test, dataset.num_classes)
     # Counted as a training run's report counts it.
-    report["params_target"] = methods_lib.count_parameters(
+    report["params_target"] = count_shipped(
         methods_lib.deployed_model(model))
     return report
 

@@ -1,10 +1,10 @@
-"""Resume, NaN handling and run-level errors of `training.run`."""
+"""Resume, NaN handling and run-level errors of `experiment.run`."""
 
 import keras
 import numpy as np
 import pytest
 
-from one_keras import training
+from one_keras import experiment
 
 TINY = dict(depth=8, width=4, epochs=2, steps_per_epoch=2, eval_steps=1,
             batch_size=16, verbose=0, deterministic=True, seed=3)
@@ -54,15 +54,15 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, method):
         options["teacher"] = _teacher(tmp_path / "teacher.keras")
     if method == "snapshot":
         options["num_snapshots"] = 2
-    straight = training.TrainConfig(**options,
+    straight = experiment.TrainConfig(**options,
                                     output_dir=str(tmp_path / "a"))
-    training.run(straight)
+    experiment.run(straight)
 
-    resumed = training.TrainConfig(**options, output_dir=str(tmp_path / "b"))
+    resumed = experiment.TrainConfig(**options, output_dir=str(tmp_path / "b"))
     with pytest.raises(Interrupt):
-        training.run(resumed, callbacks=[KillMidEpoch(epoch=1, batch=0)])
+        experiment.run(resumed, callbacks=[KillMidEpoch(epoch=1, batch=0)])
     assert (tmp_path / "b" / "checkpoint.keras").exists()
-    report = training.run(resumed)
+    report = experiment.run(resumed)
     assert report["resumed_at_epoch"] == 1
     for want, got in zip(_weights(tmp_path / "a" / "model.keras"),
                          _weights(tmp_path / "b" / "model.keras")):
@@ -72,18 +72,18 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, method):
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
-    config = training.TrainConfig(**TINY, output_dir=str(tmp_path))
+    config = experiment.TrainConfig(**TINY, output_dir=str(tmp_path))
     with pytest.raises(Interrupt):
-        training.run(config, callbacks=[KillMidEpoch(epoch=1, batch=0)])
-    other = training.TrainConfig(**{**TINY, "momentum": 0.5},
+        experiment.run(config, callbacks=[KillMidEpoch(epoch=1, batch=0)])
+    other = experiment.TrainConfig(**{**TINY, "momentum": 0.5},
                                  output_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"unfinished run with other "
                                          r"settings \(momentum\)"):
-        training.run(other)
+        experiment.run(other)
 
 
 def test_nan_loss_stops_with_advice(tmp_path):
-    config = training.TrainConfig(**{**TINY, "epochs": 1, "lr": 1e30},
+    config = experiment.TrainConfig(**{**TINY, "epochs": 1, "lr": 1e30},
                                   output_dir=str(tmp_path))
     with pytest.raises(FloatingPointError, match="Try a lower --lr"):
-        training.run(config)
+        experiment.run(config)

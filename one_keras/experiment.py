@@ -1,4 +1,5 @@
-"""Trains a ONE model from a `TrainConfig` and writes its artifacts."""
+"""Runs a training experiment: a `TrainConfig` in; a trained, evaluated and
+saved model and its report out (`run`)."""
 
 import contextlib
 import os

@@ -8,10 +8,10 @@ import keras
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import evaluation
+from one_keras import model_report
 from tests.cli_tools import loaded_tool
 
-SCRIPT = pathlib.Path(evaluation.__file__).parent / "evaluate.py"
+SCRIPT = pathlib.Path(model_report.__file__).parent / "evaluate.py"
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_a_folder_with_one_run_file_name_is_not_a_run(tmp_path):
     """A `config.json` alone may be anyone's: a new report.json beside it
     is allowed; in a run (two of its files, or run.lock) it is not."""
     (tmp_path / "config.json").write_text("{}")
-    evaluation.check_report_path(str(tmp_path / "report.json"))
+    model_report.check_report_path(str(tmp_path / "report.json"))
     (tmp_path / "run.lock").write_text("{}")
     with pytest.raises(ValueError, match="a file a training run writes"):
-        evaluation.check_report_path(str(tmp_path / "report.json"))
+        model_report.check_report_path(str(tmp_path / "report.json"))
