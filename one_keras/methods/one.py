@@ -13,6 +13,8 @@ from one_keras.losses import ONE_TEMPERATURE
 from one_keras.methods.method import Method
 from one_keras.methods.method import option
 from one_keras.models import backbone_parts
+from one_keras.models import resnet_cifar
+from one_keras.models.registry import CIFAR_SHAPE
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.one_model import ONEModel
 from one_keras.one_network import GATE
@@ -89,8 +91,9 @@ def build_one_model(name, num_classes, num_branches=NUM_BRANCHES,
     return ONEModel(network, **one_arguments)
 
 
-def build_one_resnet(depth=32, num_classes=10, num_branches=NUM_BRANCHES,
-                     input_shape=(32, 32, 3), block="basic", width=16,
+def build_one_resnet(depth=resnet_cifar.DEPTH, num_classes=10,
+                     num_branches=NUM_BRANCHES, input_shape=CIFAR_SHAPE,
+                     block=resnet_cifar.BLOCK, width=resnet_cifar.WIDTH,
                      name="one_resnet", **kwargs):
     """Builds a CIFAR ResNet whose last stage is split into ONE branches.
 

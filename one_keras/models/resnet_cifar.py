@@ -12,6 +12,10 @@ from one_keras.models.common import classifier
 from one_keras.models.common import conv2d
 
 BLOCKS = ("basic", "bottleneck")
+# ResNet-32 of the paper: depth 32, basic blocks, a 16-channel stem.
+DEPTH = 32
+BLOCK = "basic"
+WIDTH = 16
 
 
 def check_depth(depth):
@@ -94,7 +98,7 @@ def apply_stage(x, blocks, filters, strides, block, name):
     return x
 
 
-def build_resnet_trunk(inputs, depth=32, block="basic", width=16):
+def build_resnet_trunk(inputs, depth=DEPTH, block=BLOCK, width=WIDTH):
     """Applies the shared trunk: stem, stage 1 and stage 2.
 
     Args:
@@ -117,7 +121,8 @@ def build_resnet_trunk(inputs, depth=32, block="basic", width=16):
     return apply_stage(x, blocks, 2 * width, 2, block, "stage2")
 
 
-def resnet_branch_builder(num_classes, depth=32, block="basic", width=16):
+def resnet_branch_builder(num_classes, depth=DEPTH, block=BLOCK,
+                          width=WIDTH):
     """Returns a function that applies one ONE branch: stage 3 + classifier.
 
     Args:
