@@ -83,6 +83,26 @@ def test_resumable_changes_allows_recovery_settings_only(tmp_path):
         run_directory.resumable_changes(saved, str(tmp_path), states, 5)
 
 
+def test_a_config_json_of_the_flat_form_before_method_options_resumes(
+        tmp_path):
+    """Before a method's options were its own, config.json listed every
+    method's option flat, filled with defaults (e.g. ONE's `num_branches`
+    in a DML run): such a run resumes, and a changed DML option is still
+    caught."""
+    current = TrainConfig(method="dml", output_dir=str(tmp_path))
+    old_form = {**current.settings(), "num_branches": 3, "gate": "learned",
+                "no_distillation": False, "no_sharing": False,
+                "teacher": "", "alpha": 0.9, "num_snapshots": 5,
+                "kl_rampup_epochs": 0}
+    _write_json(tmp_path / "config.json", old_form)
+    states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
+    assert run_directory.resumable_changes(
+        current, str(tmp_path), states, 10) == {}
+    warmer = dataclasses.replace(current, options={"temperature": 2.0})
+    with pytest.raises(ValueError, match=r"other settings \(temperature\)"):
+        run_directory.resumable_changes(warmer, str(tmp_path), states, 10)
+
+
 def test_unreadable_config_json_falls_back_to_the_backups_settings(
         tmp_path):
     saved = TrainConfig(output_dir=str(tmp_path))
