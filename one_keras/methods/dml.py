@@ -105,7 +105,7 @@ class DMLModel(PeersModel):
 class DMLOptions:
     """Deep mutual learning's options."""
 
-    num_peers: int = option(2, "method=dml/ensemble: number of networks.",
+    num_peers: int = option(2, "Number of networks.",
                             lower_bound=2)
     temperature: float = option(DML_TEMPERATURE,
                                 "Distillation temperature T.",

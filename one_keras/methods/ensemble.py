@@ -53,7 +53,7 @@ class EnsembleModel(PeersModel):
 class EnsembleOptions:
     """The independent ensemble's options."""
 
-    num_peers: int = option(2, "method=dml/ensemble: number of networks.",
+    num_peers: int = option(2, "Number of networks.",
                             lower_bound=1)
 
 

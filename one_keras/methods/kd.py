@@ -183,9 +183,9 @@ def check_logits_model(name, model):
 class KDOptions:
     """Hinton distillation's options."""
 
-    teacher: str = option("", "method=kd: the teacher, a trained .keras "
+    teacher: str = option("", "The teacher, a trained .keras "
                           "model (required).")
-    alpha: float = option(KD_ALPHA, "method=kd: weight of the "
+    alpha: float = option(KD_ALPHA, "Weight of the "
                           "distillation term.", lower_bound=0.0,
                           upper_bound=1.0)
     temperature: float = option(losses.ONE_TEMPERATURE,

@@ -276,7 +276,7 @@ class SnapshotModel(MethodModel):
 class SnapshotOptions:
     """The snapshot ensemble's options."""
 
-    num_snapshots: int = option(5, "method=snapshot: snapshots (cosine "
+    num_snapshots: int = option(5, "Snapshots (cosine "
                                 "cycles).", lower_bound=1)
 
 
