@@ -28,7 +28,7 @@ from absl import logging
 from one_keras import data
 from one_keras import export
 from one_keras import model_files
-from one_keras import run_directory
+from one_keras import run_layout
 from one_keras import experiment
 from one_keras.export import verify
 
@@ -64,7 +64,7 @@ def main(argv):
     model_path = _MODEL.value or train_tiny_digits_run(
         os.path.join(work, "run"))
     model = model_files.load_model(model_path,
-                                   run_files=(run_directory.MODEL_NAME,))
+                                   run_files=(run_layout.MODEL_NAME,))
     dataset = data.load_run_dataset(model_path, _DATASET.value)
     serving_model = export.build_serving_model(model, _MODE.value)
     images, _ = data.split_arrays(

@@ -15,6 +15,7 @@ from one_keras import distribution
 from one_keras import methods as methods_lib
 from one_keras import multi_worker
 from one_keras import reporting
+from one_keras import run_layout
 from one_keras import run_directory
 from one_keras import run_inputs
 from one_keras import run_lock
@@ -139,7 +140,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     if finished is not None:
         return finished
     dataset = run_inputs.load_run_dataset(config)
-    backup_dir = os.path.join(output_dir, run_directory.BACKUP_NAME)
+    backup_dir = os.path.join(output_dir, run_layout.BACKUP_NAME)
     states = [] if config.restart else backup_lib.list_states(backup_dir)
     changes = (run_directory.resumable_changes(
         config, output_dir, states, dataset.num_classes) if states else {})
@@ -173,7 +174,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
         run_directory.discard_run(output_dir)
-    write_json(os.path.join(output_dir, run_directory.CONFIG_NAME),
+    write_json(os.path.join(output_dir, run_layout.CONFIG_NAME),
                config.settings())
     # Before the savers: an epoch whose loss or weights are not finite is
     # never saved, so backup/ and checkpoint.keras keep the last good state.
@@ -193,7 +194,7 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
     def finite():
         return not nan_guard.triggered
 
-    log_path = os.path.join(output_dir, run_directory.LOG_NAME)
+    log_path = os.path.join(output_dir, run_layout.LOG_NAME)
     if start_epoch:
         run_directory.trim_log(log_path, start_epoch)
     callbacks = [
@@ -205,14 +206,14 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         backup_lib.EpochBackup(backup_dir, state_metadata,
                                should_save=finite),
         callbacks_lib.AtomicCheckpoint(lambda m: run_directory.save_keras(
-            m, os.path.join(output_dir, run_directory.CHECKPOINT_NAME)),
+            m, os.path.join(output_dir, run_layout.CHECKPOINT_NAME)),
             should_save=finite),
         *extra_callbacks,
     ]
     if backends.tensorflow_installed():  # Keras writes summaries with TF.
         callbacks.insert(-len(extra_callbacks) or len(callbacks),
                          keras.callbacks.TensorBoard(os.path.join(
-                             output_dir, run_directory.TENSORBOARD_NAME)))
+                             output_dir, run_layout.TENSORBOARD_NAME)))
     if config.strategy == "multi_worker":
         multi_worker.fit_multi_worker(model, strategy, train, steps, config,
                                       start_epoch, callbacks)
@@ -274,10 +275,10 @@ def _finish(config, strategy, model, dataset, test, state, steps,
         "versions": reporting.library_versions(),
     })
     run_directory.save_keras(
-        model, os.path.join(output_dir, run_directory.MODEL_NAME))
+        model, os.path.join(output_dir, run_layout.MODEL_NAME))
     run_directory.save_keras(
-        deployed, os.path.join(output_dir, run_directory.TARGET_NAME))
-    write_json(os.path.join(output_dir, run_directory.REPORT_NAME), report)
+        deployed, os.path.join(output_dir, run_layout.TARGET_NAME))
+    write_json(os.path.join(output_dir, run_layout.REPORT_NAME), report)
     return report
 
 

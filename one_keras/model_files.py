@@ -9,8 +9,8 @@ import os
 import keras
 
 from one_keras import validation
-from one_keras.run_directory import MODEL_NAME
-from one_keras.run_directory import TARGET_NAME
+from one_keras.run_layout import MODEL_NAME
+from one_keras.run_layout import TARGET_NAME
 
 
 def load_model(path, run_files=(MODEL_NAME, TARGET_NAME)):

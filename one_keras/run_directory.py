@@ -14,17 +14,16 @@ import shutil
 
 from one_keras import backup as backup_lib
 from one_keras.json_files import read_json
+from one_keras.run_layout import BACKUP_NAME
+from one_keras.run_layout import CHECKPOINT_NAME
+from one_keras.run_layout import CONFIG_NAME
+from one_keras.run_layout import LOG_NAME
+from one_keras.run_layout import MODEL_NAME
+from one_keras.run_layout import REPORT_NAME
+from one_keras.run_layout import TARGET_NAME
+from one_keras.run_layout import TENSORBOARD_NAME
+from one_keras.run_layout import WORKERS_NAME
 
-CONFIG_NAME = "config.json"
-CHECKPOINT_NAME = "checkpoint.keras"
-BACKUP_NAME = "backup"
-LOG_NAME = "log.csv"
-TENSORBOARD_NAME = "tensorboard"
-REPORT_NAME = "report.json"
-MODEL_NAME = "model.keras"
-TARGET_NAME = "target.keras"
-# Under `multi_worker`, the folder of the workers other than the chief.
-WORKERS_NAME = "workers"
 # Fields that may change between a run and its resumption: how to get the
 # data, how much to print, and the learning rate (the fix for a NaN loss).
 RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")

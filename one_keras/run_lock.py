@@ -6,12 +6,13 @@ import os
 import socket
 import time
 
+from one_keras.run_layout import LOCK_NAME
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; take-overs are then not atomic.
     fcntl = None
 
-LOCK_NAME = "run.lock"
 GUARD_NAME = ".run.lock.guard"  # Only where a directory cannot be locked.
 
 

@@ -6,12 +6,9 @@ import zipfile
 
 import numpy as np
 
-# What a training run writes into its output directory (`training.run`,
-# `one_keras.backup`, export's report): no tool's output may land on them.
-RUN_FILES = ("config.json", "report.json", "log.csv", "run.lock",
-             "checkpoint.keras", "model.keras", "target.keras",
-             "export_report.json")
-RUN_FOLDERS = ("backup", "tensorboard", "workers")
+from one_keras.run_layout import LOCK_NAME
+from one_keras.run_layout import RUN_FILES
+from one_keras.run_layout import RUN_FOLDERS
 
 
 def check_int_at_least(name, value, minimum):
@@ -186,4 +183,4 @@ def _is_run_directory(folder, path):
     found = [name for name in RUN_FILES + RUN_FOLDERS
              if os.path.join(folder, name) != path
              and os.path.lexists(os.path.join(folder, name))]
-    return "run.lock" in found or len(found) >= 2
+    return LOCK_NAME in found or len(found) >= 2

@@ -20,7 +20,7 @@ from absl.testing import flagsaver
 from one_keras import backup
 from one_keras import cli
 from one_keras import data
-from one_keras import run_lock
+from one_keras import run_layout
 from one_keras import train
 from one_keras import experiment
 from tests import tracing
@@ -225,13 +225,13 @@ def test_rerunning_a_nan_command_never_succeeds(tmp_path):
 
 
 def test_a_locked_output_dir_is_refused_in_one_line(tmp_path):
-    (tmp_path / run_lock.LOCK_NAME).write_text(json.dumps(
+    (tmp_path / run_layout.LOCK_NAME).write_text(json.dumps(
         {"pid": os.getppid(), "host": socket.gethostname(),
          "started": "2026-01-01T00:00:00"}))
     with pytest.raises(ValueError, match="in use by another run") as error:
         experiment.run(_config(tmp_path))
     assert "\n" not in str(error.value)
-    assert sorted(os.listdir(tmp_path)) == [run_lock.LOCK_NAME]
+    assert sorted(os.listdir(tmp_path)) == [run_layout.LOCK_NAME]
 
 
 def test_finished_rerun_keeps_the_run_and_takes_over_a_stale_lock(tmp_path):
@@ -240,14 +240,14 @@ def test_finished_rerun_keeps_the_run_and_takes_over_a_stale_lock(tmp_path):
     model_time = os.path.getmtime(tmp_path / "model.keras")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / run_lock.LOCK_NAME).write_text(json.dumps(
+    (tmp_path / run_layout.LOCK_NAME).write_text(json.dumps(
         {"pid": dead.pid, "host": socket.gethostname()}))
 
     again = experiment.run(dataclasses.replace(config, verbose=2))
 
     assert again == first  # train_seconds too: nothing was retrained.
     assert os.path.getmtime(tmp_path / "model.keras") == model_time
-    assert not (tmp_path / run_lock.LOCK_NAME).exists()
+    assert not (tmp_path / run_layout.LOCK_NAME).exists()
     with pytest.raises(ValueError, match="a finished run") as error:
         experiment.run(dataclasses.replace(config, lr=0.05))
     assert "unfinished" not in str(error.value)
@@ -297,7 +297,7 @@ def test_data_of_other_classes_is_refused_until_restart(tmp_path):
         experiment.run(other)
     assert "\n" not in str(error.value)
     assert _files(run / "backup") == backups
-    assert not (run / run_lock.LOCK_NAME).exists()
+    assert not (run / run_layout.LOCK_NAME).exists()
 
     report = experiment.run(dataclasses.replace(other, restart=True))
 
@@ -364,7 +364,7 @@ def test_a_full_disk_is_refused_before_any_save(tmp_path, interrupted,
 
     assert error.value.errno == errno.ENOSPC
     assert _files(run / "backup") == backups
-    assert not (run / run_lock.LOCK_NAME).exists()
+    assert not (run / run_layout.LOCK_NAME).exists()
 
 
 def test_a_failed_backup_write_is_one_line_and_leaves_no_partial(
@@ -387,7 +387,7 @@ def test_a_failed_backup_write_is_one_line_and_leaves_no_partial(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["train.py: error: [Errno 28] No space left on device"]
     assert not (run / "backup" / backup.PARTIAL).exists()
-    assert not (run / run_lock.LOCK_NAME).exists()
+    assert not (run / run_layout.LOCK_NAME).exists()
 
 
 @pytest.mark.parametrize("kill", [

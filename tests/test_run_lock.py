@@ -11,11 +11,12 @@ import time
 
 import pytest
 
+from one_keras import run_layout
 from one_keras import run_lock
 
 
 def _hold(directory, pid, host=None):
-    (directory / run_lock.LOCK_NAME).write_text(json.dumps(
+    (directory / run_layout.LOCK_NAME).write_text(json.dumps(
         {"pid": pid, "host": host or socket.gethostname()}))
 
 
@@ -34,7 +35,7 @@ def test_live_or_remote_owner_is_refused_in_one_line(tmp_path, host):
     with pytest.raises(ValueError) as error:
         run_lock.acquire(str(tmp_path))
     assert "\n" not in str(error.value)
-    assert f"delete {tmp_path / run_lock.LOCK_NAME}" in str(error.value)
+    assert f"delete {tmp_path / run_layout.LOCK_NAME}" in str(error.value)
 
 
 @pytest.mark.parametrize("content", ["dead", "garbage"])
@@ -44,12 +45,12 @@ def test_stale_lock_is_taken_over_with_a_warning(tmp_path, content):
         dead.wait()
         _hold(tmp_path, dead.pid)
     else:
-        (tmp_path / run_lock.LOCK_NAME).write_text("{")
+        (tmp_path / run_layout.LOCK_NAME).write_text("{")
     warnings = []
     with run_lock.locked(str(tmp_path), warn=warnings.append):
         pass
     assert len(warnings) == 1 and "taking over" in warnings[0]
-    assert not (tmp_path / run_lock.LOCK_NAME).exists()
+    assert not (tmp_path / run_layout.LOCK_NAME).exists()
 
 
 def _contend(directories, start, attempted, wins):

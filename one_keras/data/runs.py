@@ -8,7 +8,7 @@ evaluated on the data (and preprocessing) it was trained with.
 import os
 
 from one_keras.json_files import read_json
-from one_keras.run_directory import CONFIG_NAME
+from one_keras.run_layout import CONFIG_NAME
 
 
 def run_directory(model_path):

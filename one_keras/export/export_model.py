@@ -16,7 +16,7 @@ import numpy as np
 
 from one_keras import data as data_lib
 from one_keras import model_files
-from one_keras import run_directory
+from one_keras import run_layout
 from one_keras import run_lock
 from one_keras import validation
 from one_keras.export import onnx as onnx_lib
@@ -25,7 +25,7 @@ from one_keras.export import serving
 from one_keras.export import tflite
 from one_keras.export import verify
 
-REPORT_NAME = "export_report.json"
+REPORT_NAME = run_layout.EXPORT_REPORT_NAME
 RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
 MAX_QAT_IMAGES = 5000
@@ -151,7 +151,7 @@ def export_model(model, path, mode="single", format="tflite",
     if not isinstance(model, keras.Model):
         model_path = model
         model = model_files.load_model(model,
-                                       run_files=(run_directory.MODEL_NAME,))
+                                       run_files=(run_layout.MODEL_NAME,))
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size)
