@@ -59,7 +59,7 @@ def test_backend_is_not_tensorflow():
                     reason="TensorFlow is installed here")
 def test_tfds_dataset_says_it_needs_tensorflow(tmp_path):
     config = experiment.TrainConfig(dataset="cifar10", **TINY,
-                                  output_dir=str(tmp_path / "run"))
+                                    output_dir=str(tmp_path / "run"))
     with pytest.raises(backends.BackendError,
                        match="needs TensorFlow, which is not installed"):
         experiment.run(config)
@@ -122,9 +122,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     killed = tmp_path / "killed"
     with pytest.raises(Interrupt):
         experiment.run(experiment.TrainConfig(**config, output_dir=str(killed)),
-                     callbacks=[StopAfterEpoch(1)])
+                       callbacks=[StopAfterEpoch(1)])
     report = experiment.run(experiment.TrainConfig(**config,
-                                               output_dir=str(killed)))
+                                                   output_dir=str(killed)))
     assert report["resumed_at_epoch"] == 2
     expected = keras.saving.load_model(straight / "model.keras")
     resumed = keras.saving.load_model(killed / "model.keras")
@@ -193,8 +193,8 @@ def test_data_parallel_splits_partial_batches_and_counts_each_image_once(
 @JAX
 def test_batch_size_that_does_not_split_is_refused_in_one_line(tmp_path):
     config = experiment.TrainConfig(**{**TINY, "batch_size": 15},
-                                  strategy="data_parallel",
-                                  output_dir=str(tmp_path / "run"))
+                                    strategy="data_parallel",
+                                    output_dir=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="`batch_size` must be a multiple "
                                          "of the 2 devices.*batch_size=14"):
         experiment.run(config)
@@ -202,7 +202,7 @@ def test_batch_size_that_does_not_split_is_refused_in_one_line(tmp_path):
 
 def test_strategy_of_tensorflow_is_refused_in_one_line(tmp_path):
     config = experiment.TrainConfig(**TINY, strategy="mirrored",
-                                  output_dir=str(tmp_path / "run"))
+                                    output_dir=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="does not run on the Keras "
                                          "backend"):
         experiment.run(config)

@@ -52,8 +52,8 @@ ARTIFACTS = (("savedmodel", "none", "savedmodel"),
 def train_tiny_digits_run(output_dir, epochs=12):
     """Trains a depth-8, width-4 ONE ResNet on digits; returns its run."""
     experiment.run(experiment.TrainConfig(dataset="digits", depth=8, width=4,
-                                      epochs=epochs, verbose=0,
-                                      output_dir=output_dir))
+                                          epochs=epochs, verbose=0,
+                                          output_dir=output_dir))
     return output_dir
 
 

@@ -225,7 +225,8 @@ def markdown(results, base, runs, seeds, teacher_depth, seconds):
     ).num_snapshots
     lines = [
         f"Dataset `{base.dataset}`, {base.model} depth {base.depth} (width "
-        f"{base.width}, {base.recipe_value('block')} blocks), {base.epochs} epochs, batch "
+        f"{base.width}, {base.recipe_value('block')} blocks), "
+        f"{base.epochs} epochs, batch "
         f"{base.batch_size}, lr {base.lr}, seeds "
         f"{', '.join(map(str, seeds))}; KD teacher depth {teacher_depth}; "
         f"{snapshots} snapshots. Every run through "

@@ -48,7 +48,7 @@ def main(argv):
         data_dir=_DATA_DIR.value or None,
         image_size=_IMAGE_SIZE.value or None)
     report = model_report.evaluate_model(model, dataset, _BATCH.value,
-                                       steps=_STEPS.value or None)
+                                         steps=_STEPS.value or None)
     report["dataset"] = dataset.name
     print(reporting.format_report(report))
     if _OUTPUT.value:

@@ -136,7 +136,7 @@ def _run(config, strategy, extra_callbacks):
 def _run_locked(config, strategy, extra_callbacks, output_dir):
     run_directory.remove_partial_files(output_dir)
     finished = run_directory.finished_report(config, output_dir,
-                                              warn=_warn)
+                                             warn=_warn)
     if finished is not None:
         return finished
     dataset = run_inputs.load_run_dataset(config)

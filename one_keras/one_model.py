@@ -56,9 +56,8 @@ class ONEModel(MethodModel):
     """
 
     def __init__(self, network, temperature=losses.ONE_TEMPERATURE,
-                 kl_weight=1.0,
-                 kl_rampup_epochs=0, weight_decay=WEIGHT_DECAY, normalization=None,
-                 **kwargs):
+                 kl_weight=1.0, kl_rampup_epochs=0,
+                 weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
         _check_network(network)
         validation.check_positive("temperature", temperature)
         validation.check_non_negative("kl_weight", kl_weight)

@@ -135,4 +135,4 @@ def test_stated_parameter_counts_are_the_built_networks(tmp_path, path):
     config = _config(path, tmp_path)
     assert classes == CLASSES[config.dataset]
     assert (deployed, one) == zoo_checks.PARAMETER_COUNTS[config.model,
-                                                           classes]
+                                                          classes]

@@ -54,11 +54,12 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, method):
         options["teacher"] = _teacher(tmp_path / "teacher.keras")
     if method == "snapshot":
         options["num_snapshots"] = 2
-    straight = experiment.TrainConfig(**options,
-                                    output_dir=str(tmp_path / "a"))
+    straight = experiment.TrainConfig.from_settings(
+        **options, output_dir=str(tmp_path / "a"))
     experiment.run(straight)
 
-    resumed = experiment.TrainConfig(**options, output_dir=str(tmp_path / "b"))
+    resumed = experiment.TrainConfig.from_settings(
+        **options, output_dir=str(tmp_path / "b"))
     with pytest.raises(Interrupt):
         experiment.run(resumed, callbacks=[KillMidEpoch(epoch=1, batch=0)])
     assert (tmp_path / "b" / "checkpoint.keras").exists()
@@ -76,7 +77,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     with pytest.raises(Interrupt):
         experiment.run(config, callbacks=[KillMidEpoch(epoch=1, batch=0)])
     other = experiment.TrainConfig(**{**TINY, "momentum": 0.5},
-                                 output_dir=str(tmp_path))
+                                   output_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"unfinished run with other "
                                          r"settings \(momentum\)"):
         experiment.run(other)
@@ -84,6 +85,6 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
 
 def test_nan_loss_stops_with_advice(tmp_path):
     config = experiment.TrainConfig(**{**TINY, "epochs": 1, "lr": 1e30},
-                                  output_dir=str(tmp_path))
+                                    output_dir=str(tmp_path))
     with pytest.raises(FloatingPointError, match="Try a lower --lr"):
         experiment.run(config)

@@ -75,7 +75,7 @@ def test_dml_uses_the_temperature():
 
 def test_settings_round_trip_through_the_flat_form():
     config = experiment.TrainConfig(method="ensemble", options={"num_peers": 3},
-                                  depth=8)
+                                    depth=8)
     settings = config.settings()
     assert settings["num_peers"] == 3 and "num_branches" not in settings
     again = experiment.TrainConfig.from_settings(settings)
@@ -121,8 +121,8 @@ def test_code_recipe_fills_the_options_left_unset():
     assert experiment.TrainConfig(depth=32, recipe="code").recipe_value(
         "block") == "basic"
     given = experiment.TrainConfig(depth=110, recipe="code", nesterov=True,
-                                 options={"kl_rampup_epochs": 0},
-                                 block="basic")
+                                   options={"kl_rampup_epochs": 0},
+                                   block="basic")
     assert resolved(given) == (True, 0, "basic")
 
 

@@ -1,4 +1,5 @@
-"""Every method and ONE ablation trains through `experiment.run` (`--method`)."""
+"""Every method and ONE ablation trains through `experiment.run`
+(`--method`)."""
 
 import json
 import warnings
@@ -112,7 +113,7 @@ def test_more_snapshots_than_epochs_is_refused():
     # Snapshots are taken at epochs' ends: 1 epoch cannot give 2.
     with pytest.raises(ValueError, match="lower --num_snapshots"):
         experiment.TrainConfig(method="snapshot", options={"num_snapshots": 2},
-                             epochs=1)
+                               epochs=1)
 
 
 def test_kd_without_teacher_names_the_flag():

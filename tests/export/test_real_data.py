@@ -43,7 +43,7 @@ def write_image_folder(root, seed=0):
 
 def tiny_config(**fields):
     return experiment.TrainConfig(depth=8, width=4, batch_size=4,
-                                eval_batch_size=8, verbose=0, **fields)
+                                  eval_batch_size=8, verbose=0, **fields)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,8 @@ def photo_run(tmp_path_factory):
     folder = write_image_folder(tmp_path_factory.mktemp("photos"))
     run_dir = tmp_path_factory.mktemp("run")
     experiment.run(tiny_config(dataset="image_folder", data_dir=str(folder),
-                             image_size=32, epochs=1,
-                             output_dir=str(run_dir)))
+                               image_size=32, epochs=1,
+                               output_dir=str(run_dir)))
     return run_dir
 
 
@@ -101,7 +101,7 @@ def test_onnx_ensemble_and_evaluate_use_the_runs_data(photo_run):
         keras_top1(photo_run, "ensemble", images) == labels))
     # `python -m one_keras.evaluate --model RUN` does this.
     report = model_report.evaluate_model(model_files.load_model(photo_run),
-                                       data.load_run_dataset(photo_run))
+                                         data.load_run_dataset(photo_run))
     trained = json.loads((photo_run / "report.json").read_text())
     assert report["target_accuracy"] == pytest.approx(
         trained["target_accuracy"])
@@ -130,13 +130,13 @@ def test_tfds_run_exports_and_evaluates_on_its_dataset(tmp_path):
     run_dir = tmp_path / "run"
     with tfds.testing.mock_data(num_examples=8):
         experiment.run(tiny_config(dataset="cifar10", data_dir=str(tmp_path),
-                                 epochs=1, steps_per_epoch=1, eval_steps=1,
-                                 output_dir=str(run_dir)))
+                                   epochs=1, steps_per_epoch=1, eval_steps=1,
+                                   output_dir=str(run_dir)))
         dataset = data.load_run_dataset(run_dir / "model.keras")
         entry = export_model(str(run_dir), run_dir / "target.onnx",
                              format="onnx", latency_repeats=1)
         report = model_report.evaluate_model(model_files.load_model(run_dir),
-                                           dataset)
+                                             dataset)
         with pytest.raises(ValueError, match="input shape"):
             export_model(str(run_dir), tmp_path / "digits.onnx",
                          format="onnx", dataset="digits")
