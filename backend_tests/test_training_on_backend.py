@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from one_keras import backends
-from one_keras import reporting
 from one_keras import experiment
+from one_keras import reporting
 from one_keras.data import numpy_pipeline
 
 TINY = dict(depth=8, width=4, epochs=2, steps_per_epoch=2, eval_steps=1,

@@ -8,9 +8,7 @@ training step runs) and TeCost (of what is deployed), in units of 1e8, and
 the deployed parameters. KD's teacher is a ResNet-110, as in the paper.
 """
 
-
-
-import os  # noqa: E402
+import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -12,8 +12,6 @@ a few seconds. Calibration and timing images come from the run's own data
 `export_latency.md`.
 """
 
-
-
 import json
 import os
 import platform
@@ -26,10 +24,10 @@ from absl import flags
 from absl import logging
 
 from one_keras import data
+from one_keras import experiment
 from one_keras import export
 from one_keras import model_files
 from one_keras import run_layout
-from one_keras import experiment
 from one_keras.export import verify
 
 _MODEL = flags.DEFINE_string("model", None, "`.keras` file or run dir; "

@@ -11,12 +11,10 @@ produces batches faster than the model consumes them; with `prefetch` it
 then runs off the critical path.
 """
 
-
-
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
+import contextlib
+import json
+import os
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

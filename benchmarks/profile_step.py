@@ -10,12 +10,10 @@ metrics, weight decay, optimizer). `--trace_dir` also records a TensorFlow
 profiler trace of a few ONE steps, to open in TensorBoard's Profile tab.
 """
 
-
-
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import json
+import os
+import statistics
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

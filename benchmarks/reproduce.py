@@ -21,15 +21,13 @@ over seeds, ONE-E for ONE rows, parameters, FLOPs, training time, next to
 the paper's CIFAR-100 numbers) is built from the runs' `report.json` files.
 """
 
+import dataclasses
+import json
+import os
+import platform
+import statistics
 import sys
-
-
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -28,19 +28,17 @@ the budget sweep, tabled in `--results_dir/budget.md` beside the 30-epoch
 runs (ONE against vanilla per budget), not in `study.md`.
 """
 
+import dataclasses
+import functools
+import json
+import math
+import os
 import pathlib
-
-
-import dataclasses  # noqa: E402
-import functools  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
+import platform
+import re
+import shutil
+import statistics
+import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

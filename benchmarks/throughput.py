@@ -14,17 +14,15 @@ otherwise a line says how to add it. It also times inference of the deployed tar
 network at batch 1 and 32. Writes JSON and a Markdown table.
 """
 
+import json
+import os
 import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
 import sys
-
-
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -15,9 +15,9 @@ from one_keras import distribution
 from one_keras import methods as methods_lib
 from one_keras import multi_worker
 from one_keras import reporting
-from one_keras import run_layout
 from one_keras import run_directory
 from one_keras import run_inputs
+from one_keras import run_layout
 from one_keras import run_lock
 from one_keras import validation
 from one_keras.json_files import write_json

@@ -24,8 +24,8 @@ import pytest
 import tensorflow_datasets as tfds
 from absl.testing import flagsaver
 
-from one_keras import train
 from one_keras import experiment
+from one_keras import train
 from one_keras.models import registry
 from one_keras.models import resnet_imagenet
 from one_keras.models import resnext_imagenet

@@ -20,9 +20,9 @@ from absl.testing import flagsaver
 from one_keras import backup
 from one_keras import cli
 from one_keras import data
+from one_keras import experiment
 from one_keras import run_layout
 from one_keras import train
-from one_keras import experiment
 from tests import tracing
 
 TINY = dict(dataset="digits", depth=8, width=4, epochs=3, steps_per_epoch=2,

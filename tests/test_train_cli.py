@@ -11,8 +11,8 @@ import pytest
 from absl.testing import flagsaver
 
 from one_keras import cli
-from one_keras import train
 from one_keras import experiment
+from one_keras import train
 from one_keras.parameters import count_trainable
 
 REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",

@@ -14,8 +14,8 @@ from one_keras.methods.method import Method
 from one_keras.methods.method import option
 from one_keras.models import backbone_parts
 from one_keras.models import resnet_cifar
-from one_keras.models.registry import CIFAR_SHAPE
 from one_keras.models.common import synchronized_batch_norm
+from one_keras.models.registry import CIFAR_SHAPE
 from one_keras.one_model import ONEModel
 from one_keras.one_network import GATE
 from one_keras.one_network import GATES

@@ -14,9 +14,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from one_keras import data
-from one_keras import model_report
-from one_keras import model_files
 from one_keras import experiment
+from one_keras import model_files
+from one_keras import model_report
 from one_keras.export import export_model
 from one_keras.export import verify
 

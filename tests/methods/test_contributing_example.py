@@ -7,8 +7,8 @@ import re
 
 import keras
 
-from one_keras import methods
 from one_keras import experiment
+from one_keras import methods
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs",
                    "contributing.md")
