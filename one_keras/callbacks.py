@@ -31,8 +31,8 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     last loss can precede them). Put it before the callbacks that save, and
     let them skip the epoch when `triggered`: no saved state is then ever
     non-finite. `one_keras.experiment.run` turns it into an error that says
-    what to try (`advice`), and so does the `fit` of every one_keras model
-    given a `keras.callbacks.TerminateOnNaN`.
+    what to try (`advice`); in a script, pass it to `fit` with
+    `raise_error=True` to get that error at the bad batch.
 
     Args:
         raise_error: bool. As in Keras: raise at the bad batch (here a

@@ -12,7 +12,6 @@ import numpy as np
 from keras import ops
 
 from one_keras import backends
-from one_keras import callbacks as callbacks_lib
 from one_keras import validation
 
 # Starts the message of the label check (see `backends.check_label_range`).
@@ -114,31 +113,16 @@ class MethodModel(keras.Model):
         """
         return [self.network]
 
-    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None,
-            **kwargs):
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        # Labels given as arrays are checked here: a jitted JAX step cannot.
         self.check_array_labels(y, "y")
         if isinstance(validation_data, (tuple, list)) and \
                 len(validation_data) >= 2:
             self.check_array_labels(validation_data[1], "validation_data")
-        # A plain TerminateOnNaN becomes one that says what to try: fit
-        # then ends with a `FloatingPointError` (at once with
-        # `raise_error=True`, else after the graceful stop).
-        callbacks = list(callbacks or [])
-        guards = []
-        for index, callback in enumerate(callbacks):
-            if type(callback) is keras.callbacks.TerminateOnNaN:
-                callbacks[index] = callbacks_lib.TerminateOnNaNWithAdvice(
-                    raise_error=callback.raise_error)
-                guards.append(callbacks[index])
         self.build_optimizer()
         with backends.readable_label_errors():
-            history = super().fit(x, y, *args, callbacks=callbacks,
-                                  validation_data=validation_data, **kwargs)
-        for guard in guards:
-            if guard.bad_batch is not None:
-                raise FloatingPointError(guard.advice(
-                    callbacks_lib.current_learning_rate(self)))
-        return history
+            return super().fit(x, y, *args, validation_data=validation_data,
+                               **kwargs)
 
     def build_optimizer(self):
         """Creates the optimizer's variables, in the model's strategy, if
