@@ -135,28 +135,58 @@ def one_loss(labels, branch_logits, teacher_logits, temperature=3.0):
 
 
 def images_per_second(depth, num_classes, num_branches, batch_size, steps,
-                      warmup, rounds):
-    """Training images/s, one value a round, on random data."""
+                      warmup, rounds, device="cpu", amp=False,
+                      channels_last=False, compiled=False):
+    """Training images/s, one value a round, on random data.
+
+    Args:
+        depth, num_classes, num_branches: the network.
+        batch_size, steps, warmup, rounds: the timing.
+        device: str. `"cpu"` or `"cuda"`.
+        amp: bool. bfloat16 autocast (CUDA's mixed precision).
+        channels_last: bool. NHWC memory format.
+        compiled: bool. `torch.compile` the training step.
+
+    Returns:
+        A list of floats.
+    """
     torch.manual_seed(0)
-    model = ONEResNet(depth, num_classes, num_branches).train()
+    model = ONEResNet(depth, num_classes, num_branches).train().to(device)
+    memory_format = (torch.channels_last if channels_last
+                     else torch.contiguous_format)
+    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
                                 nesterov=True, weight_decay=1e-4)
-    images = torch.randn(batch_size, 3, 32, 32)
-    labels = torch.randint(0, num_classes, (batch_size,))
+    images = torch.randn(batch_size, 3, 32, 32, device=device).to(
+        memory_format=memory_format)
+    labels = torch.randint(0, num_classes, (batch_size,), device=device)
+
+    def loss_of(images, labels):
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16,
+                            enabled=amp):
+            branch_logits, teacher_logits = model(images)
+        return one_loss(labels, branch_logits.float(), teacher_logits.float())
+
+    forward = torch.compile(loss_of) if compiled else loss_of
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        branch_logits, teacher_logits = model(images)
-        one_loss(labels, branch_logits, teacher_logits).backward()
+        forward(images, labels).backward()
         optimizer.step()
+
+    def synchronize():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
 
     for _ in range(warmup):
         step()
+    synchronize()
     rates = []
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(steps):
             step()
+        synchronize()
         rates.append(batch_size * steps / (time.perf_counter() - start))
     return rates
 
@@ -592,14 +622,28 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda.")
+    parser.add_argument("--amp", action="store_true",
+                        help="bfloat16 autocast.")
+    parser.add_argument("--channels_last", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the step.")
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device={args.device}: this PyTorch sees no GPU; "
+                     "use --device=cpu.")
     results = {
         str(branches): images_per_second(
             args.depth, args.num_classes, branches, args.batch_size,
-            args.steps, args.warmup, args.rounds)
+            args.steps, args.warmup, args.rounds, device=args.device,
+            amp=args.amp, channels_last=args.channels_last,
+            compiled=args.compile)
         for branches in args.num_branches}
     print(json.dumps({"framework": f"pytorch {torch.__version__}",
                       "threads": torch.get_num_threads(),
+                      "device": device_name(args.device),
+                      "amp": args.amp, "channels_last": args.channels_last,
+                      "compile": args.compile,
                       "images_per_second": results}))
 
 
