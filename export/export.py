@@ -68,6 +68,10 @@ _DATA_DIR = flags.DEFINE_string(
 _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", None, "Input side for imagenet2012/image_folder (default: "
     "the run's).")
+_SKIP_BAD_IMAGES = flags.DEFINE_bool(
+    "skip_bad_images", False, "An image folder's undecodable files are "
+    "left out (named in a warning) instead of refusing the folder (a run "
+    "trained with it verifies on its folder with it).")
 _MIN_AGREEMENT = flags.DEFINE_float(
     "min_agreement", None, "Verification bar: the artifact's top-1 class "
     "must agree with the Keras model's on at least this share of the "
@@ -101,7 +105,8 @@ def main(argv):
             image_size=_IMAGE_SIZE.value, num_samples=_NUM_SAMPLES.value,
             qat_epochs=_QAT_EPOCHS.value,
             min_agreement=_MIN_AGREEMENT.value,
-            max_abs_diff=_MAX_ABS_DIFF.value)
+            max_abs_diff=_MAX_ABS_DIFF.value,
+            skip_bad_images=_SKIP_BAD_IMAGES.value)
     except (ValueError, OSError) as error:
         _fail(str(error))
     print(export.format_table([report]))

@@ -25,6 +25,10 @@ _DATA_DIR = flags.DEFINE_string("data_dir", "", "tfds data directory or "
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 0, "Input side for "
                                    "imagenet2012/image_folder (0: the "
                                    "run's).", lower_bound=0)
+_SKIP_BAD_IMAGES = flags.DEFINE_bool(
+    "skip_bad_images", False, "--dataset=image_folder: leave out files that "
+    "cannot be decoded (named in a warning) instead of refusing the folder "
+    "(a run trained with it evaluates on its folder with it).")
 _BATCH = flags.DEFINE_integer("eval_batch_size", 256, "Test batch size.",
                               lower_bound=1)
 _STEPS = flags.DEFINE_integer("eval_steps", 0, "Test batches (0: all).",
@@ -37,8 +41,8 @@ _OUTPUT = flags.DEFINE_string(
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import data
-    from one_keras import model_report
     from one_keras import model_files
+    from one_keras import model_report
     from one_keras import reporting
     if _OUTPUT.value:
         model_report.check_report_path(_OUTPUT.value)
@@ -46,7 +50,8 @@ def main(argv):
     dataset = data.load_run_dataset(
         _MODEL.value, _DATASET.value or None,
         data_dir=_DATA_DIR.value or None,
-        image_size=_IMAGE_SIZE.value or None)
+        image_size=_IMAGE_SIZE.value or None,
+        skip_bad_images=_SKIP_BAD_IMAGES.value)
     report = model_report.evaluate_model(model, dataset, _BATCH.value,
                                          steps=_STEPS.value or None)
     report["dataset"] = dataset.name

@@ -33,7 +33,7 @@ def read_run_config(model_path):
 
 
 def run_data_settings(model_path, dataset=None, data_dir=None,
-                      image_size=None):
+                      image_size=None, skip_bad_images=False):
     """The `load_dataset` arguments of a run, with explicit ones winning.
 
     Args:
@@ -42,10 +42,12 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
         dataset: str or `None`. A dataset name overriding the run's.
         data_dir: str or `None`. Overrides the run's `data_dir`.
         image_size: int or `None`. Overrides the run's `image_size`.
+        skip_bad_images: bool. Leave out undecodable files of an image
+            folder; the run's own setting holds for its own folder.
 
     Returns:
-        A dict of `name`, `data_dir`, `image_size` and `seed` for
-        `one_keras.data.load_dataset`.
+        A dict of `name`, `data_dir`, `image_size` and `seed` (and
+        `skip_bad_images` when set) for `one_keras.data.load_dataset`.
 
     Raises:
         ValueError: `dataset` is `None` and there is no `config.json` beside
@@ -74,10 +76,13 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
         _check_field(path, "image_size", config.get("image_size"), int,
                      "an integer >= 0 (0: the dataset's size)", minimum=0)
     _check_field(path, "seed", config.get("seed"), int, "an integer")
-    return {"name": name,
-            "data_dir": data_dir or config.get("data_dir") or None,
-            "image_size": image_size or config.get("image_size") or None,
-            "seed": int(config.get("seed") or 0)}
+    settings = {"name": name,
+                "data_dir": data_dir or config.get("data_dir") or None,
+                "image_size": image_size or config.get("image_size") or None,
+                "seed": int(config.get("seed") or 0)}
+    if skip_bad_images or config.get("skip_bad_images") is True:
+        settings["skip_bad_images"] = True
+    return settings
 
 
 def _check_field(path, field, value, kind, rule, minimum=None):
@@ -95,11 +100,11 @@ def _check_field(path, field, value, kind, rule, minimum=None):
 
 
 def load_run_dataset(model_path, dataset=None, data_dir=None,
-                     image_size=None):
+                     image_size=None, skip_bad_images=False):
     """Loads the dataset a run trained on (see `run_data_settings`).
 
     Args:
-        model_path, dataset, data_dir, image_size: as in
+        model_path, dataset, data_dir, image_size, skip_bad_images: as in
             `run_data_settings`.
 
     Returns:
@@ -107,5 +112,6 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
     """
     from one_keras.data import load_dataset
 
-    settings = run_data_settings(model_path, dataset, data_dir, image_size)
+    settings = run_data_settings(model_path, dataset, data_dir, image_size,
+                                 skip_bad_images)
     return load_dataset(settings.pop("name"), **settings)

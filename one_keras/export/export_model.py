@@ -80,7 +80,8 @@ def export_model(model, path, mode="single", format="tflite",
                  quantize="none", include_preprocessing=True, opset=17,
                  dataset=RUN_DATASET, data_dir=None, image_size=None,
                  num_samples=1000, qat_epochs=0, latency_repeats=30,
-                 min_agreement=None, max_abs_diff=None):
+                 min_agreement=None, max_abs_diff=None,
+                 skip_bad_images=False):
     """Exports the target or the ONE-E ensemble and verifies the artifact.
 
     The artifact is written into a temporary directory next to `path`, run
@@ -133,6 +134,10 @@ def export_model(model, path, mode="single", format="tflite",
             >= 0. `None` (default): `verify.FLOAT32_TOLERANCE` (1e-4), or
             `verify.FLOAT16_TOLERANCE` (1e-2) for float16; no such bar for
             int8.
+        skip_bad_images: bool. An image folder's undecodable files are left
+            out (with a warning) instead of refusing the folder; a run
+            trained with it verifies on its folder with it. Defaults to
+            `False`.
 
     Returns:
         The report entry, a dict: `artifact`, `format`, `mode`, `quantize`,
@@ -154,7 +159,8 @@ def export_model(model, path, mode="single", format="tflite",
                                        run_files=(run_layout.MODEL_NAME,))
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff)
-    dataset = _resolve_dataset(model_path, dataset, data_dir, image_size)
+    dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
+                               skip_bad_images)
     path = os.path.abspath(os.fspath(path))
     check_output_path(path, format)
     parent = os.path.dirname(path)
@@ -196,22 +202,24 @@ def export_model(model, path, mode="single", format="tflite",
     return entry
 
 
-def _resolve_dataset(model_path, dataset, data_dir, image_size):
+def _resolve_dataset(model_path, dataset, data_dir, image_size,
+                     skip_bad_images=False):
     """The `one_keras.data.Dataset` that `dataset` names, or `None`."""
     if dataset is None or isinstance(dataset, data_lib.Dataset):
         return dataset
     if model_path is not None:
         return data_lib.load_run_dataset(
             model_path, None if dataset == RUN_DATASET else dataset,
-            data_dir, image_size)
+            data_dir, image_size, skip_bad_images)
     if dataset == RUN_DATASET:
         raise ValueError(
             "`dataset` must name the model's data (or be a "
             "`one_keras.data.Dataset`) when `model` is a loaded model "
             "rather than a run's path, which has no config.json to read. "
             f"Received: dataset={dataset!r}")
+    extra = {"skip_bad_images": True} if skip_bad_images else {}
     return data_lib.load_dataset(dataset, data_dir=data_dir,
-                                 image_size=image_size)
+                                 image_size=image_size, **extra)
 
 
 def _normalized(images, normalization):

@@ -1,6 +1,7 @@
 """tfds loaders (mock data), image folders, preprocessing and pipelines."""
 
 import contextlib
+import json
 import os
 import threading
 
@@ -287,3 +288,25 @@ def test_image_folder_skips_pipes_and_non_utf8_names(tmp_path, caplog, kind):
     assert image_folder.shown(path) in caplog.text
     labels = [int(y) for _, y in dataset.train_source]
     assert sorted(labels) == [0, 0, 0, 1, 1]
+
+
+def test_a_run_that_skipped_bad_images_is_reloaded_with_its_setting(
+        tmp_path):
+    """Evaluate and export load a run's image folder as it trained on it;
+    `--skip_bad_images` also works for a folder of their own."""
+    _write_folder(tmp_path, "train", {"cat": 3, "dog": 2})
+    _write_folder(tmp_path, "test", {"cat": 1, "dog": 1})
+    (tmp_path / "train" / "cat" / "1.png").write_bytes(b"\x89PNG broken")
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"dataset": "image_folder", "data_dir": str(tmp_path),
+              "image_size": 8, "seed": 0, "skip_bad_images": True}
+    (run / "config.json").write_text(json.dumps(config))
+    dataset = data.load_run_dataset(str(run))
+    assert dataset.num_train == 4
+    config["skip_bad_images"] = False
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="--skip_bad_images"):
+        data.load_run_dataset(str(run))
+    assert data.load_run_dataset(str(run),
+                                 skip_bad_images=True).num_train == 4
