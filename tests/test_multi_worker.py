@@ -35,25 +35,7 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
 
     With `--sync_bn` the BatchNorm moving statistics are the same too.
     """
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({
-            "cluster": {"worker": workers},
-            "task": {"type": "worker", "index": index}}))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "one_keras.train",
-             "--strategy=multi_worker", "--sync_bn",
-             f"--output_dir={tmp_path}", *TINY],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True))
-    try:
-        outputs = [p.communicate(timeout=300) for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    for p, (_, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
+    _train_two_workers(tmp_path, "--sync_bn", *TINY)
     chief = keras.models.load_model(tmp_path / "model.keras")
     other = keras.models.load_model(
         tmp_path / "workers" / "worker_1" / "model.keras")
@@ -67,19 +49,21 @@ def test_multi_worker_loop_with_two_local_workers(tmp_path):
     assert log[0].startswith("epoch") and len(log) == 2  # CSVLogger ran.
 
 
+def _worker_env(workers, index):
+    """The environment of worker `index` of the localhost cluster."""
+    return dict(os.environ, TF_CONFIG=json.dumps({
+        "cluster": {"worker": workers},
+        "task": {"type": "worker", "index": index}}))
+
+
 def _train_two_workers(output_dir, *flags):
     """Runs the CLI on two localhost workers; returns their stderr."""
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({
-            "cluster": {"worker": workers},
-            "task": {"type": "worker", "index": index}}))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "one_keras.train",
-             "--strategy=multi_worker", f"--output_dir={output_dir}",
-             *flags], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True))
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "one_keras.train", "--strategy=multi_worker",
+         f"--output_dir={output_dir}", *flags],
+        env=_worker_env(workers, index), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for index in range(2)]
     try:
         outputs = [p.communicate(timeout=300) for p in processes]
     finally:
@@ -147,9 +131,7 @@ def test_two_replicas_train_the_weights_of_one_device(tmp_path):
     for index in range(2):
         commands.append((
             [sys.executable, EQUALITY_SCRIPT, str(tmp_path), "worker"],
-            dict(os.environ, TF_CONFIG=json.dumps({
-                "cluster": {"worker": workers},
-                "task": {"type": "worker", "index": index}}))))
+            _worker_env(workers, index)))
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
                  for command, env in commands]
