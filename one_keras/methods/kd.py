@@ -19,6 +19,7 @@ from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
+from one_keras.methods.deployment import deployed_model
 from one_keras.methods.method import Method
 from one_keras.methods.method import option
 
@@ -214,9 +215,7 @@ def resolve_teacher(teacher):
     if not isinstance(teacher, keras.Model):
         raise ValueError("`teacher` must be a `keras.Model` or a `.keras` "
                          f"path. Received: teacher={teacher!r}")
-    if isinstance(teacher, MethodModel):
-        return teacher.deployed_model()
-    return teacher
+    return deployed_model(teacher)
 
 
 def check(options, epochs):

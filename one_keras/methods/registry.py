@@ -16,7 +16,7 @@ from one_keras.methods import vanilla
 from one_keras.methods.method import BuildRequest
 from one_keras.methods.options import check_method_options
 from one_keras.methods.options import option_users
-from one_keras.models import architecture_arguments
+from one_keras.models import check_architecture
 
 __all__ = ["METHODS", "REGISTRY", "build_method_model", "get_method",
            "resolve_options"]
@@ -113,7 +113,9 @@ def build_method_model(method, model_name="resnet", num_classes=10,
     every_option = option_users(REGISTRY)
     given = {k: v for k, v in kwargs.items() if k in every_option}
     architecture = {k: v for k, v in kwargs.items() if k not in given}
-    _check_architecture(spec, model_name, architecture)
+    check_architecture(
+        model_name, architecture, f", or the options of method {spec.name!r}"
+        f": {', '.join(spec.option_names()) or 'none'}")
     options = resolve_options(method, given, model_name=model_name,
                               depth=architecture.get("depth"))
     request = BuildRequest(
@@ -123,16 +125,3 @@ def build_method_model(method, model_name="resnet", num_classes=10,
         architecture=architecture)
     return spec.build(options, request)
 
-
-def _check_architecture(spec, model_name, architecture):
-    """Refuses an argument that is neither an option of the method nor an
-    architecture argument of the backbone."""
-    accepted = architecture_arguments(model_name)
-    unknown = sorted(set(architecture) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"Unknown arguments for model {model_name!r}: "
-            f"{', '.join(unknown)}. It accepts: {', '.join(accepted)}, or "
-            f"the options of method {spec.name!r}: "
-            f"{', '.join(spec.option_names()) or 'none'}. Received: "
-            f"{unknown[0]}={architecture[unknown[0]]!r}")

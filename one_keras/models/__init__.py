@@ -9,7 +9,9 @@ from one_keras.models.registry import BackboneParts
 from one_keras.models.registry import architecture_arguments
 from one_keras.models.registry import backbone_parts
 from one_keras.models.registry import build_plain_network
+from one_keras.models.registry import check_architecture
 from one_keras.models.registry import model_names
 
 __all__ = ["Backbone", "BackboneParts", "architecture_arguments",
-           "backbone_parts", "build_plain_network", "model_names"]
+           "backbone_parts", "build_plain_network", "check_architecture",
+           "model_names"]

@@ -114,6 +114,24 @@ def architecture_arguments(name):
     return tuple(parameters)[1:]  # After `inputs`.
 
 
+def check_architecture(name, architecture, alternatives=""):
+    """Refuses arguments that backbone `name` does not take, in one line.
+
+    Args:
+        name: str. One of `model_names()`.
+        architecture: dict. The arguments given.
+        alternatives: str. What else the caller would have accepted, added
+            to the message (e.g. a method's options).
+    """
+    accepted = architecture_arguments(name)
+    unknown = sorted(set(architecture) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Unknown arguments for model {name!r}: {', '.join(unknown)}. "
+            f"It accepts: {', '.join(accepted)}{alternatives}. Received: "
+            f"kwargs={architecture!r}")
+
+
 def backbone_parts(name, num_classes, input_shape=None, **architecture):
     """Sizes backbone `name` for `num_classes` and an architecture.
 
@@ -129,13 +147,7 @@ def backbone_parts(name, num_classes, input_shape=None, **architecture):
         A `BackboneParts`.
     """
     backbone = _backbone(name)
-    accepted = architecture_arguments(name)
-    unknown = sorted(set(architecture) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"Unknown arguments for model {name!r}: {', '.join(unknown)}. "
-            f"It accepts: {', '.join(accepted)}. Received: "
-            f"kwargs={architecture!r}")
+    check_architecture(name, architecture)
     arguments = {**backbone.architecture, **architecture}
     build_branch = backbone.branch_builder(
         num_classes, **_accepted(backbone.branch_builder, arguments))
