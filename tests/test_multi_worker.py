@@ -56,6 +56,19 @@ def _worker_env(workers, index):
         "task": {"type": "worker", "index": index}}))
 
 
+def _wait_for(processes, timeout):
+    """Waits for `processes`, each of which must succeed; returns their
+    stderr."""
+    try:
+        outputs = [p.communicate(timeout=timeout) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    return [err for _, err in outputs]
+
+
 def _train_two_workers(output_dir, *flags):
     """Runs the CLI on two localhost workers; returns their stderr."""
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
@@ -64,14 +77,7 @@ def _train_two_workers(output_dir, *flags):
          f"--output_dir={output_dir}", *flags],
         env=_worker_env(workers, index), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True) for index in range(2)]
-    try:
-        outputs = [p.communicate(timeout=300) for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    for p, (_, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
-    return [err for _, err in outputs]
+    return _wait_for(processes, timeout=300)
 
 
 def test_workers_with_different_newest_backups_resume_together(tmp_path):
@@ -135,13 +141,7 @@ def test_two_replicas_train_the_weights_of_one_device(tmp_path):
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
                  for command, env in commands]
-    try:
-        outputs = [p.communicate(timeout=600) for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    for p, (_, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
+    _wait_for(processes, timeout=600)
 
     differences = {}
     for network in ("bn_free", "sync_bn"):
