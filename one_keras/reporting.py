@@ -12,6 +12,7 @@ import numpy as np
 
 from one_keras import backends
 from one_keras import flops
+from one_keras import provenance
 from one_keras.one_model import ONEModel
 from one_keras.parameters import count_shipped
 from one_keras.parameters import count_trainable
@@ -127,13 +128,15 @@ def library_versions():
     """Versions of the libraries a result depends on.
 
     Returns:
-        A dict: `backend`, `keras`, `one_keras`, `python`, and
+        A dict: `backend`, `keras`, `one_keras`, `python`, `source` (the
+        commit or version, `one_keras.provenance.source_revision`), and
         `tensorflow`, `jax` or `torch` where they are used.
     """
     import one_keras
     versions = {"backend": backends.backend(), "keras": keras.__version__,
                 "one_keras": one_keras.__version__,
-                "python": platform.python_version()}
+                "python": platform.python_version(),
+                "source": provenance.source_revision()}
     if backends.tensorflow_installed():
         import tensorflow as tf
 
