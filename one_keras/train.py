@@ -149,6 +149,9 @@ def _define_method_option_flags(registry):
                 bounds["lower_bound"] = min(lows)
             if None not in highs:
                 bounds["upper_bound"] = max(highs)
+        above = [f.metadata.get("greater_than") for _, f in users]
+        if None not in above:  # Checked by `TrainConfig`; said here.
+            help_text += f" A number > {min(above):g}."
         _DEFINERS[kind](name, None, help_text, **bounds)
 
 

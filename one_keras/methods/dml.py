@@ -109,7 +109,7 @@ class DMLOptions:
                             lower_bound=2)
     temperature: float = option(DML_TEMPERATURE,
                                 "Distillation temperature T.",
-                                lower_bound=0.0)
+                                greater_than=0.0)
 
 
 def build(options, request):

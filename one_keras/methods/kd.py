@@ -191,7 +191,7 @@ class KDOptions:
                           upper_bound=1.0)
     temperature: float = option(losses.ONE_TEMPERATURE,
                                 "Distillation temperature T.",
-                                lower_bound=0.0)
+                                greater_than=0.0)
 
 
 def resolve_teacher(teacher):

@@ -145,7 +145,7 @@ class ONEOptions:
     temperature: float = option(
         ONE_TEMPERATURE,
         "Distillation temperature T of the teacher's soft targets.",
-        lower_bound=0.0)
+        greater_than=0.0)
     kl_rampup_epochs: int = option(
         None, "Epochs of KL weight ramp-up (0: off; default: the recipe's, "
         "paper 0, code 80).", lower_bound=0)
