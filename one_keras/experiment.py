@@ -187,6 +187,8 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         return {"train_seconds": round(
                     previous_seconds + time.perf_counter() - start, 3),
                 "resumed_with_changes": history,
+                # A resume on another backend is refused.
+                "backend": backends.backend(),
                 # What a rerun checks when config.json is unreadable.
                 "config": config.settings(),
                 "num_classes": dataset.num_classes}

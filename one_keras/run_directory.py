@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 
+from one_keras import backends
 from one_keras import backup as backup_lib
 from one_keras.json_files import read_json
 from one_keras.run_layout import BACKUP_NAME
@@ -109,7 +110,8 @@ def finished_report(config, output_dir, warn=print):
     return report
 
 
-def resumable_changes(config, output_dir, states, num_classes):
+def resumable_changes(config, output_dir, states, num_classes,
+                      backend=None):
     """Recovery settings that differ from the run to resume, `{k: [old, new]}`.
 
     The run's settings are its `config.json`, else those its newest backup
@@ -120,15 +122,29 @@ def resumable_changes(config, output_dir, states, num_classes):
         output_dir: str. The unfinished run's output directory.
         states: list. Its backups, as `backup.list_states` returns them.
         num_classes: int. Classes of the data `config` reads.
+        backend: str or `None`. The Keras backend that would resume it
+            (`None`: the active one).
 
     Returns:
         A dict: each changed recovery setting but `verbose`, `[old, new]`.
 
     Raises:
-        ValueError: other settings or another number of classes (e.g. a
-            `--data_dir` of other classes), or no readable settings.
+        ValueError: other settings, another number of classes (e.g. a
+            `--data_dir` of other classes), another Keras backend than its
+            backups record, or no readable settings.
     """
     recorded = [metadata for _, _, metadata in states if metadata]
+    trained_on = next((m["backend"] for m in recorded if "backend" in m),
+                      None)
+    backend = backend or backends.backend()
+    if trained_on is not None and trained_on != backend:
+        # Its input pipeline (tf.data or NumPy) and numerics differ: the
+        # resumed run would match no uninterrupted run.
+        raise ValueError(unresumable(
+            output_dir, f"it trained on the Keras backend {trained_on!r} "
+            f"and this process runs {backend!r}, whose input pipeline and "
+            f"numerics differ (set KERAS_BACKEND={trained_on} to resume "
+            f"it)"))
     saved = read_json(os.path.join(output_dir, CONFIG_NAME))
     if saved is None:
         saved = next((m["config"] for m in recorded if "config" in m), None)

@@ -176,3 +176,24 @@ def test_save_keras_replaces_the_file_whole_or_not_at_all(tmp_path,
         run_directory.save_keras(model, str(path))
     assert path.read_bytes() == saved
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_a_run_of_another_backend_is_not_resumed(tmp_path):
+    saved = TrainConfig(output_dir=str(tmp_path))
+    _write_json(tmp_path / "config.json", saved.settings())
+    states = [(2, "epoch-00002.weights.h5",
+               {"num_classes": 10, "backend": "jax"}),
+              (1, "epoch-00001.weights.h5",
+               {"num_classes": 10, "backend": "jax"})]
+    assert run_directory.resumable_changes(
+        saved, str(tmp_path), states, 10, backend="jax") == {}
+    with pytest.raises(ValueError, match=r"cannot be resumed with these "
+                       r"settings: it trained on the Keras backend 'jax' "
+                       r"and this process runs 'tensorflow'.*"
+                       r"KERAS_BACKEND=jax"):
+        run_directory.resumable_changes(saved, str(tmp_path), states, 10,
+                                        backend="tensorflow")
+    # Backups of before the backend was recorded: nothing to compare.
+    unrecorded = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
+    assert run_directory.resumable_changes(
+        saved, str(tmp_path), unrecorded, 10, backend="tensorflow") == {}
