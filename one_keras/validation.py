@@ -172,6 +172,24 @@ def _comparable(value, choice):
         return False
 
 
+def label_shape_message(shape, name="y"):
+    """The one-line refusal of labels that are not one per sample (one-hot
+    or probabilities).
+
+    Args:
+        shape: tuple. The labels' shape (`None` for unknown dimensions).
+        name: str. The argument's name.
+
+    Returns:
+        str.
+    """
+    shape = tuple(None if d is None else int(d) for d in shape)
+    return (f"`{name}` must hold one integer class label per sample, of "
+            f"shape (batch,) (one-hot or probability labels are not taken: "
+            f"pass np.argmax({name}, axis=-1)). Received: {name} of shape "
+            f"{shape}")
+
+
 def check_labels(labels, num_classes, name="y"):
     """Raises unless every label is an integer class index in range.
 
@@ -184,6 +202,8 @@ def check_labels(labels, num_classes, name="y"):
     labels = np.asarray(labels)
     if labels.size == 0:
         return
+    if any(d != 1 for d in labels.shape[1:]):
+        raise ValueError(label_shape_message(labels.shape, name))
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise ValueError(
