@@ -100,6 +100,15 @@ def check_option_bounds(options):
                              f"{validation.received(field.name, value)}")
 
 
+class Options:
+    """Base of the methods' options dataclasses: an instance checks its
+    values' types and bounds when it is made (e.g. `ONEOptions(
+    no_distillation="False")` is refused: a string is never a bool)."""
+
+    def __post_init__(self):
+        check_option_bounds(self)
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildRequest:
     """What every method's builder gets besides its options.
@@ -147,8 +156,9 @@ class Method:
     Attributes:
         name: str. The `--method` value.
         summary: str. One line: what it trains (the flag's help).
-        options: type. A frozen dataclass of the method's options, every
-            field made with `option` (its default is the method's).
+        options: type. A frozen dataclass of the method's options, an
+            `Options`, every field made with `option` (its default is the
+            method's).
         build: callable. `build(options, request)` returns the training
             model (a `one_keras.method_model.MethodModel`) for an options
             instance and a `BuildRequest`.
@@ -200,6 +210,4 @@ class Method:
                 f"{', '.join(self.option_names()) or 'none'}). Drop it or "
                 f"choose a method that uses it. Received: "
                 f"{unknown[0]}={given[unknown[0]]!r}, method={self.name!r}")
-        options = self.options(**given)
-        check_option_bounds(options)
-        return options
+        return self.options(**given)  # Checked by `Options`.
