@@ -129,6 +129,14 @@ class MethodModel(keras.Model):
                     f"optimizer only. Received: {name}={value!r}")
         super().compile(optimizer, None, None, *args, **kwargs)
 
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved (Keras skips a custom
+        `compile` otherwise, and the loaded model would not be compiled)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         # Labels given as arrays are checked here: a jitted JAX step cannot.
         self.check_array_labels(y, "y")

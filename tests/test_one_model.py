@@ -282,3 +282,12 @@ def test_a_loss_given_to_compile_is_refused():
             model.compile(optimizer="sgd", **arguments)
     with pytest.raises(ValueError, match=r"Received: loss='mse'"):
         model.compile("sgd", "mse")
+
+
+def test_a_loaded_model_is_compiled_as_saved(tmp_path):
+    model = tiny_model(num_classes=4)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
+    model.save(tmp_path / "one.keras")
+    restored = keras.models.load_model(tmp_path / "one.keras")
+    assert restored.compiled
+    assert float(restored.optimizer.momentum) == 0.5
