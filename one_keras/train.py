@@ -203,8 +203,8 @@ def main(argv):
 
 def interrupted_line(config):
     """The line a run stopped by Ctrl-C prints: how to resume it."""
-    from one_keras import backup
-    states = backup.list_states(os.path.join(config.output_dir, "backup"))
+    from one_keras.runs import RunDirectory
+    states = RunDirectory(config.output_dir).backup_states()
     since = (f"after epoch {states[0][0]} of {config.epochs}" if states
              else "epoch 0 (no epoch had finished)")
     command = ("the same command without --restart" if config.restart
