@@ -93,6 +93,16 @@ def test_image_folder_trains_with_the_papers_augmentation(tmp_path, sizes,
     assert 0.0 <= report["target_accuracy"] <= 1.0
 
 
+def test_digits_train_with_the_random_resized_crop(tmp_path):
+    # The digits are float32 with one channel, which Pillow's RGB resize
+    # refused ("Cannot handle this data type: (1, 1, 1), |u1").
+    report = experiment.run(experiment.TrainConfig(
+        augment="random_resized_crop_flip", **TINY,
+        output_dir=str(tmp_path / "run")))
+    assert report["augment"] == "random_resized_crop_flip"
+    assert 0.0 <= report["target_accuracy"] <= 1.0
+
+
 def test_augmented_batches_are_seeded_and_resumable(tmp_path):
     folder = image_folder(tmp_path / "photos", (12, 12))
     dataset = numpy_pipeline.load_numpy_dataset(

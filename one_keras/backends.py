@@ -25,8 +25,12 @@ import importlib.util
 import keras
 from keras import ops
 
+from one_keras import validation
+
 # Starts the message of the label check (see `check_label_range`).
 LABEL_RANGE_ERROR = "`y` must hold class labels in [0, num_classes - 1]"
+# ... and ends it (TensorFlow's assert appends the tensors after it).
+LABEL_RANGE_END = "a batch holds a label outside that range."
 # `TrainConfig.strategy` values each backend can run.
 STRATEGIES = {
     "tensorflow": ("auto", "one_device", "mirrored", "multi_worker", "tpu"),
@@ -121,8 +125,24 @@ def global_batch_mean(values):
 def label_range_message(num_classes):
     """The one-line error for labels outside `[0, num_classes - 1]`."""
     return (f"{LABEL_RANGE_ERROR} for a model with {num_classes} classes, "
-            f"i.e. [0, {num_classes - 1}], as integers (not one-hot); a "
-            "batch holds a label outside that range.")
+            f"i.e. [0, {num_classes - 1}], as integers (not one-hot); "
+            f"{LABEL_RANGE_END}")
+
+
+def check_label_shape(shape, name="y"):
+    """Raises unless `shape` is one label per sample: `(n,)`, or `(n, 1)`.
+
+    Args:
+        shape: tuple or `tf.TensorShape`. The labels' (static) shape;
+            `None` dimensions (and an unknown rank) pass.
+        name: str. The argument's name.
+    """
+    try:
+        dims = tuple(shape)
+    except ValueError:  # A TensorFlow shape of unknown rank.
+        return
+    if any(d is not None and d != 1 for d in dims[1:]):
+        raise ValueError(validation.label_shape_message(dims, name))
 
 
 def check_label_range(y, num_classes):
@@ -143,6 +163,7 @@ def check_label_range(y, num_classes):
     """
     if y is None or num_classes is None:
         return y
+    check_label_shape(y.shape)  # Static: while tracing, on every backend.
     if is_tensorflow():
         import tensorflow as tf
 
@@ -178,6 +199,9 @@ def readable_label_errors():
         if not lines:
             raise
         message = lines[0][lines[0].index(LABEL_RANGE_ERROR):]
+        if LABEL_RANGE_END in message:  # Not TF's "[Condition x < y ...".
+            message = message[:message.index(LABEL_RANGE_END) +
+                              len(LABEL_RANGE_END)]
         raise ValueError(message) from None
 
 

@@ -2,6 +2,7 @@
 saved model and its report out (`run`)."""
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -18,13 +19,14 @@ from one_keras import reporting
 from one_keras import run_directory
 from one_keras import run_inputs
 from one_keras import run_layout
-from one_keras import run_lock
 from one_keras import validation
 from one_keras.json_files import write_json
 from one_keras.run_config import MODELS
 # `training.TrainConfig(...)`: the argument of `run`, beside it.
 from one_keras.run_config import TrainConfig  # noqa: F401
 from one_keras.run_config import fit_verbosity
+from one_keras.runs import ResumeState
+from one_keras.runs import RunDirectory
 
 
 def step_schedule(lr, total_steps):
@@ -78,11 +80,11 @@ def learning_rate_schedule(config, total_steps):
 def run(config, callbacks=None):
     """Trains (or resumes), evaluates and saves a ONE model.
 
-    Writes to `config.output_dir` (`one_keras.run_directory`): `run.lock`
-    (while it runs; a second run there is refused), `config.json`,
+    Writes to `config.output_dir` (a `one_keras.runs.RunDirectory`):
+    `run.lock` (while it runs; a second run there is refused), `config.json`,
     `checkpoint.keras` (every epoch), `backup/` (`one_keras.backup`:
     rerunning the same config resumes there; only
-    `run_directory.RESUMABLE_CHANGES` may differ), `log.csv`,
+    `runs.directory.RESUMABLE_CHANGES` may differ), `log.csv`,
     `tensorboard/`, and at the end `model.keras` (the training model),
     `target.keras` (trunk and branch 0, to deploy) and `report.json`. A
     non-finite loss stops the run before that epoch is saved. Rerunning a
@@ -121,61 +123,104 @@ def run(config, callbacks=None):
 
 
 def _run(config, strategy, extra_callbacks):
-    output_dir = run_directory.worker_output_dir(config, strategy)
-    created = not os.path.isdir(output_dir)
+    run_dir = RunDirectory.of_worker(config, strategy)
+    created = not os.path.isdir(run_dir.path)
     try:
-        with run_lock.locked(output_dir, warn=_warn):
-            return _run_locked(config, strategy, extra_callbacks, output_dir)
+        with run_dir.locked(warn=_warn):
+            return _run_locked(config, strategy, extra_callbacks, run_dir)
     except BaseException:
         if created:  # Failed before writing anything: leave no trace.
             with contextlib.suppress(OSError):
-                os.rmdir(output_dir)
+                os.rmdir(run_dir.path)
         raise
 
 
-def _run_locked(config, strategy, extra_callbacks, output_dir):
-    run_directory.remove_partial_files(output_dir)
-    finished = run_directory.finished_report(config, output_dir,
-                                             warn=_warn)
+@dataclasses.dataclass
+class _Training:
+    """A run being trained: what its steps share.
+
+    Attributes:
+        config: `TrainConfig`.
+        strategy: the run's distribution strategy.
+        run_dir: `RunDirectory`. Where this worker writes.
+        dataset: the loaded `Dataset`.
+        steps: int. Batches per epoch.
+        model: the compiled training model (`None` until built).
+        resume: `ResumeState`. What it resumed from (epoch 0: a fresh
+            start).
+        history: list of dict. Every resume's changed settings (this one's
+            last).
+        train, test: the `fit` inputs (`None` until made).
+    """
+
+    config: TrainConfig
+    strategy: object
+    run_dir: RunDirectory
+    dataset: object
+    steps: int
+    model: object = None
+    resume: ResumeState = ResumeState()
+    history: list = dataclasses.field(default_factory=list)
+    train: object = None
+    test: object = None
+
+    @property
+    def start_epoch(self):
+        """The first epoch `fit` trains."""
+        return self.resume.epoch
+
+
+def _run_locked(config, strategy, extra_callbacks, run_dir):
+    """The steps of a run, in `run_dir`, under its lock."""
+    run_dir.remove_partial_files()
+    finished = run_dir.finished_report(config, warn=_warn)
     if finished is not None:
         return finished
     dataset = run_inputs.load_run_dataset(config)
-    backup_dir = os.path.join(output_dir, run_layout.BACKUP_NAME)
-    states = [] if config.restart else backup_lib.list_states(backup_dir)
-    changes = (run_directory.resumable_changes(
-        config, output_dir, states, dataset.num_classes) if states else {})
-    steps = config.steps_per_epoch or -(-dataset.num_train //
-                                        config.batch_size)
-    with strategy.scope():
-        model = build_model(config, dataset)
-        model.compile(optimizer=keras.optimizers.SGD(
-            learning_rate_schedule(config, steps * config.epochs),
-            momentum=config.momentum,
-            nesterov=config.recipe_value("nesterov")))
-        try:
-            start_epoch, state = (backup_lib.restore_newest(
-                model, backup_dir, warn=_warn) if states else (0, {}))
-        except backup_lib.IncompatibleBackupError as error:
-            raise ValueError(run_directory.unresumable(
-                output_dir, str(error))) from None
-        if config.strategy == "multi_worker":
-            start_epoch, state = multi_worker.agree_on_backup(
-                model, strategy, backup_dir, start_epoch, state, warn=_warn)
-    start_epoch = min(start_epoch, config.epochs)
-    history = list(state.get("resumed_with_changes", []))
-    if start_epoch and changes:
-        history.append({"epoch": start_epoch, **changes})
-    previous_seconds = float(state.get("train_seconds", 0.0))
-    train, test = run_inputs.fit_inputs(config, dataset, strategy,
-                                        start_epoch, steps)
+    states = [] if config.restart else run_dir.backup_states()
+    changes = (run_dir.resumable_changes(config, states, dataset.num_classes)
+               if states else {})
+    run = _Training(config, strategy, run_dir, dataset, steps=(
+        config.steps_per_epoch or -(-dataset.num_train // config.batch_size)))
+    _build_and_restore(run, resume=bool(states))
+    run.history = list(run.resume.resumed_with_changes)
+    if run.start_epoch and changes:
+        run.history.append({"epoch": run.start_epoch, **changes})
+    run.train, run.test = run_inputs.fit_inputs(
+        config, dataset, strategy, run.start_epoch, run.steps)
     # A backup and checkpoint.keras per epoch: refuse now, not after an epoch.
-    backup_lib.check_free_space(output_dir,
-                                2 * backup_lib.state_bytes(model))
+    backup_lib.check_free_space(run_dir.path,
+                                2 * backup_lib.state_bytes(run.model))
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
-        run_directory.discard_run(output_dir)
-    write_json(os.path.join(output_dir, run_layout.CONFIG_NAME),
-               config.settings())
+        run_dir.discard()
+    run_dir.write_config(config.settings())
+    return _train_and_finish(run, extra_callbacks)
+
+
+def _build_and_restore(run, resume):
+    """Builds and compiles `run.model` in the strategy's scope and restores
+    its newest backup into it (when `resume`), setting `run.resume`."""
+    config = run.config
+    with run.strategy.scope():
+        run.model = build_model(config, run.dataset)
+        run.model.compile(optimizer=keras.optimizers.SGD(
+            learning_rate_schedule(config, run.steps * config.epochs),
+            momentum=config.momentum,
+            nesterov=config.recipe_value("nesterov")))
+        state = (run.run_dir.restore(run.model, warn=_warn) if resume
+                 else ResumeState())
+        if config.strategy == "multi_worker":
+            state = ResumeState.from_backup(*multi_worker.agree_on_backup(
+                run.model, run.strategy, run.run_dir.backup_dir, state.epoch,
+                state.metadata(), warn=_warn))
+    run.resume = dataclasses.replace(state,
+                                     epoch=min(state.epoch, config.epochs))
+
+
+def _train_and_finish(run, extra_callbacks):
+    """Trains `run` from its start epoch to the end, then `_finish`."""
+    config, run_dir, model = run.config, run.run_dir, run.model
     # Before the savers: an epoch whose loss or weights are not finite is
     # never saved, so backup/ and checkpoint.keras keep the last good state.
     nan_guard = callbacks_lib.TerminateOnNaNWithAdvice()
@@ -183,49 +228,50 @@ def _run_locked(config, strategy, extra_callbacks, output_dir):
         config.method_options(), config.epochs)
     start = time.perf_counter()
 
-    def state_metadata(epoch):
-        return {"train_seconds": round(
-                    previous_seconds + time.perf_counter() - start, 3),
-                "resumed_with_changes": history,
-                # What a rerun checks when config.json is unreadable.
-                "config": config.settings(),
-                "num_classes": dataset.num_classes}
+    def backup_state(epoch):
+        return ResumeState(
+            epoch=epoch, train_seconds=round(
+                run.resume.previous_seconds + time.perf_counter() - start,
+                3),
+            resumed_with_changes=tuple(run.history),
+            # What a rerun checks when config.json is unreadable.
+            config=config.settings(), num_classes=run.dataset.num_classes,
+            # A resume on another backend is refused.
+            backend=backends.backend())
 
     def finite():
         return not nan_guard.triggered
 
-    log_path = os.path.join(output_dir, run_layout.LOG_NAME)
-    if start_epoch:
-        run_directory.trim_log(log_path, start_epoch)
+    if run.start_epoch:
+        run_dir.trim_log(run.start_epoch)
     callbacks = [
         *method_callbacks,
         nan_guard,
         # Before the backup: a kill right after it cannot lose the row, and
         # a row whose backup was not written is trimmed on resume.
-        keras.callbacks.CSVLogger(log_path, append=start_epoch > 0),
-        backup_lib.EpochBackup(backup_dir, state_metadata,
-                               should_save=finite),
-        callbacks_lib.AtomicCheckpoint(lambda m: run_directory.save_keras(
-            m, os.path.join(output_dir, run_layout.CHECKPOINT_NAME)),
+        keras.callbacks.CSVLogger(run_dir.log_path,
+                                  append=run.start_epoch > 0),
+        run_dir.epoch_backup(backup_state, should_save=finite),
+        callbacks_lib.AtomicCheckpoint(
+            lambda m: run_dir.save_keras(m, run_layout.CHECKPOINT_NAME),
             should_save=finite),
         *extra_callbacks,
     ]
     if backends.tensorflow_installed():  # Keras writes summaries with TF.
         callbacks.insert(-len(extra_callbacks) or len(callbacks),
-                         keras.callbacks.TensorBoard(os.path.join(
-                             output_dir, run_layout.TENSORBOARD_NAME)))
+                         keras.callbacks.TensorBoard(run_dir.tensorboard_dir))
     if config.strategy == "multi_worker":
-        multi_worker.fit_multi_worker(model, strategy, train, steps, config,
-                                      start_epoch, callbacks)
-        results = multi_worker.evaluate_distributed(model, strategy, test)
+        multi_worker.fit_multi_worker(model, run.strategy, run.train,
+                                      run.steps, config, run.start_epoch,
+                                      callbacks)
+        results = multi_worker.evaluate_distributed(model, run.strategy,
+                                                    run.test)
     else:
-        _fit(model, strategy, train, config, steps, test, start_epoch,
-             callbacks)
+        _fit(model, run.strategy, run.train, config, run.steps, run.test,
+             run.start_epoch, callbacks)
         results = None
-    train_seconds = previous_seconds + time.perf_counter() - start
-    return _finish(config, strategy, model, dataset, test, state, steps,
-                   start_epoch, history, results, train_seconds, nan_guard,
-                   output_dir)
+    train_seconds = run.resume.previous_seconds + time.perf_counter() - start
+    return _finish(run, results, train_seconds, nan_guard)
 
 
 def _fit(model, strategy, train, config, steps, test, start_epoch,
@@ -239,10 +285,12 @@ def _fit(model, strategy, train, config, steps, test, start_epoch,
                   callbacks=callbacks)
 
 
-def _finish(config, strategy, model, dataset, test, state, steps,
-            start_epoch, history, results, train_seconds, nan_guard,
-            output_dir):
+def _finish(run, results, train_seconds, nan_guard):
     """Evaluates the trained model, writes its files and the report."""
+    config, strategy, model, dataset, test, steps, start_epoch, history = (
+        run.config, run.strategy, run.model, run.dataset, run.test,
+        run.steps, run.start_epoch, run.history)
+    output_dir = run.run_dir.path
     if nan_guard.triggered:
         raise FloatingPointError(
             f"{nan_guard.advice(config.lr)} The last finite state is kept: "
@@ -252,8 +300,8 @@ def _finish(config, strategy, model, dataset, test, state, steps,
         with distribution.run_scope(strategy):
             results = model.evaluate(test, verbose=0, return_dict=True)
     # A resumed run's earlier epochs count when their time is known.
-    epochs_timed = config.epochs - (0 if "train_seconds" in state
-                                    else start_epoch)
+    epochs_timed = config.epochs - (
+        0 if run.resume.train_seconds is not None else start_epoch)
     images = epochs_timed * steps * config.batch_size
     deployed = model.deployed_model()
     report = reporting.accuracy_fields(model, deployed, results, test,

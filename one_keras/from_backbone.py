@@ -24,8 +24,12 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
     split layer's output.
 
     The branches must output logits: a final softmax is removed (a trailing
-    `Softmax` or `Activation("softmax")` layer is dropped; a final `Dense`
-    with a softmax activation is rebuilt with a linear one). The last layer
+    `Softmax` or `Activation("softmax")` layer is dropped; a `Dense` (or any
+    layer) with a softmax activation is rebuilt with a linear one), also
+    when only layers that keep probabilities (`Reshape`, `Flatten`,
+    `Identity`, `Dropout`, a linear `Activation`) follow it. A model that
+    ends in neither a `Dense` nor a softmax (e.g. `include_top=False,
+    pooling="avg"`: pooled features) needs `num_classes`. The last layer
     of each branch is named `f"branch{i}_logits"`. With `num_classes`, the
     final `Dense` classifier is rebuilt with `num_classes` units (or, when
     the model does not end in a `Dense`, a new `Dense(num_classes)` is
@@ -47,7 +51,8 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
         split_layer: str. Name of the last layer of the shared trunk.
         num_branches: int. Branches `m + 1`, >= 1. Defaults to `3`.
         num_classes: int or `None`. Number of classes of the new classifier;
-            `None` keeps the model's own. Defaults to `None`.
+            `None` keeps the model's own (refused when the model ends in
+            features, not a classifier). Defaults to `None`.
         gate: str. `"learned"` or `"average"`. Defaults to `"learned"`.
         name: str or `None`. Name of the ONE network. Defaults to
             `f"one_{model.name}"`.
@@ -74,6 +79,7 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
         validation.check_int_at_least("num_classes", num_classes, 2)
     inputs, output = _functional_endpoints(model)
     graph = _Graph(output)
+    graph.check_classifier(num_classes, model)
     split = graph.split_position(split_layer, model)
     trunk_output = graph.nodes[split].outputs[0]
 
@@ -138,7 +144,31 @@ def _is_softmax_layer(operation):
     if isinstance(operation, keras.layers.Softmax):
         return True
     return isinstance(operation, keras.layers.Activation) and \
-        operation.get_config().get("activation") == "softmax"
+        _activation_name(operation) == "softmax"
+
+
+def _activation_name(operation):
+    """The name of a layer's `activation` in its config, or `None`."""
+    if not isinstance(operation, keras.layers.Layer):
+        return None
+    activation = operation.get_config().get("activation")
+    if isinstance(activation, dict):  # A serialized function.
+        activation = activation.get("config", activation.get("class_name"))
+    return activation if isinstance(activation, str) else None
+
+
+# Layers that move or drop values without mixing them: a softmax before
+# them still makes the model's output probabilities.
+_PASS_THROUGH = (keras.layers.Reshape, keras.layers.Flatten,
+                 keras.layers.Identity, keras.layers.Dropout)
+
+
+def _passes_through(operation):
+    """Whether `operation` keeps a softmax's output probabilities."""
+    if isinstance(operation, _PASS_THROUGH):
+        return True
+    return isinstance(operation, keras.layers.Activation) and \
+        _activation_name(operation) == "linear"
 
 
 class _Graph:
@@ -159,17 +189,56 @@ class _Graph:
         self.nodes = self._topological_nodes(output)
         self.position = {id(node): k for k, node in enumerate(self.nodes)}
         self.last = len(self.nodes) - 1
-        self.drops_softmax = self.last > 0 and _is_softmax_layer(
-            self.nodes[self.last].operation)
+        # The softmax that makes the output probabilities: a softmax layer
+        # (`dropped`, skipped in the branches) or a layer with a softmax
+        # activation (`linearized`, rebuilt linear), at the end or followed
+        # only by layers that keep probabilities (Reshape, Flatten, ...).
+        self.dropped = self.linearized = None
+        self._find_softmax()
         # The last node whose layer is kept in the branches.
-        self.head = self.last - 1 if self.drops_softmax else self.last
-        if self.drops_softmax:
-            softmax_inputs = self.nodes[self.last].input_tensors
-            if len(softmax_inputs) != 1 or \
-                    self.position[id(_producer(softmax_inputs[0]))] != \
-                    self.head:
-                self.drops_softmax, self.head = False, self.last
+        self.head = self.last - 1 if self.dropped == self.last else self.last
+        # The first position after which no split is valid: the branches
+        # need a layer with weights before the output or the softmax.
+        self.split_end = (self.dropped - 1 if self.dropped is not None else
+                          self.linearized if self.linearized is not None
+                          else self.head)
         self._live_ranges = self._tensor_live_ranges()
+
+    def _find_softmax(self):
+        """Sets `dropped` or `linearized`: the softmax nearest the output
+        through a chain of single-input pass-through layers, if any."""
+        k = self.last
+        while k > 0:
+            operation = self.nodes[k].operation
+            inputs = self.nodes[k].input_tensors
+            if _is_softmax_layer(operation):
+                if len(inputs) == 1 and self.position[
+                        id(_producer(inputs[0]))] == k - 1:
+                    self.dropped = k
+                return
+            if _activation_name(operation) == "softmax":
+                self.linearized = k
+                return
+            if not _passes_through(operation) or len(inputs) != 1 or \
+                    self.position[id(_producer(inputs[0]))] != k - 1:
+                return
+            k -= 1
+
+    def check_classifier(self, num_classes, model):
+        """Refuses a model whose output is not class scores when no
+        `num_classes` asks for a new classifier."""
+        head = self.nodes[self.head].operation
+        if num_classes is not None or isinstance(head, keras.layers.Dense) \
+                or self.dropped is not None or self.linearized is not None:
+            return
+        width = self.nodes[self.head].outputs[0].shape[-1]
+        raise ValueError(
+            f"`num_classes` must be given: model {model.name!r} ends in "
+            f"layer {head.name!r} ({type(head).__name__}), not in a "
+            f"classifier (a Dense layer or a softmax), so its {width} "
+            f"outputs are features, not class logits. Pass num_classes to "
+            f"append a Dense classifier to each branch. Received: "
+            f"num_classes=None")
 
     @staticmethod
     def _topological_nodes(output):
@@ -221,10 +290,11 @@ class _Graph:
         node = self.nodes[position]
         if node.is_input:
             return ("it is the input: the shared trunk would be empty")
-        if position >= self.head:
+        if position >= self.split_end:
             return ("no layer would be left for the branches (it is the "
                     "last layer" + (" before the final softmax" if
-                                    position < self.last else "") + ")")
+                                    self.dropped is not None and
+                                    position < self.dropped else "") + ")")
         if uses > 1:
             return (f"the layer is called {uses} times in the model, so its "
                     "output is not a single tensor")
@@ -302,6 +372,10 @@ class _Graph:
         for k in range(position + 1, self.head + 1):
             node = self.nodes[k]
             operation = node.operation
+            if k == self.dropped:  # The branch's output stays logits.
+                tensors[id(node.outputs[0])] = tensors[id(
+                    node.input_tensors[0])]
+                continue
             if id(operation) not in clones:
                 clones[id(operation)] = self._clone(operation, prefix, k,
                                                     num_classes)
@@ -334,6 +408,8 @@ class _Graph:
             return operation
         config = operation.get_config()
         config["name"] = f"{prefix}{operation.name}"
+        if position == self.linearized:
+            config["activation"] = "linear"
         if position == self.head and self._head_becomes_logits(num_classes):
             config["name"] = f"{prefix}logits"
             if isinstance(operation, keras.layers.Dense):

@@ -113,6 +113,30 @@ class MethodModel(keras.Model):
         """
         return [self.network]
 
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None,
+                *args, **kwargs):
+        """Keras' `compile`, without `loss` or `loss_weights`: the method
+        defines its loss (`compute_loss`), which one given here would not
+        replace."""
+        for name, value in (("loss", loss), ("loss_weights", loss_weights)):
+            if value is not None:
+                raise ValueError(
+                    f"`{name}` must not be given to "
+                    f"{type(self).__name__}.compile: the method defines its "
+                    f"own loss (`compute_loss`, e.g. ONE's cross-entropy of "
+                    f"every branch and the teacher plus the distillation "
+                    f"term), which it would not replace. Compile with an "
+                    f"optimizer only. Received: {name}={value!r}")
+        super().compile(optimizer, None, None, *args, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved (Keras skips a custom
+        `compile` otherwise, and the loaded model would not be compiled)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         # Labels given as arrays are checked here: a jitted JAX step cannot.
         self.check_array_labels(y, "y")

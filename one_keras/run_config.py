@@ -1,6 +1,7 @@
 """The settings of a training run: `TrainConfig`, checked when built."""
 
 import dataclasses
+import os
 import sys
 
 from one_keras import data as data_lib
@@ -9,7 +10,9 @@ from one_keras import methods as methods_lib
 from one_keras import recipes
 from one_keras import validation
 from one_keras.method_model import WEIGHT_DECAY
+from one_keras.methods import method as method_lib
 from one_keras.models import model_names
+from one_keras.models import resnet_cifar
 
 MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
@@ -17,6 +20,13 @@ STRATEGIES = distribution.STRATEGIES
 VERBOSITIES = ("auto", 0, 1, 2)
 # Number fields that must be finite (the methods' options check their own).
 FLOAT_FIELDS = ("lr", "momentum", "weight_decay")
+BOOL_FIELDS = ("download", "skip_bad_images", "nesterov", "mixed_precision",
+               "sync_bn", "deterministic", "restart")
+# Fields whose `None` takes the recipe's value.
+RECIPE_FIELDS = ("nesterov", "block")
+STR_FIELDS = ("data_dir", "tpu")
+# Fields that take a path: an `os.PathLike` is kept as its str.
+PATH_FIELDS = ("data_dir", "output_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +127,23 @@ class TrainConfig:
     verbose: int | str = "auto"
 
     def __post_init__(self):
+        # Types first: a string is never a bool ("False" is truthy) nor a
+        # number, and every later check may then compare values.
+        for name in PATH_FIELDS:  # A pathlib.Path is kept as its str.
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                object.__setattr__(self, name, os.fspath(value))
+        for name in BOOL_FIELDS:
+            validation.check_bool(name, getattr(self, name),
+                                  allow_none=name in RECIPE_FIELDS)
+        for name in STR_FIELDS:
+            validation.check_str(name, getattr(self, name))
+        validation.check_str("output_dir", self.output_dir,
+                             allow_empty=False)
         for name in FLOAT_FIELDS:  # inf or NaN: every loss is NaN.
-            validation.check_finite(name, getattr(self, name))
+            validation.check_number(name, getattr(self, name))
+        validation.check_choice("dataset", self.dataset,
+                                data_lib.dataset_names())
         validation.check_int_at_least("epochs", self.epochs, 1)
         validation.check_int_at_least("batch_size", self.batch_size, 1)
         validation.check_int_at_least("eval_batch_size",
@@ -127,20 +152,30 @@ class TrainConfig:
                                       self.steps_per_epoch, 0)
         validation.check_int_at_least("eval_steps", self.eval_steps, 0)
         validation.check_int_at_least("image_size", self.image_size, 0)
+        validation.check_int_at_least("width", self.width, 1)
+        validation.check_int_at_least("seed", self.seed, 0)
+        validation.check_int("depth", self.depth)
         validation.check_positive("lr", self.lr)
         validation.check_non_negative("momentum", self.momentum)
+        validation.check_non_negative("weight_decay", self.weight_decay)
         validation.check_choice("model", self.model, MODELS)
+        if self.model == "resnet":
+            resnet_cifar.check_depth(self.depth)
+        if self.block is not None:
+            validation.check_choice("block", self.block, resnet_cifar.BLOCKS)
         validation.check_choice("augment", self.augment,
                                 data_lib.AUGMENTATIONS)
-        if not isinstance(self.options, dict):
+        if not isinstance(self.options, dict) or not all(
+                isinstance(name, str) for name in self.options):
             raise ValueError(
                 "`options` must be a dict of the method's options by name, "
-                f"e.g. {{'num_branches': 4}}. Received: "
-                f"options={self.options!r}")
+                f"e.g. {{'num_branches': 4}}. "
+                f"{validation.received('options', self.options)}")
         validation.check_choice("recipe", self.recipe, RECIPES)
         # Checks the method and its options; nothing is stored.
-        methods_lib.get_method(self.method).check_run(
-            self.method_options(), self.epochs)
+        options = self.method_options()
+        method_lib.check_option_types(options, strings=True)
+        methods_lib.get_method(self.method).check_run(options, self.epochs)
         if self.skip_bad_images and self.dataset != "image_folder":
             raise ValueError(
                 "`skip_bad_images` applies to dataset 'image_folder' only. "
@@ -154,25 +189,54 @@ class TrainConfig:
         options side by side: the form of `settings()`, `config.json` and a
         report's `config`.
 
+        Every key is kept or refused: a field, an option of the method
+        (flat, or in an `options` dict), or the option of another method
+        that a saved flat form may list (left out when it comes from
+        `settings`, refused when given in `fields`).
+
         Args:
             settings: dict or `None`. Flat settings; `fields` override them.
             **fields: more flat settings, e.g. `method="dml",
-                num_peers=3, depth=32`.
+                num_peers=3, depth=32`, or `options={"num_peers": 3}`.
 
         Returns:
             A `TrainConfig`; the method's options found among the settings
-            become `options`. Options of other methods are left out when
-            they come from `settings` (a saved flat form lists every
-            method's), refused when given in `fields`.
+            (flat or in `options`) become `options`.
+
+        Raises:
+            ValueError: a key that is no field nor option, an `options`
+                that is not a dict, or an option given twice with two
+                values.
         """
         settings = dict(settings or {})
         method = fields.get("method", settings.get(
             "method", cls.__dataclass_fields__["method"].default))
         names = methods_lib.get_method(method).option_names()
         every_option = methods_lib.option_users(methods_lib.REGISTRY)
-        options = {k: v for k, v in settings.items() if k in names}
-        options.update({k: v for k, v in fields.items()
-                        if k in every_option})
+        known = set(cls.__dataclass_fields__) | set(every_option)
+        options = {}
+        for source, keep in ((settings, names), (fields, every_option)):
+            unknown = sorted(set(source) - known)
+            if unknown:
+                raise ValueError(
+                    f"`{unknown[0]}` is neither a `TrainConfig` field nor "
+                    f"an option of a method; nothing would read it. Drop "
+                    f"it or fix its name. "
+                    f"{validation.received(unknown[0], source[unknown[0]])}")
+            given = source.get("options", {})
+            if not isinstance(given, dict):
+                raise ValueError(
+                    "`options` must be a dict of the method's options by "
+                    f"name. {validation.received('options', given)}")
+            flat = {k: v for k, v in source.items() if k in keep}
+            for name in set(flat) & set(given):
+                if flat[name] != given[name]:
+                    raise ValueError(
+                        f"`{name}` is given twice, as a setting and in "
+                        f"`options`, with two values; give it once. "
+                        f"Received: {name}={flat[name]!r}, "
+                        f"options={given!r}")
+            options.update({**flat, **given})
         merged = {k: v for k, v in {**settings, **fields}.items()
                   if k not in every_option and k != "options"}
         return cls(**merged, options=options)

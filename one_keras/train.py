@@ -149,6 +149,9 @@ def _define_method_option_flags(registry):
                 bounds["lower_bound"] = min(lows)
             if None not in highs:
                 bounds["upper_bound"] = max(highs)
+        above = [f.metadata.get("greater_than") for _, f in users]
+        if None not in above:  # Checked by `TrainConfig`; said here.
+            help_text += f" A number > {min(above):g}."
         _DEFINERS[kind](name, None, help_text, **bounds)
 
 
@@ -200,8 +203,8 @@ def main(argv):
 
 def interrupted_line(config):
     """The line a run stopped by Ctrl-C prints: how to resume it."""
-    from one_keras import backup
-    states = backup.list_states(os.path.join(config.output_dir, "backup"))
+    from one_keras.runs import RunDirectory
+    states = RunDirectory(config.output_dir).backup_states()
     since = (f"after epoch {states[0][0]} of {config.epochs}" if states
              else "epoch 0 (no epoch had finished)")
     command = ("the same command without --restart" if config.restart

@@ -306,6 +306,26 @@ def test_data_of_other_classes_is_refused_until_restart(tmp_path):
     assert _files(run / "backup") != backups
 
 
+def test_a_run_of_another_backend_is_refused_until_restart(
+        tmp_path, interrupted):
+    run = tmp_path / "run"
+    config = _copy(interrupted, run)
+    for path in (run / "backup").glob("*.json"):
+        metadata = json.loads(path.read_text())
+        assert metadata["backend"] == keras.backend.backend()
+        path.write_text(json.dumps({**metadata, "backend": "jax"}))
+    backups = _files(run / "backup")
+
+    # Its inputs and numerics differ: a resumed run would silently match
+    # no uninterrupted run (resumed_with_changes was []).
+    with pytest.raises(ValueError, match=r"trained on the Keras backend "
+                       r"'jax' and this process runs 'tensorflow'.*"
+                       r"--restart") as error:
+        experiment.run(config)
+    assert "\n" not in str(error.value)
+    assert _files(run / "backup") == backups
+
+
 @pytest.mark.parametrize("recorded", [True, False],
                          ids=["backups-record-settings", "legacy-backups"])
 def test_unreadable_config_json_is_no_licence_to_restart(

@@ -228,3 +228,54 @@ def test_resnet50():
         "'conv5_block1_0_conv'" in message
     assert "'conv4_block6_out', 'conv5_block1_add', 'conv5_block1_out'" \
         in message
+
+
+def test_pooled_features_without_num_classes_are_refused():
+    # include_top=False, pooling="avg": the 1280 pooled features would
+    # have been taken for the logits of a 1280-class model.
+    backbone = keras.applications.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), include_top=False,
+        pooling="avg")
+    with pytest.raises(ValueError, match=r"`num_classes` must be given: "
+                       r"model .* ends in layer .*GlobalAveragePooling2D.*"
+                       r"its 1280 outputs are features") as error:
+        one_keras.from_backbone(backbone, "block_15_add")
+    assert "\n" not in str(error.value)
+    one = one_keras.from_backbone(residual_model(head="none"), "res_add",
+                                  num_classes=4)
+    assert one.network.get_layer("branch0_logits").units == 4
+
+
+def _softmax_then(tail):
+    """The residual model with a softmax followed by `tail` layers."""
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = layers.Conv2D(4, 3, padding="same", name="stem_conv")(inputs)
+    x = layers.ReLU(name="stem_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if tail == "layer":
+        x = layers.Dense(5, name="dense")(x)
+        x = layers.Softmax(name="probabilities")(x)
+    else:
+        x = layers.Dense(5, activation="softmax", name="dense")(x)
+    x = layers.Reshape((5,), name="reshape")(x)
+    x = layers.Identity(name="identity")(x)
+    return keras.Model(inputs, x, name="softmax_inside")
+
+
+@pytest.mark.parametrize("tail", ["layer", "activation"])
+def test_a_softmax_followed_by_reshapes_is_removed(tail):
+    # The branches emitted probabilities, which the loss took for logits.
+    original = _softmax_then(tail)
+    one = one_keras.from_backbone(original, "stem_relu", num_branches=2)
+    names = [layer.name for layer in one.network.layers]
+    assert not any("probabilities" in name for name in names)
+    assert one.network.get_layer("branch0_dense").get_config()[
+        "activation"] == "linear"
+    batch = images((8, 8, 3), batch=4)
+    logits = keras.ops.convert_to_numpy(
+        one(batch, training=False)["branch_logits"])
+    # Probabilities sum to 1; logits of a fresh layer do not.
+    assert not np.allclose(logits.sum(-1), 1.0)
+    assert (logits < 0).any()
+    assert trainable_count(one.target_model()) == trainable_count(original)
+    check_fit_step(one, batch, 5)

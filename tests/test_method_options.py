@@ -143,3 +143,16 @@ def test_code_recipe_flag_gives_the_flagfile():
     assert from_file.settings() == from_recipe.settings()
     assert resolved(from_file) == (False, 80, "bottleneck")
     assert overridden.recipe_value("nesterov")
+
+
+def test_options_check_their_types_when_made():
+    from one_keras.methods import get_method
+    options = get_method("one").options
+    with pytest.raises(ValueError, match=r"`no_distillation` must be a bool "
+                       r".*Received: no_distillation='False' \(of type str\)"):
+        options(no_distillation="False")
+    with pytest.raises(ValueError, match=r"`num_branches` must be an int"):
+        options(num_branches=2.0)
+    with pytest.raises(ValueError, match=r"`temperature` must be a number > 0"):
+        options(temperature=0)
+    assert options(temperature=2).temperature == 2

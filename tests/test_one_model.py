@@ -213,6 +213,8 @@ def test_tf_data_labels_out_of_range_give_one_clear_error(bad_label):
                                   "num_classes - 1] for a model with 4 "
                                   "classes")
         assert "\n" not in message
+        # TensorFlow's assert text (the tensors' names) is cut off.
+        assert message.endswith("a batch holds a label outside that range.")
 
 
 def test_nan_loss_stops_fit_with_the_cli_advice():
@@ -252,3 +254,40 @@ def test_network_must_be_a_one_network():
 def test_bad_model_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tiny_model(**kwargs)
+
+
+def test_one_hot_labels_are_refused_in_one_line():
+    # They passed the label check, then failed on shapes (32, 3) vs (8, 3, 4).
+    model = tiny_model(num_classes=4)
+    images, labels = tiny_data()
+    one_hot = np.eye(4, dtype="float32")[labels % 4]
+    model.compile(optimizer="sgd")
+    data = tf.data.Dataset.from_tensor_slices((images, one_hot)).batch(4)
+    for run in (lambda: model.fit(images, one_hot, verbose=0),
+                lambda: model.fit(data, verbose=0)):
+        with pytest.raises(ValueError, match=r"`y` must hold one integer "
+                           r"class label per sample, of shape \(batch,\) "
+                           r".*np\.argmax.* of shape \((16|4|None), 4\)$"):
+            run()
+    # A column of labels is one per sample.
+    model.fit(images, (labels % 4)[:, None], verbose=0)
+
+
+def test_a_loss_given_to_compile_is_refused():
+    model = tiny_model(num_classes=4)
+    for arguments in ({"loss": "mse"}, {"loss_weights": [1.0]}):
+        with pytest.raises(ValueError, match=r"must not be given to "
+                           r"ONEModel\.compile: the method defines its own "
+                           r"loss"):
+            model.compile(optimizer="sgd", **arguments)
+    with pytest.raises(ValueError, match=r"Received: loss='mse'"):
+        model.compile("sgd", "mse")
+
+
+def test_a_loaded_model_is_compiled_as_saved(tmp_path):
+    model = tiny_model(num_classes=4)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
+    model.save(tmp_path / "one.keras")
+    restored = keras.models.load_model(tmp_path / "one.keras")
+    assert restored.compiled
+    assert float(restored.optimizer.momentum) == 0.5

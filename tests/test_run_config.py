@@ -48,3 +48,54 @@ def test_demo_flagfile_matches_defaults():
     for name, value in values.items():
         if name != "output_dir":
             assert str(defaults[name]) == value, name
+
+
+@pytest.mark.parametrize("fields,message", [
+    # A string is never a truthy bool: "False" would restart a finished
+    # run, train without distillation or in bfloat16.
+    ({"restart": "False"},
+     r"`restart` must be a bool .* Received: restart='False' \(of type str\)"),
+    ({"mixed_precision": "False"}, r"`mixed_precision` must be a bool"),
+    ({"options": {"no_distillation": "False"}},
+     r"`no_distillation` must be a bool .*\(of type str\)"),
+    ({"nesterov": "yes"}, r"`nesterov` must be a bool \(True, False or None"),
+    ({"depth": "8"}, r"`depth` must be an int\. Received: depth='8' "
+                     r"\(of type str\)"),
+    ({"depth": 10}, r"`depth` must be of the form `6 \* n \+ 2`"),
+    ({"width": 16.0}, r"`width` must be an integer >= 1\. .*\(of type float"),
+    ({"seed": "0"}, r"`seed` must be an integer >= 0\. .*\(of type str\)"),
+    ({"dataset": "mnist"}, r"`dataset` must be one of 'digits'"),
+    ({"output_dir": None}, r"`output_dir` must be a str\. .*NoneType"),
+    ({"output_dir": ""}, r"`output_dir` must be a non-empty str"),
+    ({"options": {"temperature": "3"}},
+     r"`temperature` must be a number .*\(of type str\)"),
+    ({"lr": "0.1"}, r"`lr` must be a number .*\(of type str\)"),
+    ({"verbose": True}, r"`verbose` must be one of .*\(of type bool\)"),
+    ({"block": "wide"}, r"`block` must be one of 'basic', 'bottleneck'"),
+])
+def test_wrong_types_are_refused_at_construction(fields, message):
+    with pytest.raises(ValueError, match=message):
+        run_config.TrainConfig(**fields)
+
+
+def test_a_path_object_is_kept_as_its_string(tmp_path):
+    config = run_config.TrainConfig(output_dir=tmp_path / "run")
+    assert config.output_dir == str(tmp_path / "run")
+
+
+def test_from_settings_keeps_or_refuses_every_key():
+    config = run_config.TrainConfig.from_settings(options={"num_branches": 5})
+    assert config.method_options().num_branches == 5
+    saved = run_config.TrainConfig(options={"num_branches": 4}).settings()
+    config = run_config.TrainConfig.from_settings(
+        saved, options={"gate": "average"})
+    assert config.options["num_branches"] == 4
+    assert config.options["gate"] == "average"
+    with pytest.raises(ValueError, match="`num_branches` is given twice"):
+        run_config.TrainConfig.from_settings(num_branches=4,
+                                             options={"num_branches": 5})
+    with pytest.raises(ValueError, match="`epoch` is neither a `TrainConfig` "
+                       "field nor an option"):
+        run_config.TrainConfig.from_settings({"epoch": 3})
+    with pytest.raises(ValueError, match="`options` must be a dict"):
+        run_config.TrainConfig.from_settings(options=[("num_branches", 5)])

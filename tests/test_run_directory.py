@@ -176,3 +176,54 @@ def test_save_keras_replaces_the_file_whole_or_not_at_all(tmp_path,
         run_directory.save_keras(model, str(path))
     assert path.read_bytes() == saved
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_a_run_of_another_backend_is_not_resumed(tmp_path):
+    saved = TrainConfig(output_dir=str(tmp_path))
+    _write_json(tmp_path / "config.json", saved.settings())
+    states = [(2, "epoch-00002.weights.h5",
+               {"num_classes": 10, "backend": "jax"}),
+              (1, "epoch-00001.weights.h5",
+               {"num_classes": 10, "backend": "jax"})]
+    assert run_directory.resumable_changes(
+        saved, str(tmp_path), states, 10, backend="jax") == {}
+    with pytest.raises(ValueError, match=r"cannot be resumed with these "
+                       r"settings: it trained on the Keras backend 'jax' "
+                       r"and this process runs 'tensorflow'.*"
+                       r"KERAS_BACKEND=jax"):
+        run_directory.resumable_changes(saved, str(tmp_path), states, 10,
+                                        backend="tensorflow")
+    # Backups of before the backend was recorded: nothing to compare.
+    unrecorded = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
+    assert run_directory.resumable_changes(
+        saved, str(tmp_path), unrecorded, 10, backend="tensorflow") == {}
+
+
+def test_resume_state_round_trips_through_a_backups_metadata():
+    from one_keras.runs import ResumeState
+    state = ResumeState(epoch=3, train_seconds=1.5,
+                        resumed_with_changes=({"epoch": 2, "lr": [1, 0.1]},),
+                        config={"depth": 8}, num_classes=10, backend="jax")
+    metadata = state.metadata()
+    assert json.loads(json.dumps(metadata)) == metadata
+    assert ResumeState.from_backup(3, metadata) == state
+    # Backups of older versions record less: unknown, not zero.
+    legacy = ResumeState.from_backup(2, {"resumed_with_changes": []})
+    assert legacy.train_seconds is None and legacy.previous_seconds == 0.0
+    assert legacy.backend is None and ResumeState().metadata() == {
+        "resumed_with_changes": []}
+
+
+def test_run_directory_owns_its_paths_and_what_it_holds(tmp_path):
+    from one_keras.runs import RunDirectory
+    run = RunDirectory(tmp_path)
+    assert run.config_path == str(tmp_path / "config.json")
+    assert run.backup_dir == str(tmp_path / "backup")
+    assert RunDirectory.of_model(tmp_path / "target.keras").path == \
+        str(tmp_path)
+    assert run.read_config() is None and run.backup_states() == []
+    run.write_config({"depth": 8})
+    assert run.read_config() == {"depth": 8}
+    with run.locked(warn=None):
+        assert (tmp_path / "run.lock").exists()
+    assert not (tmp_path / "run.lock").exists()

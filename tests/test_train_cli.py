@@ -152,3 +152,14 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch,
     assert _train(monkeypatch, *command) == 0
     report = json.loads((output_dir / "report.json").read_text())
     assert report["resumed_at_epoch"] == 1
+
+
+def test_help_of_the_temperature_says_what_the_check_takes():
+    # absl's bounds are inclusive ("a non-negative value"); the temperature
+    # must be > 0, so the help says so and 0 is what the check refuses.
+    flag = train.FLAGS["temperature"]
+    assert "non-negative" not in flag.parser.syntactic_help
+    assert "A number > 0." in flag.help
+    with pytest.raises(ValueError, match="`temperature` must be a number > 0"):
+        experiment.TrainConfig(options={"temperature": 0.0})
+    experiment.TrainConfig(options={"temperature": 1e-3})

@@ -149,21 +149,48 @@ def _drop_undecodable(paths, labels, skip_bad_images, data_dir):
 
 
 def decode(path):
-    """One image file as a uint8 `(height, width, 3)` array (Pillow)."""
+    """One image file as a uint8 `(height, width, 3)` array (Pillow), as
+    TensorFlow's `decode_image(channels=3)` gives it.
+
+    Palette, grayscale(-alpha), RGBA and CMYK images become RGB (alpha
+    dropped); 16-bit images keep their high byte, as libpng's 16 -> 8 bit
+    strip does (Pillow's `convert("RGB")` saturates a 16-bit grayscale
+    image to white).
+    """
     from PIL import Image
 
     with Image.open(path) as image:
+        if image.mode.startswith("I"):  # "I;16", "I;16B", "I": 16-bit gray.
+            gray = np.asarray(image).astype(np.int64)
+            gray = np.clip(gray >> 8, 0, 255).astype(np.uint8)
+            return np.repeat(gray[..., None], 3, axis=-1)
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def resize_to(image, size):
-    """Resizes an image to `size` x `size`, bilinear with antialiasing."""
+    """Resizes an image to `size` x `size`, bilinear with antialiasing.
+
+    Args:
+        image: `(height, width, channels)` array of raw pixels, uint8 (an
+            image file's) or float32 (the digits'), any number of channels.
+        size: int. The output side.
+
+    Returns:
+        A `(size, size, channels)` array of `image`'s dtype (uint8 stays
+        uint8; any other becomes float32).
+    """
     from PIL import Image
 
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32)  # Pillow's "F" mode.
     if image.shape[:2] == (size, size):
         return image
-    return np.asarray(Image.fromarray(image).resize(
-        (size, size), Image.BILINEAR), dtype=np.uint8)
+    # Pillow takes (h, w) gray and (h, w, 3) colour arrays; one channel at
+    # a time takes any number of channels (and gives the same pixels).
+    return np.stack([np.asarray(Image.fromarray(image[..., channel]).resize(
+        (size, size), Image.BILINEAR), dtype=image.dtype)
+        for channel in range(image.shape[-1])], axis=-1)
 
 
 def pad_crop_flip(images, rng, padding=4):
@@ -203,12 +230,12 @@ def random_resized_crop_flip(image, rng, size, scale=(0.08, 1.0),
     centre crop).
 
     Args:
-        image: uint8 `(h, w, 3)` array.
+        image: `(h, w, channels)` array of raw pixels (uint8 or float32).
         rng: `np.random.Generator`.
         size: int. Output side.
 
     Returns:
-        A float32 `(size, size, 3)` array.
+        A float32 `(size, size, channels)` array.
     """
     height, width = image.shape[:2]
     area = height * width
@@ -301,8 +328,7 @@ class TrainBatches(keras.utils.PyDataset):
                 return np.stack([random_resized_crop_flip(
                     decode(data.train_files[i]), rng, side) for i in picked])
             return np.stack([random_resized_crop_flip(
-                np.asarray(data.x_train[i], "uint8"), rng, side)
-                for i in picked])
+                data.x_train[i], rng, side) for i in picked])
         images = data.x_train[picked]
         if data.augmentation == "pad_crop_flip":
             return pad_crop_flip(images, rng)

@@ -7,16 +7,13 @@ evaluated on the data (and preprocessing) it was trained with.
 
 import os
 
-from one_keras.json_files import read_json
 from one_keras.run_layout import CONFIG_NAME
+from one_keras.runs import RunDirectory
 
 
 def run_directory(model_path):
     """The run directory of a model: itself, or the folder of a `.keras`."""
-    model_path = os.fspath(model_path)
-    if os.path.isdir(model_path):
-        return model_path
-    return os.path.dirname(os.path.abspath(model_path))
+    return RunDirectory.of_model(model_path).path
 
 
 def read_run_config(model_path):
@@ -29,7 +26,7 @@ def read_run_config(model_path):
     Returns:
         The config dict, or `None` when there is no readable `config.json`.
     """
-    return read_json(os.path.join(run_directory(model_path), CONFIG_NAME))
+    return RunDirectory.of_model(model_path).read_config()
 
 
 def run_data_settings(model_path, dataset=None, data_dir=None,
@@ -55,8 +52,9 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
     """
     from one_keras.data import dataset_names
 
-    config = read_run_config(model_path) or {}
-    path = os.path.join(run_directory(model_path), CONFIG_NAME)
+    run_dir = RunDirectory.of_model(model_path)
+    config = run_dir.read_config() or {}
+    path = run_dir.config_path
     if dataset and config.get("dataset") not in (None, dataset):
         config = {}  # Another dataset: the run's settings do not apply.
     name = dataset or config.get("dataset")

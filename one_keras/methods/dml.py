@@ -17,6 +17,7 @@ from one_keras import losses
 from one_keras import validation
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.methods.method import Method
+from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.peers import PeersModel
 from one_keras.methods.peers import build_peers
@@ -102,14 +103,14 @@ class DMLModel(PeersModel):
 
 
 @dataclasses.dataclass(frozen=True)
-class DMLOptions:
+class DMLOptions(Options):
     """Deep mutual learning's options."""
 
     num_peers: int = option(2, "Number of networks.",
                             lower_bound=2)
     temperature: float = option(DML_TEMPERATURE,
                                 "Distillation temperature T.",
-                                lower_bound=0.0)
+                                greater_than=0.0)
 
 
 def build(options, request):

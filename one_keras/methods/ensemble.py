@@ -11,6 +11,7 @@ import dataclasses
 import keras
 
 from one_keras.methods.method import Method
+from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.peers import PeersModel
 from one_keras.methods.peers import build_peers
@@ -50,7 +51,7 @@ class EnsembleModel(PeersModel):
 
 
 @dataclasses.dataclass(frozen=True)
-class EnsembleOptions:
+class EnsembleOptions(Options):
     """The independent ensemble's options."""
 
     num_peers: int = option(2, "Number of networks.",

@@ -21,6 +21,7 @@ from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
 from one_keras.methods.deployment import deployed_model
 from one_keras.methods.method import Method
+from one_keras.methods.method import Options
 from one_keras.methods.method import option
 
 
@@ -181,7 +182,7 @@ def check_logits_model(name, model):
 
 
 @dataclasses.dataclass(frozen=True)
-class KDOptions:
+class KDOptions(Options):
     """Hinton distillation's options."""
 
     teacher: str = option("", "The teacher, a trained .keras "
@@ -191,7 +192,7 @@ class KDOptions:
                           upper_bound=1.0)
     temperature: float = option(losses.ONE_TEMPERATURE,
                                 "Distillation temperature T.",
-                                lower_bound=0.0)
+                                greater_than=0.0)
 
 
 def resolve_teacher(teacher):

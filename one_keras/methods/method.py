@@ -23,7 +23,9 @@ def option(default, help, **bounds):
         default: The method's default (`None`: filled by the recipe, see
             `one_keras.recipes`).
         help: str. The flag's help text.
-        **bounds: `lower_bound`, `upper_bound` (numbers) or `choices` (str).
+        **bounds: `lower_bound`, `upper_bound` (numbers, inclusive),
+            `greater_than` (a number, exclusive: e.g. `0.0` for a
+            temperature) or `choices` (str).
 
     Returns:
         A `dataclasses.field`.
@@ -32,12 +34,43 @@ def option(default, help, **bounds):
                              metadata={"help": help, **bounds})
 
 
+# An option field's declared type -> the check of its values' type.
+_TYPE_CHECKS = {bool: validation.check_bool, "bool": validation.check_bool,
+                int: validation.check_int, "int": validation.check_int,
+                float: validation.check_number,
+                "float": validation.check_number}
+
+
+def check_option_types(options, strings=False):
+    """Refuses an option value that is not of its field's type.
+
+    A string is never a bool (`"False"` would be truthy) nor a number.
+
+    Args:
+        options: an options dataclass instance.
+        strings: bool. Whether `str` fields must hold a str (a run's
+            settings); `build_method_model` also takes objects there (a
+            `keras.Model` as KD's `teacher`).
+    """
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if value is None:
+            continue
+        check = _TYPE_CHECKS.get(field.type)
+        if check is None and strings and field.type in (str, "str"):
+            check = validation.check_str
+        if check is not None:
+            check(field.name, value)
+
+
 def check_option_bounds(options):
-    """Refuses an option value outside its field's bounds or choices.
+    """Refuses an option value of another type than its field's, or outside
+    its field's bounds or choices.
 
     Args:
         options: an options dataclass instance.
     """
+    check_option_types(options)
     for field in dataclasses.fields(options):
         value = getattr(options, field.name)
         if value is None:
@@ -45,6 +78,12 @@ def check_option_bounds(options):
         if "choices" in field.metadata:
             validation.check_choice(field.name, value,
                                     field.metadata["choices"])
+        if "greater_than" in field.metadata:
+            if not value > field.metadata["greater_than"]:
+                raise ValueError(
+                    f"`{field.name}` must be a number > "
+                    f"{field.metadata['greater_than']:g}. "
+                    f"{validation.received(field.name, value)}")
         low = field.metadata.get("lower_bound")
         high = field.metadata.get("upper_bound")
         if isinstance(value, bool) or (low is None and high is None):
@@ -52,14 +91,22 @@ def check_option_bounds(options):
         if field.type in (int, "int"):
             validation.check_int_at_least(field.name, value, low)
             continue
-        validation.check_finite(field.name, value)
         if (low is not None and value < low) or \
                 (high is not None and value > high):
             bounds = (f">= {low}" if high is None else
                       f"in [{low}, {high}]" if low is not None else
                       f"<= {high}")
-            raise ValueError(f"`{field.name}` must be {bounds}. Received: "
-                             f"{field.name}={value!r}")
+            raise ValueError(f"`{field.name}` must be {bounds}. "
+                             f"{validation.received(field.name, value)}")
+
+
+class Options:
+    """Base of the methods' options dataclasses: an instance checks its
+    values' types and bounds when it is made (e.g. `ONEOptions(
+    no_distillation="False")` is refused: a string is never a bool)."""
+
+    def __post_init__(self):
+        check_option_bounds(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,8 +156,9 @@ class Method:
     Attributes:
         name: str. The `--method` value.
         summary: str. One line: what it trains (the flag's help).
-        options: type. A frozen dataclass of the method's options, every
-            field made with `option` (its default is the method's).
+        options: type. A frozen dataclass of the method's options, an
+            `Options`, every field made with `option` (its default is the
+            method's).
         build: callable. `build(options, request)` returns the training
             model (a `one_keras.method_model.MethodModel`) for an options
             instance and a `BuildRequest`.
@@ -162,6 +210,4 @@ class Method:
                 f"{', '.join(self.option_names()) or 'none'}). Drop it or "
                 f"choose a method that uses it. Received: "
                 f"{unknown[0]}={given[unknown[0]]!r}, method={self.name!r}")
-        options = self.options(**given)
-        check_option_bounds(options)
-        return options
+        return self.options(**given)  # Checked by `Options`.

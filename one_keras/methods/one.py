@@ -11,6 +11,7 @@ import keras
 from one_keras.callbacks import KLRampUp
 from one_keras.losses import ONE_TEMPERATURE
 from one_keras.methods.method import Method
+from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.models import backbone_parts
 from one_keras.models import resnet_cifar
@@ -129,7 +130,7 @@ def build_one_resnet(depth=resnet_cifar.DEPTH, num_classes=10,
 
 
 @dataclasses.dataclass(frozen=True)
-class ONEOptions:
+class ONEOptions(Options):
     """ONE's options (the ablations of Table 5 included)."""
 
     num_branches: int = option(
@@ -145,7 +146,7 @@ class ONEOptions:
     temperature: float = option(
         ONE_TEMPERATURE,
         "Distillation temperature T of the teacher's soft targets.",
-        lower_bound=0.0)
+        greater_than=0.0)
     kl_rampup_epochs: int = option(
         None, "Epochs of KL weight ramp-up (0: off; default: the recipe's, "
         "paper 0, code 80).", lower_bound=0)

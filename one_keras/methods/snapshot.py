@@ -22,6 +22,7 @@ from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
 from one_keras.methods.kd import check_logits_model
 from one_keras.methods.method import Method
+from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.peers import build_peer_network
 from one_keras.methods.peers import build_peers
@@ -273,7 +274,7 @@ class SnapshotModel(MethodModel):
 
 
 @dataclasses.dataclass(frozen=True)
-class SnapshotOptions:
+class SnapshotOptions(Options):
     """The snapshot ensemble's options."""
 
     num_snapshots: int = option(5, "Snapshots (cosine "

@@ -8,6 +8,7 @@ network trained the plain way; `target_model()` is what is deployed.
 import dataclasses
 
 from one_keras.methods.method import Method
+from one_keras.methods.method import Options
 from one_keras.methods.one import build_one_model
 
 
@@ -29,7 +30,7 @@ def build_vanilla_model(model_name, num_classes, input_shape=None,
 
 
 @dataclasses.dataclass(frozen=True)
-class VanillaOptions:
+class VanillaOptions(Options):
     """The plain network has no options of its own."""
 
 

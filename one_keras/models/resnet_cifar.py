@@ -27,10 +27,10 @@ def check_depth(depth):
     Returns:
         `n`, the number of blocks per stage.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 \
-            or (depth - 2) % 6:
+    if not validation.is_int(depth) or depth < 8 or (depth - 2) % 6:
         raise ValueError("`depth` must be of the form `6 * n + 2` with n >= 1 "
-                         f"(e.g. 8, 20, 32, 56, 110). Received: depth={depth}")
+                         "(an int: 8, 20, 32, 56, 110, ...). "
+                         f"{validation.received('depth', depth)}")
     return (depth - 2) // 6
 
 
