@@ -148,22 +148,67 @@ def _drop_undecodable(paths, labels, skip_bad_images, data_dir):
                                        data_dir)
 
 
-def decode(path):
-    """One image file as a uint8 `(height, width, 3)` array (Pillow)."""
+def decode(path, channels=3):
+    """One image file as a uint8 `(height, width, channels)` array (Pillow).
+
+    Args:
+        path: str. An image file (JPEG, PNG, GIF, BMP, ...).
+        channels: int. `3` (RGB) or `1` (grayscale). Defaults to `3`.
+
+    Raises:
+        OSError, ValueError, SyntaxError: the file is not a decodable image.
+    """
     from PIL import Image
 
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"),
+                            dtype=np.uint8)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def resize_to(image, size):
-    """Resizes an image to `size` x `size`, bilinear with antialiasing."""
+    """Resizes an image to `size` x `size` (or `(height, width)`), bilinear
+    with antialiasing.
+
+    Args:
+        image: uint8 `(h, w, channels)` array, 1 or 3 channels.
+        size: int, or `(height, width)`.
+
+    Returns:
+        A uint8 array of the new size, as many channels.
+    """
     from PIL import Image
 
-    if image.shape[:2] == (size, size):
+    height, width = (size, size) if np.isscalar(size) else tuple(size)
+    if image.shape[:2] == (height, width):
         return image
-    return np.asarray(Image.fromarray(image).resize(
-        (size, size), Image.BILINEAR), dtype=np.uint8)
+    gray = image.ndim == 3 and image.shape[-1] == 1
+    resized = np.asarray(Image.fromarray(image[..., 0] if gray else image)
+                         .resize((width, height), Image.BILINEAR),
+                         dtype=np.uint8)
+    return resized[..., None] if gray else resized
+
+
+def resize_center_crop(image, size, resize=None):
+    """ImageNet evaluation, as `preprocessing.resize_center_crop` does it:
+    the shorter side to `resize` (256 for 224), then the centre crop.
+
+    Args:
+        image: uint8 `(h, w, channels)` array.
+        size: int. Side of the output.
+        resize: int or `None`. The shorter side before the crop.
+
+    Returns:
+        A uint8 `(size, size, channels)` array.
+    """
+    resize = resize or int(round(size * 256 / 224))
+    height, width = image.shape[:2]
+    scale = resize / min(height, width)
+    new = (max(size, int(round(height * scale))),
+           max(size, int(round(width * scale))))
+    image = resize_to(image, new)
+    top, left = (new[0] - size) // 2, (new[1] - size) // 2
+    return image[top:top + size, left:left + size]
 
 
 def pad_crop_flip(images, rng, padding=4):
