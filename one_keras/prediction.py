@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import importlib.util
 import os
+import stat
 import tempfile
 from typing import Callable
 from typing import Optional
@@ -274,8 +275,13 @@ def _artifact_runner(kind, path):
             f"installed: `pip install {package}`, or predict with a "
             "`.keras` deployable (a run directory), which needs only "
             "Keras. Received: model=" + path)
-    from one_keras.export import verify
-
+    try:
+        from one_keras.export import verify
+    except ImportError as error:  # one_keras.export imports TensorFlow.
+        raise backends.BackendError(
+            f"A {kind} artifact is run through one_keras.export, which "
+            f"needs TensorFlow here ({error}); install it, or predict with "
+            "a `.keras` deployable. Received: model=" + path) from None
     runner = verify.load_runner(kind, path)
     shape = artifact_input_shape(kind, path)
     probe = runner(np.zeros((1,) + shape, "float32"))["probabilities"]
@@ -404,9 +410,13 @@ def read_image(path, input_shape, center_crop=False):
     Raises:
         ValueError: the file is not an image (the reason in the message).
     """
-    reason = image_folder.unreadable_reason(path)
-    if reason:
-        raise ValueError(reason)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as error:
+        raise ValueError(f"it cannot be opened ({error.strerror})") from None
+    if not regular:  # Reading a named pipe could block forever.
+        raise ValueError("not a regular file (a named pipe, socket or "
+                         "device)")
     height, width, channels = input_shape
     try:
         image = numpy_pipeline.decode(path, channels)

@@ -316,3 +316,17 @@ def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
     errors = [line for line in err if ": error: " in line]
     assert len(errors) == 1 and expected in errors[0], err
     assert all("warning" in line for line in err if line not in errors)
+
+
+def test_a_named_pipe_is_skipped_not_read(predict, capsys, monkeypatch,
+                                          tmp_path, run_dir):
+    """Reading a pipe would block forever."""
+    import os
+
+    folder = tmp_path / "photos"
+    save_image(folder / "red.png", COLOURS["red"])
+    os.mkfifo(folder / "pipe.png")
+    code, out, err = run_tool(predict, capsys, monkeypatch, model=run_dir,
+                              input=folder)
+    assert code == 0 and top_classes(out) == {"red.png": "a_red"}
+    assert len(err) == 1 and "pipe.png: not a regular file" in err[0]
