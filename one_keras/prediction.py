@@ -51,6 +51,8 @@ DEFAULT_DEPLOYABLE = "target"
 RUNTIMES = {"savedmodel": ("tensorflow", "tensorflow"),
             "tflite": ("ai_edge_litert", "ai-edge-litert"),
             "onnx": ("onnxruntime", "onnxruntime")}
+KIND_NAMES = {"keras": "`.keras` file", "savedmodel": "SavedModel directory",
+              "tflite": "`.tflite` file", "onnx": "`.onnx` file"}
 # The training files of a run directory that are not deployables.
 TRAINING_FILES = (MODEL_NAME, CHECKPOINT_NAME)
 CSV_HEADER_START = ("path", "class_1", "probability_1")
@@ -166,8 +168,8 @@ def load_predictor(model, deployable=None, class_names=None):
     if deployable is not None and kind != "run":
         raise ValueError(
             "`deployable` chooses a deployable of a run directory; "
-            f"{model!r} is a {kind} file. Pass the run directory, or leave "
-            f"out --deployable. Received: deployable={deployable!r}")
+            f"{model!r} is a {KIND_NAMES[kind]}. Pass the run directory, or "
+            f"leave out --deployable. Received: deployable={deployable!r}")
     run_dir = _run_directory(model, kind)
     if kind == "run":
         model = _deployable_path(model, deployable or DEFAULT_DEPLOYABLE)

@@ -288,6 +288,7 @@ def test_center_crop_keeps_the_middle_of_the_image(tmp_path):
     ("no_image", "holds no image"),
     ("no_input", "give at least one --input"),
     ("empty_run", "no deployable"),
+    ("training_model", "is a training model (ONEModel"),
 ])
 def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
                                 run_dir, case, expected):
@@ -306,6 +307,13 @@ def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
         inputs = [str(tmp_path / "empty")]
     elif case == "no_input":
         inputs = None
+    elif case == "training_model":
+        from one_keras import methods
+
+        model = tmp_path / "model.keras"
+        methods.build_method_model("one", num_classes=3,
+                                   input_shape=(8, 8, 3), depth=8,
+                                   width=4).save(model)
     elif case == "empty_run":
         model = tmp_path / "empty"
         save_image(tmp_path / "red.png", COLOURS["red"])
