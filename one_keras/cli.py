@@ -11,10 +11,12 @@ import sys
 from absl import app
 from absl import flags
 
+from one_keras.backends import BackendError
 from one_keras.data import DatasetNotFoundError
 
 # Errors that mean bad input, reported in one line (never a traceback).
-USER_ERRORS = (ValueError, OSError, DatasetNotFoundError, FloatingPointError)
+USER_ERRORS = (ValueError, OSError, DatasetNotFoundError, FloatingPointError,
+               BackendError)
 
 
 def program_name():

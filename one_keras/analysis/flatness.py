@@ -16,6 +16,7 @@ weight space.
         --model one.keras --dataset digits --output_dir runs/flatness
 """
 
+import importlib.util
 import json
 import os
 
@@ -139,13 +140,25 @@ def perturbation_curves(model, train, test, magnitudes, num_directions=5,
     }
 
 
+def can_plot():
+    """Whether matplotlib is installed (the TensorFlow-free install, from
+    requirements-jax.txt, has none), so that `plot_curves` draws."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def plot_curves(results, path):
     """Writes the Fig. 3 plot: train CE and test error against `d`.
 
     Args:
         results: dict. Model name -> a `perturbation_curves` result.
         path: str. The PNG file to write.
+
+    Returns:
+        `True`, or `False` (nothing written) where matplotlib is not
+        installed (`can_plot`).
     """
+    if not can_plot():
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,6 +185,7 @@ def plot_curves(results, path):
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     pyplot.close(figure)
+    return True
 
 
 def run_flatness(models, train, test, output_dir, magnitudes,
@@ -192,7 +206,8 @@ def run_flatness(models, train, test, output_dir, magnitudes,
 
     Returns:
         The dict written to `flatness.json`: `magnitudes`,
-        `num_directions`, `seed` and `models` (name -> curves).
+        `num_directions`, `seed` and `models` (name -> curves). The PNG is
+        left out where matplotlib is not installed (`can_plot`).
     """
     results = {name: perturbation_curves(model, train, test, magnitudes,
                                          num_directions, seed)

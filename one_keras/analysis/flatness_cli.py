@@ -47,6 +47,7 @@ def main(argv):
     from one_keras import data as data_lib
     from one_keras import methods  # noqa: F401  (registers the classes)
     from one_keras.analysis import flatness
+    from one_keras.data import numpy_pipeline
 
     if not _MODELS.value:
         raise ValueError("give at least one --model (a saved .keras file).")
@@ -60,8 +61,8 @@ def main(argv):
 
     def normalised(split, limit=None):
         images, labels = data_lib.split_arrays(dataset, split, limit)
-        return (data_lib.normalize(images, dataset.normalization).numpy(),
-                labels)
+        return numpy_pipeline.normalize(images, dataset.normalization), \
+            labels
 
     train = normalised("train", _MAX_TRAIN.value)
     test = normalised("test")
@@ -79,8 +80,10 @@ def main(argv):
               f"test error {error[0, 0]:.2f}% -> {error[:, -1].mean():.2f}% "
               f"at d={report['magnitudes'][-1]:g} (mean of "
               f"{len(result['directions'])} directions)")
-    print(f"wrote {os.path.join(_OUTPUT_DIR.value, 'flatness.json')} and "
-          "flatness.png")
+    written = os.path.join(_OUTPUT_DIR.value, "flatness.json")
+    print(f"wrote {written} and flatness.png" if flatness.can_plot() else
+          f"wrote {written} (flatness.png needs matplotlib: pip install "
+          "matplotlib)")
 
 
 def _load_model(path):

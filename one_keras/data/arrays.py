@@ -27,7 +27,8 @@ def split_arrays(dataset, split, limit=None, batch_size=256):
     the first `limit` images are a sample of the whole split.
 
     Args:
-        dataset: `one_keras.data.Dataset`.
+        dataset: `one_keras.data.Dataset`, or a `NumpyDataset` (no
+            TensorFlow needed).
         split: str. `"train"` or `"test"`.
         limit: int or `None`. At most this many images; `None` for all
             (mind the memory for large datasets).
@@ -38,10 +39,24 @@ def split_arrays(dataset, split, limit=None, batch_size=256):
         in [0, 255] and int32 `(n,)` labels.
     """
     validation.check_choice("split", split, SPLITS)
+    if limit is not None:
+        validation.check_int_at_least("limit", limit, 1)
+    from one_keras.data import numpy_pipeline
+
+    if isinstance(dataset, numpy_pipeline.NumpyDataset):  # Arrays already.
+        images, labels = ((dataset.x_train, dataset.y_train)
+                          if split == "train" else
+                          (dataset.x_test, dataset.y_test))
+        if images is None:
+            raise ValueError(
+                "`dataset` keeps its training images as files (its "
+                "random_resized_crop_flip augmentation); load it with "
+                "augment='none' for arrays. Received: split='train'")
+        return (np.asarray(images[:limit], "float32"),
+                np.asarray(labels[:limit], "int32"))
     source = dataset.train_source if split == "train" else \
         dataset.test_source
     if limit is not None:
-        validation.check_int_at_least("limit", limit, 1)
         source = source.take(limit)
     transform = dataset.eval_transform or (
         lambda image: tf.cast(image, tf.float32))

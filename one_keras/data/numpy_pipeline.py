@@ -148,49 +148,85 @@ def _drop_undecodable(paths, labels, skip_bad_images, data_dir):
                                        data_dir)
 
 
-def decode(path):
-    """One image file as a uint8 `(height, width, 3)` array (Pillow), as
-    TensorFlow's `decode_image(channels=3)` gives it.
+def decode(path, channels=3):
+    """One image file as a uint8 `(height, width, channels)` array (Pillow),
+    as TensorFlow's `decode_image(channels=...)` gives it.
 
     Palette, grayscale(-alpha), RGBA and CMYK images become RGB (alpha
     dropped); 16-bit images keep their high byte, as libpng's 16 -> 8 bit
     strip does (Pillow's `convert("RGB")` saturates a 16-bit grayscale
     image to white).
+
+    Args:
+        path: str. An image file (JPEG, PNG, GIF, BMP, ...).
+        channels: int. `3` (RGB) or `1` (grayscale). Defaults to `3`.
+
+    Returns:
+        A uint8 array of shape `(height, width, channels)`.
+
+    Raises:
+        OSError, ValueError, SyntaxError: the file is not a decodable image.
     """
     from PIL import Image
 
     with Image.open(path) as image:
         if image.mode.startswith("I"):  # "I;16", "I;16B", "I": 16-bit gray.
             gray = np.asarray(image).astype(np.int64)
-            gray = np.clip(gray >> 8, 0, 255).astype(np.uint8)
-            return np.repeat(gray[..., None], 3, axis=-1)
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+            gray = np.clip(gray >> 8, 0, 255).astype(np.uint8)[..., None]
+            return gray if channels == 1 else np.repeat(gray, 3, axis=-1)
+        pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"),
+                            dtype=np.uint8)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def resize_to(image, size):
-    """Resizes an image to `size` x `size`, bilinear with antialiasing.
+    """Resizes an image to `size` x `size` (or `(height, width)`), bilinear
+    with antialiasing.
 
     Args:
         image: `(height, width, channels)` array of raw pixels, uint8 (an
             image file's) or float32 (the digits'), any number of channels.
-        size: int. The output side.
+        size: int, or `(height, width)`.
 
     Returns:
-        A `(size, size, channels)` array of `image`'s dtype (uint8 stays
-        uint8; any other becomes float32).
+        An array of the new size and as many channels, of `image`'s dtype
+        (uint8 stays uint8; any other becomes float32).
     """
     from PIL import Image
 
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = image.astype(np.float32)  # Pillow's "F" mode.
-    if image.shape[:2] == (size, size):
+    height, width = (size, size) if np.isscalar(size) else tuple(size)
+    if image.shape[:2] == (height, width):
         return image
     # Pillow takes (h, w) gray and (h, w, 3) colour arrays; one channel at
     # a time takes any number of channels (and gives the same pixels).
     return np.stack([np.asarray(Image.fromarray(image[..., channel]).resize(
-        (size, size), Image.BILINEAR), dtype=image.dtype)
+        (width, height), Image.BILINEAR), dtype=image.dtype)
         for channel in range(image.shape[-1])], axis=-1)
+
+
+def resize_center_crop(image, size, resize=None):
+    """ImageNet evaluation, as `preprocessing.resize_center_crop` does it:
+    the shorter side to `resize` (256 for 224), then the centre crop.
+
+    Args:
+        image: uint8 `(h, w, channels)` array.
+        size: int. Side of the output.
+        resize: int or `None`. The shorter side before the crop.
+
+    Returns:
+        A uint8 `(size, size, channels)` array.
+    """
+    resize = resize or int(round(size * 256 / 224))
+    height, width = image.shape[:2]
+    scale = resize / min(height, width)
+    new = (max(size, int(round(height * scale))),
+           max(size, int(round(width * scale))))
+    image = resize_to(image, new)
+    top, left = (new[0] - size) // 2, (new[1] - size) // 2
+    return image[top:top + size, left:left + size]
 
 
 def pad_crop_flip(images, rng, padding=4):

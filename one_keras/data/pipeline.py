@@ -98,8 +98,15 @@ def eval_pipeline(dataset, batch_size, steps=None, drop_remainder=False,
             then splits evenly over that many devices).
 
     Returns:
-        A `tf.data.Dataset` of batches.
+        A `tf.data.Dataset` of batches; for a `NumpyDataset` (no
+        TensorFlow needed), `numpy_pipeline.eval_batches`'
+        `keras.utils.PyDataset`.
     """
+    from one_keras.data import numpy_pipeline
+
+    if isinstance(dataset, numpy_pipeline.NumpyDataset):
+        return numpy_pipeline.eval_batches(dataset, batch_size, steps=steps,
+                                           batch_multiple=batch_multiple)
     source = dataset.test_source
     data = source.map(lambda x, y: (dataset.prepare_eval(x), y),
                       num_parallel_calls=tf.data.AUTOTUNE)

@@ -101,15 +101,30 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
                      image_size=None, skip_bad_images=False):
     """Loads the dataset a run trained on (see `run_data_settings`).
 
+    As training does (`one_keras.run_inputs`), the digits and image folders
+    load with NumPy and Pillow off the TensorFlow backend, so that they
+    need no TensorFlow; the tfds datasets need it (a one-line
+    `one_keras.backends.BackendError` where it is missing).
+
     Args:
         model_path, dataset, data_dir, image_size, skip_bad_images: as in
             `run_data_settings`.
 
     Returns:
-        A `one_keras.data.Dataset`.
+        A `one_keras.data.Dataset`, or a
+        `one_keras.data.numpy_pipeline.NumpyDataset` (not augmented) off
+        the TensorFlow backend; `eval_pipeline` and `split_arrays` take
+        either.
     """
+    from one_keras import backends
     from one_keras.data import load_dataset
+    from one_keras.data import numpy_pipeline
 
     settings = run_data_settings(model_path, dataset, data_dir, image_size,
                                  skip_bad_images)
-    return load_dataset(settings.pop("name"), **settings)
+    name = settings.pop("name")
+    if not backends.is_tensorflow() and name in numpy_pipeline.DATASETS:
+        return numpy_pipeline.load_numpy_dataset(name, augment="none",
+                                                 **settings)
+    backends.require_tensorflow(f"The dataset {name!r}")
+    return load_dataset(name, **settings)

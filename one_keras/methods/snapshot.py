@@ -229,7 +229,10 @@ class SnapshotModel(MethodModel):
                 "snapshot.")
         member = self.snapshots.get_layer(f"member{index}")
         for source, target in zip(self.network.weights, member.weights):
-            target.assign(source)
+            # A copy, not the array itself: JAX's `assign` would make both
+            # variables hold one buffer, which the next jitted train step
+            # donates twice ("Attempt to donate the same buffer twice").
+            target.assign(ops.convert_to_numpy(source))
         self.snapshots_taken.assign(index + 1)
         return index
 

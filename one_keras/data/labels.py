@@ -1,0 +1,43 @@
+"""The class names of a dataset, in label order, for printing predictions.
+
+The digits are named by their digit, an image folder by its class folders
+(the sorted sub-folders of `train/`, as `image_folder` numbers them), the
+tensorflow-datasets ones by tfds' label names where tfds is installed.
+"""
+
+import importlib.util
+import os
+
+from one_keras.data import image_folder
+
+
+def dataset_class_names(name, data_dir=None):
+    """The class names of the dataset `name`, or `None` when unknown.
+
+    Args:
+        name: str. A dataset name (`one_keras.data.dataset_names()`).
+        data_dir: str or `None`. The image folder (`"image_folder"`) or the
+            tfds data directory.
+
+    Returns:
+        A list of str, label `i` named by item `i`; `None` where the names
+        cannot be read (the image folder is gone, tfds is not installed,
+        an unknown dataset).
+    """
+    if name == "digits":
+        return [str(digit) for digit in range(10)]
+    if name == "image_folder":
+        train = os.path.join(data_dir or "", "train")
+        if not data_dir or not os.path.isdir(train):
+            return None
+        return sorted(d for d in os.listdir(train)
+                      if os.path.isdir(os.path.join(train, d)))
+    if importlib.util.find_spec("tensorflow_datasets") is None:
+        return None
+    try:
+        import tensorflow_datasets as tfds
+
+        return list(tfds.builder(name, data_dir=data_dir)
+                    .info.features["label"].names)
+    except Exception:  # Not a tfds name, no label feature: names unknown.
+        return None
