@@ -1,0 +1,389 @@
+"""`RunDirectory`: a training run's output directory as one object.
+
+It owns the run's files (named once in `one_keras.run_layout`), its lock,
+its backups and their `ResumeState`, the checks of a rerun (a finished run,
+a resumable one: settings, classes, Keras backend) and the atomic saves
+into it. `one_keras.experiment.run` trains through it; as Keras'
+`BackupAndRestore` callback owns its backup folder.
+
+Into its `path` a run writes `config.json` (the settings),
+`checkpoint.keras` (every epoch), `backup/` (`one_keras.backup`),
+`log.csv`, `tensorboard/`, and at the end `model.keras` (the training
+model), `target.keras` (what to deploy) and `report.json`; `run.lock`
+while it runs.
+"""
+
+import contextlib
+import os
+import re
+import shutil
+
+from one_keras import backends
+from one_keras import backup as backup_lib
+from one_keras import run_layout
+from one_keras import run_lock
+from one_keras.json_files import read_json
+from one_keras.json_files import write_json
+from one_keras.runs.state import ResumeState
+
+# Fields that may change between a run and its resumption: how to get the
+# data, how much to print, and the learning rate (the fix for a NaN loss).
+RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
+# ... and that a rerun of a finished run may give (it trains nothing).
+FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
+# Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
+# to discard the run there.
+LOCATION_FIELDS = ("output_dir", "restart")
+# Temporaries of a killed save: `save_keras`, `write_json` and older
+# versions' `tempfile.mkstemp(suffix=".keras")`.
+PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
+                          r"tmp[a-z0-9_]{8}\.keras)$")
+
+
+class RunDirectory:
+    """A training run's output directory.
+
+    Args:
+        path: str or `os.PathLike`. The directory (it may not exist yet).
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    @classmethod
+    def of_worker(cls, config, strategy):
+        """Where this worker writes: `config.output_dir`, or under
+        `multi_worker` for a worker other than the chief
+        `output_dir/workers/<task type>_<task id>`.
+
+        Args:
+            config: `one_keras.run_config.TrainConfig`.
+            strategy: the run's `tf.distribute` strategy (or JAX stand-in).
+
+        Returns:
+            A `RunDirectory`.
+        """
+        resolver = getattr(strategy, "cluster_resolver", None)
+        if config.strategy != "multi_worker" or resolver is None or \
+                strategy.extended.should_checkpoint:
+            return cls(config.output_dir)
+        return cls(os.path.join(config.output_dir, run_layout.WORKERS_NAME,
+                                f"{resolver.task_type}_{resolver.task_id}"))
+
+    @classmethod
+    def of_model(cls, model_path):
+        """The run directory a model belongs to: the path itself when it
+        is a directory, else the folder of the `.keras` file.
+
+        Args:
+            model_path: str or `os.PathLike`.
+
+        Returns:
+            A `RunDirectory`.
+        """
+        model_path = os.fspath(model_path)
+        if os.path.isdir(model_path):
+            return cls(model_path)
+        return cls(os.path.dirname(os.path.abspath(model_path)))
+
+    def __repr__(self):
+        return f"RunDirectory({self.path!r})"
+
+    def file(self, name):
+        """The path of `name` (a `one_keras.run_layout` name) in the run."""
+        return os.path.join(self.path, name)
+
+    @property
+    def config_path(self):
+        return self.file(run_layout.CONFIG_NAME)
+
+    @property
+    def report_path(self):
+        return self.file(run_layout.REPORT_NAME)
+
+    @property
+    def backup_dir(self):
+        return self.file(run_layout.BACKUP_NAME)
+
+    @property
+    def log_path(self):
+        return self.file(run_layout.LOG_NAME)
+
+    @property
+    def checkpoint_path(self):
+        return self.file(run_layout.CHECKPOINT_NAME)
+
+    @property
+    def tensorboard_dir(self):
+        return self.file(run_layout.TENSORBOARD_NAME)
+
+    def locked(self, warn=print):
+        """A context that holds the run's `run.lock` (`one_keras.run_lock`:
+        a second run here is refused, a dead run's lock taken over)."""
+        return run_lock.locked(self.path, warn=warn)
+
+    # What the run holds.
+
+    def read_config(self):
+        """Its `config.json` (the flat settings), or `None` if unreadable."""
+        return read_json(self.config_path)
+
+    def write_config(self, settings):
+        """Writes `config.json` atomically."""
+        write_json(self.config_path, settings)
+
+    def read_report(self):
+        """Its `report.json`, or `None` if missing or unreadable."""
+        return read_json(self.report_path)
+
+    def write_report(self, report):
+        """Writes `report.json` atomically."""
+        write_json(self.report_path, report)
+
+    def save_keras(self, model, name):
+        """Saves `model` as the run's file `name`, atomically (see
+        `save_keras`)."""
+        save_keras(model, self.file(name))
+
+    # Backups.
+
+    def backup_states(self):
+        """Its backups, newest first (`one_keras.backup.list_states`)."""
+        return backup_lib.list_states(self.backup_dir)
+
+    def restore(self, model, warn=print):
+        """Loads the newest usable backup into `model`.
+
+        Args:
+            model: built `keras.Model`, compiled with its optimizer.
+            warn: callable taking a line (skipped backups).
+
+        Returns:
+            The `ResumeState` (epoch 0 when none was usable).
+
+        Raises:
+            ValueError: a backup of another model, in one line naming the
+                ways out.
+        """
+        try:
+            epoch, metadata = backup_lib.restore_newest(
+                model, self.backup_dir, warn=warn)
+        except backup_lib.IncompatibleBackupError as error:
+            raise ValueError(self.unresumable(str(error))) from None
+        return ResumeState.from_backup(epoch, metadata)
+
+    def epoch_backup(self, state, should_save=None):
+        """The callback that backs up every epoch.
+
+        Args:
+            state: callable. `state(epoch)` returns the `ResumeState` to
+                record with the backup of `epoch`.
+            should_save: callable or `None`. See `backup.EpochBackup`.
+
+        Returns:
+            A `one_keras.backup.EpochBackup`.
+        """
+        return backup_lib.EpochBackup(
+            self.backup_dir, lambda epoch: state(epoch).metadata(),
+            should_save=should_save)
+
+    # Checks of a rerun.
+
+    def finished_report(self, config, warn=print):
+        """The report of a finished run here, or `None` (also with
+        `config.restart`).
+
+        Args:
+            config: `one_keras.run_config.TrainConfig`. The run to start.
+            warn: callable taking a line: says that the run has finished.
+
+        Returns:
+            The report dict, or `None`.
+
+        Raises:
+            ValueError: the finished run had other settings, or
+                `report.json` is not a report of this package.
+        """
+        if not os.path.exists(self.report_path):
+            return None
+        report = self.read_report()
+        if report is None or not {"config",
+                                  "target_accuracy"} <= report.keys():
+            raise ValueError(
+                f"`output_dir` holds a report.json that no finished "
+                f"one_keras run wrote (unreadable, or without `config` and "
+                f"`target_accuracy`), which a run would overwrite. Move "
+                f"{self.report_path} away or use another --output_dir. "
+                f"Received: output_dir={self.path}")
+        if config.restart:
+            return None
+        changed = _changed_settings(report.get("config", {}), config,
+                                    FINISHED_RUN_CHANGES)
+        if changed:
+            raise ValueError(
+                f"`output_dir` holds a finished run with other settings "
+                f"({', '.join(changed)}); its report is {self.report_path}. "
+                f"Use another --output_dir, --restart to train it again, or "
+                f"delete {self.path}. Received: output_dir={self.path}")
+        warn(f"`output_dir` holds a finished run with these settings; "
+             f"nothing to train. Its report is {self.report_path}.")
+        return report
+
+    def resumable_changes(self, config, states, num_classes, backend=None):
+        """Recovery settings that differ from the run to resume,
+        `{k: [old, new]}`.
+
+        The run's settings are its `config.json`, else those its newest
+        backup recorded (`states`, from `backup_states`).
+
+        Args:
+            config: `one_keras.run_config.TrainConfig`. The run to start.
+            states: list. Its backups, as `backup_states` returns them.
+            num_classes: int. Classes of the data `config` reads.
+            backend: str or `None`. The Keras backend that would resume it
+                (`None`: the active one).
+
+        Returns:
+            A dict: each changed recovery setting but `verbose`,
+            `[old, new]`.
+
+        Raises:
+            ValueError: other settings, another number of classes (e.g. a
+                `--data_dir` of other classes), another Keras backend than
+                its backups record, or no readable settings.
+        """
+        recorded = [ResumeState.from_backup(epoch, metadata)
+                    for epoch, _, metadata in states if metadata]
+        trained_on = next((s.backend for s in recorded if s.backend), None)
+        backend = backend or backends.backend()
+        if trained_on is not None and trained_on != backend:
+            # Its input pipeline (tf.data or NumPy) and numerics differ: the
+            # resumed run would match no uninterrupted run.
+            raise ValueError(self.unresumable(
+                f"it trained on the Keras backend {trained_on!r} and this "
+                f"process runs {backend!r}, whose input pipeline and "
+                f"numerics differ (set KERAS_BACKEND={trained_on} to "
+                f"resume it)"))
+        saved = self.read_config()
+        if saved is None:
+            saved = next((s.config for s in recorded if s.config), None)
+        if saved is None:
+            raise ValueError(self.unresumable(
+                "its config.json is unreadable and its backups record no "
+                "settings, so they cannot be checked"))
+        changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
+        if changed:
+            raise ValueError(
+                f"`output_dir` holds an unfinished run with other settings "
+                f"({', '.join(changed)}), which would be resumed; only "
+                f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
+                f"--output_dir, --restart to train from epoch 0 over it, or "
+                f"delete {self.path}. Received: output_dir={self.path}")
+        classes = next((s.num_classes for s in recorded
+                        if s.num_classes is not None), num_classes)
+        if classes != num_classes:
+            raise ValueError(self.unresumable(
+                f"it trained on {classes} classes and the data "
+                f"(--data_dir={config.data_dir!r}) has {num_classes}"))
+        current = config.settings()
+        return {k: [saved[k], current[k]] for k in
+                _changed_settings(saved, config, ("verbose",))}
+
+    def unresumable(self, reason):
+        """The one-line refusal of a run whose backups cannot be resumed.
+
+        Args:
+            reason: str. Why its backups cannot be resumed.
+
+        Returns:
+            str. The message, which names the ways out.
+        """
+        return (f"`output_dir` holds an unfinished run that cannot be "
+                f"resumed with these settings: {reason}. Rerun with its "
+                f"settings, use another --output_dir, or pass --restart to "
+                f"train from epoch 0 over it. Received: "
+                f"output_dir={self.path}")
+
+    # Clean-up.
+
+    def discard(self):
+        """Deletes what an earlier run wrote here (`--restart`). Its
+        `run.lock`, `workers/` and any file not of the run's layout stay.
+        """
+        for name in (run_layout.BACKUP_NAME, run_layout.TENSORBOARD_NAME):
+            shutil.rmtree(self.file(name), ignore_errors=True)
+        for name in (run_layout.CONFIG_NAME, run_layout.CHECKPOINT_NAME,
+                     run_layout.LOG_NAME, run_layout.REPORT_NAME,
+                     run_layout.MODEL_NAME, run_layout.TARGET_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.file(name))
+
+    def remove_partial_files(self):
+        """Deletes the temporaries that a killed save left here and in
+        `backup/` (named as `PARTIAL_FILE` or `backup.PARTIAL`)."""
+        for directory in (self.path, self.backup_dir):
+            if not os.path.isdir(directory):
+                continue
+            for name in os.listdir(directory):
+                if PARTIAL_FILE.match(name) or name == backup_lib.PARTIAL:
+                    os.remove(os.path.join(directory, name))
+
+    def trim_log(self, epochs):
+        """Keeps the header and the rows of the first `epochs` epochs of
+        `log.csv` (see `trim_log`)."""
+        trim_log(self.log_path, epochs)
+
+
+def _changed_settings(saved, config, ignored):
+    """Fields of `config` that differ from the `saved` dict, except
+    `ignored`."""
+    current = config.settings()
+    return sorted(k for k in current if k not in ignored
+                  and k not in LOCATION_FIELDS and k in saved
+                  and saved[k] != current[k])
+
+
+def trim_log(path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs of the
+    CSV log `path`: the rows of epochs that a resume trains again go.
+
+    Args:
+        path: str. A run's `log.csv`; nothing happens when it is missing.
+        epochs: int. The epochs whose rows stay.
+    """
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        lines = handle.readlines()
+    kept = lines[:1] + [line for line in lines[1:]
+                        if line.split(",", 1)[0].strip().isdigit()
+                        and int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        with open(f"{path}.tmp", "w") as handle:
+            handle.writelines(kept)
+        os.replace(f"{path}.tmp", path)
+
+
+def save_keras(model, path):
+    """Saves a `.keras` file atomically: a crash never leaves half a file.
+
+    The temporary is `<name>.partial.keras`, which the next run deletes if
+    a kill left it behind.
+
+    Args:
+        model: `keras.Model`.
+        path: str. The `.keras` file to write or replace.
+
+    Raises:
+        OSError: the disk lacks the room (checked first) or the save failed;
+            `path` is then as it was.
+    """
+    temporary = f"{os.path.splitext(path)[0]}.partial.keras"
+    backup_lib.check_free_space(os.path.dirname(path) or ".",
+                                backup_lib.state_bytes(model))
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
