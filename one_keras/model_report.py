@@ -9,7 +9,7 @@ from one_keras import methods as methods_lib
 from one_keras import validation
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
-from one_keras.one_model import ONEModel
+from one_keras.methods.one import ONEModel
 from one_keras.parameters import count_shipped
 from one_keras.reporting import deployed_accuracy
 from one_keras.reporting import report_from_results

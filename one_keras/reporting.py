@@ -12,7 +12,7 @@ import numpy as np
 
 from one_keras import backends
 from one_keras import flops
-from one_keras.one_model import ONEModel
+from one_keras.methods.one import ONEModel
 from one_keras.parameters import count_shipped
 from one_keras.parameters import count_trainable
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from one_keras import validation
-from one_keras.one_model import ONEModel
+from one_keras.methods.one import ONEModel
 
 MODES = ("single", "ensemble")
 INPUT_NAME = "images"

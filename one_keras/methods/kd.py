@@ -26,6 +26,8 @@ from one_keras.methods.method import option
 
 # Hinton distillation's weight of the soft targets (paper Table 3's KD).
 KD_ALPHA = 0.9
+# Its temperature: the paper's `T` (Section 3), as ONE's.
+KD_TEMPERATURE = 3.0
 
 
 def kd_loss_terms(y_true, student_logits, teacher_logits, temperature):
@@ -79,7 +81,7 @@ class KDModel(MethodModel):
     """
 
     def __init__(self, student, teacher, alpha=KD_ALPHA,
-                 temperature=losses.ONE_TEMPERATURE,
+                 temperature=KD_TEMPERATURE,
                  weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
         check_logits_model("student", student)
         check_logits_model("teacher", teacher)
@@ -189,7 +191,7 @@ class KDOptions:
     alpha: float = option(KD_ALPHA, "Weight of the "
                           "distillation term.", lower_bound=0.0,
                           upper_bound=1.0)
-    temperature: float = option(losses.ONE_TEMPERATURE,
+    temperature: float = option(KD_TEMPERATURE,
                                 "Distillation temperature T.",
                                 lower_bound=0.0)
 

@@ -8,7 +8,7 @@ network trained the plain way; `target_model()` is what is deployed.
 import dataclasses
 
 from one_keras.methods.method import Method
-from one_keras.methods.one import build_one_model
+from one_keras.methods.one.method import build_one_model
 
 
 def build_vanilla_model(model_name, num_classes, input_shape=None,

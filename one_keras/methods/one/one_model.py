@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from one_keras import losses
 from one_keras import validation
-from one_keras.callbacks import KLRampUp
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import weighted_mean
+from one_keras.methods.one import loss as losses
+from one_keras.methods.one.callbacks import KLRampUp
 
 OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
 

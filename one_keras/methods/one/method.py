@@ -8,20 +8,20 @@ import dataclasses
 
 import keras
 
-from one_keras.callbacks import KLRampUp
-from one_keras.losses import ONE_TEMPERATURE
 from one_keras.methods.method import Method
 from one_keras.methods.method import option
+from one_keras.methods.one.callbacks import KLRampUp
+from one_keras.methods.one.loss import ONE_TEMPERATURE
+from one_keras.methods.one.one_model import ONEModel
+from one_keras.methods.one.one_network import GATE
+from one_keras.methods.one.one_network import GATES
+from one_keras.methods.one.one_network import NUM_BRANCHES
+from one_keras.methods.one.one_network import build_one_network
+from one_keras.methods.one.one_network import build_trunks
 from one_keras.models import backbone_parts
 from one_keras.models import resnet_cifar
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.models.registry import CIFAR_SHAPE
-from one_keras.one_model import ONEModel
-from one_keras.one_network import GATE
-from one_keras.one_network import GATES
-from one_keras.one_network import NUM_BRANCHES
-from one_keras.one_network import build_one_network
-from one_keras.one_network import build_trunks
 
 ONE_MODEL_ARGUMENTS = ("temperature", "kl_weight", "kl_rampup_epochs",
                        "weight_decay", "normalization")
