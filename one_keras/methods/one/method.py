@@ -168,7 +168,13 @@ def callbacks(options, epochs):
     return [KLRampUp(options.kl_rampup_epochs or 0)]
 
 
+# The authors' code ramps the KL weight up over 80 epochs; the paper does
+# not (REFERENCE.md section 3).
+CODE_KL_RAMPUP_EPOCHS = 80
+
 METHOD = Method(
     name="one", summary="ONE: m+1 branches on one trunk and a gate, "
     "distilled on the fly (the paper's method)",
-    options=ONEOptions, build=build, callbacks=callbacks)
+    options=ONEOptions, build=build, callbacks=callbacks,
+    recipes={"paper": {"kl_rampup_epochs": 0},
+             "code": {"kl_rampup_epochs": CODE_KL_RAMPUP_EPOCHS}})
