@@ -81,7 +81,7 @@ def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
             stderr=subprocess.PIPE, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     output = (tmp_path / "stdout.txt").read_text()
-    assert "teacher (ONE-E)" in output
+    assert "ensemble (ONE-E)" in output
     assert (tmp_path / "run" / "model.keras").exists()
     assert not set("\x1b\r\b") & set(output + result.stderr), output[:500]
     epoch_lines = [line for line in output.splitlines()
