@@ -187,3 +187,19 @@ def test_every_deployable_exports_to_every_format(runs, method, format,
             model, tmp_path / f"{mode}{suffix}", mode=mode, format=format,
             dataset="digits", num_samples=64, latency_repeats=1)
         assert entry["passed"], entry
+
+
+def test_a_target_keras_of_an_earlier_version_is_told_apart(runs, digits,
+                                                            tmp_path):
+    # Earlier versions saved the bare network: normalised pixels in.
+    run_dir, report = runs[METHODS[0]]
+    old = tmp_path / "target.keras"
+    model_files.load_model(run_dir).target_model().save(old)
+    evaluated = model_report.evaluate_model(
+        model_files.load_model(old), digits, EVAL_BATCH, steps=1)
+    assert evaluated["input"] == "normalised"
+    assert evaluated["target_accuracy"] == pytest.approx(
+        report["target_accuracy"])
+    with pytest.raises(ValueError, match="does not normalise raw pixels"):
+        export_model_lib.export_model(old, tmp_path / "t.onnx",
+                                      format="onnx", dataset="digits")
