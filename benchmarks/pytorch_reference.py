@@ -114,7 +114,7 @@ class ONEResNet(nn.Module):
 
 
 def one_loss_terms(labels, branch_logits, teacher_logits, temperature=3.0):
-    """`(ce, kl)` batch means as `one_keras.losses.one_loss_terms`."""
+    """`(ce, kl)` batch means as `one_keras.methods.one.loss.one_loss_terms`."""
     num_branches = branch_logits.shape[1]
     ce = sum(F.cross_entropy(branch_logits[:, i], labels)
              for i in range(num_branches))

@@ -3,9 +3,9 @@
 from one_keras import losses
 from one_keras import methods
 from one_keras import models
-from one_keras.from_backbone import from_backbone
-from one_keras.one_model import ONEModel
-from one_keras.one_network import build_one_network
+from one_keras.methods.one import ONEModel
+from one_keras.methods.one import build_one_network
+from one_keras.methods.one import from_backbone
 
 __version__ = "0.1.0"
 

@@ -1,27 +1,7 @@
-"""Callbacks that ONE training needs beside Keras' own."""
+"""Callbacks that training runs need beside Keras' own."""
 
 import keras
 import numpy as np
-
-from one_keras import losses
-
-
-class KLRampUp(keras.callbacks.Callback):
-    """Sets the KL ramp-up weight of a `ONEModel` at the start of each epoch.
-
-    `ONEModel.fit` adds it by itself when `kl_rampup_epochs > 0`.
-
-    Args:
-        rampup_epochs: int. Epochs until the weight reaches 1.
-    """
-
-    def __init__(self, rampup_epochs):
-        super().__init__()
-        self.rampup_epochs = rampup_epochs
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_ramp.assign(
-            losses.kl_rampup_weight(epoch, self.rampup_epochs))
 
 
 class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):

@@ -1,8 +1,9 @@
 """Evaluates a saved model: `python -m one_keras.evaluate --model runs/digits`.
 
-Prints the test accuracy of each branch, the target and the ONE-E teacher
-(for a `ONEModel`), or of the model alone (for a deployed `target.keras`),
-and writes them as JSON with `--output`. The test split is the one of the
+Prints the test accuracy of every model the run's method deploys (`target`,
+`ensemble`, ... as the method names them; each branch for ONE), or of the
+model alone (for a deployed `<name>.keras`, fed raw pixels), and writes them
+as JSON with `--output`. The test split is the one of the
 dataset the run trained on, read from its `config.json` (`--dataset`,
 `--data_dir` and `--image_size` override it).
 """
@@ -55,6 +56,11 @@ def main(argv):
     report = model_report.evaluate_model(model, dataset, _BATCH.value,
                                          steps=_STEPS.value or None)
     report["dataset"] = dataset.name
+    if report.get("input") == "normalised":
+        print(f"note: {_MODEL.value} does not normalise raw pixels itself "
+              "(a target.keras of an earlier version, or a model of your "
+              "own): it was fed normalised pixels; rerun the training to "
+              "write deployables that take raw pixels.")
     print(reporting.format_report(report))
     if _OUTPUT.value:
         model_report.write_report(_OUTPUT.value, report, _MODEL.value)

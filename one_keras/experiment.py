@@ -12,6 +12,7 @@ import keras
 from one_keras import backends
 from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
+from one_keras import deployment
 from one_keras import distribution
 from one_keras import methods as methods_lib
 from one_keras import multi_worker
@@ -86,7 +87,9 @@ def run(config, callbacks=None):
     rerunning the same config resumes there; only
     `runs.directory.RESUMABLE_CHANGES` may differ), `log.csv`,
     `tensorboard/`, and at the end `model.keras` (the training model),
-    `target.keras` (trunk and branch 0, to deploy) and `report.json`. A
+    `<name>.keras` for every deployable the method declares
+    (`target.keras`, `ensemble.keras`, ...: raw pixels in, logits out) and
+    `report.json`. A
     non-finite loss stops the run before that epoch is saved. Rerunning a
     finished run returns its report. Under `multi_worker`, workers other
     than the chief write to `output_dir/workers/<task>`.
@@ -303,8 +306,7 @@ def _finish(run, results, train_seconds, nan_guard):
     epochs_timed = config.epochs - (
         0 if run.resume.train_seconds is not None else start_epoch)
     images = epochs_timed * steps * config.batch_size
-    deployed = model.deployed_model()
-    report = reporting.accuracy_fields(model, deployed, results, test,
+    report = reporting.accuracy_fields(model, results, test,
                                        dataset.num_classes)
     report.update({
         "method": config.method,
@@ -316,7 +318,7 @@ def _finish(run, results, train_seconds, nan_guard):
         "resumed_with_changes": history,
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(images / max(train_seconds, 1e-9), 1),
-        **reporting.cost_fields(model, deployed),
+        **reporting.cost_fields(model),
         "replicas": strategy.num_replicas_in_sync,
         "sync_bn": config.sync_bn,
         "config": config.settings(),
@@ -324,8 +326,12 @@ def _finish(run, results, train_seconds, nan_guard):
     })
     run_directory.save_keras(
         model, os.path.join(output_dir, run_layout.MODEL_NAME))
-    run_directory.save_keras(
-        deployed, os.path.join(output_dir, run_layout.TARGET_NAME))
+    # Every deployable the method declares, as `<name>.keras`: raw pixels
+    # in, logits out, stock Keras layers only.
+    for name, deployable in model.deployables().items():
+        run_directory.save_keras(
+            deployment.stock_copy(deployable),
+            os.path.join(output_dir, run_layout.deployable_file(name)))
     write_json(os.path.join(output_dir, run_layout.REPORT_NAME), report)
     return report
 

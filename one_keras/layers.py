@@ -1,4 +1,4 @@
-"""Small layers of the ONE network that Keras does not ship."""
+"""Small layers of the networks that Keras does not ship."""
 
 import contextlib
 import contextvars
@@ -7,33 +7,6 @@ import keras
 from keras import ops
 
 from one_keras import backends
-
-
-@keras.saving.register_keras_serializable(package="one_keras")
-class UniformGate(keras.layers.Layer):
-    """Gate that weighs every branch equally: `1 / num_branches` each.
-
-    It stands in for the learned gate in the paper's "without gating"
-    ablation and in the plain network (one branch).
-
-    Args:
-        num_branches: int. Number of branches.
-    """
-
-    def __init__(self, num_branches, **kwargs):
-        super().__init__(**kwargs)
-        self.num_branches = num_branches
-
-    def call(self, features):
-        batch = ops.shape(features)[0]
-        return ops.full((batch, self.num_branches), 1.0 / self.num_branches,
-                        dtype=self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_branches)
-
-    def get_config(self):
-        return {**super().get_config(), "num_branches": self.num_branches}
 
 
 @keras.saving.register_keras_serializable(package="one_keras")

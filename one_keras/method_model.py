@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from one_keras import backends
+from one_keras import deployment
 from one_keras import validation
 
 # Starts the message of the label check (see `backends.check_label_range`).
@@ -82,6 +83,86 @@ class MethodModel(keras.Model):
         return backends.check_label_range(y, getattr(self, "num_classes",
                                                      None))
 
+    # The deployable a paper's table compares (`deployed_model`, a report's
+    # `deployed`): `"target"`, or `"ensemble"` for the ensemble methods.
+    default_deployable = "target"
+
+    def deployable_cores(self):
+        """The models this method deploys, by name, on normalised images.
+
+        Every method has `target` (its small deployable); a method with an
+        ensemble adds `ensemble`; a method may add more (DML's `peer_1`).
+
+        Returns:
+            A dict: name -> functional `keras.Model` sharing this model's
+            weights, mapping normalised images to logits `(batch,
+            classes)` (an ensemble's: the log of its mean probability).
+        """
+        return {"target": self.target_model()}
+
+    def describe_deployables(self):
+        """What each deployable is, in a few words, for the report.
+
+        Returns:
+            A dict: name -> str (e.g. `{"target": "branch 0", "ensemble":
+            "ONE-E"}`), the keys of `deployable_cores`.
+        """
+        return {"target": "the network"}
+
+    def report_metrics(self):
+        """The `evaluate` result that scores each deployable.
+
+        Returns:
+            A dict: deployable name -> metric name (its top-1 accuracy;
+            the same name with `_top5_` for top-5, where logged). A
+            deployable left out is scored by running it on the test data
+            (`one_keras.reporting.accuracy_fields`). Defaults to none.
+        """
+        return {}
+
+    def report_fields(self, results):
+        """Turns `evaluate` results into the report's accuracy fields.
+
+        Args:
+            results: dict. `self.evaluate(..., return_dict=True)`.
+
+        Returns:
+            A dict: `deployables` (`describe_deployables`), `deployed`
+            (`default_deployable`), `{name}_accuracy` for every deployable
+            (and `{name}_top5_accuracy` where `evaluate` logs it) and
+            `metrics` (every result).
+        """
+        fields = {"deployables": self.describe_deployables(),
+                  "deployed": self.default_deployable}
+        for name, metric in self.report_metrics().items():
+            fields[f"{name}_accuracy"] = float(results[metric])
+            top5 = metric.replace("_accuracy", "_top5_accuracy")
+            if top5 != metric and top5 in results:
+                fields[f"{name}_top5_accuracy"] = float(results[top5])
+        fields["metrics"] = {key: float(value)
+                             for key, value in results.items()}
+        return fields
+
+    def deployables(self, include_preprocessing=True):
+        """Every deployable, as a run writes it and export serves it.
+
+        Args:
+            include_preprocessing: bool. `True`: each takes raw 0-255
+                pixels and applies `normalization` itself (a stock
+                `Rescaling` layer); `False`: normalised images. Defaults
+                to `True`.
+
+        Returns:
+            A dict: name -> functional `keras.Model` sharing this model's
+            weights, images -> logits.
+        """
+        cores = self.deployable_cores()
+        if not include_preprocessing:
+            return cores
+        return {name: deployment.with_preprocessing(core, self.normalization,
+                                                    name=name)
+                for name, core in cores.items()}
+
     def target_model(self, name=None):
         """The single network this method trains towards (trunk and branch 0
         for ONE, the student for KD, peer 0 for DML...).
@@ -94,14 +175,13 @@ class MethodModel(keras.Model):
             f"{type(self).__name__} must define `target_model`.")
 
     def deployed_model(self, name=None):
-        """What the method deploys; the target unless the method deploys an
-        ensemble (DML's peer 0, the snapshot ensemble...).
+        """The deployable a paper's table compares (`default_deployable`):
+        the target, or the ensemble of an ensemble method.
 
         Returns:
-            A functional `keras.Model` mapping images to logits (or
-            log-probabilities).
+            A functional `keras.Model` mapping normalised images to logits.
         """
-        return self.target_model(name=name)
+        return self.deployable_cores()[self.default_deployable]
 
     def training_networks(self):
         """The networks one training step runs forward (for the training

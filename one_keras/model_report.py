@@ -1,18 +1,17 @@
-"""Evaluates a saved ONE model, or a deployed target, on a test split."""
+"""Evaluates a saved method model, or one deployed model, on a test split."""
 
+import dataclasses
 import os
 
 import keras
 
 from one_keras import data as data_lib
-from one_keras import methods as methods_lib
+from one_keras import deployment
+from one_keras import reporting
 from one_keras import validation
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
-from one_keras.one_model import ONEModel
 from one_keras.parameters import count_shipped
-from one_keras.reporting import deployed_accuracy
-from one_keras.reporting import report_from_results
 
 # The key that marks a JSON file as an evaluation report (which a later
 # evaluation may replace): the model it evaluated.
@@ -20,45 +19,60 @@ REPORT_MARK = "evaluated_model"
 
 
 def evaluate_model(model, dataset, batch_size=256, steps=None):
-    """Test accuracy of a `ONEModel` (every branch, ONE-E) or a plain model.
+    """Test accuracy of a trained method model or of one deployed model.
 
     Args:
-        model: `keras.Model`. A `ONEModel`, or a model mapping images to
-            class logits (a deployed target).
+        model: `keras.Model`. A method model (the `model.keras` of a run:
+            every deployable it declares is scored), or a model mapping
+            images to class logits (a deployed `<name>.keras`: fed raw 0-255
+            pixels when it normalises them itself, as every deployable a
+            run writes does; else normalised pixels, as the `target.keras`
+            of earlier versions took).
         dataset: `one_keras.data.Dataset`.
         batch_size: int. Test batch size. Defaults to `256`.
         steps: int or `None`. Evaluate only the first `steps` batches.
 
     Returns:
-        A report dict: `target_accuracy` (and for a `ONEModel` each branch
-        and `ensemble_accuracy`; top-5 values beyond 10 classes) and
-        `params_target` (the weights its deployed model ships, as in a
-        training run's report).
+        A report dict: for a method model its `report_fields` (e.g.
+        `target_accuracy`, `ensemble_accuracy`, each branch of ONE) and
+        `params_{name}` for every deployable; for a deployed model
+        `target_accuracy` (top-5 too beyond 10 classes), `params_target`
+        and `input`, the pixels it was fed (`"raw"` or `"normalised"`).
     """
     want = tuple(dataset.input_shape)
-    network = getattr(model, "network", model)
-    got = tuple(network.input_shape[1:])
+    method_model = hasattr(model, "deployable_cores")
+    network = (model.deployable_cores()["target"] if method_model
+               else model)
+    got = tuple(network.input.shape[1:])
     if got != want:
         raise ValueError(
             f"The model takes inputs of shape {got} but the dataset "
             f"`{dataset.name}` gives {want}; evaluate on the dataset the "
             "model was trained on (or pass --image_size). Received: "
             f"input_shape={got}")
-    _check_classes(model, network, dataset)
-    test = data_lib.eval_pipeline(dataset, batch_size, steps=steps)
-    if isinstance(model, ONEModel):
+    _check_classes(network, dataset)
+    if method_model:
+        test = data_lib.eval_pipeline(dataset, batch_size, steps=steps)
         model.compile()
-        report = report_from_results(
-            model, model.evaluate(test, verbose=0, return_dict=True))
-    else:
-        report = deployed_accuracy(model, test, dataset.num_classes)
-    # Counted as a training run's report counts it.
-    report["params_target"] = count_shipped(
-        methods_lib.deployed_model(model))
+        report = reporting.accuracy_fields(
+            model, model.evaluate(test, verbose=0, return_dict=True), test,
+            dataset.num_classes)
+        report.update({f"params_{name}": count_shipped(core)
+                       for name, core in model.deployable_cores().items()})
+        return report
+    raw = deployment.takes_raw_pixels(model)
+    if raw:  # Normalising with mean 0 and std 1/255 leaves raw pixels.
+        channels = want[-1]
+        dataset = dataclasses.replace(dataset, normalization={
+            "mean": [0.0] * channels, "std": [1.0 / 255.0] * channels})
+    test = data_lib.eval_pipeline(dataset, batch_size, steps=steps)
+    report = reporting.deployed_accuracy(model, test, dataset.num_classes)
+    report["params_target"] = count_shipped(model)
+    report["input"] = "raw" if raw else "normalised"
     return report
 
 
-def _check_classes(model, network, dataset):
+def _check_classes(network, dataset):
     """Refuses a model whose outputs are not one logits vector over the
     dataset's classes (Keras would fail mid-evaluation, naming neither)."""
     try:
@@ -66,8 +80,6 @@ def _check_classes(model, network, dataset):
             keras.KerasTensor((None,) + tuple(dataset.input_shape)))
     except Exception:  # Not symbolically callable: Keras will tell.
         return
-    if isinstance(model, ONEModel) and isinstance(output, dict):
-        output = output.get("teacher_logits", output)
     shapes = (output.shape if hasattr(output, "shape") else
               [getattr(o, "shape", None) for o in (
                   output.values() if isinstance(output, dict) else output)])

@@ -7,7 +7,7 @@ the command line or in a flagfile, a `TrainConfig` argument) always wins.
 | option | `"paper"` | `"code"` |
 |---|---|---|
 | `nesterov` | `True` | `False` |
-| `kl_rampup_epochs` (ONE) | `0` | `80` |
+| a method's options | its `Method.recipes` | its `Method.recipes` |
 | `block` (CIFAR ResNet) | `"basic"` | `"bottleneck"` for depth >= 44 |
 """
 
@@ -15,7 +15,6 @@ RECIPES = ("paper", "code")
 # The authors' code switches to bottleneck blocks from this depth on, so its
 # "ResNet-110" is the 164-layer bottleneck net (REFERENCE.md section 1).
 CODE_BOTTLENECK_MIN_DEPTH = 44
-CODE_KL_RAMPUP_EPOCHS = 80
 
 
 def recipe_defaults(recipe, method, model, depth):
@@ -23,7 +22,9 @@ def recipe_defaults(recipe, method, model, depth):
 
     Args:
         recipe: str. `"paper"` or `"code"`.
-        method: str. The training method (the KL ramp-up is ONE's only).
+        method: str. The training method (its own options' recipe values
+            are its `Method.recipes`, which `methods.resolve_options`
+            adds).
         model: str. The backbone name (`block` shapes `"resnet"` only).
         depth: int. The ResNet depth.
 
@@ -35,6 +36,4 @@ def recipe_defaults(recipe, method, model, depth):
                   and depth >= CODE_BOTTLENECK_MIN_DEPTH)
     values = {"nesterov": not code,
               "block": "bottleneck" if bottleneck else "basic"}
-    if method == "one":
-        values["kl_rampup_epochs"] = CODE_KL_RAMPUP_EPOCHS if code else 0
     return values

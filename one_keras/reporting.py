@@ -8,60 +8,63 @@ through `format_report`.
 import platform
 
 import keras
-import numpy as np
 
 from one_keras import backends
 from one_keras import flops
 from one_keras import provenance
-from one_keras.one_model import ONEModel
 from one_keras.parameters import count_shipped
 from one_keras.parameters import count_trainable
 
 
-def accuracy_fields(model, deployed, results, test, num_classes):
-    """The accuracy fields of a trained model's report.
+def accuracy_fields(model, results, test, num_classes):
+    """The accuracy fields of a trained method model's report.
 
     Args:
-        model: the trained method model.
-        deployed: `keras.Model`. What it deploys (`model.deployed_model()`).
+        model: the trained method model (`MethodModel`).
         results: dict. `model.evaluate(test, return_dict=True)`.
-        test: the test batches `results` came from.
+        test: the test batches `results` came from (normalised images).
         num_classes: int. Number of classes.
 
     Returns:
-        For a `ONEModel`, `report_from_results`; for another method, its
-        deployed model's `deployed_accuracy` and `results` as `metrics`.
+        `model.report_fields(results)`, and the accuracy (top-5 too beyond
+        10 classes) of every deployable that `evaluate` does not score,
+        measured by running it on `test`.
     """
-    if isinstance(model, ONEModel):
-        return report_from_results(model, results)
-    report = deployed_accuracy(deployed, test, num_classes)
-    report["metrics"] = results
-    return report
+    fields = model.report_fields(results)
+    for name, core in model.deployable_cores().items():
+        missing = f"{name}_accuracy" not in fields or (
+            num_classes > 10 and f"{name}_top5_accuracy" not in fields)
+        if not missing:
+            continue
+        measured = deployed_accuracy(core, test, num_classes)
+        fields.setdefault(f"{name}_accuracy", measured["target_accuracy"])
+        if num_classes > 10:
+            fields.setdefault(f"{name}_top5_accuracy",
+                              measured["target_top5_accuracy"])
+    return fields
 
 
-def cost_fields(model, deployed):
-    """Parameters and FLOPs per image of a trained model and what it deploys.
+def cost_fields(model):
+    """Parameters and FLOPs per image of a trained model and its deployables.
 
     Args:
-        model: the trained method model.
-        deployed: `keras.Model`. What it deploys (`model.deployed_model()`).
+        model: the trained method model (`MethodModel`).
 
     Returns:
-        A dict: `params_target` (the weights shipped,
-        `one_keras.parameters.count_shipped`), `params_ensemble` (ONE-E's
-        trainable parameters, for a `ONEModel`), `params_train` (the
-        trainable ones), `flops_target` and `flops_train` (every network a
-        training step runs forward).
+        A dict: `params_{name}` (the weights each deployable ships,
+        `one_keras.parameters.count_shipped`) and `flops_{name}` for every
+        deployable (`params_target`, `params_ensemble`, ...),
+        `params_train` (the trainable ones) and `flops_train` (every
+        network a training step runs forward).
     """
-    fields = {"params_target": count_shipped(deployed)}
-    if isinstance(model, ONEModel):
-        fields["params_ensemble"] = count_trainable(model.ensemble_model())
-    fields.update({
-        "params_train": count_trainable(model),
-        "flops_target": flops.count_flops(deployed),
-        "flops_train": sum(flops.count_flops(network) for network in
-                           model.training_networks()),
-    })
+    cores = model.deployable_cores()
+    fields = {f"params_{name}": count_shipped(core)
+              for name, core in cores.items()}
+    fields["params_train"] = count_trainable(model)
+    fields.update({f"flops_{name}": flops.count_flops(core)
+                   for name, core in cores.items()})
+    fields["flops_train"] = sum(flops.count_flops(network) for network in
+                                model.training_networks())
     return fields
 
 
@@ -71,14 +74,14 @@ def deployed_accuracy(deployed, test, num_classes):
     Args:
         deployed: `keras.Model` mapping images to logits (or log-probabilities).
         test: batches of `(images, labels)` or `(images, labels,
-            sample_weights)` (padding weighted 0): a `tf.data.Dataset` or a
-            `keras.utils.PyDataset`.
+            sample_weights)` (padding weighted 0) as `deployed` takes them:
+            a `tf.data.Dataset` or a `keras.utils.PyDataset`.
         num_classes: int. Number of classes.
 
     Returns:
         A dict with `target_accuracy` (and `target_top5_accuracy`).
     """
-    # Not `deployed.compile(...)`: `target.keras` would then carry an
+    # Not `deployed.compile(...)`: a saved deployable would then carry an
     # optimizer that never trained, which `load_model` warns about.
     top1 = keras.metrics.SparseCategoricalAccuracy()
     top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=5)
@@ -91,36 +94,6 @@ def deployed_accuracy(deployed, test, num_classes):
     report = {"target_accuracy": float(top1.result())}
     if num_classes > 10:
         report["target_top5_accuracy"] = float(top5.result())
-    return report
-
-
-def report_from_results(model, results):
-    """Turns `ONEModel.evaluate` results into the report's accuracy fields.
-
-    Args:
-        model: `ONEModel`.
-        results: dict. `model.evaluate(..., return_dict=True)`.
-
-    Returns:
-        A dict with `branch_accuracy` (list), `branch_accuracy_mean`,
-        `branch_accuracy_std`, `target_accuracy` (branch 0) and
-        `ensemble_accuracy` (the teacher), plus `target_top5_accuracy` and
-        `ensemble_top5_accuracy` beyond 10 classes.
-    """
-    branches = [float(results[f"branch_{i}_accuracy"])
-                for i in range(model.num_branches)]
-    report = {
-        "target_accuracy": branches[0],
-        "ensemble_accuracy": float(results["teacher_accuracy"]),
-        "branch_accuracy": branches,
-        "branch_accuracy_mean": float(np.mean(branches)),
-        "branch_accuracy_std": float(np.std(branches)),
-    }
-    if model.num_classes > 10:
-        report["target_top5_accuracy"] = float(
-            results["branch_0_top5_accuracy"])
-        report["ensemble_top5_accuracy"] = float(
-            results["teacher_top5_accuracy"])
     return report
 
 
@@ -162,25 +135,26 @@ def format_report(report):
         str. One line per accuracy, then parameters, FLOPs and speed where
         the report has them.
     """
-    lines = [f"{'model':<18}{'test accuracy':>14}"]
-    for index, accuracy in enumerate(report.get("branch_accuracy", [])):
-        lines.append(f"{f'branch {index}':<18}{accuracy:>14.4f}")
+    # Each deployable, labelled as its method describes it.
+    described = report.get("deployables") or {
+        name: name for name in ("target", "ensemble")
+        if f"{name}_accuracy" in report}
+    rows = [(f"branch {index}", accuracy) for index, accuracy in
+            enumerate(report.get("branch_accuracy", []))]
+    rows += [(name if text == name else f"{name} ({text})",
+              report[f"{name}_accuracy"])
+             for name, text in described.items()
+             if f"{name}_accuracy" in report]
+    rows += [(f"{name} top-5", report[f"{name}_top5_accuracy"])
+             for name in described if f"{name}_top5_accuracy" in report]
+    width = max([18] + [len(label) + 2 for label, _ in rows])
+    lines = [f"{'model':<{width}}{'test accuracy':>14}"]
+    lines += [f"{label:<{width}}{value:>14.4f}" for label, value in rows]
     if "branch_accuracy_mean" in report:
-        lines.append(f"{'branches mean+-std':<18}"
+        lines.insert(1 + len(report["branch_accuracy"]),
+                     f"{'branches mean+-std':<{width}}"
                      f"{report['branch_accuracy_mean']:>8.4f} +- "
                      f"{report['branch_accuracy_std']:.4f}")
-    method = report.get("method", "one")
-    label = "target (ONE)" if method == "one" else f"deployed ({method})"
-    lines.append(f"{label:<18}{report['target_accuracy']:>14.4f}")
-    if "ensemble_accuracy" in report:
-        lines.append(f"{'teacher (ONE-E)':<18}"
-                     f"{report['ensemble_accuracy']:>14.4f}")
-    if "target_top5_accuracy" in report:
-        lines.append(f"{'target top-5':<18}"
-                     f"{report['target_top5_accuracy']:>14.4f}")
-    if "ensemble_top5_accuracy" in report:
-        lines.append(f"{'teacher top-5':<18}"
-                     f"{report['ensemble_top5_accuracy']:>14.4f}")
     if "params_target" in report:
         params = [f"target {report['params_target']:,}"]
         for key in ("ensemble", "train"):
@@ -188,11 +162,11 @@ def format_report(report):
                 label = "training" if key == "train" else key
                 params.append(f"{label} {report[f'params_{key}']:,}")
         lines.append("params: " + ", ".join(params))
-    if "flops_train" in report:
-        lines.append(f"FLOPs/image: target {report['flops_target']:.3g}, "
-                     f"training {report['flops_train']:.3g}")
-    elif "flops_target" in report:
-        lines.append(f"FLOPs/image: target {report['flops_target']:.3g}")
+    counted = [f"{label} {report[f'flops_{key}']:.3g}" for key, label in (
+        ("target", "target"), ("ensemble", "ensemble"), ("train", "training"))
+        if f"flops_{key}" in report]
+    if counted:
+        lines.append("FLOPs/image: " + ", ".join(counted))
     if "train_seconds" in report:
         resumed = (f", resumed at epoch {report['resumed_at_epoch']}"
                    if report.get("resumed_at_epoch") else "")

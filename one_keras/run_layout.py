@@ -13,6 +13,7 @@ TENSORBOARD_NAME = "tensorboard"
 REPORT_NAME = "report.json"
 MODEL_NAME = "model.keras"
 TARGET_NAME = "target.keras"
+ENSEMBLE_NAME = "ensemble.keras"
 LOCK_NAME = "run.lock"
 EXPORT_REPORT_NAME = "export_report.json"
 # Under `multi_worker`, the folder of the workers other than the chief.
@@ -20,5 +21,10 @@ WORKERS_NAME = "workers"
 
 # What marks a folder as a run directory, and what no other output may be.
 RUN_FILES = (CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
-             MODEL_NAME, TARGET_NAME, EXPORT_REPORT_NAME)
+             MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME, EXPORT_REPORT_NAME)
 RUN_FOLDERS = (BACKUP_NAME, TENSORBOARD_NAME, WORKERS_NAME)
+
+
+def deployable_file(name):
+    """The file a run writes a deployable to: `<name>.keras`."""
+    return f"{name}.keras"

@@ -160,3 +160,64 @@ def test_package_init_only_hands_names_on(module):
             node, (ast.Import, ast.ImportFrom)), (
             f"{os.path.relpath(path, ROOT)} line {node.lineno}: an "
             "__init__.py only imports and re-exports; put this in a module.")
+
+
+# What belongs to the ONE method alone (one_keras/methods/one/).
+ONE_PACKAGE = "one_keras.methods.one"
+ONE_NAMES = {"ONEModel", "UniformGate", "KLRampUp", "ONEOptions",
+             "build_one_network", "build_one_model", "build_one_resnet",
+             "from_backbone", "one_loss", "one_loss_terms"}
+
+
+def generic_modules():
+    """Every module outside `one_keras.methods`, but the package's own
+    `__init__` (which re-exports the public ONE names)."""
+    return {module: path for module, path in module_files().items()
+            if module != PACKAGE and not module.startswith(
+                f"{PACKAGE}.methods")}
+
+
+def one_specific_uses(path, modules):
+    """What in the file at `path` belongs to ONE: imports of its package,
+    names of its classes and functions, comparisons with `"one"`."""
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    found = sorted(module for module in imported_modules(path, modules)
+                   if module == ONE_PACKAGE
+                   or module.startswith(ONE_PACKAGE + "."))
+    for node in ast.walk(tree):
+        name = (node.id if isinstance(node, ast.Name) else
+                node.attr if isinstance(node, ast.Attribute) else
+                node.name if isinstance(node, ast.alias) else None)
+        if name in ONE_NAMES:
+            found.append(f"line {node.lineno}: {name}")
+        if isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and c.value == "one"
+                for c in [node.left, *node.comparators]):
+            found.append(f"line {node.lineno}: a comparison with 'one'")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(generic_modules()))
+def test_generic_modules_do_not_special_case_one(module):
+    # A method owns what it deploys and reports: the generic modules ask it
+    # (`MethodModel.deployables`, `report_fields`) and never test for ONE.
+    uses = one_specific_uses(module_files()[module], module_files())
+    assert not uses, (f"{module} names the ONE method ({', '.join(uses)}); "
+                      "ask the method model instead.")
+
+
+def test_the_one_check_finds_what_it_looks_for(tmp_path):
+    modules = write_package(tmp_path, {
+        "one_keras/__init__.py": "",
+        "one_keras/methods/__init__.py": "",
+        "one_keras/methods/one/__init__.py": "",
+        "one_keras/gen.py": (
+            "from one_keras.methods.one import thing\n"
+            "def f(model, method):\n"
+            "    return isinstance(model, ONEModel) or method == 'one'\n"),
+    })
+    uses = one_specific_uses(modules["one_keras.gen"], modules)
+    assert sorted(uses) == ["line 3: ONEModel",
+                            "line 3: a comparison with 'one'",
+                            "one_keras.methods.one"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from one_keras import losses
+from one_keras.methods.one import loss as losses
 
 
 def numpy_log_softmax(z):

@@ -96,15 +96,21 @@ def test_costs_follow_the_method(run):
     _, snapshot = run(method="snapshot", num_snapshots=2, epochs=2)
     assert dml["flops_train"] == 2 * vanilla["flops_train"]
     assert dml["flops_target"] == vanilla["flops_target"]
-    # A snapshot run trains one network; its deployed ensemble runs both.
+    assert dml["flops_ensemble"] == 2 * vanilla["flops_target"]
+    # A snapshot run trains one network; its target is the last snapshot,
+    # its ensemble runs both.
     assert snapshot["flops_train"] == vanilla["flops_train"]
-    assert snapshot["flops_target"] == 2 * vanilla["flops_target"]
-    assert snapshot["params_target"] == 2 * vanilla["params_target"]
+    assert snapshot["flops_target"] == vanilla["flops_target"]
+    assert snapshot["flops_ensemble"] == 2 * vanilla["flops_target"]
+    assert snapshot["params_ensemble"] == 2 * vanilla["params_target"]
 
 
-def test_kd_learns_from_a_saved_teacher(run):
+@pytest.mark.parametrize("teacher_file", ["target.keras", ""])
+def test_kd_learns_from_a_saved_teacher(run, teacher_file):
+    # A deployed `.keras` or the run directory, as every command takes.
     teacher_dir, _ = run(method="vanilla")
-    teacher = str(teacher_dir / "target.keras")
+    teacher = str(teacher_dir / teacher_file) if teacher_file else \
+        str(teacher_dir)
     _, report = run(method="kd", teacher=teacher, alpha=0.5)
     assert report["flops_train"] == 2 * report["flops_target"]
 
@@ -117,5 +123,5 @@ def test_more_snapshots_than_epochs_is_refused():
 
 
 def test_kd_without_teacher_names_the_flag():
-    with pytest.raises(ValueError, match="`teacher` must name a trained"):
+    with pytest.raises(ValueError, match="`teacher` must name a training"):
         experiment.TrainConfig(method="kd")

@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from one_keras import ONEModel
 from one_keras import callbacks
-from one_keras import losses
 from one_keras.methods.one import build_one_resnet
+from one_keras.methods.one import loss as losses
 from one_keras.parameters import count_trainable
 
 

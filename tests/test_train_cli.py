@@ -11,6 +11,7 @@ import pytest
 from absl.testing import flagsaver
 
 from one_keras import cli
+from one_keras import data
 from one_keras import experiment
 from one_keras import train
 from one_keras.parameters import count_trainable
@@ -30,10 +31,14 @@ def test_run_writes_artifacts(tiny_run):
     model = keras.models.load_model(run_dir / "model.keras")
     assert report["params_target"] == count_trainable(target)
     assert model.normalization["std"][0] > 0
-    images = np.random.rand(2, 8, 8, 1).astype("float32")
+    # target.keras takes raw 0-255 pixels, normalised inside.
+    raw = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 1)).astype(
+        "float32")
+    normalised = data.normalize(raw, model.normalization).numpy()
     np.testing.assert_allclose(
-        target.predict(images, verbose=0),
-        model.predict(images, verbose=0)["branch_logits"][:, 0], atol=1e-6)
+        target.predict(raw, verbose=0),
+        model.predict(normalised, verbose=0)["branch_logits"][:, 0],
+        atol=1e-5)
 
 
 def test_schedule_drops_at_half_and_three_quarters():
@@ -81,7 +86,7 @@ def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
             stderr=subprocess.PIPE, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     output = (tmp_path / "stdout.txt").read_text()
-    assert "teacher (ONE-E)" in output
+    assert "ensemble (ONE-E)" in output
     assert (tmp_path / "run" / "model.keras").exists()
     assert not set("\x1b\r\b") & set(output + result.stderr), output[:500]
     epoch_lines = [line for line in output.splitlines()

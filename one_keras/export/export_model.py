@@ -1,4 +1,4 @@
-"""`export_model`: one call from a trained ONE model to a verified artifact.
+"""`export_model`: one call from a trained model to a verified artifact.
 
 ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
 Gong, NeurIPS 2018 (arXiv:1806.04606).
@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from one_keras import data as data_lib
+from one_keras import deployment
 from one_keras import model_files
 from one_keras import run_layout
 from one_keras import run_lock
@@ -40,12 +41,13 @@ LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
 
 def check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement=None,
-                      max_abs_diff=None):
+                      max_abs_diff=None, include_preprocessing=True):
     """Raises a `ValueError` naming the fix for any unusable argument.
 
     Args:
         model, mode, format, quantize, opset, dataset, num_samples,
-            qat_epochs, min_agreement, max_abs_diff: as in `export_model`.
+            qat_epochs, min_agreement, max_abs_diff, include_preprocessing:
+            as in `export_model`.
     """
     validation.check_choice("format", format, verify.FORMATS)
     validation.check_choice("quantize", quantize, tflite.QUANTIZATIONS)
@@ -74,6 +76,15 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             f"Received: qat_epochs={qat_epochs}, quantize={quantize!r}, "
             f"mode={mode!r}")
     serving.check_exportable(model, mode)
+    if include_preprocessing and not hasattr(model, "deployable_cores") \
+            and not deployment.takes_raw_pixels(model):
+        raise ValueError(
+            "`model` does not normalise raw pixels itself (a target.keras "
+            "of an earlier version, or a model of your own), so the "
+            "artifact cannot take raw pixels: export the run directory (its "
+            "model.keras), or pass include_preprocessing=False "
+            "(--noinclude_preprocessing) to serve it as it is. Received: "
+            f"model={model.name!r}")
 
 
 def export_model(model, path, mode="single", format="tflite",
@@ -92,15 +103,16 @@ def export_model(model, path, mode="single", format="tflite",
     the result is added to `export_report.json` next to `path`.
 
     Args:
-        model: `one_keras.ONEModel` or str. The trained model, or a path:
-            its `.keras` file or its training output directory (the
-            `model.keras` there).
+        model: `keras.Model` or str. A trained method model or a deployed
+            `<name>.keras` model, or a path: a `.keras` file or a training
+            output directory (the `model.keras` there).
         path: str. Where the artifact goes: a SavedModel directory, a
             `.tflite` or an `.onnx` file. An existing artifact of the same
             format there is replaced atomically; anything else (a training
             directory, another file) is refused with a `ValueError`.
-        mode: str. `"single"` (trunk + branch 0, the deployed target) or
-            `"ensemble"` (ONE-E: all branches and the gate). Defaults to
+        mode: str. `"single"` (the method's `target` deployable: ONE's
+            branch 0, the KD student...) or `"ensemble"` (its `ensemble`:
+            ONE-E, the peers' or snapshots' average). Defaults to
             `"single"`.
         format: str. `"savedmodel"`, `"tflite"` or `"onnx"`. Defaults to
             `"tflite"`.
@@ -158,7 +170,8 @@ def export_model(model, path, mode="single", format="tflite",
         model = model_files.load_model(model,
                                        run_files=(run_layout.MODEL_NAME,))
     check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs, min_agreement, max_abs_diff)
+                      num_samples, qat_epochs, min_agreement, max_abs_diff,
+                      include_preprocessing)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
                                skip_bad_images)
     path = os.path.abspath(os.fspath(path))
@@ -166,7 +179,8 @@ def export_model(model, path, mode="single", format="tflite",
     parent = os.path.dirname(path)
     serving_model = serving.build_serving_model(model, mode,
                                                 include_preprocessing)
-    norm = None if include_preprocessing else model.normalization
+    norm = None if include_preprocessing else \
+        serving.serving_normalization(model, mode)
     eval_images, eval_labels = _evaluation_data(
         serving_model, dataset, num_samples)
     eval_images = _normalized(eval_images, norm)

@@ -1,55 +1,93 @@
 """Builds the serving model: raw pixels in, `probabilities` and `logits` out.
 
-ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
-Gong, NeurIPS 2018 (arXiv:1806.04606). `single` is the deployed target
-(trunk + branch 0, the vanilla network); `ensemble` is ONE-E (trunk, every
-branch and the gate).
+The model served is one of the deployables its method declares
+(`MethodModel.deployables`): `single` is `target` (ONE's trunk and branch
+0, the plain network, the KD student, DML's peer 0...), `ensemble` is
+`ensemble` where the method has one (ONE-E, the peers' or the snapshots'
+average). A deployed `<name>.keras` (a plain Keras model) serves as
+`single`.
 """
 
 import keras
-import numpy as np
 
+from one_keras import deployment
 from one_keras import validation
-from one_keras.one_model import ONEModel
 
 MODES = ("single", "ensemble")
+# The deployable each mode serves.
+MODE_DEPLOYABLES = {"single": "target", "ensemble": "ensemble"}
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("probabilities", "logits")
+
+
+def available_modes(model):
+    """The export modes `model` has.
+
+    Args:
+        model: a method model or a plain Keras model (one deployable).
+
+    Returns:
+        A tuple of mode names, in `MODES` order.
+    """
+    if not hasattr(model, "deployable_cores"):
+        return ("single",)
+    names = model.describe_deployables()
+    return tuple(mode for mode in MODES if MODE_DEPLOYABLES[mode] in names)
 
 
 def check_exportable(model, mode):
     """Raises a `ValueError` unless `model` can be exported in `mode`.
 
     Args:
-        model: The model to export; must be a `one_keras.ONEModel`.
+        model: A method model (a run's `model.keras`) or a plain Keras model
+            mapping images to logits (a deployed `<name>.keras`).
         mode: str. `"single"` or `"ensemble"`.
     """
-    if not isinstance(model, ONEModel):
+    if not isinstance(model, keras.Model):
         raise ValueError(
-            "`model` must be a `one_keras.ONEModel` (the `model.keras` a "
-            "training run writes, not `target.keras`). Received: "
-            f"model={type(model).__name__}")
+            "`model` must be a Keras model: a run's `model.keras` or a "
+            f"deployed `.keras`. Received: model={type(model).__name__}")
     validation.check_choice("mode", mode, MODES)
-    if mode == "ensemble" and model.num_branches < 2:
+    modes = available_modes(model)
+    if mode not in modes:
+        what = (f"this {type(model).__name__} declares no "
+                f"`{MODE_DEPLOYABLES[mode]}` deployable"
+                if hasattr(model, "deployable_cores") else
+                "a deployed `.keras` holds one model")
         raise ValueError(
-            "`mode` must be 'single' for a model with one branch: there is "
-            "no ensemble to export. Received: mode='ensemble' with "
-            f"num_branches={model.num_branches}")
+            f"`mode` must be one of the modes this model has "
+            f"({', '.join(repr(m) for m in modes)}): {what}. Received: "
+            f"mode={mode!r}")
+
+
+def serving_core(model, mode):
+    """The deployable `mode` serves, on normalised images, and its
+    normalisation.
+
+    Returns:
+        `(core, normalization)`: a `keras.Model` (normalised images ->
+        logits) and the dict it was trained with, or `None` (unknown: the
+        model is served as it is).
+    """
+    if hasattr(model, "deployable_cores"):
+        return (model.deployable_cores()[MODE_DEPLOYABLES[mode]],
+                model.normalization)
+    if deployment.takes_raw_pixels(model):
+        return deployment.core_of(model), deployment.normalization_of(model)
+    return model, None
 
 
 def build_serving_model(model, mode="single", include_preprocessing=True):
     """Builds the model that gets exported, sharing `model`'s weights.
 
     Args:
-        model: `one_keras.ONEModel`. The trained ONE model.
-        mode: str. `"single"`: trunk + branch 0 (the target, with the
-            vanilla network's parameter count). `"ensemble"`: trunk, all
-            branches and the gate, serving the teacher (ONE-E). Defaults to
-            `"single"`.
+        model: A trained method model, or a deployed `<name>.keras` model.
+        mode: str. `"single"`: the method's `target` deployable.
+            `"ensemble"`: its `ensemble`. Defaults to `"single"`.
         include_preprocessing: bool. If `True` the model takes raw 0-255
-            pixels and applies `model.normalization` itself (a `Rescaling`
-            layer without weights); if `False` it takes normalised pixels.
-            Defaults to `True`.
+            pixels and applies the training normalisation itself (a
+            `Rescaling` layer without weights); if `False` it takes
+            normalised pixels. Defaults to `True`.
 
     Returns:
         A functional `keras.Model` with the input `images` (float32, dynamic
@@ -63,36 +101,26 @@ def build_serving_model(model, mode="single", include_preprocessing=True):
     ```
     """
     check_exportable(model, mode)
-    network = model.network
-    layer = "branch0_logits" if mode == "single" else "teacher_logits"
-    core = keras.Model(network.input, network.get_layer(layer).output,
-                       name=f"{network.name}_{mode}")
-    images = keras.Input(shape=network.input.shape[1:], name=INPUT_NAME,
+    core, normalization = serving_core(model, mode)
+    images = keras.Input(shape=core.input.shape[1:], name=INPUT_NAME,
                          dtype="float32")
     x = images
-    if include_preprocessing and model.normalization is not None:
-        x = normalization_layer(model.normalization)(x)
+    if include_preprocessing and normalization is not None:
+        x = normalization_layer(normalization)(x)
     logits = keras.layers.Activation(
         "linear", dtype="float32", name="logits")(core(x))
     probabilities = keras.layers.Softmax(
         dtype="float32", name="probabilities")(logits)
     return keras.Model(images,
                        {"probabilities": probabilities, "logits": logits},
-                       name=f"{network.name}_{mode}_serving")
+                       name=f"{core.name}_{mode}_serving")
 
 
-def normalization_layer(normalization):
-    """A `Rescaling` layer computing `(raw / 255 - mean) / std` per channel.
+def serving_normalization(model, mode="single"):
+    """The normalisation a model served without preprocessing expects
+    (`None`: none, or unknown)."""
+    return serving_core(model, mode)[1]
 
-    Args:
-        normalization: dict. `{"mean": [...], "std": [...]}` per channel,
-            for pixels scaled to [0, 1].
 
-    Returns:
-        A `keras.layers.Rescaling` named `normalize` (it has no weights).
-    """
-    mean = np.asarray(normalization["mean"], dtype="float64")
-    std = np.asarray(normalization["std"], dtype="float64")
-    return keras.layers.Rescaling(
-        scale=(1.0 / (255.0 * std)).tolist(), offset=(-mean / std).tolist(),
-        name="normalize")
+# `normalization_layer` lives with the deployables; kept here for callers.
+normalization_layer = deployment.normalization_layer

@@ -2,17 +2,19 @@
 
 Each method is one `Method` object (`one_keras.methods.method`) in its own
 module, listed in `registry.REGISTRY`: its options, builder, callbacks and
-schedule. `build_method_model(method, ...)` returns a model ready to
-`compile` and `fit`; every one has `target_model()` and `deployed_model()`:
+schedule. `build_method_model(method, ...)` returns a model ready to `compile` and
+`fit`; every one declares what it deploys (`deployables()`: name -> a plain
+Keras model, raw pixels in, logits out; `deployed_model()` is the one the
+paper's tables compare):
 
-| method | model | deployed |
-|---|---|---|
-| `"one"` | `ONEModel` (ablations: `no_distillation`, `no_sharing`, `gate="average"`, `num_branches`) | branch 0 |
-| `"vanilla"` | `ONEModel` with one branch | the network |
-| `"kd"` | `KDModel` (frozen `teacher`) | the student |
-| `"dml"` | `DMLModel` (`num_peers` peers) | peer 0 |
-| `"ensemble"` | `EnsembleModel` (`num_peers` networks) | probability average |
-| `"snapshot"` | `SnapshotModel` (`num_snapshots`) | probability average |
+| method | model | deployables | compared |
+|---|---|---|---|
+| `"one"` | `ONEModel` (ablations: `no_distillation`, `no_sharing`, `gate="average"`, `num_branches`) | `target` (branch 0), `ensemble` (ONE-E) | `target` |
+| `"vanilla"` | `ONEModel` with one branch | `target` (the network) | `target` |
+| `"kd"` | `KDModel` (frozen `teacher`) | `target` (the student) | `target` |
+| `"dml"` | `DMLModel` (`num_peers` peers) | `target` (peer 0), `ensemble`, `peer_1`... | `target` |
+| `"ensemble"` | `EnsembleModel` (`num_peers` networks) | `target` (member 0), `ensemble` (probability average) | `ensemble` |
+| `"snapshot"` | `SnapshotModel` (`num_snapshots`) | `target` (last snapshot), `ensemble` (probability average) | `ensemble` |
 
 Importing this package registers every method model for `.keras` loading.
 """

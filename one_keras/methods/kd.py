@@ -9,11 +9,13 @@ Paper: https://arxiv.org/abs/1503.02531
 """
 
 import dataclasses
+import os
 
 import keras
 from keras import ops
 
 from one_keras import losses
+from one_keras import model_files
 from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
@@ -27,6 +29,8 @@ from one_keras.methods.method import option
 
 # Hinton distillation's weight of the soft targets (paper Table 3's KD).
 KD_ALPHA = 0.9
+# Its temperature: the paper's `T` (Section 3), as ONE's.
+KD_TEMPERATURE = 3.0
 
 
 def kd_loss_terms(y_true, student_logits, teacher_logits, temperature):
@@ -80,7 +84,7 @@ class KDModel(MethodModel):
     """
 
     def __init__(self, student, teacher, alpha=KD_ALPHA,
-                 temperature=losses.ONE_TEMPERATURE,
+                 temperature=KD_TEMPERATURE,
                  weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
         check_logits_model("student", student)
         check_logits_model("teacher", teacher)
@@ -143,9 +147,11 @@ class KDModel(MethodModel):
         """The student (images -> logits)."""
         return self.student
 
-    def deployed_model(self, name=None):
-        """The student (images -> logits)."""
-        return self.student
+    def describe_deployables(self):
+        return {"target": "the student"}
+
+    def report_metrics(self):
+        return {"target": "student_accuracy"}
 
     def training_networks(self):
         """The student and the frozen teacher, which runs every step."""
@@ -185,12 +191,12 @@ def check_logits_model(name, model):
 class KDOptions(Options):
     """Hinton distillation's options."""
 
-    teacher: str = option("", "The teacher, a trained .keras "
-                          "model (required).")
+    teacher: str = option("", "The teacher: a training run directory or "
+                          "a trained .keras model (required).")
     alpha: float = option(KD_ALPHA, "Weight of the "
                           "distillation term.", lower_bound=0.0,
                           upper_bound=1.0)
-    temperature: float = option(losses.ONE_TEMPERATURE,
+    temperature: float = option(KD_TEMPERATURE,
                                 "Distillation temperature T.",
                                 greater_than=0.0)
 
@@ -199,9 +205,10 @@ def resolve_teacher(teacher):
     """The teacher as a frozen images -> logits model.
 
     Args:
-        teacher: `keras.Model` (a plain model, or a one_keras training
-            model: its deployed model is taught from) or the path of a
-            `.keras` file holding either.
+        teacher: `keras.Model` (a plain model, a deployed `<name>.keras`
+            model, or a one_keras training model: its deployed model is
+            taught from), a training run directory (its `model.keras`, else
+            `target.keras`) or the path of a `.keras` file.
 
     Returns:
         A `keras.Model` mapping images to logits.
@@ -210,12 +217,19 @@ def resolve_teacher(teacher):
         raise ValueError("`teacher` must be given for method 'kd': a "
                          "trained model or the path of a `.keras` file. "
                          f"Received: teacher={teacher!r}")
-    if isinstance(teacher, str):
-        # Frozen: its optimizer (if it was saved with one) is not needed.
-        teacher = keras.models.load_model(teacher, compile=False)
+    if isinstance(teacher, (str, os.PathLike)):
+        try:
+            # Not compiled: its optimizer (if saved with one) is not needed.
+            teacher = model_files.load_model(teacher)
+        except ValueError as error:
+            raise ValueError(
+                "`teacher` must be a training run directory or a `.keras` "
+                f"file. Received: teacher={os.fspath(teacher)!r} "
+                f"({str(error).split('Received: ', 1)[-1]})") from None
     if not isinstance(teacher, keras.Model):
-        raise ValueError("`teacher` must be a `keras.Model` or a `.keras` "
-                         f"path. Received: teacher={teacher!r}")
+        raise ValueError("`teacher` must be a `keras.Model`, a run "
+                         "directory or a `.keras` path. Received: "
+                         f"teacher={teacher!r}")
     return deployed_model(teacher)
 
 
@@ -223,9 +237,9 @@ def check(options, epochs):
     """A run of KD needs its teacher named."""
     if not options.teacher:
         raise ValueError(
-            "`teacher` must name a trained `.keras` model for method "
-            "'kd' (e.g. a target.keras of a bigger network). Received: "
-            "teacher=''")
+            "`teacher` must name a training run directory or a trained "
+            "`.keras` model for method 'kd' (e.g. the run of a bigger "
+            "network). Received: teacher=''")
 
 
 def build(options, request):

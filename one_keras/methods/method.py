@@ -169,6 +169,9 @@ class Method:
             step schedule.
         check: callable or `None`. `check(options, epochs)` raises a
             `ValueError` for options that do not fit the run's length.
+        recipes: dict. Recipe name (`one_keras.recipes.RECIPES`) -> the
+            values it gives the method's options left unset (e.g. ONE's
+            `{"code": {"kl_rampup_epochs": 80}}`). Defaults to none.
     """
 
     name: str
@@ -178,6 +181,7 @@ class Method:
     callbacks: Callable = no_callbacks
     schedule: Optional[Callable] = None
     check: Optional[Callable] = None
+    recipes: dict = dataclasses.field(default_factory=dict)
 
     def option_names(self):
         """The names of the method's options, in declaration order."""

@@ -11,6 +11,7 @@ DML and ensemble models only change its loss.
 import keras
 from keras import ops
 
+from one_keras import deployment
 from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
@@ -166,10 +167,34 @@ class PeersModel(MethodModel):
         return self.member_model(0)
 
     def ensemble_model(self, name=None):
-        """All members averaged: images -> log of the mean probability."""
-        return keras.Model(self.network.input,
-                           self.network.output["ensemble_logits"],
+        """All members averaged: images -> log of the mean probability, in
+        stock Keras layers (`deployment.average_probabilities`)."""
+        inputs = self.network.input
+        members = [self.member_model(i)(inputs)
+                   for i in range(self.num_members)]
+        return keras.Model(inputs,
+                           deployment.average_probabilities(members),
                            name=name or f"{self.network.name}_ensemble")
+
+    def deployable_cores(self):
+        """`target` (member 0) and, with 2 or more members, `ensemble`
+        (their probabilities averaged)."""
+        cores = {"target": self.target_model()}
+        if self.num_members > 1:
+            cores["ensemble"] = self.ensemble_model()
+        return cores
+
+    def describe_deployables(self):
+        described = {"target": "member 0"}
+        if self.num_members > 1:
+            described["ensemble"] = f"{self.num_members} members averaged"
+        return described
+
+    def report_metrics(self):
+        metrics = {"target": "member_0_accuracy"}
+        if self.num_members > 1:
+            metrics["ensemble"] = "ensemble_accuracy"
+        return metrics
 
     def get_config(self):
         return {**super().get_config(),

@@ -67,8 +67,10 @@ def resolve_options(method, given, recipe="paper", model_name="resnet",
     spec = get_method(method)
     check_method_options(method, given, option_users(REGISTRY))
     names = spec.option_names()
-    filled = {name: value for name, value in recipes.recipe_defaults(
-                  recipe, method, model_name, depth).items()
+    recipe_values = {**recipes.recipe_defaults(recipe, method, model_name,
+                                               depth),
+                     **spec.recipes.get(recipe, {})}
+    filled = {name: value for name, value in recipe_values.items()
               if name in names}
     return spec.make_options({**filled, **given})
 

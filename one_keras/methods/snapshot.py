@@ -15,6 +15,7 @@ import os
 import keras
 from keras import ops
 
+from one_keras import deployment
 from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
@@ -24,7 +25,6 @@ from one_keras.methods.kd import check_logits_model
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
-from one_keras.methods.peers import build_peer_network
 from one_keras.methods.peers import build_peers
 
 
@@ -244,24 +244,44 @@ class SnapshotModel(MethodModel):
         return super().fit(x, y, batch_size=batch_size, epochs=epochs,
                            verbose=verbose, callbacks=callbacks, **kwargs)
 
+    # Table 4 compares the snapshot ensemble.
+    default_deployable = "ensemble"
+
     def target_model(self, name=None):
-        """The network being trained (its latest weights)."""
+        """The network being trained (its latest weights: after `fit`, the
+        last snapshot)."""
         return self.network
 
-    def deployed_model(self, name=None):
+    def ensemble_model(self, name=None):
         """The snapshots taken so far, averaged (images -> log of the mean
-        probability)."""
+        probability), in stock Keras layers."""
         taken = int(ops.convert_to_numpy(self.snapshots_taken))
         if taken == 0:
             raise ValueError(
                 "No snapshot is taken yet: train with `fit` first. "
                 "Received: snapshots_taken=0")
-        members = [self.snapshots.get_layer(f"member{i}")
+        inputs = keras.Input(shape=self.network.input.shape[1:],
+                             name="images")
+        members = [self.snapshots.get_layer(f"member{i}")(inputs)
                    for i in range(taken)]
-        ensemble = build_peer_network(members)
-        return keras.Model(ensemble.input,
-                           ensemble.output["ensemble_logits"],
+        return keras.Model(inputs,
+                           deployment.average_probabilities(members),
                            name=name or "snapshot_ensemble")
+
+    def deployable_cores(self):
+        """`target` (the last snapshot: the trained network) and
+        `ensemble` (the snapshots taken, averaged)."""
+        return {"target": self.target_model(),
+                "ensemble": self.ensemble_model()}
+
+    def describe_deployables(self):
+        taken = int(ops.convert_to_numpy(self.snapshots_taken))
+        return {"target": "last snapshot",
+                "ensemble": (f"{taken} snapshots averaged" if taken > 1
+                             else "1 snapshot")}
+
+    def report_metrics(self):
+        return {"target": "accuracy", "ensemble": "ensemble_accuracy"}
 
     def get_config(self):
         return {**super().get_config(),

@@ -9,7 +9,7 @@ import dataclasses
 
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
-from one_keras.methods.one import build_one_model
+from one_keras.methods.one.method import build_one_model
 
 
 def build_vanilla_model(model_name, num_classes, input_shape=None,

@@ -15,8 +15,8 @@ import sys
 import keras
 import numpy as np
 
-from one_keras import one_network
 from one_keras.methods import build_method_model
+from one_keras.methods.one import one_network
 
 STEPS = 3
 BATCH = 8

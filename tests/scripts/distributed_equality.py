@@ -36,7 +36,7 @@ def build(network):
     """A small ONE model: BatchNorm-free, or a ResNet-8 of width 4."""
     from one_keras import ONEModel
     from one_keras.methods.one import build_one_resnet
-    from one_keras.one_network import build_one_network
+    from one_keras.methods.one.one_network import build_one_network
 
     keras.utils.set_random_seed(0)
     if network == "bn_free":

@@ -8,21 +8,21 @@ import dataclasses
 
 import keras
 
-from one_keras.callbacks import KLRampUp
-from one_keras.losses import ONE_TEMPERATURE
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
+from one_keras.methods.one.callbacks import KLRampUp
+from one_keras.methods.one.loss import ONE_TEMPERATURE
+from one_keras.methods.one.one_model import ONEModel
+from one_keras.methods.one.one_network import GATE
+from one_keras.methods.one.one_network import GATES
+from one_keras.methods.one.one_network import NUM_BRANCHES
+from one_keras.methods.one.one_network import build_one_network
+from one_keras.methods.one.one_network import build_trunks
 from one_keras.models import backbone_parts
 from one_keras.models import resnet_cifar
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.models.registry import CIFAR_SHAPE
-from one_keras.one_model import ONEModel
-from one_keras.one_network import GATE
-from one_keras.one_network import GATES
-from one_keras.one_network import NUM_BRANCHES
-from one_keras.one_network import build_one_network
-from one_keras.one_network import build_trunks
 
 ONE_MODEL_ARGUMENTS = ("temperature", "kl_weight", "kl_rampup_epochs",
                        "weight_decay", "normalization")
@@ -169,7 +169,13 @@ def callbacks(options, epochs):
     return [KLRampUp(options.kl_rampup_epochs or 0)]
 
 
+# The authors' code ramps the KL weight up over 80 epochs; the paper does
+# not (REFERENCE.md section 3).
+CODE_KL_RAMPUP_EPOCHS = 80
+
 METHOD = Method(
     name="one", summary="ONE: m+1 branches on one trunk and a gate, "
     "distilled on the fly (the paper's method)",
-    options=ONEOptions, build=build, callbacks=callbacks)
+    options=ONEOptions, build=build, callbacks=callbacks,
+    recipes={"paper": {"kl_rampup_epochs": 0},
+             "code": {"kl_rampup_epochs": CODE_KL_RAMPUP_EPOCHS}})

@@ -1,14 +1,16 @@
 """`ONEModel`: trains a ONE network with the ONE loss through `fit`."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from one_keras import losses
 from one_keras import validation
-from one_keras.callbacks import KLRampUp
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import weighted_mean
+from one_keras.methods.one import loss as losses
+from one_keras.methods.one.callbacks import KLRampUp
+from one_keras.methods.one.layers import UniformGate
 
 OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
 
@@ -153,6 +155,50 @@ class ONEModel(MethodModel):
                 self.network.get_layer("teacher_logits").output)
         return keras.Model(self.network.input, probabilities,
                            name=name or f"{self.network.name}_ensemble")
+
+    def deployable_cores(self):
+        """`target` (trunk and branch 0) and, with more than one branch,
+        `ensemble` (ONE-E: every branch and the gate), both images ->
+        logits, in stock Keras layers (the average gate is the mean of the
+        branch logits)."""
+        cores = {"target": self.target_model()}
+        if self.num_branches < 2:
+            return cores
+        if isinstance(self.network.get_layer("gate"), UniformGate):
+            branches = [self.network.get_layer(f"branch{i}_logits").output
+                        for i in range(self.num_branches)]
+            teacher = keras.layers.Average(name="teacher_logits_mean")(
+                branches)
+        else:
+            teacher = self.network.get_layer("teacher_logits").output
+        cores["ensemble"] = keras.Model(
+            self.network.input, teacher,
+            name=f"{self.network.name}_ensemble")
+        return cores
+
+    def describe_deployables(self):
+        if self.num_branches < 2:
+            return {"target": "the network"}
+        return {"target": "branch 0", "ensemble": "ONE-E"}
+
+    def report_metrics(self):
+        metrics = {"target": "branch_0_accuracy"}
+        if self.num_branches > 1:
+            metrics["ensemble"] = "teacher_accuracy"
+        return metrics
+
+    def report_fields(self, results):
+        """The common fields and every branch's accuracy: `branch_accuracy`
+        (list), `branch_accuracy_mean`, `branch_accuracy_std`."""
+        fields = super().report_fields(results)
+        branches = [float(results[f"branch_{i}_accuracy"])
+                    for i in range(self.num_branches)]
+        if self.num_branches > 1:
+            fields.update({
+                "branch_accuracy": branches,
+                "branch_accuracy_mean": float(np.mean(branches)),
+                "branch_accuracy_std": float(np.std(branches))})
+        return fields
 
     def get_config(self):
         return {

@@ -9,8 +9,8 @@ import keras
 from one_keras import validation
 from one_keras.initializers import dense_initializers
 from one_keras.layers import FusedBatchNormalization
-from one_keras.layers import UniformGate
 from one_keras.layers import batch_norm_synchronized
+from one_keras.methods.one.layers import UniformGate
 
 GATES = ("learned", "average")
 # The paper's ONE: 3 branches (m = 2) and the learned gate.
