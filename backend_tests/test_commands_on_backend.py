@@ -28,11 +28,6 @@ TOOLS = {"evaluate": PACKAGE / "evaluate.py",
 TINY = dict(depth=8, width=4, epochs=1, steps_per_epoch=1, eval_steps=1,
             batch_size=8, eval_batch_size=64, verbose=0, seed=3)
 app.define_help_flags()  # Defined here, not inside a tool's `loaded_tool`.
-# Methods `evaluate` refuses on today's main (issue 30: the deploy branch
-# makes every method's run evaluate).
-EVALUATE_PENDING = ("kd", "dml", "ensemble", "snapshot")
-
-
 def train(root, method="one", **options):
     """A tiny digits run of `method`; returns its directory."""
     run = root / method
@@ -184,11 +179,7 @@ def test_every_method_predicts(method, method_runs, digit_images, capsys,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", [
-    pytest.param(m, marks=pytest.mark.xfail(
-        strict=True, reason="evaluate refuses this method's run until "
-        "issue 30's deploy branch")) if m in EVALUATE_PENDING else m
-    for m in REGISTRY])
+@pytest.mark.parametrize("method", list(REGISTRY))
 def test_every_method_evaluates(method, method_runs, capsys, monkeypatch):
     code, out, err = run_tool("evaluate", capsys, monkeypatch,
                               model=method_runs[method], eval_steps=1,
