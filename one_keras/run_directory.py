@@ -17,6 +17,7 @@ from one_keras.json_files import read_json
 from one_keras.run_layout import BACKUP_NAME
 from one_keras.run_layout import CHECKPOINT_NAME
 from one_keras.run_layout import CONFIG_NAME
+from one_keras.run_layout import CURVES_NAME
 from one_keras.run_layout import LOG_NAME
 from one_keras.run_layout import MODEL_NAME
 from one_keras.run_layout import REPORT_NAME
@@ -181,7 +182,7 @@ def discard_run(output_dir):
     for name in (BACKUP_NAME, TENSORBOARD_NAME):
         shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
     for name in (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, REPORT_NAME,
-                 MODEL_NAME, TARGET_NAME):
+                 MODEL_NAME, TARGET_NAME, CURVES_NAME):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(output_dir, name))
 

@@ -1,4 +1,5 @@
-"""Trains a ONE model: `python -m one_keras.train --flagfile configs/X.flags`.
+"""Trains a ONE model: `python -m one_keras.train --flagfile configs/X.flags`
+(installed: `one-train --config=X`).
 
 With no flags it trains 3-branch ONE on the offline 8x8 digits and prints
 the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
@@ -8,11 +9,10 @@ import os
 import sys
 import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from one_keras import cli  # noqa: E402
+from one_keras import cli
+from one_keras import flagfiles
 
 
 def _define_flags():
@@ -110,6 +110,11 @@ def _define_flags():
                  "auto: a progress bar on a terminal, one line per epoch "
                  "otherwise (a log file); 0: silent; 1: progress bar; 2: one "
                  "line per epoch.")
+    flags.DEFINE_string(
+        "config", None, "A flagfile shipped with one_keras, by name: "
+        + ", ".join(flagfiles.config_names()) + ". Read where it stands "
+        "(flags after it override it), like --flagfile=configs/NAME.flags "
+        "in a clone. Command line only.")
 
 
 _DEFINERS = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
@@ -184,10 +189,24 @@ def config_from_flags(flag_values=FLAGS):
            if name != "options"}, options=options)
 
 
+def parse_flags(argv):
+    """`cli.parse_flags` after `--config=NAME` became the shipped flagfile's
+    `--flagfile=PATH` (`one_keras.flagfiles.expand_config`)."""
+    try:
+        argv = flagfiles.expand_config(argv)
+    except ValueError as error:
+        cli.fail(error)
+    return cli.parse_flags(argv)
+
+
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import reporting
     from one_keras import experiment
+    if FLAGS.config is not None:
+        raise ValueError("`config` is read on the command line only (write "
+                         "--flagfile=PATH in a flagfile). Received: "
+                         f"config={FLAGS.config!r}")
     config = config_from_flags()
     try:
         report = experiment.run(config)
@@ -210,5 +229,10 @@ def interrupted_line(config):
             f"from the last backup, {since}, in {config.output_dir}")
 
 
+def console_main():
+    """The `one-train` console script."""
+    cli.run(main, flags_parser=parse_flags)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    console_main()

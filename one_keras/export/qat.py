@@ -145,7 +145,7 @@ def _twin_layer(layer, tf_keras):
 def _main(request_path):
     import keras  # Keras 3, imported before tfmot flips the legacy switch.
 
-    import one_keras  # noqa: F401  (registers the one_keras classes)
+    import one_keras.methods  # noqa: F401  (registers the one_keras classes)
 
     with open(request_path) as f:
         request = json.load(f)
