@@ -182,3 +182,14 @@ def test_a_stale_flag_catalog_stops_training_in_one_line(monkeypatch):
     monkeypatch.setattr(flag_catalog, "load", lambda: stale)
     with pytest.raises(ValueError, match="python -m one_keras.flag_catalog"):
         flag_catalog.check_current()
+
+
+def test_qat_without_its_extra_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from one_keras.export import qat
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
+        None if name == "tensorflow_model_optimization" else real(name, *a)))
+    with pytest.raises(ValueError, match=r"pip install 'one_keras\[qat\]'"):
+        qat.check_qat_installed(2)
