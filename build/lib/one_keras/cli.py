@@ -1,0 +1,117 @@
+"""What every command line tool shares: one-line errors, exit codes and a
+quiet TensorFlow.
+
+A failing tool prints one line, `prog: error: ...`, on stderr and exits
+with status 1: a bad flag, a stray argument, an unusable value, an OS error
+(a read-only directory, an output under a file). `--help` exits 0, and
+imports neither Keras nor TensorFlow (the tools import them in `main`).
+
+TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, `failed call to
+cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it,
+and the backend is imported with stderr closed. A user's own
+`TF_CPP_MIN_LOG_LEVEL` wins and shows them all.
+"""
+
+import contextlib
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+# Whether the user chose TensorFlow's C++ log level (before a tool set it).
+_USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def user_errors():
+    """The exceptions that mean bad input, reported in one line (never a
+    traceback): `ValueError`, `OSError`, `FloatingPointError` and
+    `one_keras.data.DatasetNotFoundError` (looked up only where its module
+    was imported, so that an error needs no TensorFlow)."""
+    errors = (ValueError, OSError, FloatingPointError)
+    dataset = sys.modules.get("one_keras.data.dataset")
+    return errors + ((dataset.DatasetNotFoundError,) if dataset else ())
+
+
+def program_name():
+    """The running tool's file name, e.g. `train.py` or `one-train`."""
+    return os.path.basename(sys.argv[0]) or "one_keras"
+
+
+def fail(message):
+    """Prints `prog: error: message` (on one line) and exits with 1."""
+    message = " ".join(str(message).split())
+    print(f"{program_name()}: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_flags(argv):
+    """absl's `flags_parser` for `app.run`, with one-line errors.
+
+    Args:
+        argv: list of str. The command line, program name first.
+
+    Returns:
+        `[program name]`: tools take flags only.
+    """
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as error:
+        fail(f"{error} (see --helpshort)")
+    except SystemExit:  # absl's --help/--helpfull print usage, then exit 1.
+        sys.exit(0)
+    if len(rest) > 1:
+        fail(f"unexpected argument {rest[1]!r}: this tool takes flags only, "
+             "written --name=value (see --helpshort)")
+    return rest
+
+
+@contextlib.contextmanager
+def _stderr_closed():
+    """Sends file descriptor 2 (C++ writes included) to /dev/null."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_backend_quietly():
+    """Imports Keras (and so its backend) without TensorFlow's C++
+    start-up lines, unless the user set `TF_CPP_MIN_LOG_LEVEL`.
+
+    Lines written before TensorFlow reads its log level (oneDNN, CUDA
+    drivers) go to stderr whatever the level; so the import runs with
+    stderr closed. A failing import still raises (and is reported).
+    """
+    if _USER_TF_LOG_LEVEL or "keras" in sys.modules:
+        return
+    with _stderr_closed():
+        import keras  # noqa: F401
+
+
+def run(main, flags_parser=parse_flags, backend=True):
+    """`app.run(main)` with one-line errors for flags and `user_errors()`.
+
+    Args:
+        main: callable. `main(argv)` of the tool.
+        flags_parser: callable. Parses `argv` (default: `parse_flags`); a
+            tool that rewrites its command line first passes its own.
+        backend: bool. Import Keras' backend quietly before `main` (see
+            `import_backend_quietly`); `False` for a tool without Keras.
+    """
+    def guarded_main(argv):
+        try:
+            if backend:
+                import_backend_quietly()
+            main(argv)
+        except (app.UsageError, *user_errors()) as error:
+            fail(error)
+
+    app.run(guarded_main, flags_parser=flags_parser)

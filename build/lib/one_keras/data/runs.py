@@ -1,0 +1,117 @@
+"""The dataset a training run used, read from its `config.json`.
+
+`one_keras.experiment.run` writes `config.json` into its output directory;
+export, evaluation and the flatness analysis read it so that a run is
+evaluated on the data (and preprocessing) it was trained with.
+"""
+
+import os
+
+from one_keras.json_files import read_json
+from one_keras.run_layout import CONFIG_NAME
+
+
+def run_directory(model_path):
+    """The run directory of a model: itself, or the folder of a `.keras`."""
+    model_path = os.fspath(model_path)
+    if os.path.isdir(model_path):
+        return model_path
+    return os.path.dirname(os.path.abspath(model_path))
+
+
+def read_run_config(model_path):
+    """The `config.json` of the run `model_path` belongs to, or `None`.
+
+    Args:
+        model_path: str. A training output directory or a `.keras` file
+            inside one.
+
+    Returns:
+        The config dict, or `None` when there is no readable `config.json`.
+    """
+    return read_json(os.path.join(run_directory(model_path), CONFIG_NAME))
+
+
+def run_data_settings(model_path, dataset=None, data_dir=None,
+                      image_size=None, skip_bad_images=False):
+    """The `load_dataset` arguments of a run, with explicit ones winning.
+
+    Args:
+        model_path: str. A training output directory or a `.keras` file in
+            one.
+        dataset: str or `None`. A dataset name overriding the run's.
+        data_dir: str or `None`. Overrides the run's `data_dir`.
+        image_size: int or `None`. Overrides the run's `image_size`.
+        skip_bad_images: bool. Leave out undecodable files of an image
+            folder; the run's own setting holds for its own folder.
+
+    Returns:
+        A dict of `name`, `data_dir`, `image_size` and `seed` (and
+        `skip_bad_images` when set) for `one_keras.data.load_dataset`.
+
+    Raises:
+        ValueError: `dataset` is `None` and there is no `config.json` beside
+            the model, naming the flag to add.
+    """
+    from one_keras.data import dataset_names
+
+    config = read_run_config(model_path) or {}
+    path = os.path.join(run_directory(model_path), CONFIG_NAME)
+    if dataset and config.get("dataset") not in (None, dataset):
+        config = {}  # Another dataset: the run's settings do not apply.
+    name = dataset or config.get("dataset")
+    if not name:
+        raise ValueError(
+            f"`model` {os.fspath(model_path)!r} has no {CONFIG_NAME} beside "
+            "it (not a training output directory), so its data is unknown: "
+            f"add --dataset (one of {', '.join(dataset_names())}) and, for "
+            "tfds or an image folder, --data_dir (export also takes "
+            "--dataset none: random pixels).")
+    if not dataset:
+        _check_field(path, "dataset", name, str, "a dataset name")
+    if not data_dir:
+        _check_field(path, "data_dir", config.get("data_dir"), str,
+                     "a folder path or null")
+    if not image_size:
+        _check_field(path, "image_size", config.get("image_size"), int,
+                     "an integer >= 0 (0: the dataset's size)", minimum=0)
+    _check_field(path, "seed", config.get("seed"), int, "an integer")
+    settings = {"name": name,
+                "data_dir": data_dir or config.get("data_dir") or None,
+                "image_size": image_size or config.get("image_size") or None,
+                "seed": int(config.get("seed") or 0)}
+    if skip_bad_images or config.get("skip_bad_images") is True:
+        settings["skip_bad_images"] = True
+    return settings
+
+
+def _check_field(path, field, value, kind, rule, minimum=None):
+    """Refuses a `config.json` field of the wrong type in one line."""
+    if value is None:
+        return
+    if isinstance(value, kind) and not isinstance(value, bool) and (
+            minimum is None or value >= minimum):
+        return
+    fix = "fix the field" if field == "seed" else \
+        f"fix the field or pass --{field}"
+    raise ValueError(
+        f"`{field}` in {path} must be {rule} (the run config was edited or "
+        f"damaged); {fix}. Received: {field}={value!r}")
+
+
+def load_run_dataset(model_path, dataset=None, data_dir=None,
+                     image_size=None, skip_bad_images=False):
+    """Loads the dataset a run trained on (see `run_data_settings`).
+
+    Args:
+        model_path, dataset, data_dir, image_size, skip_bad_images: as in
+            `run_data_settings`.
+
+    Returns:
+        A `one_keras.data.Dataset`.
+    """
+    from one_keras.data import load_dataset
+
+    settings = run_data_settings(model_path, dataset, data_dir, image_size,
+                                 skip_bad_images)
+    return load_dataset(settings.pop("name"), **settings)

@@ -1,0 +1,436 @@
+"""`export_model`: one call from a trained ONE model to a verified artifact.
+
+ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
+Gong, NeurIPS 2018 (arXiv:1806.04606).
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+
+import keras
+import numpy as np
+
+from one_keras import data as data_lib
+from one_keras import model_files
+from one_keras import run_layout
+from one_keras import run_lock
+from one_keras import validation
+from one_keras.export import onnx as onnx_lib
+from one_keras.export import savedmodel
+from one_keras.export import serving
+from one_keras.export import tflite
+from one_keras.export import verify
+
+REPORT_NAME = run_layout.EXPORT_REPORT_NAME
+RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
+MAX_CALIBRATION_IMAGES = 500
+MAX_QAT_IMAGES = 5000
+# The hidden folder an export stages its artifact in, beside the output:
+# `.<artifact>.export-<host>-<pid>-<random>`; a killed export leaves it.
+STAGING = re.compile(
+    r"^\.(?P<artifact>.+)\.export-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]{8}$")
+# Older versions staged in `.<artifact>.<random>` and set a replaced
+# SavedModel aside in `.<artifact>.old.<random>`, naming no owner.
+LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
+
+
+def check_export_args(model, mode, format, quantize, opset, dataset,
+                      num_samples, qat_epochs, min_agreement=None,
+                      max_abs_diff=None):
+    """Raises a `ValueError` naming the fix for any unusable argument.
+
+    Args:
+        model, mode, format, quantize, opset, dataset, num_samples,
+            qat_epochs, min_agreement, max_abs_diff: as in `export_model`.
+    """
+    validation.check_choice("format", format, verify.FORMATS)
+    validation.check_choice("quantize", quantize, tflite.QUANTIZATIONS)
+    if quantize != "none" and format != "tflite":
+        raise ValueError(
+            "`quantize` must be 'none' unless format='tflite' (the TFLite "
+            f"converter quantises). Received: quantize={quantize!r}, "
+            f"format={format!r}")
+    if format == "onnx":
+        onnx_lib.check_opset(opset)
+    if isinstance(dataset, str) and dataset != RUN_DATASET:
+        validation.check_choice("dataset", dataset,
+                                (RUN_DATASET,) + data_lib.dataset_names())
+    if quantize == "int8" and dataset is None:
+        raise ValueError(
+            "`dataset` must name calibration data for int8 quantisation "
+            "(the run's own by default; --dataset none verifies on random "
+            "pixels and cannot calibrate). Received: dataset=None")
+    validation.check_int_at_least("num_samples", num_samples, 1)
+    validation.check_int_at_least("qat_epochs", qat_epochs, 0)
+    verify.check_bars(min_agreement, max_abs_diff)
+    if qat_epochs and (quantize != "int8" or mode != "single"):
+        raise ValueError(
+            "`qat_epochs` > 0 needs format='tflite', quantize='int8' and "
+            "mode='single' (quantisation-aware training of the target). "
+            f"Received: qat_epochs={qat_epochs}, quantize={quantize!r}, "
+            f"mode={mode!r}")
+    serving.check_exportable(model, mode)
+
+
+def export_model(model, path, mode="single", format="tflite",
+                 quantize="none", include_preprocessing=True, opset=17,
+                 dataset=RUN_DATASET, data_dir=None, image_size=None,
+                 num_samples=1000, qat_epochs=0, latency_repeats=30,
+                 min_agreement=None, max_abs_diff=None,
+                 skip_bad_images=False):
+    """Exports the target or the ONE-E ensemble and verifies the artifact.
+
+    The artifact is written into a temporary directory next to `path`, run
+    with its own runtime on up to `num_samples` test images of the data the
+    model was trained on (random pixels when `dataset` is `None`) and
+    compared with the Keras model: test accuracy of both and their top-1
+    agreement. Only an artifact that passes is moved to `path`. Either way
+    the result is added to `export_report.json` next to `path`.
+
+    Args:
+        model: `one_keras.ONEModel` or str. The trained model, or a path:
+            its `.keras` file or its training output directory (the
+            `model.keras` there).
+        path: str. Where the artifact goes: a SavedModel directory, a
+            `.tflite` or an `.onnx` file. An existing artifact of the same
+            format there is replaced atomically; anything else (a training
+            directory, another file) is refused with a `ValueError`.
+        mode: str. `"single"` (trunk + branch 0, the deployed target) or
+            `"ensemble"` (ONE-E: all branches and the gate). Defaults to
+            `"single"`.
+        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`. Defaults to
+            `"tflite"`.
+        quantize: str. `"none"`, `"float16"` or `"int8"` (TFLite only).
+            Defaults to `"none"`.
+        include_preprocessing: bool. The artifact takes raw 0-255 pixels
+            and applies the training normalisation itself. Defaults to
+            `True`.
+        opset: int. ONNX opset, 7 to 18. Defaults to `17`.
+        dataset: str, `one_keras.data.Dataset` or `None`. Calibration
+            (up to `MAX_CALIBRATION_IMAGES` training images) and
+            verification (test split) data, loaded through `one_keras.data`:
+            `"run"` (default) is the dataset in the `config.json` of the run
+            `model` (a path) belongs to; a dataset name overrides it; `None`
+            verifies on random pixels (not for int8).
+        data_dir: str or `None`. Overrides the run's `data_dir`.
+        image_size: int or `None`. Overrides the run's `image_size`.
+        num_samples: int. At most this many test images verify the
+            artifact. Defaults to `1000`.
+        qat_epochs: int. Quantisation-aware fine-tuning epochs before int8
+            conversion (single mode only); 0 is post-training quantisation.
+            Defaults to `0`.
+        latency_repeats: int. Timed runs for the batch-1 latency. Defaults
+            to `30`.
+        min_agreement: float or `None`. The artifact passes only if its
+            top-1 class agrees with the Keras model's on at least this
+            share of the images, 0 to 1. `None` (default): 0.97 for int8
+            (`verify.INT8_MIN_AGREEMENT`), no such bar for float exports.
+        max_abs_diff: float or `None`. The artifact passes only if its
+            probabilities differ from the Keras model's by at most this,
+            >= 0. `None` (default): `verify.FLOAT32_TOLERANCE` (1e-4), or
+            `verify.FLOAT16_TOLERANCE` (1e-2) for float16; no such bar for
+            int8.
+        skip_bad_images: bool. An image folder's undecodable files are left
+            out (with a warning) instead of refusing the folder; a run
+            trained with it verifies on its folder with it. Defaults to
+            `False`.
+
+    Returns:
+        The report entry, a dict: `artifact`, `format`, `mode`, `quantize`,
+        `file_size_bytes`, `params`, `check`, `value`, `threshold`,
+        `passed`, the bars `min_agreement` and `max_abs_diff`,
+        `latency_ms_batch1` and more.
+
+    Example:
+    ```python
+    report = one_keras.export.export_model(
+        "runs/digits", "runs/digits/target_int8.tflite", quantize="int8")
+    assert report["passed"]
+    ```
+    """
+    model_path = None
+    if not isinstance(model, keras.Model):
+        model_path = model
+        model = model_files.load_model(model,
+                                       run_files=(run_layout.MODEL_NAME,))
+    check_export_args(model, mode, format, quantize, opset, dataset,
+                      num_samples, qat_epochs, min_agreement, max_abs_diff)
+    dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
+                               skip_bad_images)
+    path = os.path.abspath(os.fspath(path))
+    check_output_path(path, format)
+    parent = os.path.dirname(path)
+    serving_model = serving.build_serving_model(model, mode,
+                                                include_preprocessing)
+    norm = None if include_preprocessing else model.normalization
+    eval_images, eval_labels = _evaluation_data(
+        serving_model, dataset, num_samples)
+    eval_images = _normalized(eval_images, norm)
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_staging(parent)
+    work = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(path)}.export-{socket.gethostname()}-"
+        f"{os.getpid()}-", dir=parent)
+    try:
+        staged = os.path.join(work, os.path.basename(path))
+        _write_artifact(serving_model, staged, format, quantize, opset,
+                        dataset, norm, qat_epochs, work)
+        entry = _verify(serving_model, staged, format, quantize,
+                        eval_images, eval_labels, latency_repeats,
+                        min_agreement, max_abs_diff)
+        entry.update({
+            "artifact": os.path.basename(path), "format": format,
+            "mode": mode, "quantize": quantize,
+            "include_preprocessing": bool(include_preprocessing),
+            "opset": opset if format == "onnx" else None,
+            "qat_epochs": qat_epochs, "file_size_bytes": _size(staged),
+            "params": int(serving_model.count_params()),
+            "num_samples": int(len(eval_images)),
+            "dataset": dataset.name if dataset else None,
+            "data": (f"{dataset.name} test ({len(eval_images)} of "
+                     f"{dataset.num_test} images)" if dataset
+                     else "random pixels")})
+        if entry["passed"]:
+            _install(staged, path, format, work)
+        _write_report(os.path.join(parent, REPORT_NAME), entry)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return entry
+
+
+def _resolve_dataset(model_path, dataset, data_dir, image_size,
+                     skip_bad_images=False):
+    """The `one_keras.data.Dataset` that `dataset` names, or `None`."""
+    if dataset is None or isinstance(dataset, data_lib.Dataset):
+        return dataset
+    if model_path is not None:
+        return data_lib.load_run_dataset(
+            model_path, None if dataset == RUN_DATASET else dataset,
+            data_dir, image_size, skip_bad_images)
+    if dataset == RUN_DATASET:
+        raise ValueError(
+            "`dataset` must name the model's data (or be a "
+            "`one_keras.data.Dataset`) when `model` is a loaded model "
+            "rather than a run's path, which has no config.json to read. "
+            f"Received: dataset={dataset!r}")
+    extra = {"skip_bad_images": True} if skip_bad_images else {}
+    return data_lib.load_dataset(dataset, data_dir=data_dir,
+                                 image_size=image_size, **extra)
+
+
+def _normalized(images, normalization):
+    """Raw 0-255 pixels normalised as in training; `None` leaves them."""
+    if normalization is None:
+        return images
+    return data_lib.normalize(images, normalization).numpy()
+
+
+def _evaluation_data(serving_model, dataset, num_samples):
+    """Raw test images and labels, or random pixels and no labels."""
+    if dataset is None:
+        shape = (num_samples,) + tuple(serving_model.input.shape[1:])
+        rng = np.random.default_rng(0)
+        return rng.uniform(0, 255, shape).astype("float32"), None
+    _check_shape(serving_model, dataset)
+    return data_lib.split_arrays(dataset, "test", limit=num_samples)
+
+
+def _check_shape(serving_model, dataset):
+    expected = tuple(serving_model.input.shape[1:])
+    if tuple(dataset.input_shape) != expected:
+        raise ValueError(
+            f"`dataset` must match the model's input shape {expected}; "
+            "export with the data the model was trained on (--dataset, "
+            "--data_dir, --image_size). Received: dataset="
+            f"{dataset.name!r} with images of shape "
+            f"{tuple(dataset.input_shape)}")
+
+
+def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
+                    norm, qat_epochs, work):
+    """Writes the artifact to `staged`."""
+    if format == "onnx":
+        onnx_lib.export_onnx(serving_model, staged, opset)
+        return
+    if format == "savedmodel":
+        savedmodel.export_saved_model(serving_model, staged)
+        return
+    representative = None
+    if quantize == "int8":
+        images, labels = data_lib.split_arrays(
+            dataset, "train", limit=MAX_QAT_IMAGES if qat_epochs
+            else MAX_CALIBRATION_IMAGES)
+        images = _normalized(images, norm)
+        representative = images[:MAX_CALIBRATION_IMAGES]
+        if qat_epochs:
+            from one_keras.export import qat  # tfmot only runs in a child.
+
+            qat.quantize_aware_tflite(serving_model, staged, images, labels,
+                                      qat_epochs, representative)
+            return
+    saved_model_dir = os.path.join(work, "saved_model")
+    savedmodel.export_saved_model(serving_model, saved_model_dir)
+    tflite.convert_saved_model_to_file(saved_model_dir, staged, quantize,
+                                       representative)
+
+
+def _verify(serving_model, staged, format, quantize, images, labels,
+            latency_repeats, min_agreement, max_abs_diff):
+    """Checks the staged artifact against Keras; times both at batch 1."""
+    run = verify.load_runner(format, staged)
+    reference = serving_model.predict(images, batch_size=64, verbose=0)
+    reference = {k: np.asarray(reference[k]) for k in serving.OUTPUT_NAMES}
+    entry = verify.compare(reference, verify.run_batched(run, images),
+                           quantize, labels, min_agreement, max_abs_diff)
+    one = images[:1]
+    entry["latency_ms_batch1"] = {
+        "export": verify.latency_ms(run, one, latency_repeats),
+        "keras": verify.latency_ms(serving_model.predict_on_batch, one,
+                                   latency_repeats)}
+    return entry
+
+
+def _size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def check_output_path(path, format):
+    """Raises a `ValueError` unless `path` is free or holds an artifact of
+    `format` (which the export may replace), and is none of a training
+    run's own files (`validation.check_output_path`); nothing is touched.
+
+    Args:
+        path: str. The artifact path.
+        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`.
+    """
+    validation.check_output_path(
+        path, lambda existing: _is_artifact(existing, format),
+        f"{format} artifact", hint="e.g. the default, next to the model")
+
+
+def _is_artifact(path, format):
+    """Whether `path` holds an artifact of `format` an export may replace."""
+    if os.path.islink(path):
+        return False
+    if format == "savedmodel":
+        return os.path.isdir(path) and os.path.isfile(
+            os.path.join(path, "saved_model.pb"))
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if format == "tflite":
+        return head[4:8] == b"TFL3"  # The FlatBuffer file identifier.
+    # An ONNX ModelProto starts with field 1 (ir_version, a varint).
+    return path.endswith(".onnx") and head[:1] == b"\x08"
+
+
+def _install(staged, path, format, work):
+    """Moves the staged artifact to `path`, replacing an artifact of the
+    same format there: a file by one atomic rename, a SavedModel directory
+    by two renames (the old one is moved aside into `work/old` first, where
+    `remove_stale_staging` puts it back if a kill comes in between)."""
+    check_output_path(path, format)
+    if not os.path.isdir(path):
+        os.replace(staged, path)
+        return
+    os.replace(path, os.path.join(work, "old"))
+    os.replace(staged, path)
+
+
+def remove_stale_staging(folder):
+    """Removes the staging folders that killed exports left in `folder`.
+
+    A staging folder is removed when its name says it is one
+    (`STAGING`) and its owner process is gone (`run_lock.owner_is_gone`),
+    or when it has an older version's name (`LEGACY_STAGING`) and holds
+    what an export stages, and nothing else. Anything else is left alone. A
+    SavedModel that a killed export had set aside is first put back when
+    nothing took its place.
+
+    Args:
+        folder: str. The folder of an export's output.
+
+    Returns:
+        The names of the removed folders.
+    """
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        staging = os.path.join(folder, name)
+        if os.path.islink(staging) or not os.path.isdir(staging):
+            continue
+        match = STAGING.match(name)
+        if match:
+            owner = {"pid": int(match["pid"]), "host": match["host"]}
+            if not run_lock.owner_is_gone(owner):
+                continue  # A running export's.
+            aside = os.path.join(staging, "old")
+        else:
+            match = LEGACY_STAGING.match(name)
+            if not match or not _holds_only_staging(staging,
+                                                    match["artifact"]):
+                continue
+            aside = os.path.join(staging, "artifact")
+        artifact = os.path.join(folder, match["artifact"])
+        if os.path.isdir(aside) and not os.path.lexists(artifact):
+            os.replace(aside, artifact)  # Killed between the two renames.
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _holds_only_staging(staging, artifact):
+    """Whether an older version's staging folder holds its own files only
+    (the staged artifact, its SavedModel or the replaced artifact)."""
+    entries = os.listdir(staging)
+    return bool(entries) and all(
+        entry.startswith(artifact) or entry in ("saved_model", "artifact")
+        for entry in entries)
+
+
+def _write_report(report_path, entry):
+    """Adds `entry` to the JSON report, keyed by artifact name."""
+    report = {"exports": {}}
+    if os.path.isfile(report_path):
+        try:
+            with open(report_path) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            pass
+    report.setdefault("exports", {})[entry["artifact"]] = entry
+    tmp = report_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(tmp, report_path)
+
+
+def default_output_path(model_path, mode, format, quantize="none",
+                        qat_epochs=0):
+    """Where an export goes by default: beside the model, named by settings.
+
+    Args:
+        model_path: str. A `.keras` file or a training output directory.
+        mode, format, quantize, qat_epochs: as in `export_model`.
+
+    Returns:
+        A path such as `runs/digits/target_int8.tflite` or
+        `runs/digits/ensemble_savedmodel`.
+    """
+    model_path = os.fspath(model_path)
+    directory = model_path if os.path.isdir(model_path) else \
+        os.path.dirname(model_path)
+    name = "target" if mode == "single" else mode
+    if quantize != "none":
+        name += f"_{quantize}"
+    if qat_epochs:
+        name += "_qat"
+    suffix = {"savedmodel": "_savedmodel", "tflite": ".tflite",
+              "onnx": ".onnx"}.get(format, f".{format}")
+    return os.path.join(directory, name + suffix)

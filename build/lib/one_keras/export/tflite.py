@@ -1,0 +1,139 @@
+"""Converts a SavedModel to TFLite: float32, float16 or full-integer int8.
+
+Each conversion runs in a fresh Python process by default: the converter
+keeps memory it never gives back, so many conversions in one process grow
+without bound.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from one_keras import validation
+
+QUANTIZATIONS = ("none", "float16", "int8")
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def convert_saved_model(saved_model_dir, quantize="none",
+                        representative_images=None):
+    """Converts a SavedModel to TFLite in this process.
+
+    Args:
+        saved_model_dir: str. A SavedModel with a `serving_default`
+            signature.
+        quantize: str. `"none"` (float32), `"float16"` (weights stored in
+            float16) or `"int8"` (full-integer post-training quantisation of
+            every op; the model keeps float32 input and outputs). Defaults to
+            `"none"`.
+        representative_images: array or `None`. Model inputs to calibrate
+            int8 activation ranges with, drawn from the training data.
+            Required for `"int8"`.
+
+    Returns:
+        The `.tflite` flatbuffer as bytes.
+    """
+    import tensorflow as tf
+
+    validation.check_choice("quantize", quantize, QUANTIZATIONS)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        if representative_images is None or len(representative_images) == 0:
+            raise ValueError(
+                "`representative_images` must hold calibration images for "
+                "int8 quantisation. Received: representative_images="
+                f"{representative_images!r}")
+        images = np.asarray(representative_images, dtype="float32")
+
+        def representative_dataset():
+            for index in range(len(images)):
+                yield [images[index:index + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def convert_saved_model_to_file(saved_model_dir, output_path,
+                                quantize="none", representative_images=None,
+                                in_subprocess=True):
+    """Converts a SavedModel to a `.tflite` file.
+
+    Args:
+        saved_model_dir: str. A SavedModel with a `serving_default`
+            signature.
+        output_path: str. The `.tflite` file to write.
+        quantize: str. `"none"`, `"float16"` or `"int8"`. Defaults to
+            `"none"`.
+        representative_images: array or `None`. Calibration inputs, required
+            for `"int8"`.
+        in_subprocess: bool. Convert in a fresh Python process, so that the
+            converter's memory is given back. Defaults to `True`.
+
+    Returns:
+        `output_path`.
+    """
+    validation.check_choice("quantize", quantize, QUANTIZATIONS)
+    if not in_subprocess:
+        data = convert_saved_model(saved_model_dir, quantize,
+                                   representative_images)
+        with open(output_path, "wb") as f:
+            f.write(data)
+        return output_path
+    with tempfile.TemporaryDirectory(prefix="tflite_convert_") as work:
+        request = {"saved_model_dir": str(saved_model_dir),
+                   "output_path": str(output_path), "quantize": quantize,
+                   "representative_images": None}
+        if representative_images is not None:
+            request["representative_images"] = os.path.join(work, "rep.npy")
+            np.save(request["representative_images"],
+                    np.asarray(representative_images, dtype="float32"))
+        request_path = os.path.join(work, "request.json")
+        with open(request_path, "w") as f:
+            json.dump(request, f)
+        run_worker("one_keras.export.tflite", request_path)
+    return output_path
+
+
+def run_worker(module, request_path):
+    """Runs `python -m module request_path`; raises with its output's tail.
+
+    Args:
+        module: str. A module whose `__main__` reads a JSON request file.
+        request_path: str. The request file.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run([sys.executable, "-m", module, request_path],
+                            env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise RuntimeError(f"`{module}` failed (exit {result.returncode}):\n"
+                           f"{tail}")
+
+
+def _main(request_path):
+    with open(request_path) as f:
+        request = json.load(f)
+    images = request["representative_images"]
+    if images is not None:
+        images = np.load(images)
+    convert_saved_model_to_file(
+        request["saved_model_dir"], request["output_path"],
+        request["quantize"], images, in_subprocess=False)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

@@ -1,0 +1,360 @@
+"""`from_backbone`: turns any functional Keras classifier into a ONE model."""
+
+import keras
+
+from one_keras import validation
+from one_keras.initializers import dense_initializers
+from one_keras.one_model import ONEModel
+from one_keras.one_network import GATE
+from one_keras.one_network import GATES
+from one_keras.one_network import NUM_BRANCHES
+from one_keras.one_network import build_one_network
+
+
+def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
+                  num_classes=None, gate=GATE, name=None,
+                  **one_model_kwargs):
+    """Splits a functional Keras model into a shared trunk and ONE branches.
+
+    The layers up to and including `split_layer` become the shared trunk:
+    the very same layer objects, with their weights. Every layer after it is
+    rebuilt once per branch from its config, with fresh weights and the name
+    `f"branch{i}_{original_name}"`, by replaying the model's graph from the
+    split layer's output to the model's output. The learned gate reads the
+    split layer's output.
+
+    The branches must output logits: a final softmax is removed (a trailing
+    `Softmax` or `Activation("softmax")` layer is dropped; a final `Dense`
+    with a softmax activation is rebuilt with a linear one). The last layer
+    of each branch is named `f"branch{i}_logits"`. With `num_classes`, the
+    final `Dense` classifier is rebuilt with `num_classes` units (or, when
+    the model does not end in a `Dense`, a new `Dense(num_classes)` is
+    appended). Branch 0 with the trunk, `ONEModel.target_model()`, then has
+    the original architecture and, without a new `num_classes`, its
+    parameter count.
+
+    The split must cut the graph in two: every path from the input to the
+    output must pass through `split_layer`'s output (no skip connection
+    may cross it), the layer must be used once, and at least one layer must
+    follow it. The error for an invalid split lists the layers where it is
+    valid.
+
+    Paper: https://arxiv.org/abs/1806.04606
+
+    Args:
+        model: `keras.Model`. A functional or `Sequential` model with one
+            input and one output (subclassed models have no graph to split).
+        split_layer: str. Name of the last layer of the shared trunk.
+        num_branches: int. Branches `m + 1`, >= 1. Defaults to `3`.
+        num_classes: int or `None`. Number of classes of the new classifier;
+            `None` keeps the model's own. Defaults to `None`.
+        gate: str. `"learned"` or `"average"`. Defaults to `"learned"`.
+        name: str or `None`. Name of the ONE network. Defaults to
+            `f"one_{model.name}"`.
+        **one_model_kwargs: passed to `one_keras.ONEModel` (`temperature`,
+            `kl_weight`, `kl_rampup_epochs`, `weight_decay`,
+            `normalization`).
+
+    Returns:
+        A `one_keras.ONEModel`. Compile it with an optimizer and call `fit`.
+
+    Example:
+    ```python
+    backbone = keras.applications.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), classes=10)
+    model = one_keras.from_backbone(backbone, split_layer="block_15_add")
+    model.compile(optimizer="sgd")
+    model.fit(images, labels)
+    target = model.target_model()  # MobileNetV2, its parameter count
+    ```
+    """
+    validation.check_int_at_least("num_branches", num_branches, 1)
+    validation.check_choice("gate", gate, GATES)
+    if num_classes is not None:
+        validation.check_int_at_least("num_classes", num_classes, 2)
+    inputs, output = _functional_endpoints(model)
+    graph = _Graph(output)
+    split = graph.split_position(split_layer, model)
+    trunk_output = graph.nodes[split].outputs[0]
+
+    def build_branch(features, prefix):
+        return graph.replay_after(split, features, prefix, num_classes)
+
+    network = build_one_network(inputs, trunk_output, build_branch,
+                                num_branches=num_branches, gate=gate,
+                                name=name or f"one_{model.name}")
+    return ONEModel(network, **one_model_kwargs)
+
+
+def _functional_endpoints(model):
+    """Returns the single input and output tensors of `model`'s graph."""
+    if isinstance(model, keras.Sequential):
+        return _sequential_as_functional(model)
+    if not isinstance(model, keras.Model):
+        raise ValueError("`model` must be a functional `keras.Model`. "
+                         f"Received: model={model!r}")
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except AttributeError:
+        inputs = outputs = None
+    if not inputs or not outputs:
+        raise ValueError(
+            "`model` must be a functional (or Sequential) `keras.Model`: a "
+            "subclassed model has no layer graph to split. Received: "
+            f"model={model.name!r} of type {type(model).__name__}")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            "`model` must have one input and one output to be split into ONE "
+            f"branches. Received: {len(inputs)} inputs and {len(outputs)} "
+            f"outputs ({model.name!r})")
+    return inputs[0], outputs[0]
+
+
+def _sequential_as_functional(model):
+    """Replays a built `Sequential`'s layers on a new input (same weights)."""
+    try:
+        model_input = model.inputs[0]
+    except (AttributeError, IndexError, ValueError):
+        raise ValueError(
+            "`model` is a Sequential model without a known input shape; "
+            "start it with `keras.Input(shape)`. Received: "
+            f"model={model.name!r}") from None
+    inputs = keras.Input(batch_shape=model_input.shape,
+                         dtype=model_input.dtype, name=f"{model.name}_input")
+    x = inputs
+    for layer in model.layers:
+        x = layer(x)
+    return inputs, x
+
+
+def _producer(tensor):
+    """The graph node that computed the symbolic `tensor`."""
+    operation, node_index, _ = tensor._keras_history
+    return operation._inbound_nodes[node_index]
+
+
+def _is_softmax_layer(operation):
+    """Whether `operation` is a separate softmax layer (dropped in branches)."""
+    if isinstance(operation, keras.layers.Softmax):
+        return True
+    return isinstance(operation, keras.layers.Activation) and \
+        operation.get_config().get("activation") == "softmax"
+
+
+class _Graph:
+    """The nodes computing a functional model's output, in topological order.
+
+    A split after node `k` is valid when the only tensor computed at or
+    before position `k` and consumed after it is node `k`'s output: then
+    every path from the input to the output passes through that tensor
+    (it is an articulation point of the graph), whatever the topological
+    order.
+
+    Args:
+        output: `keras.KerasTensor`. The model's output.
+    """
+
+    def __init__(self, output):
+        self.output = output
+        self.nodes = self._topological_nodes(output)
+        self.position = {id(node): k for k, node in enumerate(self.nodes)}
+        self.last = len(self.nodes) - 1
+        self.drops_softmax = self.last > 0 and _is_softmax_layer(
+            self.nodes[self.last].operation)
+        # The last node whose layer is kept in the branches.
+        self.head = self.last - 1 if self.drops_softmax else self.last
+        if self.drops_softmax:
+            softmax_inputs = self.nodes[self.last].input_tensors
+            if len(softmax_inputs) != 1 or \
+                    self.position[id(_producer(softmax_inputs[0]))] != \
+                    self.head:
+                self.drops_softmax, self.head = False, self.last
+        self._live_ranges = self._tensor_live_ranges()
+
+    @staticmethod
+    def _topological_nodes(output):
+        """Nodes computing `output`, inputs first (iterative depth-first)."""
+        order, done = [], set()
+        stack = [(_producer(output), False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in done:
+                continue
+            if expanded:
+                done.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for tensor in reversed(node.input_tensors):
+                parent = _producer(tensor)
+                if id(parent) not in done:
+                    stack.append((parent, False))
+        return order
+
+    def _tensor_live_ranges(self):
+        """`(tensor, producer position, last consumer position)` for each
+        tensor; the model output lives past the last node."""
+        last_use = {id(self.output): len(self.nodes)}
+        for k, node in enumerate(self.nodes):
+            for tensor in node.input_tensors:
+                last_use[id(tensor)] = max(last_use.get(id(tensor), k), k)
+        ranges = []
+        for k, node in enumerate(self.nodes):
+            for tensor in node.outputs:
+                if id(tensor) in last_use:
+                    ranges.append((tensor, k, last_use[id(tensor)]))
+        return ranges
+
+    def crossing_tensors(self, position):
+        """Tensors computed at or before `position` and consumed after it."""
+        return [(tensor, start, end) for tensor, start, end in
+                self._live_ranges if start <= position < end]
+
+    def _positions_of_operations(self):
+        positions = {}
+        for k, node in enumerate(self.nodes):
+            positions.setdefault(id(node.operation), []).append(k)
+        return positions
+
+    def split_problem(self, position, uses):
+        """Why the graph cannot be split after `position`, or `None`."""
+        node = self.nodes[position]
+        if node.is_input:
+            return ("it is the input: the shared trunk would be empty")
+        if position >= self.head:
+            return ("no layer would be left for the branches (it is the "
+                    "last layer" + (" before the final softmax" if
+                                    position < self.last else "") + ")")
+        if uses > 1:
+            return (f"the layer is called {uses} times in the model, so its "
+                    "output is not a single tensor")
+        if len(node.outputs) != 1:
+            return "the layer has several outputs"
+        if any(tensor is not node.outputs[0] for tensor, _, _ in
+               self.crossing_tensors(position)):
+            return self._bypass(position)
+        trunk_operations = {id(n.operation) for n in self.nodes[:position + 1]}
+        for later in self.nodes[position + 1:]:
+            if id(later.operation) in trunk_operations:
+                return (f"layer {later.operation.name!r} is used both in the "
+                        "trunk and after the split, so it cannot get fresh "
+                        "weights in each branch")
+        return None
+
+    def _bypass(self, position):
+        """Describes a path from the input to the output that avoids the
+        output of the node at `position`."""
+        ancestors, stack = set(), [self.nodes[position]]
+        while stack:
+            node = stack.pop()
+            if id(node) not in ancestors:
+                ancestors.add(id(node))
+                stack.extend(_producer(t) for t in node.input_tensors)
+        split_output = self.nodes[position].outputs[0]
+        for node in self.nodes:
+            if id(node) in ancestors:
+                continue
+            for tensor in node.input_tensors:
+                if tensor is not split_output and \
+                        id(_producer(tensor)) in ancestors:
+                    return (f"the output of layer "
+                            f"{_producer(tensor).operation.name!r} (in the "
+                            f"trunk) also feeds layer {node.operation.name!r},"
+                            " which does not lead to the split: a skip "
+                            "connection or a parallel path crosses it")
+        return "a skip connection or a parallel path crosses it"
+
+    def valid_split_layers(self):
+        """Names of the layers after which the graph can be split."""
+        uses = self._positions_of_operations()
+        return [self.nodes[k].operation.name for k in range(len(self.nodes))
+                if self.split_problem(
+                    k, len(uses[id(self.nodes[k].operation)])) is None]
+
+    def split_position(self, split_layer, model):
+        """The position of `split_layer`'s node; raises if it cannot split."""
+        uses = self._positions_of_operations()
+        matches = [k for k, node in enumerate(self.nodes)
+                   if node.operation.name == split_layer]
+        if not matches:
+            problem = "no layer of the model has this name"
+            nested = _nested_owner(model, split_layer)
+            if nested is not None:
+                problem = (f"it is inside the nested model {nested!r}; only "
+                           "the model's own layers can be split at")
+        else:
+            problem = self.split_problem(matches[0], len(uses[id(
+                self.nodes[matches[0]].operation)]))
+        if problem is None:
+            return matches[0]
+        valid = ", ".join(repr(n) for n in self.valid_split_layers())
+        raise ValueError(
+            "`split_layer` must name a layer after which the model's graph "
+            "can be cut into a trunk and a branch; this one does not: "
+            f"{problem}. Layers where the split is valid: "
+            f"[{valid or 'none'}]. Received: split_layer={split_layer!r}")
+
+    def replay_after(self, position, features, prefix, num_classes):
+        """Rebuilds the nodes after `position` on `features`, with fresh
+        layers named `prefix + name`; returns the branch logits."""
+        tensors = {id(self.nodes[position].outputs[0]): features}
+        clones = {}
+        for k in range(position + 1, self.head + 1):
+            node = self.nodes[k]
+            operation = node.operation
+            if id(operation) not in clones:
+                clones[id(operation)] = self._clone(operation, prefix, k,
+                                                    num_classes)
+            args, kwargs = node.arguments.fill_in(tensors)
+            outputs = clones[id(operation)](*args, **kwargs)
+            for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
+                tensors[id(old)] = new
+        logits = tensors[id(self.nodes[self.head].outputs[0])]
+        if self._head_becomes_logits(num_classes):
+            return logits
+        if num_classes is not None:
+            kernel, bias = dense_initializers(logits.shape[-1])
+            return keras.layers.Dense(
+                num_classes, kernel_initializer=kernel, bias_initializer=bias,
+                name=f"{prefix}logits")(logits)
+        return keras.layers.Identity(name=f"{prefix}logits")(logits)
+
+    def _head_becomes_logits(self, num_classes):
+        """Whether the head's clone is the branch's logits layer (else a
+        new Dense or an Identity is appended)."""
+        head = self.nodes[self.head].operation
+        if isinstance(head, keras.layers.Dense):
+            return True
+        return num_classes is None and isinstance(head, keras.layers.Layer)
+
+    def _clone(self, operation, prefix, position, num_classes):
+        """A fresh copy of `operation` (stateless ops are shared as they
+        are); the head layer becomes the linear `f"{prefix}logits"`."""
+        if not isinstance(operation, keras.layers.Layer):
+            return operation
+        config = operation.get_config()
+        config["name"] = f"{prefix}{operation.name}"
+        if position == self.head and self._head_becomes_logits(num_classes):
+            config["name"] = f"{prefix}logits"
+            if isinstance(operation, keras.layers.Dense):
+                if config.get("activation") == "softmax":
+                    config["activation"] = "linear"
+                if num_classes is not None:
+                    config["units"] = num_classes
+                    config["activation"] = "linear"
+        return operation.__class__.from_config(config)
+
+
+def _nested_owner(model, layer_name):
+    """Name of the nested model of `model` holding `layer_name`, or `None`."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            try:
+                layer.get_layer(layer_name)
+            except ValueError:
+                nested = _nested_owner(layer, layer_name)
+                if nested is not None:
+                    return f"{layer.name}/{nested}"
+            else:
+                return layer.name
+    return None

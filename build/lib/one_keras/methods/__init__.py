@@ -1,0 +1,42 @@
+"""The paper's method and baselines, built by name (Tables 3-6).
+
+Each method is one `Method` object (`one_keras.methods.method`) in its own
+module, listed in `registry.REGISTRY`: its options, builder, callbacks and
+schedule. `build_method_model(method, ...)` returns a model ready to
+`compile` and `fit`; every one has `target_model()` and `deployed_model()`:
+
+| method | model | deployed |
+|---|---|---|
+| `"one"` | `ONEModel` (ablations: `no_distillation`, `no_sharing`, `gate="average"`, `num_branches`) | branch 0 |
+| `"vanilla"` | `ONEModel` with one branch | the network |
+| `"kd"` | `KDModel` (frozen `teacher`) | the student |
+| `"dml"` | `DMLModel` (`num_peers` peers) | peer 0 |
+| `"ensemble"` | `EnsembleModel` (`num_peers` networks) | probability average |
+| `"snapshot"` | `SnapshotModel` (`num_snapshots`) | probability average |
+
+Importing this package registers every method model for `.keras` loading.
+"""
+
+from one_keras.methods.deployment import deployed_model
+from one_keras.methods.dml import DMLModel
+from one_keras.methods.ensemble import EnsembleModel
+from one_keras.methods.kd import KDModel
+from one_keras.methods.method import BuildRequest
+from one_keras.methods.method import Method
+from one_keras.methods.options import check_method_options
+from one_keras.methods.options import option_users
+from one_keras.methods.peers import PeersModel
+from one_keras.methods.registry import METHODS
+from one_keras.methods.registry import REGISTRY
+from one_keras.methods.registry import build_method_model
+from one_keras.methods.registry import get_method
+from one_keras.methods.registry import resolve_options
+from one_keras.methods.snapshot import CyclicCosineDecay
+from one_keras.methods.snapshot import SnapshotCallback
+from one_keras.methods.snapshot import SnapshotModel
+
+__all__ = ["BuildRequest", "CyclicCosineDecay", "DMLModel", "EnsembleModel",
+           "KDModel", "METHODS", "Method", "PeersModel", "REGISTRY",
+           "SnapshotCallback", "SnapshotModel", "build_method_model",
+           "check_method_options", "deployed_model",
+           "get_method", "option_users", "resolve_options"]

@@ -1,0 +1,240 @@
+"""`KDModel`: Hinton knowledge distillation from a frozen teacher (Table 3).
+
+    L = (1 - a) CE(z_s, y) + a T^2 KL(softmax(z_t / T) || softmax(z_s / T))
+
+with `a = alpha`, the teacher `z_t` called with `training=False` and never
+trained.
+
+Paper: https://arxiv.org/abs/1503.02531
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from one_keras import losses
+from one_keras import validation
+from one_keras.method_model import MethodModel
+from one_keras.method_model import WEIGHT_DECAY
+from one_keras.method_model import sparse_ce
+from one_keras.method_model import weighted_mean
+from one_keras.methods.deployment import deployed_model
+from one_keras.methods.method import Method
+from one_keras.methods.method import option
+
+
+# Hinton distillation's weight of the soft targets (paper Table 3's KD).
+KD_ALPHA = 0.9
+
+
+def kd_loss_terms(y_true, student_logits, teacher_logits, temperature):
+    """Per-sample `(ce, kl)` of Hinton distillation.
+
+    Args:
+        y_true: Integer labels `(batch,)`.
+        student_logits: `(batch, classes)`.
+        teacher_logits: `(batch, classes)`; stopped.
+        temperature: float. The temperature `T`.
+
+    Returns:
+        `ce`, the student's cross-entropy, and `kl`,
+        `T^2 KL(softmax(z_t / T) || softmax(z_s / T))`, both `(batch,)`.
+    """
+    ce = sparse_ce(y_true, student_logits)
+    kl = losses.distillation_kl(
+        teacher_logits, ops.expand_dims(student_logits, 1), temperature)
+    return ce, kl
+
+
+@keras.saving.register_keras_serializable(package="one_keras")
+class KDModel(MethodModel):
+    """A student trained to match a frozen teacher and the labels.
+
+    It reports `loss`, `ce`, `kl`, `student_accuracy` and
+    `teacher_accuracy`; metrics given to `compile` score the student. Weight
+    decay applies to the student only (the teacher is frozen).
+
+    Args:
+        student: `keras.Model`. Maps images to logits `(batch, classes)`.
+        teacher: `keras.Model`. Maps the same images to logits of the same
+            classes (for example a saved `ONEModel.target_model()`). It is
+            frozen (`trainable = False`).
+        alpha: float. Weight of the distillation term, in [0, 1]. Defaults
+            to `0.9`.
+        temperature: float. Temperature `T` > 0. Defaults to `3.0`.
+        weight_decay: float. Coupled L2 weight decay. Defaults to `1e-4`.
+        normalization: dict or `None`. Recorded for export.
+
+    Example:
+    ```python
+    teacher = keras.models.load_model("resnet110/target.keras")
+    student = one_keras.models.build_plain_network(
+        "resnet", 100, depth=32, network_name="student")
+    model = one_keras.methods.KDModel(student, teacher)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    model.fit(images, labels, epochs=300)
+    deployed = model.deployed_model()  # the student
+    ```
+    """
+
+    def __init__(self, student, teacher, alpha=KD_ALPHA,
+                 temperature=losses.ONE_TEMPERATURE,
+                 weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
+        check_logits_model("student", student)
+        check_logits_model("teacher", teacher)
+        if tuple(teacher.output.shape[1:]) != tuple(student.output.shape[1:]):
+            raise ValueError(
+                "`teacher` must predict as many classes as `student`. "
+                f"Received: teacher classes={teacher.output.shape[-1]}, "
+                f"student classes={student.output.shape[-1]}")
+        if tuple(teacher.input.shape[1:]) != tuple(student.input.shape[1:]):
+            raise ValueError(
+                "`teacher` must take the student's input shape. Received: "
+                f"teacher input={tuple(teacher.input.shape[1:])}, student "
+                f"input={tuple(student.input.shape[1:])}")
+        validation.check_non_negative("alpha", alpha)
+        if alpha > 1:
+            raise ValueError(f"`alpha` must be in [0, 1]. Received: "
+                             f"alpha={alpha!r}")
+        validation.check_positive("temperature", temperature)
+        super().__init__(weight_decay=weight_decay,
+                         normalization=normalization, **kwargs)
+        teacher.trainable = False
+        self.student = student
+        self.teacher = teacher
+        self.alpha = float(alpha)
+        self.temperature = float(temperature)
+        self.num_classes = student.output.shape[-1]
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.student_accuracy = keras.metrics.SparseCategoricalAccuracy(
+            name="student_accuracy")
+        self.teacher_accuracy = keras.metrics.SparseCategoricalAccuracy(
+            name="teacher_accuracy")
+        self.built = True
+
+    def call(self, images, training=None):
+        return {"student_logits": self.student(images, training=training),
+                "teacher_logits": self.teacher(images, training=False)}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        y = self.check_label_range(y)
+        ce, kl = kd_loss_terms(y, y_pred["student_logits"],
+                               y_pred["teacher_logits"], self.temperature)
+        ce = weighted_mean(ce, sample_weight)
+        kl = weighted_mean(kl, sample_weight)
+        self.ce_tracker.update_state(ce)
+        self.kl_tracker.update_state(kl)
+        return self.finish_loss((1.0 - self.alpha) * ce + self.alpha * kl)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.student_accuracy.update_state(y, y_pred["student_logits"],
+                                           sample_weight)
+        self.teacher_accuracy.update_state(y, y_pred["teacher_logits"],
+                                           sample_weight)
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(
+                y, y_pred["student_logits"], sample_weight)
+        return self.get_metrics_result()
+
+    def target_model(self, name=None):
+        """The student (images -> logits)."""
+        return self.student
+
+    def deployed_model(self, name=None):
+        """The student (images -> logits)."""
+        return self.student
+
+    def training_networks(self):
+        """The student and the frozen teacher, which runs every step."""
+        return [self.student, self.teacher]
+
+    def get_config(self):
+        return {**super().get_config(),
+                "student": keras.saving.serialize_keras_object(self.student),
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "alpha": self.alpha, "temperature": self.temperature}
+
+    @classmethod
+    def from_config(cls, config):
+        student = keras.saving.deserialize_keras_object(config["student"])
+        teacher = keras.saving.deserialize_keras_object(config["teacher"])
+        return cls(**{**config, "student": student, "teacher": teacher})
+
+
+def check_logits_model(name, model):
+    """Raises unless `model` is a Keras model with one `(batch, classes)`
+    output."""
+    output = None
+    if isinstance(model, keras.Model):
+        try:
+            output = model.output
+        except (AttributeError, ValueError):
+            output = None
+    if output is None or isinstance(output, (dict, list, tuple)) or \
+            len(output.shape) != 2:
+        raise ValueError(
+            f"`{name}` must be a Keras model mapping images to logits "
+            f"(batch, classes), such as `ONEModel.target_model()`. "
+            f"Received: {name}={model!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class KDOptions:
+    """Hinton distillation's options."""
+
+    teacher: str = option("", "The teacher, a trained .keras "
+                          "model (required).")
+    alpha: float = option(KD_ALPHA, "Weight of the "
+                          "distillation term.", lower_bound=0.0,
+                          upper_bound=1.0)
+    temperature: float = option(losses.ONE_TEMPERATURE,
+                                "Distillation temperature T.",
+                                lower_bound=0.0)
+
+
+def resolve_teacher(teacher):
+    """The teacher as a frozen images -> logits model.
+
+    Args:
+        teacher: `keras.Model` (a plain model, or a one_keras training
+            model: its deployed model is taught from) or the path of a
+            `.keras` file holding either.
+
+    Returns:
+        A `keras.Model` mapping images to logits.
+    """
+    if teacher is None or teacher == "":
+        raise ValueError("`teacher` must be given for method 'kd': a "
+                         "trained model or the path of a `.keras` file. "
+                         f"Received: teacher={teacher!r}")
+    if isinstance(teacher, str):
+        # Frozen: its optimizer (if it was saved with one) is not needed.
+        teacher = keras.models.load_model(teacher, compile=False)
+    if not isinstance(teacher, keras.Model):
+        raise ValueError("`teacher` must be a `keras.Model` or a `.keras` "
+                         f"path. Received: teacher={teacher!r}")
+    return deployed_model(teacher)
+
+
+def check(options, epochs):
+    """A run of KD needs its teacher named."""
+    if not options.teacher:
+        raise ValueError(
+            "`teacher` must name a trained `.keras` model for method "
+            "'kd' (e.g. a target.keras of a bigger network). Received: "
+            "teacher=''")
+
+
+def build(options, request):
+    """KD's training model: a fresh student and the frozen teacher."""
+    return KDModel(request.plain_network("student"),
+                   resolve_teacher(options.teacher), alpha=options.alpha,
+                   temperature=options.temperature,
+                   **request.model_arguments)
+
+
+METHOD = Method(name="kd", summary="Hinton knowledge distillation from a "
+                "trained teacher (Table 3)", options=KDOptions, build=build,
+                check=check)

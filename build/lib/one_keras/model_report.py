@@ -1,0 +1,130 @@
+"""Evaluates a saved ONE model, or a deployed target, on a test split."""
+
+import os
+
+import keras
+
+from one_keras import data as data_lib
+from one_keras import methods as methods_lib
+from one_keras import validation
+from one_keras.json_files import read_json
+from one_keras.json_files import write_json
+from one_keras.one_model import ONEModel
+from one_keras.parameters import count_shipped
+from one_keras.reporting import deployed_accuracy
+from one_keras.reporting import report_from_results
+
+# The key that marks a JSON file as an evaluation report (which a later
+# evaluation may replace): the model it evaluated.
+REPORT_MARK = "evaluated_model"
+
+
+def evaluate_model(model, dataset, batch_size=256, steps=None):
+    """Test accuracy of a `ONEModel` (every branch, ONE-E) or a plain model.
+
+    Args:
+        model: `keras.Model`. A `ONEModel`, or a model mapping images to
+            class logits (a deployed target).
+        dataset: `one_keras.data.Dataset`.
+        batch_size: int. Test batch size. Defaults to `256`.
+        steps: int or `None`. Evaluate only the first `steps` batches.
+
+    Returns:
+        A report dict: `target_accuracy` (and for a `ONEModel` each branch
+        and `ensemble_accuracy`; top-5 values beyond 10 classes) and
+        `params_target` (the weights its deployed model ships, as in a
+        training run's report).
+    """
+    want = tuple(dataset.input_shape)
+    network = getattr(model, "network", model)
+    got = tuple(network.input_shape[1:])
+    if got != want:
+        raise ValueError(
+            f"The model takes inputs of shape {got} but the dataset "
+            f"`{dataset.name}` gives {want}; evaluate on the dataset the "
+            "model was trained on (or pass --image_size). Received: "
+            f"input_shape={got}")
+    _check_classes(model, network, dataset)
+    test = data_lib.eval_pipeline(dataset, batch_size, steps=steps)
+    if isinstance(model, ONEModel):
+        model.compile()
+        report = report_from_results(
+            model, model.evaluate(test, verbose=0, return_dict=True))
+    else:
+        report = deployed_accuracy(model, test, dataset.num_classes)
+    # Counted as a training run's report counts it.
+    report["params_target"] = count_shipped(
+        methods_lib.deployed_model(model))
+    return report
+
+
+def _check_classes(model, network, dataset):
+    """Refuses a model whose outputs are not one logits vector over the
+    dataset's classes (Keras would fail mid-evaluation, naming neither)."""
+    try:
+        output = network.compute_output_spec(
+            keras.KerasTensor((None,) + tuple(dataset.input_shape)))
+    except Exception:  # Not symbolically callable: Keras will tell.
+        return
+    if isinstance(model, ONEModel) and isinstance(output, dict):
+        output = output.get("teacher_logits", output)
+    shapes = (output.shape if hasattr(output, "shape") else
+              [getattr(o, "shape", None) for o in (
+                  output.values() if isinstance(output, dict) else output)])
+    classes = dataset.num_classes
+    if not hasattr(output, "shape") or len(output.shape) != 2:
+        raise ValueError(
+            "The model must return one logits tensor of shape (batch, "
+            f"classes) to be evaluated; this one returns another structure, "
+            f"so it does not fit the dataset `{dataset.name}` ({classes} "
+            f"classes). Received: output shapes {shapes}")
+    if output.shape[-1] != classes:
+        raise ValueError(
+            f"The model has {output.shape[-1]} classes but the dataset "
+            f"`{dataset.name}` has {classes}, so they do not fit; evaluate "
+            "on the dataset the model was trained on (--dataset, "
+            f"--data_dir). Received: output shape {tuple(output.shape)}")
+
+
+def check_report_path(path):
+    """Raises, before the evaluation, unless a report may go to `path`.
+
+    `path` must be in an existing, writable folder, and new or a report
+    this tool wrote; never a model, a checkpoint or another file of a
+    training run (`validation.check_output_path`).
+
+    Args:
+        path: str. Where the JSON report goes.
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"--output={path}: the folder {parent} does not "
+                         "exist; create it or choose another path.")
+    validation.check_output_path(
+        path, _is_report, "evaluation report (a JSON file that "
+        "`one_keras.evaluate --output` wrote)",
+        hint="e.g. a new eval.json outside the run directories")
+    if not os.access(parent, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"--output={path} cannot be written (no write "
+                         "permission); choose another path.")
+
+
+def write_report(path, report, model_path):
+    """Writes `report` to `path` atomically, marked as an evaluation report.
+
+    Args:
+        path: str. Checked by `check_report_path`.
+        report: dict. As `evaluate_model` returns.
+        model_path: str. The evaluated model, stored as `evaluated_model`.
+    """
+    check_report_path(path)  # Again: a run may have started there since.
+    write_json(path, {**report, REPORT_MARK: os.path.abspath(model_path)})
+
+
+def _is_report(path):
+    """Whether `path` is a report file that `write_report` wrote."""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    return REPORT_MARK in (read_json(path) or {})

@@ -1,0 +1,200 @@
+"""`ONEModel`: trains a ONE network with the ONE loss through `fit`."""
+
+import keras
+from keras import ops
+
+from one_keras import losses
+from one_keras import validation
+from one_keras.callbacks import KLRampUp
+from one_keras.method_model import MethodModel
+from one_keras.method_model import WEIGHT_DECAY
+from one_keras.method_model import weighted_mean
+
+OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
+
+
+@keras.saving.register_keras_serializable(package="one_keras")
+class ONEModel(MethodModel):
+    """A ONE network with its loss, metrics and deployment models.
+
+    `train_step` minimises the ONE loss (paper Eq. 6) plus coupled L2 weight
+    decay and reports `loss`, `ce`, `kl`, `branch_{i}_accuracy` and
+    `teacher_accuracy` (and `*_top5_accuracy` when there are more than 10
+    classes). Metrics given to `compile` score the teacher logits. It trains
+    through Keras' own step on every backend (TensorFlow, JAX, torch), under
+    `tf.distribute` strategies, `keras.distribution.DataParallel` (JAX) and
+    mixed precision.
+
+    Paper: https://arxiv.org/abs/1806.04606
+
+    Args:
+        network: `keras.Model`. A functional network from
+            `one_keras.build_one_network`, with outputs `branch_logits`,
+            `gate` and `teacher_logits`.
+        temperature: float. Distillation temperature `T` > 0. Defaults to
+            `3.0`.
+        kl_weight: float. Weight of the distillation term, >= 0 (0 is the
+            "without online distillation" ablation). Defaults to `1.0`.
+        kl_rampup_epochs: int. Epochs over which the KL weight ramps up as
+            `exp(-5 (1 - e / R)^2)` (the authors' code uses 80); 0 turns it
+            off. Defaults to `0`.
+        weight_decay: float. Coupled L2 weight decay on all trainable weights,
+            as PyTorch SGD's `weight_decay`: `(wd / 2) * sum(w^2)` is added to
+            the loss. Defaults to `1e-4`.
+        normalization: dict or `None`. The input normalisation the network was
+            trained with, `{"mean": [...], "std": [...]}` per channel, applied
+            to pixels scaled to [0, 1]. Recorded for export. Defaults to
+            `None`.
+
+    Example:
+    ```python
+    model = one_keras.methods.one.build_one_resnet(depth=32, num_classes=10)
+    model.compile(optimizer="sgd")
+    model.fit(images, labels, epochs=10, validation_data=(x_val, y_val))
+    target = model.target_model()
+    ```
+    """
+
+    def __init__(self, network, temperature=losses.ONE_TEMPERATURE,
+                 kl_weight=1.0, kl_rampup_epochs=0,
+                 weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
+        _check_network(network)
+        validation.check_positive("temperature", temperature)
+        validation.check_non_negative("kl_weight", kl_weight)
+        validation.check_int_at_least("kl_rampup_epochs", kl_rampup_epochs, 0)
+        _check_normalization(normalization, network.input.shape[-1])
+        super().__init__(weight_decay=weight_decay,
+                         normalization=normalization, **kwargs)
+        self.network = network
+        self.temperature = float(temperature)
+        self.kl_weight = float(kl_weight)
+        self.kl_rampup_epochs = int(kl_rampup_epochs)
+        branch_shape = network.output["branch_logits"].shape
+        self.num_branches, self.num_classes = branch_shape[1], branch_shape[2]
+        self.kl_ramp = self.add_weight(
+            shape=(), trainable=False, name="kl_ramp",
+            initializer=keras.initializers.Constant(
+                losses.kl_rampup_weight(0, self.kl_rampup_epochs)))
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self._accuracy_metrics = self._build_accuracy_metrics()
+        self.built = True
+
+    def _build_accuracy_metrics(self):
+        """One accuracy (and top-5 beyond 10 classes) per branch and teacher."""
+        names = [f"branch_{i}" for i in range(self.num_branches)] + ["teacher"]
+        metrics = [keras.metrics.SparseCategoricalAccuracy(
+            name=f"{n}_accuracy") for n in names]
+        if self.num_classes > 10:
+            metrics += [keras.metrics.SparseTopKCategoricalAccuracy(
+                k=5, name=f"{n}_top5_accuracy") for n in names]
+        return metrics
+
+    def call(self, images, training=None):
+        return self.network(images, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        y = self.check_label_range(y)
+        ce, kl = losses.one_loss_terms(
+            y, y_pred["branch_logits"], y_pred["teacher_logits"],
+            self.temperature, reduce=False)
+        ce = weighted_mean(ce, sample_weight)
+        kl = weighted_mean(kl, sample_weight)
+        self.ce_tracker.update_state(ce)
+        self.kl_tracker.update_state(kl)
+        return self.finish_loss(
+            ce + self.kl_weight * ops.cast(self.kl_ramp, "float32") * kl)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        branch_logits = y_pred["branch_logits"]
+        teacher_logits = y_pred["teacher_logits"]
+        num_heads = self.num_branches + 1
+        for index, metric in enumerate(self._accuracy_metrics):
+            head = index % num_heads
+            logits = (teacher_logits if head == self.num_branches
+                      else branch_logits[:, head])
+            metric.update_state(y, logits, sample_weight)
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, teacher_logits,
+                                               sample_weight)
+        return self.get_metrics_result()
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, **kwargs):
+        callbacks = list(callbacks or [])
+        if self.kl_rampup_epochs and not any(
+                isinstance(c, KLRampUp) for c in callbacks):
+            callbacks.append(KLRampUp(self.kl_rampup_epochs))
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs,
+                           verbose=verbose, callbacks=callbacks, **kwargs)
+
+    def target_model(self, name=None):
+        """The deployable target network: the trunk and branch 0.
+
+        Returns:
+            A functional `keras.Model` sharing this model's weights, mapping
+            images to branch 0's logits. It has the vanilla network's
+            architecture and parameter count.
+        """
+        return keras.Model(
+            self.network.input,
+            self.network.get_layer("branch0_logits").output,
+            name=name or f"{self.network.name}_target")
+
+    def ensemble_model(self, name=None):
+        """The ONE-E ensemble: trunk, every branch and the gate.
+
+        Returns:
+            A functional `keras.Model` sharing this model's weights, mapping
+            images to the teacher's class probabilities.
+        """
+        probabilities = keras.layers.Softmax(
+            name="teacher_probabilities", dtype="float32")(
+                self.network.get_layer("teacher_logits").output)
+        return keras.Model(self.network.input, probabilities,
+                           name=name or f"{self.network.name}_ensemble")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "network": keras.saving.serialize_keras_object(self.network),
+            "temperature": self.temperature,
+            "kl_weight": self.kl_weight,
+            "kl_rampup_epochs": self.kl_rampup_epochs,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        network = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**{**config, "network": network})
+
+
+def _check_network(network):
+    """Raises unless `network` is a functional ONE network."""
+    outputs = getattr(network, "output", None)
+    if not isinstance(network, keras.Model) or not isinstance(outputs, dict) \
+            or set(outputs) != set(OUTPUT_KEYS):
+        raise ValueError(
+            "`network` must be a functional model from "
+            "`one_keras.build_one_network` with the outputs "
+            f"{list(OUTPUT_KEYS)}. Received: network={network!r}")
+
+
+def _check_normalization(normalization, channels):
+    """Raises unless `normalization` is `None` or per-channel mean and std."""
+    if normalization is None:
+        return
+    if not isinstance(normalization, dict) or \
+            set(normalization) != {"mean", "std"}:
+        raise ValueError(
+            "`normalization` must be None or a dict with the keys 'mean' and "
+            f"'std'. Received: normalization={normalization!r}")
+    for key in ("mean", "std"):
+        values = normalization[key]
+        if len(values) not in (1, channels):
+            raise ValueError(
+                f"`normalization['{key}']` must have 1 or {channels} values, "
+                f"one per input channel. Received: {values!r}")
+    if min(normalization["std"]) <= 0:
+        raise ValueError("`normalization['std']` must be > 0. Received: "
+                         f"{normalization['std']!r}")

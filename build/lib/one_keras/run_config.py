@@ -1,0 +1,232 @@
+"""The settings of a training run: `TrainConfig`, checked when built."""
+
+import dataclasses
+import sys
+
+from one_keras import data as data_lib
+from one_keras import distribution
+from one_keras import methods as methods_lib
+from one_keras import recipes
+from one_keras import validation
+from one_keras.method_model import WEIGHT_DECAY
+from one_keras.models import model_names
+
+MODELS = tuple(model_names())
+RECIPES = recipes.RECIPES
+STRATEGIES = distribution.STRATEGIES
+VERBOSITIES = ("auto", 0, 1, 2)
+# Number fields that must be finite (the methods' options check their own).
+FLOAT_FIELDS = ("lr", "momentum", "weight_decay")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs. The CLI builds it from flags.
+
+    Attributes:
+        dataset: str. Dataset name (see `one_keras.data.dataset_names()`).
+        data_dir: str. tfds data directory, or the image folder ("" = tfds'
+            default `~/tensorflow_datasets`).
+        download: bool. Download and prepare a missing tfds dataset.
+        image_size: int. Input side for `imagenet2012`/`image_folder` (0 =
+            the dataset's default).
+        augment: str. Training augmentation (`one_keras.data.AUGMENTATIONS`;
+            `"auto"`: the dataset's own recipe).
+        skip_bad_images: bool. `image_folder` only: leave out files that
+            cannot be decoded (with a warning naming them) instead of
+            refusing the folder.
+        method: str. Training method: `"one"` or a baseline of the paper
+            (`one_keras.methods.METHODS`: vanilla, kd, dml, ensemble,
+            snapshot).
+        options: dict. The method's options that were set, by name (e.g.
+            `{"num_branches": 4}` for ONE, `{"teacher": "t.keras"}` for
+            KD); each method's options and their defaults are its options
+            dataclass, `one_keras.methods.get_method(method).options`. The
+            options not set take the recipe's value (ONE's
+            `kl_rampup_epochs`) or the method's default. An option the
+            method does not have is refused, also at its default value.
+        model: str. Backbone name (`"resnet"`: the CIFAR ResNet).
+        depth: int. ResNet depth, `6 * n + 2`.
+        block: str or `None`. `"basic"` or `"bottleneck"`; `None` takes the
+            recipe's (see `one_keras.recipes`).
+        width: int. ResNet stem width.
+        recipe: str. `"paper"` or `"code"` (the authors' code): fills the
+            settings left unset (`nesterov`, `block`, ONE's
+            `kl_rampup_epochs`; see `one_keras.recipes`) when the run
+            resolves them (`settings()`), and is recorded in the report.
+        epochs: int. Training epochs.
+        batch_size: int. Global training batch size.
+        eval_batch_size: int. Test batch size.
+        steps_per_epoch: int. Batches per epoch (0 = one pass over the
+            training split).
+        eval_steps: int. Test batches to evaluate (0 = the whole split).
+        lr: float. Initial learning rate (x0.1 at 50% and 75% of training).
+        momentum: float. SGD momentum.
+        nesterov: bool or `None`. Nesterov momentum; `None` takes the
+            recipe's.
+        weight_decay: float. Coupled L2 weight decay.
+        strategy: str. `"auto"`, `"one_device"`, `"mirrored"`,
+            `"multi_worker"` or `"tpu"`.
+        tpu: str. TPU name or address for `strategy="tpu"` ("" = the
+            resolver's default, `"local"` on a TPU VM).
+        mixed_precision: bool. `mixed_float16` on GPU, `mixed_bfloat16` on
+            TPU and CPU.
+        sync_bn: bool. BatchNorm statistics over the global batch of all
+            replicas (as on one device) instead of each replica's slice.
+        seed: int. Random seed.
+        deterministic: bool. Deterministic ops and input order.
+        output_dir: str. Where artifacts go.
+        restart: bool. Train from epoch 0 in `output_dir`, deleting the run
+            there (backups, checkpoint, log, report, models); without it a
+            rerun resumes that run or is refused.
+        verbose: `"auto"` or int. Keras `fit` verbosity: 0 (silent), 1 (a
+            progress bar), 2 (one line per epoch); `"auto"` is 1 when
+            stdout is a terminal and 2 otherwise (a log file).
+    """
+
+    dataset: str = "digits"
+    data_dir: str = ""
+    download: bool = False
+    image_size: int = 0
+    augment: str = "auto"
+    skip_bad_images: bool = False
+    method: str = "one"
+    options: dict = dataclasses.field(default_factory=dict)
+    model: str = "resnet"
+    depth: int = 14
+    block: str = None
+    width: int = 16
+    recipe: str = "paper"
+    epochs: int = 30
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    steps_per_epoch: int = 0
+    eval_steps: int = 0
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = None
+    weight_decay: float = WEIGHT_DECAY
+    strategy: str = "auto"
+    tpu: str = ""
+    mixed_precision: bool = False
+    sync_bn: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    output_dir: str = "runs/digits"
+    restart: bool = False
+    verbose: int | str = "auto"
+
+    def __post_init__(self):
+        for name in FLOAT_FIELDS:  # inf or NaN: every loss is NaN.
+            validation.check_finite(name, getattr(self, name))
+        validation.check_int_at_least("epochs", self.epochs, 1)
+        validation.check_int_at_least("batch_size", self.batch_size, 1)
+        validation.check_int_at_least("eval_batch_size",
+                                      self.eval_batch_size, 1)
+        validation.check_int_at_least("steps_per_epoch",
+                                      self.steps_per_epoch, 0)
+        validation.check_int_at_least("eval_steps", self.eval_steps, 0)
+        validation.check_int_at_least("image_size", self.image_size, 0)
+        validation.check_positive("lr", self.lr)
+        validation.check_non_negative("momentum", self.momentum)
+        validation.check_choice("model", self.model, MODELS)
+        validation.check_choice("augment", self.augment,
+                                data_lib.AUGMENTATIONS)
+        if not isinstance(self.options, dict):
+            raise ValueError(
+                "`options` must be a dict of the method's options by name, "
+                f"e.g. {{'num_branches': 4}}. Received: "
+                f"options={self.options!r}")
+        validation.check_choice("recipe", self.recipe, RECIPES)
+        # Checks the method and its options; nothing is stored.
+        methods_lib.get_method(self.method).check_run(
+            self.method_options(), self.epochs)
+        if self.skip_bad_images and self.dataset != "image_folder":
+            raise ValueError(
+                "`skip_bad_images` applies to dataset 'image_folder' only. "
+                f"Received: skip_bad_images=True, dataset={self.dataset!r}")
+        validation.check_choice("strategy", self.strategy, STRATEGIES)
+        validation.check_choice("verbose", self.verbose, VERBOSITIES)
+
+    @classmethod
+    def from_settings(cls, settings=None, **fields):
+        """A `TrainConfig` from flat settings, fields and the method's
+        options side by side: the form of `settings()`, `config.json` and a
+        report's `config`.
+
+        Args:
+            settings: dict or `None`. Flat settings; `fields` override them.
+            **fields: more flat settings, e.g. `method="dml",
+                num_peers=3, depth=32`.
+
+        Returns:
+            A `TrainConfig`; the method's options found among the settings
+            become `options`. Options of other methods are left out when
+            they come from `settings` (a saved flat form lists every
+            method's), refused when given in `fields`.
+        """
+        settings = dict(settings or {})
+        method = fields.get("method", settings.get(
+            "method", cls.__dataclass_fields__["method"].default))
+        names = methods_lib.get_method(method).option_names()
+        every_option = methods_lib.option_users(methods_lib.REGISTRY)
+        options = {k: v for k, v in settings.items() if k in names}
+        options.update({k: v for k, v in fields.items()
+                        if k in every_option})
+        merged = {k: v for k, v in {**settings, **fields}.items()
+                  if k not in every_option and k != "options"}
+        return cls(**merged, options=options)
+
+    def method_options(self):
+        """The options the method trains with: `options`, else the recipe's,
+        else the method's defaults.
+
+        Returns:
+            An instance of the method's options dataclass.
+        """
+        return methods_lib.resolve_options(self.method, self.options,
+                                           self.recipe, self.model,
+                                           self.depth)
+
+    def recipe_value(self, name):
+        """`nesterov` or `block`: the value given, else the recipe's."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        return recipes.recipe_defaults(self.recipe, self.method, self.model,
+                                       self.depth)[name]
+
+    def settings(self):
+        """Every setting the run trains with, in one flat dict: the fields
+        (`nesterov` and `block` resolved) and the method's options with
+        their defaults. It is what `config.json` and the report record and
+        what a resumed run is compared on (older runs wrote this flat form
+        too).
+
+        Returns:
+            A dict of JSON values.
+        """
+        settings = dataclasses.asdict(self)
+        del settings["options"]
+        settings["nesterov"] = self.recipe_value("nesterov")
+        settings["block"] = self.recipe_value("block")
+        settings.update(dataclasses.asdict(self.method_options()))
+        return settings
+
+
+def fit_verbosity(verbose, stream=None):
+    """Resolves `TrainConfig.verbose` to the number Keras `fit` takes.
+
+    Args:
+        verbose: `"auto"`, 0, 1 or 2.
+        stream: the file the progress goes to (default `sys.stdout`).
+
+    Returns:
+        `verbose`, with `"auto"` replaced by 1 (a progress bar) when `stream`
+        is a terminal and by 2 (one line per epoch, no escape codes)
+        otherwise.
+    """
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2

@@ -1,0 +1,26 @@
+"""The files and folders of a run directory, named once.
+
+`one_keras.experiment.run` writes them, `one_keras.run_directory` resumes
+and cleans them, and `one_keras.validation.check_output_path` refuses to
+write over them.
+"""
+
+CONFIG_NAME = "config.json"
+CHECKPOINT_NAME = "checkpoint.keras"
+BACKUP_NAME = "backup"
+LOG_NAME = "log.csv"
+TENSORBOARD_NAME = "tensorboard"
+REPORT_NAME = "report.json"
+MODEL_NAME = "model.keras"
+TARGET_NAME = "target.keras"
+LOCK_NAME = "run.lock"
+EXPORT_REPORT_NAME = "export_report.json"
+# The learning curves drawn from the log when a run ends (one_keras.curves).
+CURVES_NAME = "curves.png"
+# Under `multi_worker`, the folder of the workers other than the chief.
+WORKERS_NAME = "workers"
+
+# What marks a folder as a run directory, and what no other output may be.
+RUN_FILES = (CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
+             MODEL_NAME, TARGET_NAME, EXPORT_REPORT_NAME, CURVES_NAME)
+RUN_FOLDERS = (BACKUP_NAME, TENSORBOARD_NAME, WORKERS_NAME)
