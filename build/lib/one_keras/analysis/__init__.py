@@ -1,1 +1,0 @@
-"""Analyses of trained models (the paper's Fig. 3 flatness test)."""
