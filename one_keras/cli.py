@@ -96,6 +96,20 @@ def import_backend_quietly():
         import keras  # noqa: F401
 
 
+def _help_as_main(module_name):
+    """Lets `--help` of a console script (`one-train`, whose `__main__` is
+    pip's wrapper) show the tool's docstring and flags, as `python -m`
+    does: absl shows those of the main module."""
+    module = sys.modules.get(module_name)
+    main_module = sys.modules.get("__main__")
+    if module is None or module is main_module:
+        return
+    for flag in flags.FLAGS.get_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    if main_module is not None and not main_module.__doc__:
+        main_module.__doc__ = module.__doc__
+
+
 def run(main, flags_parser=parse_flags, backend=True):
     """`app.run(main)` with one-line errors for flags and `user_errors()`.
 
@@ -106,6 +120,8 @@ def run(main, flags_parser=parse_flags, backend=True):
         backend: bool. Import Keras' backend quietly before `main` (see
             `import_backend_quietly`); `False` for a tool without Keras.
     """
+    _help_as_main(main.__module__)
+
     def guarded_main(argv):
         try:
             if backend:

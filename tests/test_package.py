@@ -50,6 +50,23 @@ def test_help_imports_neither_keras_nor_tensorflow(module, tmp_path):
         "--method" in result.stdout
 
 
+@pytest.mark.parametrize("module, first_words, flag", [
+    ("one_keras.train", "Trains a ONE model", "--epochs"),
+    ("one_keras.evaluate", "Evaluates a saved model", "--eval_steps"),
+    ("one_keras.plot_runs", "Draws training runs side by side", "--names")])
+def test_console_script_help_shows_the_tools_flags(module, first_words, flag,
+                                                   tmp_path):
+    # As pip's wrapper runs it: `__main__` is the wrapper, not the tool.
+    code = (f"import sys; sys.argv[0] = 'one-tool'; from {module} import "
+            "console_main; console_main()")
+    result = subprocess.run([sys.executable, "-c", code, "--help"],
+                            capture_output=True, text=True, cwd=tmp_path,
+                            env=_env(), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(first_words)
+    assert flag in result.stdout
+
+
 def test_shipped_flagfiles_are_the_clones_configs():
     assert os.path.samefile(ROOT / "configs", flagfiles.CONFIG_DIR)
     names = flagfiles.config_names()
