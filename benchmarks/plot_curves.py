@@ -8,7 +8,10 @@ Left: test accuracy per epoch of vanilla, every ONE branch and ONE-E (seed
 Right: ONE's training loss terms (cross-entropy summed over branches and
 teacher, and the distillation term) per epoch. The logs are those Keras'
 `CSVLogger` writes in every training output directory (`training.run`);
-`benchmarks/pytorch_reference.py train` writes the same columns.
+`benchmarks/pytorch_reference.py train` writes the same columns. The
+logs are read, and the figures finished, by `one_keras.curves` (which
+draws a run's own `curves.png`, and `one-plot` runs side by side); this
+script adds the study's layout and its overlays.
 
 With `--rows_output`, a figure of every Keras row of the study at the
 seed: the deployed network's and the ensemble's test accuracy per epoch
@@ -20,12 +23,14 @@ the ONE target and ONE-E against the training budget in epochs (mean and
 std over seeds, `benchmarks/study.py`'s `budget_summary`).
 """
 
-import csv
 import pathlib
 import sys
 
 from absl import app
 from absl import flags
+
+from one_keras import curves as curves_lib
+from one_keras.curves import read_log
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import study  # noqa: E402  (benchmarks/study.py)
@@ -48,13 +53,6 @@ ENSEMBLE_COLUMN = {
     "one_no_distillation": "val_teacher_accuracy",
     "dml": "val_ensemble_accuracy",
 }
-
-
-def read_log(path):
-    """A `log.csv` as a dict of column name -> list of floats."""
-    with open(path) as handle:
-        rows = list(csv.DictReader(handle))
-    return {key: [float(row[key]) for row in rows] for key in rows[0]}
 
 
 def curves(log):
@@ -81,7 +79,7 @@ def plot(results_dir, seed, output):
     Returns:
         The list of `log.csv` paths drawn.
     """
-    pyplot = _pyplot()
+    pyplot = curves_lib.pyplot()
 
     figure, (accuracy, losses) = pyplot.subplots(1, 2, figsize=(12, 4.5))
     drawn = []
@@ -108,7 +106,7 @@ def plot(results_dir, seed, output):
                  title=f"CIFAR-10 photos, ResNet-20, seed {seed}")
     losses.set(xlabel="epoch", ylabel="training loss term (ONE)",
                yscale="log", title="ONE loss terms")
-    _finish(figure, (accuracy, losses), output)
+    curves_lib.finish_figure(figure, (accuracy, losses), output)
     return drawn
 
 
@@ -123,7 +121,7 @@ def plot_rows(results_dir, seed, output):
     Returns:
         The names of the runs drawn, in `DEPLOYED_COLUMN`'s order.
     """
-    pyplot = _pyplot()
+    pyplot = curves_lib.pyplot()
 
     figure, (deployed, ensemble, distillation) = pyplot.subplots(
         1, 3, figsize=(16, 4.5))
@@ -159,27 +157,9 @@ def plot_rows(results_dir, seed, output):
                      title="ONE's distillation term (logged either way)")
     for axes in (deployed, ensemble):
         axes.set_ylim(bottom=0.5)
-    _finish(figure, (deployed, ensemble, distillation), output)
+    curves_lib.finish_figure(figure, (deployed, ensemble, distillation),
+                             output)
     return drawn
-
-
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (imported when a
-    figure is drawn, so the study's table code needs no matplotlib)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-    return pyplot
-
-
-def _finish(figure, all_axes, output):
-    """Grid and legend on every axes, then the PNG at `output`."""
-    for axes in all_axes:
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
-    figure.tight_layout()
-    pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
 
 
 def plot_budget(results_dir, output):
@@ -193,7 +173,7 @@ def plot_budget(results_dir, output):
     Returns:
         The budgets drawn, in epochs.
     """
-    pyplot = _pyplot()
+    pyplot = curves_lib.pyplot()
 
     summary = study.budget_summary(results_dir)
     if not summary:
@@ -220,7 +200,7 @@ def plot_budget(results_dir, output):
              xscale="log", title="CIFAR-10 photos, ResNet-20 (mean +- std)")
     axes.minorticks_off()
     axes.set_xticks(budgets, [str(epochs) for epochs in budgets])
-    _finish(figure, (axes,), output)
+    curves_lib.finish_figure(figure, (axes,), output)
     return budgets
 
 

@@ -1,13 +1,26 @@
-"""one_keras: ONE (On-the-Fly Native Ensemble) knowledge distillation."""
+"""one_keras: ONE (On-the-Fly Native Ensemble) knowledge distillation.
 
-from one_keras import losses
-from one_keras import methods
-from one_keras import models
-from one_keras.methods.one import ONEModel
-from one_keras.methods.one import build_one_network
-from one_keras.methods.one import from_backbone
+The names below are imported on first use, so that `import one_keras` (and
+the command line tools' `--help`) does not import Keras and TensorFlow.
+Importing `one_keras.methods` registers every one_keras class for `.keras`
+loading (`one_keras.model_files.load_model` does it).
+"""
+
+from one_keras import lazy_names
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it (a submodule is its own).
+_LAZY = {
+    "ONEModel": "one_keras.methods.one",
+    "build_one_network": "one_keras.methods.one",
+    "from_backbone": "one_keras.methods.one",
+    "losses": "one_keras.losses",
+    "methods": "one_keras.methods",
+    "models": "one_keras.models",
+}
+
 __all__ = ["ONEModel", "build_one_network", "from_backbone", "losses",
            "methods", "models"]
+
+__getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)

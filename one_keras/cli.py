@@ -1,26 +1,44 @@
-"""What every command line tool shares: one-line errors and exit codes.
+"""What every command line tool shares: one-line errors, exit codes and a
+quiet TensorFlow.
 
 A failing tool prints one line, `prog: error: ...`, on stderr and exits
 with status 1: a bad flag, a stray argument, an unusable value, an OS error
-(a read-only directory, an output under a file). `--help` exits 0.
+(a read-only directory, an output under a file). `--help` exits 0, and
+imports neither Keras nor TensorFlow (the tools import them in `main`).
+
+TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, `failed call to
+cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it,
+and the backend is imported with stderr closed. A user's own
+`TF_CPP_MIN_LOG_LEVEL` wins and shows them all.
 """
 
+import contextlib
 import os
 import sys
 
 from absl import app
 from absl import flags
 
-from one_keras.backends import BackendError
-from one_keras.data import DatasetNotFoundError
+# Whether the user chose TensorFlow's C++ log level (before a tool set it).
+_USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Errors that mean bad input, reported in one line (never a traceback).
-USER_ERRORS = (ValueError, OSError, DatasetNotFoundError, FloatingPointError,
-               BackendError)
+
+def user_errors():
+    """The exceptions that mean bad input, reported in one line (never a
+    traceback): `ValueError`, `OSError`, `FloatingPointError`,
+    `one_keras.data.DatasetNotFoundError` and `one_keras.backends.BackendError`
+    (each looked up only where its module was imported, so that an error
+    needs no TensorFlow)."""
+    errors = (ValueError, OSError, FloatingPointError)
+    dataset = sys.modules.get("one_keras.data.dataset")
+    backends = sys.modules.get("one_keras.backends")
+    return (errors + ((dataset.DatasetNotFoundError,) if dataset else ())
+            + ((backends.BackendError,) if backends else ()))
 
 
 def program_name():
-    """The running tool's file name, e.g. `train.py`."""
+    """The running tool's file name, e.g. `train.py` or `one-train`."""
     return os.path.basename(sys.argv[0]) or "one_keras"
 
 
@@ -52,12 +70,67 @@ def parse_flags(argv):
     return rest
 
 
-def run(main):
-    """`app.run(main)` with one-line errors for flags and `USER_ERRORS`."""
+@contextlib.contextmanager
+def _stderr_closed():
+    """Sends file descriptor 2 (C++ writes included) to /dev/null."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_backend_quietly():
+    """Imports Keras (and so its backend) without TensorFlow's C++
+    start-up lines, unless the user set `TF_CPP_MIN_LOG_LEVEL`.
+
+    Lines written before TensorFlow reads its log level (oneDNN, CUDA
+    drivers) go to stderr whatever the level; so the import runs with
+    stderr closed. A failing import still raises (and is reported).
+    """
+    if _USER_TF_LOG_LEVEL or "keras" in sys.modules:
+        return
+    with _stderr_closed():
+        import keras  # noqa: F401
+
+
+def _help_as_main(module_name):
+    """Lets `--help` of a console script (`one-train`, whose `__main__` is
+    pip's wrapper) show the tool's docstring and flags, as `python -m`
+    does: absl shows those of the main module."""
+    module = sys.modules.get(module_name)
+    main_module = sys.modules.get("__main__")
+    if module is None or module is main_module:
+        return
+    for flag in flags.FLAGS.get_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    if main_module is not None and not main_module.__doc__:
+        main_module.__doc__ = module.__doc__
+
+
+def run(main, flags_parser=parse_flags, backend=True):
+    """`app.run(main)` with one-line errors for flags and `user_errors()`.
+
+    Args:
+        main: callable. `main(argv)` of the tool.
+        flags_parser: callable. Parses `argv` (default: `parse_flags`); a
+            tool that rewrites its command line first passes its own.
+        backend: bool. Import Keras' backend quietly before `main` (see
+            `import_backend_quietly`); `False` for a tool without Keras.
+    """
+    _help_as_main(main.__module__)
+
     def guarded_main(argv):
         try:
+            if backend:
+                import_backend_quietly()
             main(argv)
-        except (app.UsageError, *USER_ERRORS) as error:
+        except (app.UsageError, *user_errors()) as error:
             fail(error)
 
-    app.run(guarded_main, flags_parser=parse_flags)
+    app.run(guarded_main, flags_parser=flags_parser)

@@ -8,13 +8,9 @@ dataset the run trained on, read from its `config.json` (`--dataset`,
 `--data_dir` and `--image_size` override it).
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags  # noqa: E402
-
-from one_keras import cli  # noqa: E402
+from one_keras import cli
 
 _MODEL = flags.DEFINE_string(
     "model", "runs/digits", "A `.keras` file or a training output directory.")
@@ -66,5 +62,10 @@ def main(argv):
         model_report.write_report(_OUTPUT.value, report, _MODEL.value)
 
 
-if __name__ == "__main__":
+def console_main():
+    """The `one-evaluate` console script."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

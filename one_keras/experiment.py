@@ -12,6 +12,7 @@ import keras
 from one_keras import backends
 from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
+from one_keras import curves
 from one_keras import deployment
 from one_keras import distribution
 from one_keras import methods as methods_lib
@@ -333,7 +334,18 @@ def _finish(run, results, train_seconds, nan_guard):
             deployment.stock_copy(deployable),
             os.path.join(output_dir, run_layout.deployable_file(name)))
     write_json(os.path.join(output_dir, run_layout.REPORT_NAME), report)
+    _draw_curves(output_dir)
     return report
+
+
+def _draw_curves(output_dir):
+    """`curves.png` from the run's `log.csv`; without matplotlib, a line
+    saying so instead (the run itself is done)."""
+    try:
+        curves.draw_run(output_dir)
+    except ImportError as error:
+        _warn(f"{run_layout.CURVES_NAME} not drawn: {error} (pip install "
+              "matplotlib)")
 
 
 def _warn(line):

@@ -29,7 +29,7 @@ def load_model(path, run_files=(MODEL_NAME, TARGET_NAME)):
         ValueError: naming `model`: there is no such file, or it is not a
             whole Keras model.
     """
-    import one_keras  # noqa: F401  (registers the one_keras classes)
+    import one_keras.methods  # noqa: F401  (registers the one_keras classes)
 
     path = os.fspath(path)
     holding = " or ".join(f"`{name}`" for name in run_files)

@@ -16,12 +16,15 @@ TARGET_NAME = "target.keras"
 ENSEMBLE_NAME = "ensemble.keras"
 LOCK_NAME = "run.lock"
 EXPORT_REPORT_NAME = "export_report.json"
+# The learning curves drawn from the log when a run ends (one_keras.curves).
+CURVES_NAME = "curves.png"
 # Under `multi_worker`, the folder of the workers other than the chief.
 WORKERS_NAME = "workers"
 
 # What marks a folder as a run directory, and what no other output may be.
 RUN_FILES = (CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
-             MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME, EXPORT_REPORT_NAME)
+             MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME, EXPORT_REPORT_NAME,
+             CURVES_NAME)
 RUN_FOLDERS = (BACKUP_NAME, TENSORBOARD_NAME, WORKERS_NAME)
 
 

@@ -1,4 +1,5 @@
-"""Trains a ONE model: `python -m one_keras.train --flagfile configs/X.flags`.
+"""Trains a ONE model: `python -m one_keras.train --flagfile configs/X.flags`
+(installed: `one-train --config=X`).
 
 With no flags it trains 3-branch ONE on the offline 8x8 digits and prints
 the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
@@ -8,22 +9,21 @@ import os
 import sys
 import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from one_keras import cli  # noqa: E402
+from one_keras import cli
+from one_keras import flag_catalog
+from one_keras import flagfiles
 
 
 def _define_flags():
-    from one_keras import data
-    from one_keras import run_config
+    # From the registries through `flag_catalog` (no TensorFlow to start).
+    catalog = flag_catalog.load()
+    choices = catalog["choices"]
     # The fields' own defaults: `None` leaves an option to the recipe or
     # the method (see `TrainConfig`).
-    defaults = types.SimpleNamespace(**{
-        name: field.default for name, field in
-        run_config.TrainConfig.__dataclass_fields__.items()})
-    flags.DEFINE_enum("dataset", defaults.dataset, data.dataset_names(),
+    defaults = types.SimpleNamespace(**catalog["defaults"])
+    flags.DEFINE_enum("dataset", defaults.dataset, choices["dataset"],
                       "Dataset to train on.")
     flags.DEFINE_string("data_dir", defaults.data_dir,
                         "tensorflow-datasets directory (default "
@@ -39,17 +39,16 @@ def _define_flags():
     flags.DEFINE_integer("image_size", defaults.image_size,
                          "Input side for imagenet2012 and image_folder (0: "
                          "the dataset's default, 224 and 64).", lower_bound=0)
-    flags.DEFINE_enum("augment", defaults.augment, list(data.AUGMENTATIONS),
+    flags.DEFINE_enum("augment", defaults.augment, choices["augment"],
                       "Training augmentation. auto: the paper's recipe for "
                       "the tfds datasets; for image_folder pad-4 crop + "
                       "flip up to 64 px, random resized crop + flip above.")
-    from one_keras import methods
-    flags.DEFINE_enum("method", defaults.method, list(methods.METHODS),
+    flags.DEFINE_enum("method", defaults.method, choices["method"],
                       "Training method: " + "; ".join(
-                          f"{m.name}: {m.summary}"
-                          for m in methods.REGISTRY.values()) + ".")
-    _define_method_option_flags(methods.REGISTRY)
-    flags.DEFINE_enum("model", defaults.model, list(run_config.MODELS),
+                          f"{name}: {summary}"
+                          for name, summary in catalog["methods"]) + ".")
+    _define_method_option_flags(catalog["options"])
+    flags.DEFINE_enum("model", defaults.model, choices["model"],
                       "Backbone.")
     flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
     flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
@@ -57,7 +56,7 @@ def _define_flags():
                       "bottleneck from depth 44 with --recipe=code).")
     flags.DEFINE_integer("width", defaults.width, "ResNet stem width.",
                          lower_bound=1)
-    flags.DEFINE_enum("recipe", defaults.recipe, list(run_config.RECIPES),
+    flags.DEFINE_enum("recipe", defaults.recipe, choices["recipe"],
                       "paper, or code: the authors' code's recipe (no "
                       "Nesterov, KL ramp-up 80 epochs, bottleneck blocks "
                       "from depth 44) for the flags not given; recorded in "
@@ -82,8 +81,7 @@ def _define_flags():
     flags.DEFINE_float("weight_decay", defaults.weight_decay,
                        "Coupled L2 weight decay (PyTorch SGD style).",
                        lower_bound=0.0)
-    flags.DEFINE_enum("strategy", defaults.strategy,
-                      list(run_config.STRATEGIES),
+    flags.DEFINE_enum("strategy", defaults.strategy, choices["strategy"],
                       "auto: all local GPUs if more than one; multi_worker "
                       "reads TF_CONFIG; tpu connects to --tpu.")
     flags.DEFINE_string("tpu", defaults.tpu,
@@ -110,49 +108,34 @@ def _define_flags():
                  "auto: a progress bar on a terminal, one line per epoch "
                  "otherwise (a log file); 0: silent; 1: progress bar; 2: one "
                  "line per epoch.")
+    flags.DEFINE_string(
+        "config", None, "A flagfile shipped with one_keras, by name: "
+        + ", ".join(flagfiles.config_names()) + ". Read where it stands "
+        "(flags after it override it), like --flagfile=configs/NAME.flags "
+        "in a clone. Command line only.")
 
 
-_DEFINERS = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
-             float: flags.DEFINE_float, str: flags.DEFINE_string}
+_DEFINERS = {"bool": flags.DEFINE_bool, "int": flags.DEFINE_integer,
+             "float": flags.DEFINE_float, "str": flags.DEFINE_string}
 
 
-def _define_method_option_flags(registry):
+def _define_method_option_flags(options):
     """One flag per option of the methods' options dataclasses.
 
-    A flag's default is `None` (not given: the method's default); its help
-    names the methods that use it and their defaults.
+    Args:
+        options: list of dict. The catalog's `options` (see
+            `one_keras.flag_catalog.build`): a flag's default is `None`
+            (not given: the method's default).
     """
-    import dataclasses
-
-    fields = {}
-    for method in registry.values():
-        for field in dataclasses.fields(method.options):
-            fields.setdefault(field.name, []).append((method.name, field))
-    for name, users in fields.items():
-        field = users[0][1]
-        kind = {"bool": bool, "int": int, "float": float,
-                "str": str}.get(field.type, field.type)
-        defaults = ", ".join(f"{method} {f.default!r}" for method, f in users
-                             if f.default is not None)
-        help_text = (f"method={'/'.join(m for m, _ in users)}: "
-                     f"{field.metadata['help']}"
-                     + (f" (default: {defaults})" if defaults else ""))
-        if "choices" in field.metadata:
-            flags.DEFINE_enum(name, None, list(field.metadata["choices"]),
-                              help_text)
+    for option in options:
+        if "choices" in option:
+            flags.DEFINE_enum(option["name"], None, option["choices"],
+                              option["help"])
             continue
-        bounds = {}
-        if kind in (int, float):
-            lows = [f.metadata.get("lower_bound") for _, f in users]
-            highs = [f.metadata.get("upper_bound") for _, f in users]
-            if None not in lows:
-                bounds["lower_bound"] = min(lows)
-            if None not in highs:
-                bounds["upper_bound"] = max(highs)
-        above = [f.metadata.get("greater_than") for _, f in users]
-        if None not in above:  # Checked by `TrainConfig`; said here.
-            help_text += f" A number > {min(above):g}."
-        _DEFINERS[kind](name, None, help_text, **bounds)
+        bounds = {key: option[key] for key in ("lower_bound", "upper_bound")
+                  if key in option}
+        _DEFINERS[option["type"]](option["name"], None, option["help"],
+                                  **bounds)
 
 
 class _VerbosityParser(flags.ArgumentParser):
@@ -187,10 +170,25 @@ def config_from_flags(flag_values=FLAGS):
            if name != "options"}, options=options)
 
 
+def parse_flags(argv):
+    """`cli.parse_flags` after `--config=NAME` became the shipped flagfile's
+    `--flagfile=PATH` (`one_keras.flagfiles.expand_config`)."""
+    try:
+        argv = flagfiles.expand_config(argv)
+    except ValueError as error:
+        cli.fail(error)
+    return cli.parse_flags(argv)
+
+
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import reporting
     from one_keras import experiment
+    flag_catalog.check_current()
+    if FLAGS.config is not None:
+        raise ValueError("`config` is read on the command line only (write "
+                         "--flagfile=PATH in a flagfile). Received: "
+                         f"config={FLAGS.config!r}")
     config = config_from_flags()
     try:
         report = experiment.run(config)
@@ -213,5 +211,10 @@ def interrupted_line(config):
             f"from the last backup, {since}, in {config.output_dir}")
 
 
+def console_main():
+    """The `one-train` console script."""
+    cli.run(main, flags_parser=parse_flags)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    console_main()

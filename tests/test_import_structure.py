@@ -1,8 +1,9 @@
 """The package's import graph: no circle, and `__init__.py` only re-exports.
 
 Read from the source with `ast` (no TensorFlow start), so it takes well
-under a second. Every import counts, also one inside a function: a lazy
-import that closes a circle still ties the two modules together.
+under a second. Every import counts, also one inside a function and a
+package's lazy names (`_LAZY`, `one_keras.lazy_names`): a lazy import that
+closes a circle still ties the two modules together.
 """
 
 import ast
@@ -42,10 +43,27 @@ def imported_modules(path, modules):
             names = [f"{node.module}.{alias.name}"
                      if f"{node.module}.{alias.name}" in modules
                      else node.module for alias in node.names]
+        elif _is_lazy_names(node):
+            names = [value.value for value in node.value.values]
         else:
             continue
         found.update(name for name in names if name in modules)
     return found
+
+
+def _is_lazy_names(node):
+    """Whether `node` is a package's `_LAZY = {name: module, ...}`."""
+    return (isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["_LAZY"]
+            and isinstance(node.value, ast.Dict))
+
+
+def _is_lazy_hook(node):
+    """Whether `node` is `__getattr__, __dir__ = lazy_names.attach(...)`."""
+    return (isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Tuple)
+            and [t.id for t in node.targets[0].elts]
+            == ["__getattr__", "__dir__"])
 
 
 def import_graph(modules):
@@ -156,7 +174,8 @@ def test_package_init_only_hands_names_on(module):
         assignment = isinstance(node, ast.Assign) and all(
             isinstance(t, ast.Name) and t.id in ("__all__", "__version__")
             for t in node.targets)
-        assert docstring or assignment or isinstance(
+        lazy = _is_lazy_names(node) or _is_lazy_hook(node)
+        assert docstring or assignment or lazy or isinstance(
             node, (ast.Import, ast.ImportFrom)), (
             f"{os.path.relpath(path, ROOT)} line {node.lineno}: an "
             "__init__.py only imports and re-exports; put this in a module.")
@@ -221,3 +240,15 @@ def test_the_one_check_finds_what_it_looks_for(tmp_path):
     assert sorted(uses) == ["line 3: ONEModel",
                             "line 3: a comparison with 'one'",
                             "one_keras.methods.one"]
+
+
+def test_lazy_names_are_edges(tmp_path):
+    modules = write_package(tmp_path, {
+        "q/__init__.py": "",
+        "q/sub/__init__.py": "_LAZY = {'thing': 'q.sub.a'}\n",
+        "q/sub/a.py": "from q.low import x\n",
+        "q/low.py": "from q.sub import thing\n",
+    })
+    graph = import_graph(modules)
+    assert graph["q.sub"] == {"q.sub.a"}
+    assert find_cycle(graph) == ["q.low", "q.sub", "q.sub.a", "q.low"]

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-import one_keras  # noqa: F401  (registers ONEModel for load_model)
+import one_keras.methods  # noqa: F401  (registers ONEModel for load_model)
 
 # Every test starts TensorFlow processes (seconds each): CI runs them.
 pytestmark = pytest.mark.slow

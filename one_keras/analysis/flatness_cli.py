@@ -91,9 +91,10 @@ def _load_model(path):
     return model_files.load_model(path)
 
 
-def run():
+def console_main():
+    """The `one-flatness` console script."""
     cli.run(main)
 
 
 if __name__ == "__main__":
-    run()
+    console_main()

@@ -1,29 +1,42 @@
-"""Datasets for ONE training, by name (`load_dataset`, in `registry.py`)."""
+"""Datasets for ONE training, by name (`load_dataset`, in `registry.py`).
 
-from one_keras.data.arrays import split_arrays
-from one_keras.data.augmentation import AUGMENTATIONS
-from one_keras.data.augmentation import with_augmentation
-from one_keras.data.dataset import Dataset
-from one_keras.data.dataset import DatasetNotFoundError
-from one_keras.data.dataset import normalize
-from one_keras.data.digits import load_digits
-from one_keras.data.image_folder import load_image_folder
-from one_keras.data.pipeline import eval_pipeline
-from one_keras.data.pipeline import steps_per_epoch
-from one_keras.data.pipeline import train_pipeline
-from one_keras.data.registry import LOADERS
-from one_keras.data.registry import dataset_names
-from one_keras.data.registry import load_dataset
-from one_keras.data.runs import load_run_dataset
-from one_keras.data.runs import read_run_config
-from one_keras.data.runs import run_data_settings
-from one_keras.data.tfds_datasets import load_cifar10
-from one_keras.data.tfds_datasets import load_cifar100
-from one_keras.data.tfds_datasets import load_imagenet
-from one_keras.data.tfds_datasets import load_svhn
+The names below are imported on first use: `one_keras.data.dataset`
+(`DatasetNotFoundError`) and the registry's names do not import
+TensorFlow.
+"""
+
+from one_keras import lazy_names
+
+# Public name -> the module that defines it.
+_LAZY = {
+    "split_arrays": "one_keras.data.arrays",
+    "AUGMENTATIONS": "one_keras.data.augmentation",
+    "with_augmentation": "one_keras.data.augmentation",
+    "Dataset": "one_keras.data.dataset",
+    "DatasetNotFoundError": "one_keras.data.dataset",
+    "normalize": "one_keras.data.dataset",
+    "load_digits": "one_keras.data.digits",
+    "load_image_folder": "one_keras.data.image_folder",
+    "eval_pipeline": "one_keras.data.pipeline",
+    "steps_per_epoch": "one_keras.data.pipeline",
+    "train_pipeline": "one_keras.data.pipeline",
+    "LOADERS": "one_keras.data.registry",
+    "dataset_names": "one_keras.data.registry",
+    "load_dataset": "one_keras.data.registry",
+    "load_run_dataset": "one_keras.data.runs",
+    "read_run_config": "one_keras.data.runs",
+    "run_data_settings": "one_keras.data.runs",
+    "load_cifar10": "one_keras.data.tfds_datasets",
+    "load_cifar100": "one_keras.data.tfds_datasets",
+    "load_imagenet": "one_keras.data.tfds_datasets",
+    "load_svhn": "one_keras.data.tfds_datasets",
+}
 
 __all__ = ["AUGMENTATIONS", "Dataset", "DatasetNotFoundError",
            "dataset_names", "eval_pipeline", "load_dataset",
            "load_run_dataset", "normalize", "read_run_config",
            "run_data_settings", "split_arrays", "steps_per_epoch",
            "train_pipeline", "with_augmentation"]
+
+
+__getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)

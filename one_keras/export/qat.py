@@ -8,6 +8,7 @@ serving model (same layers, weights copied), fine-tunes it with fake
 quantisation and converts it with the TFLite converter.
 """
 
+import importlib.util
 import json
 import os
 import sys
@@ -62,6 +63,7 @@ def quantize_aware_tflite(serving_model, output_path, images, labels,
     from one_keras.export import tflite
 
     validation.check_int_at_least("epochs", epochs, 1)
+    check_qat_installed(epochs)
     with tempfile.TemporaryDirectory(prefix="qat_") as work:
         model_path = os.path.join(work, "serving.keras")
         serving_model.save(model_path)
@@ -79,6 +81,18 @@ def quantize_aware_tflite(serving_model, output_path, images, labels,
             json.dump(request, f)
         tflite.run_worker("one_keras.export.qat", request_path)
     return output_path
+
+
+def check_qat_installed(epochs):
+    """Raises a `ValueError` saying `pip install one_keras[qat]` when
+    tensorflow-model-optimization or tf_keras is missing."""
+    missing = [name for name in ("tensorflow_model_optimization", "tf_keras")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(
+            f"`qat_epochs` needs {' and '.join(missing)}, which quantisation-"
+            "aware training runs on: pip install 'one_keras[qat]'. "
+            f"Received: qat_epochs={epochs}")
 
 
 def build_tf_keras_twin(model):
@@ -145,7 +159,7 @@ def _twin_layer(layer, tf_keras):
 def _main(request_path):
     import keras  # Keras 3, imported before tfmot flips the legacy switch.
 
-    import one_keras  # noqa: F401  (registers the one_keras classes)
+    import one_keras.methods  # noqa: F401  (registers the one_keras classes)
 
     with open(request_path) as f:
         request = json.load(f)

@@ -310,11 +310,19 @@ class RunDirectory:
         """Deletes what an earlier run wrote here (`--restart`). Its
         `run.lock`, `workers/` and any file not of the run's layout stay.
         """
+        # The deployables the finished run wrote, as its report names them.
+        report = self.read_report() if os.path.isfile(
+            self.report_path) else None
+        deployables = [run_layout.deployable_file(name) for name in (
+            report or {}).get("deployables", ()) if isinstance(name, str)
+            and os.path.basename(name) == name]
         for name in (run_layout.BACKUP_NAME, run_layout.TENSORBOARD_NAME):
             shutil.rmtree(self.file(name), ignore_errors=True)
         for name in (run_layout.CONFIG_NAME, run_layout.CHECKPOINT_NAME,
                      run_layout.LOG_NAME, run_layout.REPORT_NAME,
-                     run_layout.MODEL_NAME, run_layout.TARGET_NAME):
+                     run_layout.MODEL_NAME, run_layout.TARGET_NAME,
+                     run_layout.ENSEMBLE_NAME, run_layout.CURVES_NAME,
+                     *deployables):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.file(name))
 
