@@ -1,7 +1,9 @@
 """Loading a saved model: a `.keras` file, or the one a training run saved.
 
 Evaluation takes a run's training model, else its deployed target; export
-takes its training model only (`run_files`).
+takes its training model only (`run_files`). A training model's classes
+are registered by importing `one_keras.methods` first (deployed files hold
+stock Keras layers and need nothing).
 """
 
 import os
@@ -29,7 +31,12 @@ def load_model(path, run_files=(MODEL_NAME, TARGET_NAME)):
         ValueError: naming `model`: there is no such file, or it is not a
             whole Keras model.
     """
-    import one_keras.methods  # noqa: F401  (registers the one_keras classes)
+    # Registers one_keras' generic layers (older deployed files hold its
+    # fused BatchNormalization). A run's training model (`model.keras`)
+    # also needs its method's classes: the caller imports
+    # `one_keras.methods` (this module sits below them: KD loads its
+    # teacher through it).
+    import one_keras.layers  # noqa: F401
 
     path = os.fspath(path)
     holding = " or ".join(f"`{name}`" for name in run_files)

@@ -16,6 +16,7 @@ import numpy as np
 
 from one_keras import data as data_lib
 from one_keras import deployment
+from one_keras import methods  # noqa: F401  (registers the classes)
 from one_keras import model_files
 from one_keras import run_layout
 from one_keras import run_lock
