@@ -2,19 +2,26 @@
 
 A failing tool prints one line, `prog: error: ...`, on stderr and exits
 with status 1: a bad flag, a stray argument, an unusable value, an OS error
-(a read-only directory, an output under a file). `--help` exits 0.
+(a read-only directory, an output under a file), a feature the install
+lacks (`BackendError`). `--help` exits 0. Ctrl-C (SIGINT) ends a tool with
+`prog: interrupted` and status 130, SIGTERM with `prog: terminated` and
+status 143, each after the tool's `finally` blocks have run (its
+temporaries removed, its child processes killed).
 """
 
 import os
+import signal
 import sys
 
 from absl import app
 from absl import flags
 
+from one_keras.backends import BackendError
 from one_keras.data import DatasetNotFoundError
 
 # Errors that mean bad input, reported in one line (never a traceback).
-USER_ERRORS = (ValueError, OSError, DatasetNotFoundError, FloatingPointError)
+USER_ERRORS = (ValueError, OSError, DatasetNotFoundError, FloatingPointError,
+               BackendError)
 
 
 def program_name():
@@ -50,12 +57,49 @@ def parse_flags(argv):
     return rest
 
 
-def run(main):
-    """`app.run(main)` with one-line errors for flags and `USER_ERRORS`."""
+class Terminated(SystemExit):
+    """Raised in the main thread when the tool receives SIGTERM."""
+
+
+def _terminate(signum, frame):
+    del signum, frame
+    raise Terminated(128 + signal.SIGTERM)
+
+
+def guarded(main):
+    """`main` ending in one line: `prog: error: ...` and status 1 for
+    `app.UsageError` and `USER_ERRORS`, `prog: interrupted` and status 130
+    for Ctrl-C, `prog: terminated` and status 143 for SIGTERM (`run`
+    turns it into `Terminated`).
+
+    Args:
+        main: callable. A tool's `main(argv)`.
+
+    Returns:
+        The guarded `main(argv)`.
+    """
     def guarded_main(argv):
         try:
             main(argv)
         except (app.UsageError, *USER_ERRORS) as error:
             fail(error)
+        except KeyboardInterrupt:
+            print(f"{program_name()}: interrupted", file=sys.stderr)
+            sys.exit(128 + signal.SIGINT)
+        except Terminated:
+            print(f"{program_name()}: terminated", file=sys.stderr)
+            raise
 
-    app.run(guarded_main, flags_parser=parse_flags)
+    return guarded_main
+
+
+def run(main):
+    """`app.run(guarded(main))`, parsing flags with `parse_flags`; SIGTERM
+    raises `Terminated` (a `SystemExit`), so that `finally` blocks run.
+
+    A tool that says more on Ctrl-C (training: how to resume) catches
+    `KeyboardInterrupt` itself.
+    """
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
+    app.run(guarded(main), flags_parser=parse_flags)
