@@ -95,10 +95,15 @@ def _export(serving_model, path, format, quantize, opset,
         serving_model.export(path, format="onnx", input_signature=signature,
                              opset_version=opset, verbose=False)
         return
-    options = {}
+    # Builtin ops only (Keras also allows TensorFlow's Flex ops, which a
+    # LiteRT runtime without the Flex delegate cannot run).
+    options = {"target_spec": {"supported_ops": [
+        tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantize == "float16":
         options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                   "target_spec": {"supported_types": [tf.float16]}}
+                   "target_spec": {"supported_ops": [
+                       tf.lite.OpsSet.TFLITE_BUILTINS],
+                       "supported_types": [tf.float16]}}
     elif quantize == "int8":
         images = np.asarray(representative_images, dtype="float32")
 
