@@ -102,4 +102,18 @@ def run(main):
     """
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
+    _help_from(sys.modules.get(main.__module__))
     app.run(guarded(main), flags_parser=parse_flags)
+
+
+def _help_from(module):
+    """Makes `--help` describe `module` (its docstring and flags) when the
+    program started elsewhere: a console script, a shim such as
+    `export/export.py`. absl's `--help` shows `__main__`'s."""
+    main_module = sys.modules.get("__main__")
+    if module is None or module is main_module:
+        return
+    for flag in flags.FLAGS.get_key_flags_for_module(module):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    if module.__doc__:
+        main_module.__doc__ = module.__doc__

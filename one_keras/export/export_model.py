@@ -15,6 +15,7 @@ import uuid
 import keras
 import numpy as np
 
+from one_keras import backends
 from one_keras import data as data_lib
 from one_keras import model_files
 from one_keras import run_layout
@@ -154,6 +155,8 @@ def export_model(model, path, mode="single", format="tflite",
                                        run_files=(run_layout.MODEL_NAME,))
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff)
+    backends.require_tensorflow(
+        "Exporting (the SavedModel, TFLite and ONNX converters)")
     exporter = formats.get(format)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
                                skip_bad_images)
