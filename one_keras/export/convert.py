@@ -3,12 +3,13 @@
 ONNX and LiteRT (TFLite) artifacts are written by `keras.Model.export`
 (`format="onnx"` through tf2onnx, `format="litert"` through the TFLite
 converter, float16 and int8 through its `optimizations`,
-`representative_dataset` and `target_spec`). Both converters need the
-TensorFlow backend; the LiteRT converter also keeps memory it never gives
-back. So a conversion runs in a fresh TensorFlow-backend process
-(`worker.run_worker`) when the active backend is not TensorFlow, and for
-LiteRT always (`SEPARATE_PROCESS_FORMATS`): the serving model goes there as
-a `.keras` file in the export's staging folder.
+`representative_dataset` and `target_spec`), SavedModels by Keras'
+`ExportArchive` (`savedmodel`). The converters need the TensorFlow backend;
+the LiteRT converter also keeps memory it never gives back. So a conversion
+runs in a fresh TensorFlow-backend process (`worker.run_worker`) when the
+active backend is not TensorFlow, and for LiteRT always
+(`SEPARATE_PROCESS_FORMATS`): the serving model goes there as a `.keras`
+file in the export's staging folder.
 """
 
 import json
@@ -21,7 +22,7 @@ from one_keras import backends
 from one_keras.export import serving
 
 # Keras' `format=` names of the conversions run here.
-KERAS_FORMATS = ("onnx", "litert")
+KERAS_FORMATS = ("tf_saved_model", "onnx", "litert")
 # Converted in a child process even on the TensorFlow backend.
 SEPARATE_PROCESS_FORMATS = ("litert",)
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -35,8 +36,9 @@ def export_with_keras(serving_model, path, format, quantize="none",
     Args:
         serving_model: `keras.Model`. Takes float32 `images`, returns the
             dict of `serving.OUTPUT_NAMES`.
-        path: str. The `.onnx` or `.tflite` file to write.
-        format: str. `"onnx"` or `"litert"`.
+        path: str. The SavedModel folder, `.onnx` or `.tflite` file to
+            write.
+        format: str. `"tf_saved_model"`, `"onnx"` or `"litert"`.
         quantize: str. `"none"`, `"float16"` (weights in float16) or
             `"int8"` (full-integer, float32 input and outputs); LiteRT
             only. Defaults to `"none"`.
@@ -88,6 +90,12 @@ def _export(serving_model, path, format, quantize, opset,
             representative_images):
     """`serving_model.export(path, format=...)` in this process."""
     import tensorflow as tf
+
+    if format == "tf_saved_model":
+        from one_keras.export import savedmodel
+
+        savedmodel.export_saved_model(serving_model, path)
+        return
 
     signature = [tf.TensorSpec((None,) + tuple(serving_model.input.shape[1:]),
                                tf.float32, name=serving.INPUT_NAME)]

@@ -23,7 +23,10 @@ import os
 
 import numpy as np
 
-from one_keras.export import serving
+# As `INPUT_NAME` and `OUTPUT_NAMES` (this module does not
+# import Keras).
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("probabilities", "logits")
 
 
 class ExportFormat:
@@ -64,7 +67,7 @@ class ExportFormat:
 
         Args:
             serving_model: `keras.Model`. Float32 `images` in, the dict of
-                `serving.OUTPUT_NAMES` out.
+                `OUTPUT_NAMES` out.
             path: str. Where the artifact goes; must not exist.
             quantize: str. One of `quantizations`.
             opset: int or `None`. ONNX opset.
@@ -100,9 +103,10 @@ class SavedModelFormat(ExportFormat):
 
     def write(self, serving_model, path, quantize="none", opset=None,
               representative_images=None, work=None):
-        from one_keras.export import savedmodel
+        from one_keras.export import convert
 
-        savedmodel.export_saved_model(serving_model, path)
+        convert.export_with_keras(serving_model, path, "tf_saved_model",
+                                  work=work)
 
     def runner(self, path):
         import tensorflow as tf
@@ -111,8 +115,8 @@ class SavedModelFormat(ExportFormat):
         signature = loaded.signatures["serving_default"]
 
         def run(images):
-            outputs = signature(**{serving.INPUT_NAME: tf.constant(images)})
-            return {k: outputs[k].numpy() for k in serving.OUTPUT_NAMES}
+            outputs = signature(**{INPUT_NAME: tf.constant(images)})
+            return {k: outputs[k].numpy() for k in OUTPUT_NAMES}
 
         run.keep_alive = loaded  # The signature dies with its object.
         return run
@@ -144,8 +148,8 @@ class TFLiteFormat(ExportFormat):
         runner = interpreter.get_signature_runner("serving_default")
 
         def run(images):
-            outputs = runner(**{serving.INPUT_NAME: images})
-            return {k: np.array(outputs[k]) for k in serving.OUTPUT_NAMES}
+            outputs = runner(**{INPUT_NAME: images})
+            return {k: np.array(outputs[k]) for k in OUTPUT_NAMES}
 
         run.keep_alive = interpreter
         return run
@@ -183,9 +187,9 @@ class ONNXFormat(ExportFormat):
             str(path), providers=["CPUExecutionProvider"])
 
         def run(images):
-            outputs = session.run(list(serving.OUTPUT_NAMES),
-                                  {serving.INPUT_NAME: images})
-            return dict(zip(serving.OUTPUT_NAMES, outputs))
+            outputs = session.run(list(OUTPUT_NAMES),
+                                  {INPUT_NAME: images})
+            return dict(zip(OUTPUT_NAMES, outputs))
 
         return run
 

@@ -92,6 +92,18 @@ def test_cli_exports_and_reports(cli, capsys, tmp_path, digits_model_path):
     assert (tmp_path / "export_report.json").is_file()
 
 
+def test_cli_takes_keras_spelling_of_savedmodel(cli, capsys, tmp_path,
+                                                digits_model_path):
+    output = tmp_path / "target_savedmodel"
+    with flagsaver.flagsaver(model=str(digits_model_path.parent),
+                             dataset="digits", format="tf_saved_model",
+                             output=str(output), num_samples=16):
+        cli.main(["export.py"])
+    out = capsys.readouterr().out
+    assert "| savedmodel | single | none |" in out and "| yes |" in out
+    assert (output / "saved_model.pb").is_file()
+
+
 @pytest.mark.slow  # A TensorFlow process.
 def test_cli_unknown_format_is_a_flag_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
