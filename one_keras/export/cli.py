@@ -45,7 +45,7 @@ _FORMAT = flags.DEFINE_enum(
         " = ".join(f.spellings) + f" (run by {f.runtime})"
         for f in formats.REGISTRY.values()) + ".")
 _QUANTIZE = flags.DEFINE_enum(
-    "quantize", "none", ["none", "float16", "int8"],
+    "quantize", "none", list(formats.QUANTIZATIONS),
     "TFLite quantisation; int8 is full-integer, calibrated on --dataset.")
 _OUTPUT = flags.DEFINE_string(
     "output", None, "Artifact path. Default: next to the model, named after "

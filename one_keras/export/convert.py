@@ -1,59 +1,53 @@
-"""Keras' own exporters (`model.export`), in this process or in a child.
+"""Runs a format's conversion in this process or in a TensorFlow child.
 
-ONNX and LiteRT (TFLite) artifacts are written by `keras.Model.export`
-(`format="onnx"` through tf2onnx, `format="litert"` through the TFLite
-converter, float16 and int8 through its `optimizations`,
-`representative_dataset` and `target_spec`), SavedModels by Keras'
-`ExportArchive` (`savedmodel`). The converters need the TensorFlow backend;
-the LiteRT converter also keeps memory it never gives back. So a conversion
-runs in a fresh TensorFlow-backend process (`worker.run_worker`) when the
-active backend is not TensorFlow, and for LiteRT always
-(`SEPARATE_PROCESS_FORMATS`): the serving model goes there as a `.keras`
-file in the export's staging folder.
+The converters behind every format (Keras' `ExportArchive`, and
+`keras.Model.export` with `format="onnx"` or `"litert"`) need the
+TensorFlow backend, and the LiteRT converter keeps memory it never gives
+back. So a conversion runs in a fresh TensorFlow-backend process
+(`worker.run_worker`) when the active backend is not TensorFlow, and always
+for a format whose `separate_process` is set (TFLite): the serving model
+goes there as a `.keras` file in the export's staging folder, and the child
+calls the same `ExportFormat.convert`.
 """
 
 import json
 import os
 import sys
+import tempfile
 
 import numpy as np
 
 from one_keras import backends
-from one_keras.export import serving
-
-# Keras' `format=` names of the conversions run here.
-KERAS_FORMATS = ("tf_saved_model", "onnx", "litert")
-# Converted in a child process even on the TensorFlow backend.
-SEPARATE_PROCESS_FORMATS = ("litert",)
-QUANTIZATIONS = ("none", "float16", "int8")
 
 
 def export_with_keras(serving_model, path, format, quantize="none",
                       opset=None, representative_images=None, work=None,
                       in_subprocess=None):
-    """Writes `serving_model` with `keras.Model.export`.
+    """Writes `serving_model` as `format`'s artifact (`format.convert`).
 
     Args:
         serving_model: `keras.Model`. Takes float32 `images`, returns the
-            dict of `serving.OUTPUT_NAMES`.
-        path: str. The SavedModel folder, `.onnx` or `.tflite` file to
-            write.
-        format: str. `"tf_saved_model"`, `"onnx"` or `"litert"`.
-        quantize: str. `"none"`, `"float16"` (weights in float16) or
-            `"int8"` (full-integer, float32 input and outputs); LiteRT
-            only. Defaults to `"none"`.
-        opset: int or `None`. ONNX opset (`None`: tf2onnx's default).
+            dict of `formats.OUTPUT_NAMES`.
+        path: str. The artifact to write.
+        format: str or `formats.ExportFormat`. A name `formats.get` knows.
+        quantize: str. One of the format's `quantizations`. Defaults to
+            `"none"`.
+        opset: int or `None`. ONNX opset.
         representative_images: array or `None`. Inputs to calibrate int8
             with; required for `"int8"`.
         work: str or `None`. A folder for the child's files (the export's
-            staging folder); required when the conversion runs in a child.
+            staging folder); `None` is a temporary folder of the system's.
         in_subprocess: bool or `None`. Convert in a fresh TensorFlow
-            process; `None` (default) does so for `SEPARATE_PROCESS_FORMATS`
-            and whenever the active backend is not TensorFlow.
+            process; `None` (default) does so when the format's
+            `separate_process` is set or the active backend is not
+            TensorFlow.
 
     Returns:
         `path`.
     """
+    from one_keras.export import formats
+
+    exporter = formats.get(format)
     if quantize == "int8" and (representative_images is None
                                or len(representative_images) == 0):
         raise ValueError(
@@ -61,18 +55,23 @@ def export_with_keras(serving_model, path, format, quantize="none",
             "quantisation. Received: representative_images="
             f"{representative_images!r}")
     if in_subprocess is None:
-        in_subprocess = (format in SEPARATE_PROCESS_FORMATS
+        in_subprocess = (exporter.separate_process
                          or not backends.is_tensorflow())
     if not in_subprocess:
-        _export(serving_model, str(path), format, quantize, opset,
-                representative_images)
+        exporter.convert(serving_model, str(path), quantize, opset,
+                         representative_images)
         return path
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="keras_export_") as work:
+            return export_with_keras(serving_model, path, exporter, quantize,
+                                     opset, representative_images, work,
+                                     in_subprocess=True)
     from one_keras.export import worker
 
     model_path = os.path.join(work, "serving.keras")
     serving_model.save(model_path)
     request = {"model": model_path, "output_path": str(path),
-               "format": format, "quantize": quantize, "opset": opset,
+               "format": exporter.name, "quantize": quantize, "opset": opset,
                "representative_images": None}
     if representative_images is not None:
         request["representative_images"] = os.path.join(work, "rep.npy")
@@ -86,51 +85,11 @@ def export_with_keras(serving_model, path, format, quantize="none",
     return path
 
 
-def _export(serving_model, path, format, quantize, opset,
-            representative_images):
-    """`serving_model.export(path, format=...)` in this process."""
-    import tensorflow as tf
-
-    if format == "tf_saved_model":
-        from one_keras.export import savedmodel
-
-        savedmodel.export_saved_model(serving_model, path)
-        return
-
-    signature = [tf.TensorSpec((None,) + tuple(serving_model.input.shape[1:]),
-                               tf.float32, name=serving.INPUT_NAME)]
-    if format == "onnx":
-        serving_model.export(path, format="onnx", input_signature=signature,
-                             opset_version=opset, verbose=False)
-        return
-    # Builtin ops only (Keras also allows TensorFlow's Flex ops, which a
-    # LiteRT runtime without the Flex delegate cannot run).
-    options = {"target_spec": {"supported_ops": [
-        tf.lite.OpsSet.TFLITE_BUILTINS]}}
-    if quantize == "float16":
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                   "target_spec": {"supported_ops": [
-                       tf.lite.OpsSet.TFLITE_BUILTINS],
-                       "supported_types": [tf.float16]}}
-    elif quantize == "int8":
-        images = np.asarray(representative_images, dtype="float32")
-
-        def representative_dataset():
-            for index in range(len(images)):
-                yield [images[index:index + 1]]
-
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                   "representative_dataset": representative_dataset,
-                   "target_spec": {"supported_ops": [
-                       tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
-    serving_model.export(path, format="litert", input_signature=signature,
-                         verbose=False, **options)
-
-
 def _main(request_path):
     import keras
 
     import one_keras  # noqa: F401  (registers the one_keras classes)
+    from one_keras.export import formats
 
     with open(request_path) as f:
         request = json.load(f)
@@ -138,8 +97,9 @@ def _main(request_path):
     images = request["representative_images"]
     if images is not None:
         images = np.load(images)
-    _export(model, request["output_path"], request["format"],
-            request["quantize"], request["opset"], images)
+    formats.get(request["format"]).convert(
+        model, request["output_path"], request["quantize"], request["opset"],
+        images)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from one_keras.export import serving
 from one_keras.export import verify
 
 REPORT_NAME = run_layout.EXPORT_REPORT_NAME
-QUANTIZATIONS = ("none", "float16", "int8")
 RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
 MAX_QAT_IMAGES = 5000
@@ -49,7 +48,7 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             qat_epochs, min_agreement, max_abs_diff: as in `export_model`.
     """
     exporter = formats.get(format)
-    validation.check_choice("quantize", quantize, QUANTIZATIONS)
+    validation.check_choice("quantize", quantize, formats.QUANTIZATIONS)
     exporter.check(quantize, opset)
     if isinstance(dataset, str) and dataset != RUN_DATASET:
         validation.check_choice("dataset", dataset,
@@ -268,8 +267,7 @@ def float32_model(serving_model):
            for layer in _all_layers(serving_model)):
         return serving_model
     config = _float32_config(serving_model.get_config())
-    with keras.device("cpu"):
-        model = serving_model.__class__.from_config(config)
+    model = serving_model.__class__.from_config(config)
     model.set_weights(serving_model.get_weights())
     return model
 

@@ -27,6 +27,8 @@ import numpy as np
 # import Keras).
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("probabilities", "logits")
+# Every `quantize` value; each format takes some (`ExportFormat.check`).
+QUANTIZATIONS = ("none", "float16", "int8")
 
 
 class ExportFormat:
@@ -38,6 +40,9 @@ class ExportFormat:
         suffix: str. Appended to the default artifact's stem.
         quantizations: tuple of str. The `quantize` values it takes.
         runtime: str. What runs the artifact (for messages).
+        separate_process: bool. Convert in a fresh process even on the
+            TensorFlow backend (the converter keeps memory it never gives
+            back).
     """
 
     name = None
@@ -45,6 +50,7 @@ class ExportFormat:
     suffix = ""
     quantizations = ("none",)
     runtime = ""
+    separate_process = False
 
     def check(self, quantize, opset):
         """Raises a `ValueError` unless this format takes the settings."""
@@ -63,7 +69,8 @@ class ExportFormat:
 
     def write(self, serving_model, path, quantize="none", opset=None,
               representative_images=None, work=None):
-        """Writes `serving_model` as this format's artifact at `path`.
+        """Writes `serving_model` as this format's artifact at `path`, in
+        this process or a TensorFlow child (`convert.export_with_keras`).
 
         Args:
             serving_model: `keras.Model`. Float32 `images` in, the dict of
@@ -75,7 +82,23 @@ class ExportFormat:
                 inputs.
             work: str. A scratch folder (the export's staging folder).
         """
+        from one_keras.export import convert
+
+        convert.export_with_keras(serving_model, path, self, quantize, opset,
+                                  representative_images, work)
+
+    def convert(self, serving_model, path, quantize, opset,
+                representative_images):
+        """The conversion itself, in this process, on the TensorFlow
+        backend; arguments as in `write`."""
         raise NotImplementedError
+
+    @staticmethod
+    def input_signature(serving_model):
+        """One float32 `images` `tf.TensorSpec`, dynamic batch."""
+        from one_keras.export import savedmodel
+
+        return savedmodel.input_signature(serving_model)
 
     def runner(self, path):
         """Loads the artifact at `path` in its own runtime.
@@ -101,12 +124,11 @@ class SavedModelFormat(ExportFormat):
         return (not os.path.islink(path) and os.path.isdir(path)
                 and os.path.isfile(os.path.join(path, "saved_model.pb")))
 
-    def write(self, serving_model, path, quantize="none", opset=None,
-              representative_images=None, work=None):
-        from one_keras.export import convert
+    def convert(self, serving_model, path, quantize, opset,
+                representative_images):
+        from one_keras.export import savedmodel
 
-        convert.export_with_keras(serving_model, path, "tf_saved_model",
-                                  work=work)
+        savedmodel.export_saved_model(serving_model, path)
 
     def runner(self, path):
         import tensorflow as tf
@@ -126,20 +148,43 @@ class TFLiteFormat(ExportFormat):
     name = "tflite"
     spellings = ("tflite", "litert")
     suffix = ".tflite"
-    quantizations = ("none", "float16", "int8")
+    quantizations = QUANTIZATIONS
     runtime = "ai_edge_litert"
+    separate_process = True
 
     def is_artifact(self, path):
         head = _head(path)
         return head is not None and head[4:8] == b"TFL3"  # FlatBuffer id.
 
-    def write(self, serving_model, path, quantize="none", opset=None,
-              representative_images=None, work=None):
-        from one_keras.export import convert
+    def convert(self, serving_model, path, quantize, opset,
+                representative_images):
+        """Keras' LiteRT exporter, builtin ops only (Keras also allows
+        TensorFlow's Flex ops, which a LiteRT runtime without the Flex
+        delegate cannot run); float16 weights, or full-integer int8
+        calibrated on `representative_images` with float32 input and
+        outputs."""
+        import tensorflow as tf
 
-        convert.export_with_keras(serving_model, path, "litert", quantize,
-                                  representative_images=representative_images,
-                                  work=work)
+        ops = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
+        options = {"target_spec": ops}
+        if quantize == "float16":
+            options = {"optimizations": [tf.lite.Optimize.DEFAULT],
+                       "target_spec": {**ops,
+                                       "supported_types": [tf.float16]}}
+        elif quantize == "int8":
+            images = np.asarray(representative_images, dtype="float32")
+
+            def representative_dataset():
+                for index in range(len(images)):
+                    yield [images[index:index + 1]]
+
+            options = {"optimizations": [tf.lite.Optimize.DEFAULT],
+                       "representative_dataset": representative_dataset,
+                       "target_spec": {"supported_ops": [
+                           tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
+        serving_model.export(
+            path, format="litert", verbose=False,
+            input_signature=self.input_signature(serving_model), **options)
 
     def runner(self, path):
         from ai_edge_litert.interpreter import Interpreter
@@ -173,12 +218,12 @@ class ONNXFormat(ExportFormat):
         return head is not None and str(path).endswith(".onnx") and \
             head[:1] == b"\x08"
 
-    def write(self, serving_model, path, quantize="none", opset=None,
-              representative_images=None, work=None):
-        from one_keras.export import convert
-
-        convert.export_with_keras(serving_model, path, "onnx", opset=opset,
-                                  work=work)
+    def convert(self, serving_model, path, quantize, opset,
+                representative_images):
+        """Keras' ONNX exporter (tf2onnx on the TensorFlow backend)."""
+        serving_model.export(
+            path, format="onnx", opset_version=opset, verbose=False,
+            input_signature=self.input_signature(serving_model))
 
     def runner(self, path):
         import onnxruntime

@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 
 from one_keras import validation
-from one_keras.export.convert import QUANTIZATIONS
+from one_keras.export.formats import QUANTIZATIONS
 from one_keras.export.worker import run_worker
 
 
