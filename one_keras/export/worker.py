@@ -20,10 +20,26 @@ import sys
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PARENT_ENV = "ONE_KERAS_WORKER_PARENT"  # The parent's pid, for the child.
+# The child's first lines, before it imports anything heavy: die with the
+# parent (`die_with_parent`), then run the module as `python -m` would.
+_BOOTSTRAP = (
+    "import os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    try:\n"
+    "        import ctypes\n"
+    "        ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "    except (OSError, AttributeError):\n"
+    "        pass\n"
+    f"if str(os.getppid()) != os.environ.get({PARENT_ENV!r}):\n"
+    "    os._exit(1)\n"
+    "import runpy\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
 
 
 def run_worker(module, request_path, env=None):
-    """Runs `python -m module request_path`; raises with its output's tail.
+    """Runs `module` as `python -m module request_path` would, in a child
+    that dies with this process; raises with its output's tail.
 
     The child is killed (and waited for) if this call ends any other way
     than by the child's exit: `KeyboardInterrupt`, `SystemExit` from a
@@ -47,7 +63,8 @@ def run_worker(module, request_path, env=None):
     child_env[PARENT_ENV] = str(os.getpid())
     child_env.update(env or {})
     child = subprocess.Popen(
-        [sys.executable, "-m", module, request_path], env=child_env,
+        [sys.executable, "-c", _BOOTSTRAP, module, request_path],
+        env=child_env,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:
