@@ -3,8 +3,12 @@ quiet TensorFlow.
 
 A failing tool prints one line, `prog: error: ...`, on stderr and exits
 with status 1: a bad flag, a stray argument, an unusable value, an OS error
-(a read-only directory, an output under a file). `--help` exits 0, and
-imports neither Keras nor TensorFlow (the tools import them in `main`).
+(a read-only directory, an output under a file), a feature the install
+lacks (`BackendError`). `--help` exits 0, and imports neither Keras nor
+TensorFlow (the tools import them in `main`). Ctrl-C (SIGINT) ends a tool
+with `prog: interrupted` and status 130, SIGTERM with `prog: terminated`
+and status 143, each after the tool's `finally` blocks have run (its
+temporaries removed, its child processes killed).
 
 TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, `failed call to
 cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it,
@@ -14,6 +18,7 @@ and the backend is imported with stderr closed. A user's own
 
 import contextlib
 import os
+import signal
 import sys
 
 from absl import app
@@ -113,8 +118,53 @@ def _help_as_main(module_name):
         main_module.__doc__ = module.__doc__
 
 
+class Terminated(SystemExit):
+    """Raised in the main thread when the tool receives SIGTERM."""
+
+
+def _terminate(signum, frame):
+    del signum, frame
+    raise Terminated(128 + signal.SIGTERM)
+
+
+def guarded(main, backend=False):
+    """`main` ending in one line: `prog: error: ...` and status 1 for
+    `app.UsageError` and `user_errors()`, `prog: interrupted` and status
+    130 for Ctrl-C, `prog: terminated` and status 143 for SIGTERM (`run`
+    turns it into `Terminated`).
+
+    Args:
+        main: callable. A tool's `main(argv)`.
+        backend: bool. Import Keras' backend quietly first (see
+            `import_backend_quietly`). Defaults to `False`.
+
+    Returns:
+        The guarded `main(argv)`.
+    """
+    def guarded_main(argv):
+        try:
+            if backend:
+                import_backend_quietly()
+            main(argv)
+        except (app.UsageError, *user_errors()) as error:
+            fail(error)
+        except KeyboardInterrupt:
+            print(f"{program_name()}: interrupted", file=sys.stderr)
+            sys.exit(128 + signal.SIGINT)
+        except Terminated:
+            print(f"{program_name()}: terminated", file=sys.stderr)
+            raise
+
+    return guarded_main
+
+
 def run(main, flags_parser=parse_flags, backend=True):
-    """`app.run(main)` with one-line errors for flags and `user_errors()`.
+    """`app.run(guarded(main))`: one-line errors for flags and
+    `user_errors()`, one line for Ctrl-C and SIGTERM (which raises
+    `Terminated`, a `SystemExit`, so that `finally` blocks run).
+
+    A tool that says more on Ctrl-C (training: how to resume) catches
+    `KeyboardInterrupt` itself.
 
     Args:
         main: callable. `main(argv)` of the tool.
@@ -123,14 +173,7 @@ def run(main, flags_parser=parse_flags, backend=True):
         backend: bool. Import Keras' backend quietly before `main` (see
             `import_backend_quietly`); `False` for a tool without Keras.
     """
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     _help_as_main(main.__module__)
-
-    def guarded_main(argv):
-        try:
-            if backend:
-                import_backend_quietly()
-            main(argv)
-        except (app.UsageError, *user_errors()) as error:
-            fail(error)
-
-    app.run(guarded_main, flags_parser=flags_parser)
+    app.run(guarded(main, backend=backend), flags_parser=flags_parser)

@@ -85,6 +85,18 @@ def _take(directory, path, temporary, warn):
                      f"reappearing. Received: output_dir={directory}")
 
 
+def exclusive(directory):
+    """Holds an exclusive lock of `directory` while in the block: writers
+    that read, merge and replace a file there (an export report) go one at
+    a time. It does not keep a run out (that is `locked`), and it is held
+    only for the moment of one update.
+
+    Args:
+        directory: str. An existing directory.
+    """
+    return _one_taker_at_a_time(directory)
+
+
 @contextlib.contextmanager
 def _one_taker_at_a_time(directory):
     """Holds an exclusive flock on `directory` (or, where a directory cannot

@@ -10,21 +10,22 @@ import re
 import shutil
 import socket
 import tempfile
+import uuid
 
 import keras
 import numpy as np
 
+from one_keras import backends
 from one_keras import data as data_lib
 from one_keras import deployment
 from one_keras import methods  # noqa: F401  (registers the classes)
 from one_keras import model_files
+from one_keras import provenance
 from one_keras import run_layout
 from one_keras import run_lock
 from one_keras import validation
-from one_keras.export import onnx as onnx_lib
-from one_keras.export import savedmodel
+from one_keras.export import formats
 from one_keras.export import serving
-from one_keras.export import tflite
 from one_keras.export import verify
 
 REPORT_NAME = run_layout.EXPORT_REPORT_NAME
@@ -50,15 +51,9 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             qat_epochs, min_agreement, max_abs_diff, include_preprocessing:
             as in `export_model`.
     """
-    validation.check_choice("format", format, verify.FORMATS)
-    validation.check_choice("quantize", quantize, tflite.QUANTIZATIONS)
-    if quantize != "none" and format != "tflite":
-        raise ValueError(
-            "`quantize` must be 'none' unless format='tflite' (the TFLite "
-            f"converter quantises). Received: quantize={quantize!r}, "
-            f"format={format!r}")
-    if format == "onnx":
-        onnx_lib.check_opset(opset)
+    exporter = formats.get(format)
+    validation.check_choice("quantize", quantize, formats.QUANTIZATIONS)
+    exporter.check(quantize, opset)
     if isinstance(dataset, str) and dataset != RUN_DATASET:
         validation.check_choice("dataset", dataset,
                                 (RUN_DATASET,) + data_lib.dataset_names())
@@ -115,8 +110,9 @@ def export_model(model, path, mode="single", format="tflite",
             branch 0, the KD student...) or `"ensemble"` (its `ensemble`:
             ONE-E, the peers' or snapshots' average). Defaults to
             `"single"`.
-        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`. Defaults to
-            `"tflite"`.
+        format: str. `"savedmodel"` (also spelled `"tf_saved_model"`, as
+            Keras does, or `"saved_model"`), `"tflite"` (or `"litert"`) or
+            `"onnx"`: a name `formats.get` knows. Defaults to `"tflite"`.
         quantize: str. `"none"`, `"float16"` or `"int8"` (TFLite only).
             Defaults to `"none"`.
         include_preprocessing: bool. The artifact takes raw 0-255 pixels
@@ -173,13 +169,16 @@ def export_model(model, path, mode="single", format="tflite",
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff,
                       include_preprocessing)
+    backends.require_tensorflow(
+        "Exporting (the SavedModel, TFLite and ONNX converters)")
+    exporter = formats.get(format)
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
                                skip_bad_images)
     path = os.path.abspath(os.fspath(path))
-    check_output_path(path, format)
+    check_output_path(path, exporter)
     parent = os.path.dirname(path)
-    serving_model = serving.build_serving_model(model, mode,
-                                                include_preprocessing)
+    serving_model = float32_model(serving.build_serving_model(
+        model, mode, include_preprocessing))
     norm = None if include_preprocessing else \
         serving.serving_normalization(model, mode)
     eval_images, eval_labels = _evaluation_data(
@@ -192,17 +191,19 @@ def export_model(model, path, mode="single", format="tflite",
         f"{os.getpid()}-", dir=parent)
     try:
         staged = os.path.join(work, os.path.basename(path))
-        _write_artifact(serving_model, staged, format, quantize, opset,
+        _write_artifact(serving_model, staged, exporter, quantize, opset,
                         dataset, norm, qat_epochs, work)
-        entry = _verify(serving_model, staged, format, quantize,
+        entry = _verify(serving_model, staged, exporter, quantize,
                         eval_images, eval_labels, latency_repeats,
                         min_agreement, max_abs_diff)
         entry.update({
-            "artifact": os.path.basename(path), "format": format,
+            "artifact": os.path.basename(path), "format": exporter.name,
             "mode": mode, "quantize": quantize,
             "include_preprocessing": bool(include_preprocessing),
-            "opset": opset if format == "onnx" else None,
-            "qat_epochs": qat_epochs, "file_size_bytes": _size(staged),
+            "opset": opset if exporter.name == "onnx" else None,
+            "qat_epochs": qat_epochs,
+            "source": provenance.source_revision(),
+            "file_size_bytes": _size(staged),
             "params": int(serving_model.count_params()),
             "num_samples": int(len(eval_images)),
             "dataset": dataset.name if dataset else None,
@@ -210,7 +211,7 @@ def export_model(model, path, mode="single", format="tflite",
                      f"{dataset.num_test} images)" if dataset
                      else "random pixels")})
         if entry["passed"]:
-            _install(staged, path, format, work)
+            _install(staged, path, exporter, work)
         _write_report(os.path.join(parent, REPORT_NAME), entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -265,15 +266,60 @@ def _check_shape(serving_model, dataset):
             f"{tuple(dataset.input_shape)}")
 
 
-def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
-                    norm, qat_epochs, work):
-    """Writes the artifact to `staged`."""
-    if format == "onnx":
-        onnx_lib.export_onnx(serving_model, staged, opset)
-        return
-    if format == "savedmodel":
-        savedmodel.export_saved_model(serving_model, staged)
-        return
+def float32_model(serving_model):
+    """`serving_model` computing in float32, weights shared in value.
+
+    A mixed-precision run's layers compute in bfloat16 or float16, which
+    the TFLite and ONNX converters do not take; an artifact computes in
+    float32 (int8 is then calibrated from float32). A float32 model is
+    returned as it is.
+
+    Args:
+        serving_model: `keras.Model`. A functional model.
+
+    Returns:
+        A `keras.Model` whose layers all compute in float32, with the same
+        weights.
+    """
+    if all(_policy_name(layer) == "float32"
+           for layer in _all_layers(serving_model)):
+        return serving_model
+    config = _float32_config(serving_model.get_config())
+    model = serving_model.__class__.from_config(config)
+    model.set_weights(serving_model.get_weights())
+    return model
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def _policy_name(layer):
+    return getattr(getattr(layer, "dtype_policy", None), "name", "float32")
+
+
+def _float32_config(config):
+    """`config` with every mixed precision dtype policy made float32."""
+    if isinstance(config, list):
+        return [_float32_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+            str(config.get("config", {}).get("name", "")).startswith(
+                "mixed_"):
+        return {**config, "config": {**config["config"], "name": "float32"}}
+    return {key: ("float32" if key == "dtype" and isinstance(value, str)
+                  and value.startswith("mixed_") else _float32_config(value))
+            for key, value in config.items()}
+
+
+def _write_artifact(serving_model, staged, exporter, quantize, opset,
+                    dataset, norm, qat_epochs, work):
+    """Writes the artifact to `staged` with `exporter` (int8: calibrated on
+    the training split, or quantisation-aware fine-tuned first)."""
     representative = None
     if quantize == "int8":
         images, labels = data_lib.split_arrays(
@@ -285,18 +331,16 @@ def _write_artifact(serving_model, staged, format, quantize, opset, dataset,
             from one_keras.export import qat  # tfmot only runs in a child.
 
             qat.quantize_aware_tflite(serving_model, staged, images, labels,
-                                      qat_epochs, representative)
+                                      qat_epochs, representative, work=work)
             return
-    saved_model_dir = os.path.join(work, "saved_model")
-    savedmodel.export_saved_model(serving_model, saved_model_dir)
-    tflite.convert_saved_model_to_file(saved_model_dir, staged, quantize,
-                                       representative)
+    exporter.write(serving_model, staged, quantize=quantize, opset=opset,
+                   representative_images=representative, work=work)
 
 
-def _verify(serving_model, staged, format, quantize, images, labels,
+def _verify(serving_model, staged, exporter, quantize, images, labels,
             latency_repeats, min_agreement, max_abs_diff):
     """Checks the staged artifact against Keras; times both at batch 1."""
-    run = verify.load_runner(format, staged)
+    run = exporter.runner(staged)
     reference = serving_model.predict(images, batch_size=64, verbose=0)
     reference = {k: np.asarray(reference[k]) for k in serving.OUTPUT_NAMES}
     entry = verify.compare(reference, verify.run_batched(run, images),
@@ -323,36 +367,20 @@ def check_output_path(path, format):
 
     Args:
         path: str. The artifact path.
-        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`.
+        format: str or `formats.ExportFormat`. A name `formats.get` knows.
     """
+    exporter = formats.get(format)
     validation.check_output_path(
-        path, lambda existing: _is_artifact(existing, format),
-        f"{format} artifact", hint="e.g. the default, next to the model")
+        path, exporter.is_artifact, f"{exporter.name} artifact",
+        hint="e.g. the default, next to the model")
 
 
-def _is_artifact(path, format):
-    """Whether `path` holds an artifact of `format` an export may replace."""
-    if os.path.islink(path):
-        return False
-    if format == "savedmodel":
-        return os.path.isdir(path) and os.path.isfile(
-            os.path.join(path, "saved_model.pb"))
-    if not os.path.isfile(path):
-        return False
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if format == "tflite":
-        return head[4:8] == b"TFL3"  # The FlatBuffer file identifier.
-    # An ONNX ModelProto starts with field 1 (ir_version, a varint).
-    return path.endswith(".onnx") and head[:1] == b"\x08"
-
-
-def _install(staged, path, format, work):
+def _install(staged, path, exporter, work):
     """Moves the staged artifact to `path`, replacing an artifact of the
     same format there: a file by one atomic rename, a SavedModel directory
     by two renames (the old one is moved aside into `work/old` first, where
     `remove_stale_staging` puts it back if a kill comes in between)."""
-    check_output_path(path, format)
+    check_output_path(path, exporter)
     if not os.path.isdir(path):
         os.replace(staged, path)
         return
@@ -411,19 +439,34 @@ def _holds_only_staging(staging, artifact):
 
 
 def _write_report(report_path, entry):
-    """Adds `entry` to the JSON report, keyed by artifact name."""
-    report = {"exports": {}}
-    if os.path.isfile(report_path):
+    """Adds `entry` to the JSON report, keyed by artifact name.
+
+    Exports into one folder may run at once: each reads, merges and
+    replaces the report under an exclusive lock of the folder
+    (`run_lock.exclusive`), through a temporary file of its own.
+    """
+    folder = os.path.dirname(report_path)
+    with run_lock.exclusive(folder):
+        report = {"exports": {}}
+        if os.path.isfile(report_path):
+            try:
+                with open(report_path) as f:
+                    report = json.load(f)
+            except (OSError, ValueError):
+                pass
+        if not isinstance(report, dict) or \
+                not isinstance(report.get("exports"), dict):
+            report = {"exports": {}}
+        report["exports"][entry["artifact"]] = entry
+        tmp = (f"{report_path}.{socket.gethostname()}-{os.getpid()}-"
+               f"{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with open(report_path) as f:
-                report = json.load(f)
-        except (OSError, ValueError):
-            pass
-    report.setdefault("exports", {})[entry["artifact"]] = entry
-    tmp = report_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, report_path)
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=2)
+            os.replace(tmp, report_path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def default_output_path(model_path, mode, format, quantize="none",
@@ -432,7 +475,8 @@ def default_output_path(model_path, mode, format, quantize="none",
 
     Args:
         model_path: str. A `.keras` file or a training output directory.
-        mode, format, quantize, qat_epochs: as in `export_model`.
+        mode, format, quantize, qat_epochs: as in `export_model` (`format`
+            in any spelling `formats.get` knows).
 
     Returns:
         A path such as `runs/digits/target_int8.tflite` or
@@ -446,6 +490,4 @@ def default_output_path(model_path, mode, format, quantize="none",
         name += f"_{quantize}"
     if qat_epochs:
         name += "_qat"
-    suffix = {"savedmodel": "_savedmodel", "tflite": ".tflite",
-              "onnx": ".onnx"}.get(format, f".{format}")
-    return os.path.join(directory, name + suffix)
+    return os.path.join(directory, formats.get(format).default_name(name))

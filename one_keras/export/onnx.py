@@ -1,6 +1,4 @@
-"""Converts the serving model to ONNX with tf2onnx."""
-
-from one_keras.export import savedmodel
+"""ONNX export settings; the conversion is Keras' own (`convert`)."""
 
 MIN_OPSET = 7
 MAX_OPSET = 18  # tf2onnx 1.17 supports opsets up to 18.
@@ -20,8 +18,8 @@ def check_opset(opset):
             f"opset={opset!r}")
 
 
-def export_onnx(serving_model, path, opset=17):
-    """Writes `serving_model` as an ONNX file.
+def export_onnx(serving_model, path, opset=17, work=None):
+    """Writes `serving_model` as an ONNX file (`model.export(format="onnx")`).
 
     The graph has the input `images` (float32, dynamic batch) and the
     outputs `probabilities` and `logits`.
@@ -30,14 +28,15 @@ def export_onnx(serving_model, path, opset=17):
         serving_model: `keras.Model`. From `build_serving_model`.
         path: str. The `.onnx` file to write.
         opset: int. ONNX opset, 7 to 18. Defaults to `17`.
+        work: str or `None`. A scratch folder, needed on a backend other
+            than TensorFlow (the conversion then runs in a TensorFlow
+            process).
 
     Returns:
         `path`.
     """
-    import tf2onnx
+    from one_keras.export import convert
 
     check_opset(opset)
-    tf2onnx.convert.from_keras(
-        serving_model, input_signature=savedmodel.input_signature(
-            serving_model), opset=opset, output_path=str(path))
-    return path
+    return convert.export_with_keras(serving_model, path, "onnx",
+                                     opset=opset, work=work)

@@ -40,7 +40,7 @@ _NOT_ANNOTATED = ("Rescaling", "Softmax")
 
 def quantize_aware_tflite(serving_model, output_path, images, labels,
                           epochs, representative_images, learning_rate=1e-4,
-                          batch_size=64):
+                          batch_size=64, work=None):
     """Fine-tunes a serving model with QAT and writes an int8 `.tflite`.
 
     Runs in a subprocess (see the module docstring).
@@ -56,15 +56,18 @@ def quantize_aware_tflite(serving_model, output_path, images, labels,
             that are not fine-tuned (preprocessing, softmax).
         learning_rate: float. Adam learning rate. Defaults to `1e-4`.
         batch_size: int. Defaults to `64`.
+        work: str or `None`. Where the child's files go (a `qat_*` folder
+            made there and removed); `None` is the system's temporary
+            folder.
 
     Returns:
         `output_path`.
     """
-    from one_keras.export import tflite
+    from one_keras.export import worker
 
     validation.check_int_at_least("epochs", epochs, 1)
     check_qat_installed(epochs)
-    with tempfile.TemporaryDirectory(prefix="qat_") as work:
+    with tempfile.TemporaryDirectory(prefix="qat_", dir=work) as work:
         model_path = os.path.join(work, "serving.keras")
         serving_model.save(model_path)
         data_path = os.path.join(work, "data.npz")
@@ -79,7 +82,7 @@ def quantize_aware_tflite(serving_model, output_path, images, labels,
         request_path = os.path.join(work, "request.json")
         with open(request_path, "w") as f:
             json.dump(request, f)
-        tflite.run_worker("one_keras.export.qat", request_path)
+        worker.run_worker("one_keras.export.qat", request_path)
     return output_path
 
 
@@ -205,4 +208,7 @@ def _main(request_path):
 
 
 if __name__ == "__main__":
+    from one_keras.export import worker
+
+    worker.die_with_parent()
     _main(sys.argv[1])

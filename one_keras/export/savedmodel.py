@@ -1,7 +1,6 @@
 """Writes the serving model as a TensorFlow SavedModel."""
 
 import keras
-import tensorflow as tf
 
 from one_keras.export import serving
 
@@ -15,6 +14,8 @@ def input_signature(serving_model):
     Returns:
         A list with one `tf.TensorSpec` named `images`.
     """
+    import tensorflow as tf
+
     shape = (None,) + tuple(serving_model.input.shape[1:])
     return [tf.TensorSpec(shape, tf.float32, name=serving.INPUT_NAME)]
 

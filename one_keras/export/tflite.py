@@ -1,23 +1,23 @@
 """Converts a SavedModel to TFLite: float32, float16 or full-integer int8.
 
-Each conversion runs in a fresh Python process by default: the converter
-keeps memory it never gives back, so many conversions in one process grow
-without bound.
+Exports of Keras models go through Keras' own LiteRT exporter
+(`convert.export_with_keras`); this converter is for SavedModels that are
+not Keras 3 models (quantisation-aware training's `tf_keras` model). Each
+conversion runs in a fresh Python process by default (`worker`): the
+converter keeps memory it never gives back, so many conversions in one
+process grow without bound.
 """
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
 from one_keras import validation
-
-QUANTIZATIONS = ("none", "float16", "int8")
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+from one_keras.export.formats import QUANTIZATIONS
+from one_keras.export.worker import run_worker
 
 
 def convert_saved_model(saved_model_dir, quantize="none",
@@ -66,7 +66,7 @@ def convert_saved_model(saved_model_dir, quantize="none",
 
 def convert_saved_model_to_file(saved_model_dir, output_path,
                                 quantize="none", representative_images=None,
-                                in_subprocess=True):
+                                in_subprocess=True, work=None):
     """Converts a SavedModel to a `.tflite` file.
 
     Args:
@@ -79,6 +79,9 @@ def convert_saved_model_to_file(saved_model_dir, output_path,
             for `"int8"`.
         in_subprocess: bool. Convert in a fresh Python process, so that the
             converter's memory is given back. Defaults to `True`.
+        work: str or `None`. Where the child's request and data go (a
+            `tflite_convert_*` folder made there and removed); `None` is the
+            system's temporary folder.
 
     Returns:
         `output_path`.
@@ -90,7 +93,8 @@ def convert_saved_model_to_file(saved_model_dir, output_path,
         with open(output_path, "wb") as f:
             f.write(data)
         return output_path
-    with tempfile.TemporaryDirectory(prefix="tflite_convert_") as work:
+    with tempfile.TemporaryDirectory(prefix="tflite_convert_",
+                                     dir=work) as work:
         request = {"saved_model_dir": str(saved_model_dir),
                    "output_path": str(output_path), "quantize": quantize,
                    "representative_images": None}
@@ -105,25 +109,6 @@ def convert_saved_model_to_file(saved_model_dir, output_path,
     return output_path
 
 
-def run_worker(module, request_path):
-    """Runs `python -m module request_path`; raises with its output's tail.
-
-    Args:
-        module: str. A module whose `__main__` reads a JSON request file.
-        request_path: str. The request file.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    result = subprocess.run([sys.executable, "-m", module, request_path],
-                            env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise RuntimeError(f"`{module}` failed (exit {result.returncode}):\n"
-                           f"{tail}")
-
-
 def _main(request_path):
     with open(request_path) as f:
         request = json.load(f)
@@ -136,4 +121,7 @@ def _main(request_path):
 
 
 if __name__ == "__main__":
+    from one_keras.export import worker
+
+    worker.die_with_parent()
     _main(sys.argv[1])

@@ -1,7 +1,8 @@
 """Runs an exported artifact with its own runtime and checks it.
 
-SavedModel runs under `tf.saved_model.load`, TFLite under the LiteRT
-interpreter (`ai_edge_litert`) and ONNX under onnxruntime. Float exports must
+Each format's runtime comes from its exporter in `formats`: SavedModel runs
+under `tf.saved_model.load`, TFLite under the LiteRT interpreter
+(`ai_edge_litert`) and ONNX under onnxruntime. Float exports must
 reproduce the Keras probabilities within `FLOAT32_TOLERANCE`; float16 weights
 round to about 3 significant digits, so they get the looser
 `FLOAT16_TOLERANCE`; int8 must agree with the Keras top-1 class on at least
@@ -14,63 +15,30 @@ import time
 import numpy as np
 
 from one_keras import validation
+from one_keras.export import formats
 from one_keras.export import serving
 
-FORMATS = ("savedmodel", "tflite", "onnx")
+FORMATS = formats.names()
 FLOAT32_TOLERANCE = 1e-4
 FLOAT16_TOLERANCE = 1e-2
 INT8_MIN_AGREEMENT = 0.97
 
 
 def load_runner(format, path):
-    """Loads an artifact and returns a function running it on a batch.
+    """Loads an artifact and returns a function running it on a batch
+    (`formats.get(format).runner(path)`; `formats.runner_for(path)` tells
+    the format from the artifact itself).
 
     Args:
-        format: str. `"savedmodel"`, `"tflite"` or `"onnx"`.
+        format: str. A name `formats.get` knows (`"savedmodel"`,
+            `"tflite"`, `"onnx"`, ...).
         path: str. The artifact.
 
     Returns:
         `run(images) -> {"probabilities": array, "logits": array}`, taking a
         float32 NHWC batch of any size.
     """
-    if format == "savedmodel":
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(str(path))
-        signature = loaded.signatures["serving_default"]
-
-        def run(images):
-            outputs = signature(**{serving.INPUT_NAME: tf.constant(images)})
-            return {k: outputs[k].numpy() for k in serving.OUTPUT_NAMES}
-
-        run.keep_alive = loaded  # The signature dies with its object.
-        return run
-    if format == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(path))
-        runner = interpreter.get_signature_runner("serving_default")
-
-        def run(images):
-            outputs = runner(**{serving.INPUT_NAME: images})
-            return {k: np.array(outputs[k]) for k in serving.OUTPUT_NAMES}
-
-        run.keep_alive = interpreter
-        return run
-    if format == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(
-            str(path), providers=["CPUExecutionProvider"])
-
-        def run(images):
-            outputs = session.run(list(serving.OUTPUT_NAMES),
-                                  {serving.INPUT_NAME: images})
-            return dict(zip(serving.OUTPUT_NAMES, outputs))
-
-        return run
-    raise ValueError(f"`format` must be one of {FORMATS}. "
-                     f"Received: format={format!r}")
+    return formats.get(format).runner(path)
 
 
 def run_batched(run, images, batch_size=64):

@@ -1,14 +1,12 @@
 """Shared fixtures: one small ONE model trained on the digits."""
 
-import functools
-
 import keras
 import numpy as np
 import pytest
 
 from one_keras import data
 from one_keras.data.digits import load_digits_arrays
-from one_keras.export import tflite
+from one_keras.export import formats
 from one_keras.methods.one import build_one_resnet
 from tests import tracing
 
@@ -29,10 +27,8 @@ def _tflite_in_this_process(request, monkeypatch):
     process costs seconds to start, and a few tiny conversions leak little.
     Tests marked `tflite_subprocess` keep the default, a fresh process."""
     if request.node.get_closest_marker("tflite_subprocess") is None:
-        monkeypatch.setattr(tflite, "convert_saved_model_to_file",
-                            functools.partial(
-                                tflite.convert_saved_model_to_file,
-                                in_subprocess=False))
+        monkeypatch.setattr(formats.REGISTRY["tflite"], "separate_process",
+                            False)
 
 
 def digits_normalization():

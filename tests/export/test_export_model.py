@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from one_keras.export import export_model
+from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.export import verify
 from one_keras.export.export_model import remove_stale_staging
@@ -36,8 +37,10 @@ def test_float_export_loads_and_matches_keras(digits_model, tmp_path, mode,
     assert entry["check"] == "max_abs_diff_probabilities"
     assert entry["value"] <= verify.FLOAT32_TOLERANCE
     assert entry["top1_agreement"] == 1.0
-    # Reload independently and check the serving signature.
-    run = verify.load_runner(format, path)
+    # Reload independently (the format told from the file) and check the
+    # serving signature.
+    assert formats.for_path(path).name == format
+    run = formats.runner_for(path)
     images, _ = load_digits("test")
     outputs = run(images[:3])
     assert set(outputs) == {"probabilities", "logits"}

@@ -1,0 +1,65 @@
+"""A tool stopped by Ctrl-C or SIGTERM ends in one line, 130 or 143."""
+
+import pathlib
+import signal
+import sys
+
+import pytest
+from absl.testing import flagsaver
+
+from one_keras import cli
+from tests.cli_tools import loaded_tool
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _stop(error):
+    def main(argv):
+        del argv
+        raise error
+    return main
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (KeyboardInterrupt(), 130, "tool.py: interrupted"),
+    (cli.Terminated(128 + signal.SIGTERM), 143, "tool.py: terminated"),
+])
+def test_a_stopped_tool_says_one_line(capsys, monkeypatch, error, code,
+                                      line):
+    monkeypatch.setattr(sys, "argv", ["tool.py"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.guarded(_stop(error))(["tool.py"])
+    assert exit_info.value.code == code
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
+def test_sigterm_raises_terminated_so_cleanups_run():
+    previous = signal.signal(signal.SIGTERM, cli._terminate)
+    cleaned = []
+    try:
+        with pytest.raises(cli.Terminated) as exit_info:
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            finally:
+                cleaned.append(True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exit_info.value.code == 143 and cleaned == [True]
+
+
+def test_ctrl_c_in_evaluate_is_one_line(capsys, monkeypatch, tmp_path):
+    from one_keras import model_files
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_files, "load_model", interrupted)
+    monkeypatch.setattr(sys, "argv", ["evaluate.py"])
+    with loaded_tool(ROOT / "one_keras" / "evaluate.py",
+                     "evaluate_tool") as tool, \
+            flagsaver.flagsaver(model=str(tmp_path)), \
+            pytest.raises(SystemExit) as exit_info:
+        cli.guarded(tool.main)(["evaluate.py"])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "evaluate.py: interrupted"]
