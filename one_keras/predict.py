@@ -12,13 +12,9 @@ knows its classes (its dataset's names, from its `config.json`), else by
 warning and skipped. `--output` also writes the predictions as CSV.
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags  # noqa: E402
-
-from one_keras import cli  # noqa: E402
+from one_keras import cli
 
 _MODEL = flags.DEFINE_string(
     "model", "runs/digits", "A run directory, a .keras file, a SavedModel "

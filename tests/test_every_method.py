@@ -28,7 +28,7 @@ from one_keras import run_layout
 from one_keras.export import serving
 from one_keras.methods.registry import REGISTRY
 
-export_model_lib = importlib.import_module("one_keras.export.export_model")
+export_model_lib = importlib.import_module("one_keras.export.exporting")
 
 METHODS = sorted(REGISTRY)
 EVAL_BATCH = 64

@@ -1,12 +1,23 @@
-"""Export of the ONE target or ONE-E ensemble: SavedModel, TFLite, ONNX."""
+"""Export of a method's deployables: SavedModel, TFLite, ONNX, verified.
 
-from one_keras.export.export_model import RUN_DATASET
-from one_keras.export.export_model import default_output_path
-from one_keras.export.export_model import export_model
-from one_keras.export.formats import runner_for
-from one_keras.export.serving import build_serving_model
-from one_keras.export.verify import failure_reason
-from one_keras.export.verify import format_table
+The names below are imported on first use, so that the export command's
+`--help` (and `one_keras.export.formats`) imports neither Keras nor
+TensorFlow.
+"""
 
-__all__ = ["RUN_DATASET", "build_serving_model", "default_output_path",
-           "export_model", "failure_reason", "format_table", "runner_for"]
+from one_keras import lazy_names
+
+# Public name -> the module that defines it.
+_LAZY = {
+    "RUN_DATASET": "one_keras.export.exporting",
+    "build_serving_model": "one_keras.export.serving",
+    "default_output_path": "one_keras.export.exporting",
+    "export_model": "one_keras.export.exporting",
+    "failure_reason": "one_keras.export.verify",
+    "format_table": "one_keras.export.verify",
+    "runner_for": "one_keras.export.formats",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)

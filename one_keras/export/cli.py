@@ -20,15 +20,11 @@ or a check fails, and then nothing is written at `--output`. Exporting needs
 TensorFlow (`--help` does not).
 """
 
-import os
+from absl import flags
+from absl import logging
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
-
-from one_keras import cli  # noqa: E402
-from one_keras.export import formats  # noqa: E402
+from one_keras import cli
+from one_keras.export import formats
 
 RUN_DATASET = "run"  # As `export_model.RUN_DATASET`, without importing it.
 

@@ -7,12 +7,12 @@ back. So a conversion runs in a fresh TensorFlow-backend process
 (`worker.run_worker`) when the active backend is not TensorFlow, and always
 for a format whose `separate_process` is set (TFLite): the serving model
 goes there as a `.keras` file in the export's staging folder, and the child
-calls the same `ExportFormat.convert`.
+calls the same `ExportFormat.convert` (`python -m
+one_keras.export.formats REQUEST`).
 """
 
 import json
 import os
-import sys
 import tempfile
 
 import numpy as np
@@ -29,7 +29,7 @@ def export_with_keras(serving_model, path, format, quantize="none",
         serving_model: `keras.Model`. Takes float32 `images`, returns the
             dict of `formats.OUTPUT_NAMES`.
         path: str. The artifact to write.
-        format: str or `formats.ExportFormat`. A name `formats.get` knows.
+        format: `formats.ExportFormat`. The format (`formats.get(name)`).
         quantize: str. One of the format's `quantizations`. Defaults to
             `"none"`.
         opset: int or `None`. ONNX opset.
@@ -45,9 +45,7 @@ def export_with_keras(serving_model, path, format, quantize="none",
     Returns:
         `path`.
     """
-    from one_keras.export import formats
-
-    exporter = formats.get(format)
+    exporter = format
     if quantize == "int8" and (representative_images is None
                                or len(representative_images) == 0):
         raise ValueError(
@@ -80,30 +78,6 @@ def export_with_keras(serving_model, path, format, quantize="none",
     request_path = os.path.join(work, "convert_request.json")
     with open(request_path, "w") as f:
         json.dump(request, f)
-    worker.run_worker("one_keras.export.convert", request_path,
+    worker.run_worker("one_keras.export.formats", request_path,
                       env={"KERAS_BACKEND": "tensorflow"})
     return path
-
-
-def _main(request_path):
-    import keras
-
-    import one_keras  # noqa: F401  (registers the one_keras classes)
-    from one_keras.export import formats
-
-    with open(request_path) as f:
-        request = json.load(f)
-    model = keras.saving.load_model(request["model"], compile=False)
-    images = request["representative_images"]
-    if images is not None:
-        images = np.load(images)
-    formats.get(request["format"]).convert(
-        model, request["output_path"], request["quantize"], request["opset"],
-        images)
-
-
-if __name__ == "__main__":
-    from one_keras.export import worker
-
-    worker.die_with_parent()
-    _main(sys.argv[1])

@@ -208,9 +208,7 @@ class ONNXFormat(ExportFormat):
 
     def check(self, quantize, opset):
         super().check(quantize, opset)
-        from one_keras.export import onnx
-
-        onnx.check_opset(opset)
+        check_opset(opset)
 
     def is_artifact(self, path):
         head = _head(path)
@@ -279,6 +277,24 @@ def get(format):
                      f"Received: format={format!r}")
 
 
+MIN_OPSET = 7
+MAX_OPSET = 18  # tf2onnx 1.17 supports opsets up to 18.
+
+
+def check_opset(opset):
+    """Raises a `ValueError` unless tf2onnx can target `opset`.
+
+    Args:
+        opset: int. The ONNX opset.
+    """
+    if isinstance(opset, bool) or not isinstance(opset, int) or \
+            not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(
+            f"`opset` must be an integer from {MIN_OPSET} to {MAX_OPSET} "
+            "(tf2onnx 1.17's range; 17 is the default). Received: "
+            f"opset={opset!r}")
+
+
 def for_path(path):
     """The format of the artifact at `path`.
 
@@ -308,3 +324,32 @@ def runner_for(path):
         its preprocessing (the default).
     """
     return for_path(path).runner(os.fspath(path))
+
+
+def _main(request_path):
+    """The conversion child (`convert.export_with_keras`): reads the
+    request, loads the serving model and converts it."""
+    import json
+
+    import keras
+
+    import one_keras.methods  # noqa: F401  (registers the classes)
+
+    with open(request_path) as f:
+        request = json.load(f)
+    model = keras.saving.load_model(request["model"], compile=False)
+    images = request["representative_images"]
+    if images is not None:
+        images = np.load(images)
+    get(request["format"]).convert(
+        model, request["output_path"], request["quantize"], request["opset"],
+        images)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from one_keras.export import worker
+
+    worker.die_with_parent()
+    _main(sys.argv[1])

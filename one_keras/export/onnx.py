@@ -1,21 +1,8 @@
 """ONNX export settings; the conversion is Keras' own (`convert`)."""
 
-MIN_OPSET = 7
-MAX_OPSET = 18  # tf2onnx 1.17 supports opsets up to 18.
-
-
-def check_opset(opset):
-    """Raises a `ValueError` unless tf2onnx can target `opset`.
-
-    Args:
-        opset: int. The ONNX opset.
-    """
-    if isinstance(opset, bool) or not isinstance(opset, int) or \
-            not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ValueError(
-            f"`opset` must be an integer from {MIN_OPSET} to {MAX_OPSET} "
-            "(tf2onnx 1.17's range; 17 is the default). Received: "
-            f"opset={opset!r}")
+from one_keras.export.formats import MAX_OPSET  # noqa: F401
+from one_keras.export.formats import MIN_OPSET  # noqa: F401
+from one_keras.export.formats import check_opset  # noqa: F401
 
 
 def export_onnx(serving_model, path, opset=17, work=None):
@@ -36,7 +23,9 @@ def export_onnx(serving_model, path, opset=17, work=None):
         `path`.
     """
     from one_keras.export import convert
+    from one_keras.export import formats
 
     check_opset(opset)
-    return convert.export_with_keras(serving_model, path, "onnx",
-                                     opset=opset, work=work)
+    return convert.export_with_keras(serving_model, path,
+                                     formats.get("onnx"), opset=opset,
+                                     work=work)

@@ -16,9 +16,9 @@ import pytest
 
 from one_keras.export import export_model
 from one_keras.export import formats
-from one_keras.export.export_model import _write_report
-from one_keras.export.export_model import float32_model
-from one_keras.export.export_model import remove_stale_staging
+from one_keras.export.exporting import _write_report
+from one_keras.export.exporting import float32_model
+from one_keras.export.exporting import remove_stale_staging
 from tests.export.conftest import digits_normalization
 from tests.export.conftest import tiny_model
 

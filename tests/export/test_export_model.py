@@ -11,7 +11,7 @@ from one_keras.export import export_model
 from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.export import verify
-from one_keras.export.export_model import remove_stale_staging
+from one_keras.export.exporting import remove_stale_staging
 from tests.export.conftest import load_digits
 from tests.export.conftest import normalize
 from tests.export.conftest import tiny_model
