@@ -1,12 +1,14 @@
-"""What produced a result: the git commit of a checkout, else the version.
+"""What produced a result: the code (the git commit of a checkout, else the
+version) and the processor.
 
 Every report one_keras writes (a run's `report.json`, `export_report.json`)
-records `source_revision()`, so a figure can be traced to the code that
-made it.
+records `source_revision()`, and a run's report `machine()`, so a figure
+can be traced to the code and the machine that made it.
 """
 
 import functools
 import os
+import platform
 import subprocess
 
 GIT_TIMEOUT_SECONDS = 10
@@ -50,6 +52,30 @@ def revision_of(package, version):
     revision.update({"git_commit": commit,
                      "git_dirty": status is None or bool(status)})
     return revision
+
+
+def machine():
+    """The processor a result was computed on: runs of the same code on
+    different CPUs follow different float32 paths (see docs/results.md,
+    "Measured again").
+
+    Returns:
+        str. E.g. `"AMD EPYC, family 26 model 2, 2 cores"` (from
+        `/proc/cpuinfo` where there is one, else `platform`).
+    """
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or \
+        platform.machine()
+    family = (f", family {fields['cpu family']} model {fields['model']}"
+              if "cpu family" in fields and "model" in fields else "")
+    return f"{name}{family}, {os.cpu_count()} cores"
 
 
 def _git(folder, *arguments):

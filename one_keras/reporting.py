@@ -102,14 +102,16 @@ def library_versions():
 
     Returns:
         A dict: `backend`, `keras`, `one_keras`, `python`, `source` (the
-        commit or version, `one_keras.provenance.source_revision`), and
+        commit or version, `one_keras.provenance.source_revision`),
+        `machine` (the processor, `provenance.machine`), and
         `tensorflow`, `jax` or `torch` where they are used.
     """
     import one_keras
     versions = {"backend": backends.backend(), "keras": keras.__version__,
                 "one_keras": one_keras.__version__,
                 "python": platform.python_version(),
-                "source": provenance.source_revision()}
+                "source": provenance.source_revision(),
+                "machine": provenance.machine()}
     if backends.tensorflow_installed():
         import tensorflow as tf
 

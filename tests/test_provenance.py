@@ -68,3 +68,9 @@ def test_reports_carry_the_source_revision():
     if os.path.isdir(os.path.join(os.path.dirname(provenance.__file__),
                                   os.pardir, ".git")):
         assert "git_commit" in provenance.source_revision()
+
+
+def test_the_machine_names_its_processor_and_cores():
+    described = provenance.machine()
+    assert described.endswith(f", {os.cpu_count()} cores")
+    assert len(described) > len(f", {os.cpu_count()} cores")

@@ -12,7 +12,8 @@ def test_report_has_costs_versions_and_flags(tiny_run):
     assert report["flops_train"] > report["flops_target"] > 0
     assert report["config"]["depth"] == 8 and report["recipe"] == "paper"
     assert set(report["versions"]) == {"backend", "tensorflow", "keras",
-                                       "one_keras", "python", "source"}
+                                       "one_keras", "python", "source",
+                                       "machine"}
     assert report["versions"]["backend"] == "tensorflow"
     assert (run_dir / "tensorboard").is_dir()
     assert json.loads((run_dir / "report.json").read_text()) == report
