@@ -5,7 +5,6 @@ With no flags it trains 3-branch ONE on the offline 8x8 digits and prints
 the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
 """
 
-import os
 import sys
 import types
 

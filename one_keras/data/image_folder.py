@@ -257,6 +257,20 @@ def load_image_folder(data_dir=None, download=False, seed=0,
         cacheable=len(train_paths) * size * size * 3 < 2**31)
 
 
+def class_folders(train_dir):
+    """The class names of an image folder: the sorted sub-folders of its
+    `train/`, label `i` named by item `i`.
+
+    Args:
+        train_dir: str. The image folder's `train/`.
+
+    Returns:
+        A list of str.
+    """
+    return sorted(d for d in os.listdir(train_dir)
+                  if os.path.isdir(os.path.join(train_dir, d)))
+
+
 def list_image_folder(data_dir, seed=0):
     """The classes and the image files of an image folder's splits.
 
@@ -285,8 +299,7 @@ def list_image_folder(data_dir, seed=0):
             f"Dataset 'image_folder' in --data_dir={data_dir} has no test/ "
             f"or val/ folder: {layout}.")
     train_dir = os.path.join(data_dir, "train")
-    classes = sorted(d for d in os.listdir(train_dir)
-                     if os.path.isdir(os.path.join(train_dir, d)))
+    classes = class_folders(train_dir)
     train_paths, train_labels = _shuffled(*_list_split(train_dir, classes),
                                           seed)
     test_paths, test_labels = _shuffled(*_list_split(test_dir, classes), 0)

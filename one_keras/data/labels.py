@@ -30,8 +30,7 @@ def dataset_class_names(name, data_dir=None):
         train = os.path.join(data_dir or "", "train")
         if not data_dir or not os.path.isdir(train):
             return None
-        return sorted(d for d in os.listdir(train)
-                      if os.path.isdir(os.path.join(train, d)))
+        return image_folder.class_folders(train)
     if importlib.util.find_spec("tensorflow_datasets") is None:
         return None
     try:

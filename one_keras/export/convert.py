@@ -11,11 +11,8 @@ calls the same `ExportFormat.convert` (`python -m
 one_keras.export.formats REQUEST`).
 """
 
-import json
 import os
 import tempfile
-
-import numpy as np
 
 from one_keras import backends
 
@@ -68,16 +65,11 @@ def export_with_keras(serving_model, path, format, quantize="none",
 
     model_path = os.path.join(work, "serving.keras")
     serving_model.save(model_path)
-    request = {"model": model_path, "output_path": str(path),
-               "format": exporter.name, "quantize": quantize, "opset": opset,
-               "representative_images": None}
-    if representative_images is not None:
-        request["representative_images"] = os.path.join(work, "rep.npy")
-        np.save(request["representative_images"],
-                np.asarray(representative_images, dtype="float32"))
-    request_path = os.path.join(work, "convert_request.json")
-    with open(request_path, "w") as f:
-        json.dump(request, f)
+    request_path = worker.write_request(
+        work, {"model": model_path, "output_path": str(path),
+               "format": exporter.name, "quantize": quantize,
+               "opset": opset}, representative_images,
+        name="convert_request.json")
     worker.run_worker("one_keras.export.formats", request_path,
                       env={"KERAS_BACKEND": "tensorflow"})
     return path

@@ -9,7 +9,6 @@ process grow without bound.
 """
 
 import json
-import os
 import sys
 import tempfile
 
@@ -18,6 +17,7 @@ import numpy as np
 from one_keras import validation
 from one_keras.export.formats import QUANTIZATIONS
 from one_keras.export.worker import run_worker
+from one_keras.export.worker import write_request
 
 
 def convert_saved_model(saved_model_dir, quantize="none",
@@ -95,16 +95,10 @@ def convert_saved_model_to_file(saved_model_dir, output_path,
         return output_path
     with tempfile.TemporaryDirectory(prefix="tflite_convert_",
                                      dir=work) as work:
-        request = {"saved_model_dir": str(saved_model_dir),
-                   "output_path": str(output_path), "quantize": quantize,
-                   "representative_images": None}
-        if representative_images is not None:
-            request["representative_images"] = os.path.join(work, "rep.npy")
-            np.save(request["representative_images"],
-                    np.asarray(representative_images, dtype="float32"))
-        request_path = os.path.join(work, "request.json")
-        with open(request_path, "w") as f:
-            json.dump(request, f)
+        request_path = write_request(
+            work, {"saved_model_dir": str(saved_model_dir),
+                   "output_path": str(output_path), "quantize": quantize},
+            representative_images)
         run_worker("one_keras.export.tflite", request_path)
     return output_path
 

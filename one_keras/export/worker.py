@@ -37,6 +37,36 @@ _BOOTSTRAP = (
     "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
 
 
+def write_request(folder, request, representative_images=None,
+                  name="request.json"):
+    """Writes a child's request (and its calibration images) into `folder`.
+
+    Args:
+        folder: str. The export's scratch folder.
+        request: dict. The request; its `representative_images` is set to
+            the path of the saved images, or `None` without them.
+        representative_images: array or `None`. int8 calibration inputs,
+            saved as float32 `rep.npy`.
+        name: str. The request file's name. Defaults to `"request.json"`.
+
+    Returns:
+        str. The request file's path, for `run_worker`.
+    """
+    import json
+
+    import numpy as np
+
+    request = {**request, "representative_images": None}
+    if representative_images is not None:
+        request["representative_images"] = os.path.join(folder, "rep.npy")
+        np.save(request["representative_images"],
+                np.asarray(representative_images, dtype="float32"))
+    request_path = os.path.join(folder, name)
+    with open(request_path, "w") as f:
+        json.dump(request, f)
+    return request_path
+
+
 def run_worker(module, request_path, env=None):
     """Runs `module` as `python -m module request_path` would, in a child
     that dies with this process; raises with its output's tail.
