@@ -214,6 +214,13 @@ def _ensemble_accuracy(report):
     return report.get("metrics", {}).get("ensemble_accuracy")
 
 
+def _ensemble_or_target(report):
+    """`_ensemble_accuracy`, or for a single network (vanilla, whose report
+    has no ensemble since methods declare their deployables) its own."""
+    ensemble = _ensemble_accuracy(report)
+    return report["target_accuracy"] if ensemble is None else ensemble
+
+
 def _branch_mean(report):
     """The mean test accuracy of ONE's branches or of DML's peers, or
     `None`."""
@@ -319,7 +326,7 @@ def budget_summary(results_dir):
         if grouped:
             summary[implementation] = {epochs: {name: {
                 "target": _mean_std([r["target_accuracy"] for r in chosen]),
-                "ensemble": _mean_std([r["ensemble_accuracy"]
+                "ensemble": _mean_std([_ensemble_or_target(r)
                                        for r in chosen])}
                 for name, chosen in runs.items()}
                 for epochs, runs in sorted(grouped.items())}

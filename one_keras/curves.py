@@ -42,8 +42,16 @@ def read_log(path):
     if not rows:
         raise ValueError(f"`run` must have trained an epoch: {path} has no "
                          f"row. Received: run={path!r}")
-    return {key: [float(row[key]) if row[key] not in ("", None)
-                  else float("nan") for row in rows] for key in rows[0]}
+    return {key: [_number(row[key]) for row in rows] for key in rows[0]}
+
+
+def _number(value):
+    """A logged value as a float; NaN where the log has none (empty, or
+    Keras' `CSVLogger` "NA" for a metric an epoch did not log)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def accuracy_curves(log):

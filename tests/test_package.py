@@ -148,6 +148,19 @@ def test_curves_read_every_accuracy_and_loss_term(tmp_path):
         [0.5, 0.6, 0.7])
 
 
+def test_curves_read_a_metric_an_epoch_did_not_log_as_nan(tmp_path):
+    # Keras' CSVLogger writes "NA" where an epoch has no value (a
+    # multi-worker run's chief log, an epoch without validation).
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("epoch,ce,val_ce\n0,2.0,NA\n1,1.5,\n")
+    log = curves.read_log(run)
+    assert log["ce"] == [2.0, 1.5]
+    assert all(value != value for value in log["val_ce"])  # NaN
+    curves.draw_run(run)
+    assert (run / "curves.png").is_file()
+
+
 def test_plot_runs_draws_runs_side_by_side(tmp_path):
     _write_log(tmp_path / "one", 3)
     _write_log(tmp_path / "vanilla", 2)
