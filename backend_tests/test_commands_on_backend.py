@@ -14,7 +14,6 @@ import keras
 import numpy as np
 import pytest
 from absl import app
-from absl.testing import flagsaver
 from PIL import Image
 
 from one_keras import cli  # noqa: F401  (absl.app's flags: kept)
@@ -23,6 +22,7 @@ from one_keras import prediction
 from one_keras.data.digits import load_digits_arrays
 from one_keras.methods.registry import REGISTRY
 from tests.cli_tools import loaded_tool
+from tests.cli_tools import run_main
 
 PACKAGE = pathlib.Path(prediction.__file__).parent
 TOOLS = {"evaluate": PACKAGE / "evaluate.py",
@@ -46,15 +46,8 @@ def run_tool(tool, capsys, monkeypatch, **flag_values):
         `(exit code, stdout lines, stderr lines)`.
     """
     monkeypatch.setattr("sys.argv", [f"{tool}.py"])
-    flag_values = {k: (str(v) if isinstance(v, pathlib.Path) else v)
-                   for k, v in flag_values.items()}
-    with loaded_tool(TOOLS[tool], f"{tool}_cli") as module, \
-            flagsaver.flagsaver(**flag_values):
-        try:
-            module.cli.run(module.main)
-            code = 0
-        except SystemExit as exit_info:  # app.run exits, 0 as `None`.
-            code = exit_info.code or 0
+    with loaded_tool(TOOLS[tool], f"{tool}_cli") as module:
+        code = run_main(module, **flag_values)
     captured = capsys.readouterr()
     return (code, captured.out.strip().splitlines(),
             captured.err.strip().splitlines())

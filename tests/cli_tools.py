@@ -1,10 +1,13 @@
-"""Loading a command line tool's module into the test process."""
+"""Loading a command line tool's module into the test process, and
+running its `main` there."""
 
 import contextlib
 import importlib.util
+import pathlib
 import re
 
 from absl import flags
+from absl.testing import flagsaver
 
 
 @contextlib.contextmanager
@@ -42,3 +45,23 @@ def loaded_tool(path, name):
             delattr(flags.FLAGS, flag)
         for flag, value in saved.items():
             flags.FLAGS[flag] = value
+
+
+def run_main(module, **flag_values):
+    """Runs a loaded tool's `main` through `cli.run` with `flag_values` set.
+
+    Args:
+        module: the tool's module (its `cli` and `main`).
+        **flag_values: flag name -> value (paths become strings).
+
+    Returns:
+        int. The exit code (`app.run` exits; 0 as `None`).
+    """
+    flag_values = {k: (str(v) if isinstance(v, pathlib.PurePath) else v)
+                   for k, v in flag_values.items()}
+    with flagsaver.flagsaver(**flag_values):
+        try:
+            module.cli.run(module.main)
+        except SystemExit as exit_info:
+            return exit_info.code or 0
+    return 0

@@ -6,10 +6,10 @@ import pathlib
 
 import keras
 import pytest
-from absl.testing import flagsaver
 
 from one_keras import model_report
 from tests.cli_tools import loaded_tool
+from tests.cli_tools import run_main
 
 SCRIPT = pathlib.Path(model_report.__file__).parent / "evaluate.py"
 
@@ -47,12 +47,7 @@ def _run_dir(path, config=None, model=None):
 
 def _main(evaluate, capsys, **flag_values):
     """Runs the tool; returns its exit code and its stderr lines."""
-    with flagsaver.flagsaver(**flag_values):
-        try:
-            evaluate.cli.run(evaluate.main)
-            code = 0
-        except SystemExit as exit_info:  # app.run exits, 0 as `None`.
-            code = exit_info.code or 0
+    code = run_main(evaluate, **flag_values)
     return code, capsys.readouterr().err.strip().splitlines()
 
 

@@ -13,11 +13,11 @@ import pathlib
 import keras
 import numpy as np
 import pytest
-from absl.testing import flagsaver
 from PIL import Image
 
 from one_keras import prediction
 from tests.cli_tools import loaded_tool
+from tests.cli_tools import run_main
 
 SCRIPT = pathlib.Path(prediction.__file__).parent / "predict.py"
 COLOURS = {"red": (250, 10, 10), "green": (10, 250, 10),
@@ -109,16 +109,9 @@ def artifacts(tmp_path_factory):
 def run_tool(predict, capsys, monkeypatch, **flag_values):
     """Runs the tool; returns its exit code, stdout and stderr lines."""
     monkeypatch.setattr("sys.argv", ["predict.py"])
-    flag_values = {k: (str(v) if isinstance(v, pathlib.Path) else v)
-                   for k, v in flag_values.items()}
-    if isinstance(flag_values.get("input"), str):
-        flag_values["input"] = [flag_values["input"]]
-    with flagsaver.flagsaver(**flag_values):
-        try:
-            predict.cli.run(predict.main)
-            code = 0
-        except SystemExit as exit_info:  # app.run exits, 0 as `None`.
-            code = exit_info.code or 0
+    if isinstance(flag_values.get("input"), (str, pathlib.Path)):
+        flag_values["input"] = [str(flag_values["input"])]
+    code = run_main(predict, **flag_values)
     captured = capsys.readouterr()
     return (code, captured.out.strip().splitlines(),
             captured.err.strip().splitlines())
