@@ -25,7 +25,10 @@ in that interpreter, right after its Keras twin.
 Runs whose report is already in `--results_dir` are not trained again.
 With `--epochs` other than 30, runs are named `<run>_e<epochs>_s<seed>`:
 the budget sweep, tabled in `--results_dir/budget.md` beside the 30-epoch
-runs (ONE against vanilla per budget), not in `study.md`.
+runs (ONE against vanilla per budget), not in `study.md`. With `--augment`
+other than the study's `pad_crop_flip`, runs are named
+`<run>[_e<epochs>]_<tag>_s<seed>` (`AUGMENT_TAGS`): the augmentation check,
+tabled in `--results_dir/augment.md` beside the study's own recipe.
 """
 
 import dataclasses
@@ -68,6 +71,14 @@ PYTORCH_RUNS = {"one": 3, "vanilla": 1}
 EPOCHS = 30  # The study's budget; runs at others are the budget sweep.
 # A run directory of the sweep's rows: name, optional budget, seed.
 BUDGET_RUN = re.compile(r"^(one|vanilla)(?:_e\d+)?_s\d+$")
+AUGMENT = "pad_crop_flip"  # The study's recipe (the CLI's at 32 px).
+# Augmentation recipe -> the tag of its run names (the study's has none).
+AUGMENT_TAGS = {AUGMENT: "", "random_resized_crop_flip": "rrc",
+                "flip": "flip", "none": "noaug"}
+# A 30-epoch run of the augmentation check's rows: name, tag, seed.
+AUGMENT_RUN = re.compile(
+    r"^(one|vanilla)(?:_(" + "|".join(filter(None, AUGMENT_TAGS.values()))
+    + r"))?_s\d+$")
 
 def make_subset(source, destination, per_class):
     """Links the first `per_class` training photos of each class, and the
@@ -119,11 +130,13 @@ def planned_runs(runs, seeds):
     return [(name, seed, dict(RUNS[name][0])) for name, seed in plan]
 
 
-def run_id(name, seed, epochs=EPOCHS):
+def run_id(name, seed, epochs=EPOCHS, augment=AUGMENT):
     """`<name>_s<seed>`; `<name>_e<epochs>_s<seed>` at another budget than
-    the study's."""
+    the study's; `<name>[_e<epochs>]_<tag>_s<seed>` with another
+    augmentation recipe (`AUGMENT_TAGS`)."""
     budget = "" if epochs == EPOCHS else f"_e{epochs}"
-    return f"{name}{budget}_s{seed}"
+    tag = f"_{AUGMENT_TAGS[augment]}" if AUGMENT_TAGS[augment] else ""
+    return f"{name}{budget}{tag}_s{seed}"
 
 
 def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
@@ -136,23 +149,25 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
         subset_dir: str. The image folder to train on.
         runs_dir: str. Parent of the training output directories.
         **protocol: `TrainConfig` fields shared by every run (`depth`,
-            `epochs`, `batch_size`).
+            `epochs`, `batch_size`, `augment`).
 
     Returns:
         A `one_keras.experiment.TrainConfig`.
     """
     from one_keras import experiment
     fields = dict(fields)
+    protocol = {"augment": AUGMENT, **protocol}
+    budget = {"epochs": protocol.get("epochs", EPOCHS),
+              "augment": protocol["augment"]}
     if name == "kd":
-        teacher = pathlib.Path(runs_dir) / run_id(
-            "kd_teacher", seed, protocol.get("epochs", EPOCHS))
+        teacher = pathlib.Path(runs_dir) / run_id("kd_teacher", seed,
+                                                  **budget)
         fields["teacher"] = str(teacher / "target.keras")
     return experiment.TrainConfig.from_settings(**{
         "dataset": "image_folder", "data_dir": subset_dir, "image_size": 32,
-        "augment": "pad_crop_flip", "eval_batch_size": 500, "seed": seed,
-        "verbose": 2, **protocol,
-        "output_dir": str(pathlib.Path(runs_dir) / run_id(
-            name, seed, protocol.get("epochs", EPOCHS))),
+        "eval_batch_size": 500, "seed": seed, "verbose": 2, **protocol,
+        "output_dir": str(pathlib.Path(runs_dir) / run_id(name, seed,
+                                                          **budget)),
         **fields})
 
 
@@ -355,6 +370,61 @@ def write_budget_table(results_dir):
     return "\n".join(lines)
 
 
+def augment_summary(results_dir):
+    """ONE against vanilla under each augmentation recipe at the study's
+    budget: the study's `one` and `vanilla` runs and the augmentation
+    check's (`<name>_<tag>_s<seed>`), Keras only.
+
+    Returns:
+        A dict: recipe -> run name (`one`, `vanilla`) -> field (`target`,
+        `ensemble`) -> `_mean_std` stats.
+    """
+    recipes = {tag: recipe for recipe, tag in AUGMENT_TAGS.items()}
+    grouped = {}
+    for key, report in _reports(pathlib.Path(results_dir) / "keras").items():
+        found = AUGMENT_RUN.match(key)
+        if found and report["epochs"] == EPOCHS:
+            recipe = recipes[found.group(2) or ""]
+            grouped.setdefault(recipe, {}).setdefault(
+                found.group(1), []).append(report)
+    return {recipe: {name: {
+        "target": _mean_std([r["target_accuracy"] for r in chosen]),
+        "ensemble": _mean_std([_ensemble_or_target(r) for r in chosen])}
+        for name, chosen in runs.items()}
+        for recipe, runs in grouped.items()}
+
+
+def write_augment_table(results_dir):
+    """Writes `augment.md` (only when the check has runs): vanilla, the ONE
+    target and ONE-E per augmentation recipe."""
+    summary = augment_summary(results_dir)
+    if set(summary) <= {AUGMENT}:
+        return ""
+    lines = ["| augmentation | vanilla | ONE target | ONE-E | "
+             "ONE target minus vanilla (+- s.e.) | ONE-E minus vanilla |",
+             "|---|---|---|---|---|---|"]
+    for recipe in AUGMENT_TAGS:
+        if recipe not in summary:
+            continue
+        runs = summary[recipe]
+        vanilla = runs.get("vanilla", {}).get("target")
+        target = runs.get("one", {}).get("target")
+        ensemble = runs.get("one", {}).get("ensemble")
+        lines.append(
+            f"| {recipe} | {_cell(vanilla)} | {_cell(target)} | "
+            f"{_cell(ensemble)} | {_difference_cell(target, vanilla)} | "
+            f"{_difference_cell(ensemble, vanilla)} |")
+    (pathlib.Path(results_dir) / "augment.md").write_text(
+        "\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def _write_tables(results_dir):
+    print(write_table(results_dir), flush=True)
+    write_budget_table(results_dir)
+    write_augment_table(results_dir)
+
+
 def _machine():
     return {"processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version()}
@@ -383,6 +453,10 @@ def _define_flags():
     flags.DEFINE_integer("epochs", EPOCHS, "Epochs of every run (another "
                          "budget than 30: run directories <run>_e<epochs>_s"
                          "<seed>, shown in budget.md).", lower_bound=1)
+    flags.DEFINE_enum("augment", AUGMENT, list(AUGMENT_TAGS),
+                      "Augmentation of every run (another recipe than the "
+                      "study's: run directories <run>_<tag>_s<seed>, shown "
+                      "in augment.md).")
     flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
     flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
     flags.DEFINE_string("torch_python", "", "A Python with PyTorch: also "
@@ -400,7 +474,12 @@ def main(argv):
     results_dir = pathlib.Path(FLAGS.results_dir)
     done = set(_reports(results_dir / "keras"))
     plan = planned_runs(FLAGS.runs, [int(seed) for seed in FLAGS.seeds])
-    run_name = functools.partial(run_id, epochs=FLAGS.epochs)
+    run_name = functools.partial(run_id, epochs=FLAGS.epochs,
+                                 augment=FLAGS.augment)
+    if FLAGS.torch_python and FLAGS.augment != AUGMENT:
+        raise app.UsageError(
+            f"--augment={FLAGS.augment}: benchmarks/pytorch_reference.py "
+            f"trains with {AUGMENT} only; leave --torch_python empty.")
     if FLAGS.plan or FLAGS.table_only:
         for name, seed, fields in plan:
             state = "done" if run_name(name, seed) in done else "to run"
@@ -408,6 +487,7 @@ def main(argv):
         if FLAGS.table_only:
             print(write_table(results_dir))
             print(write_budget_table(results_dir))
+            print(write_augment_table(results_dir))
         return
     num_train, num_test = make_subset(FLAGS.source, FLAGS.subset_dir,
                                       FLAGS.train_per_class)
@@ -423,14 +503,13 @@ def main(argv):
             config = train_config(
                 name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
                 depth=FLAGS.depth, epochs=FLAGS.epochs,
-                batch_size=FLAGS.batch_size)
+                batch_size=FLAGS.batch_size, augment=FLAGS.augment)
             print(f"== keras {run_name(name, seed)}: "
                   f"{dataclasses.asdict(config)}", flush=True)
             experiment.run(config)
             _collect(config.output_dir,
                      results_dir / "keras" / run_name(name, seed))
-            print(write_table(results_dir), flush=True)
-            write_budget_table(results_dir)
+            _write_tables(results_dir)
         if (FLAGS.torch_python and name in PYTORCH_RUNS
                 and run_name(name, seed) not in torch_done):
             command, output_dir = pytorch_command(
@@ -441,8 +520,7 @@ def main(argv):
             subprocess.run(command, check=True)
             _collect(output_dir,
                      results_dir / "pytorch" / run_name(name, seed))
-            print(write_table(results_dir), flush=True)
-            write_budget_table(results_dir)
+            _write_tables(results_dir)
 
 
 if __name__ == "__main__":
