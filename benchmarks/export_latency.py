@@ -27,7 +27,6 @@ from one_keras import data
 from one_keras import experiment
 from one_keras import export
 from one_keras import model_files
-from one_keras import run_layout
 from one_keras.export import verify
 
 _MODEL = flags.DEFINE_string("model", None, "`.keras` file or run dir; "
@@ -61,8 +60,7 @@ def main(argv):
     work = tempfile.mkdtemp(prefix="export_latency_")
     model_path = _MODEL.value or train_tiny_digits_run(
         os.path.join(work, "run"))
-    model = model_files.load_model(model_path,
-                                   run_files=(run_layout.MODEL_NAME,))
+    model = model_files.load_model(model_path, training_only=True)
     dataset = data.load_run_dataset(model_path, _DATASET.value)
     serving_model = export.build_serving_model(model, _MODE.value)
     images, _ = data.split_arrays(

@@ -36,7 +36,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from one_keras import methods  # noqa: E402
-from one_keras import run_directory  # noqa: E402
+from one_keras.runs import RunDirectory  # noqa: E402
 from one_keras import train as train_cli  # noqa: E402  (training flags)
 from one_keras import experiment  # noqa: E402
 from one_keras.data import DatasetNotFoundError  # noqa: E402
@@ -123,22 +123,11 @@ def finished_report(config):
     """The `report.json` of a finished run of `config`, or `None`.
 
     Raises:
-        ValueError: the directory holds a finished run of other settings.
+        ValueError: the directory holds a finished run of other settings
+            (`one_keras.runs.RunDirectory.finished_report`).
     """
-    path = os.path.join(config.output_dir, "report.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        report = json.load(handle)
-    current = config.settings()
-    changed = sorted(k for k in current
-                     if k not in run_directory.RESUMABLE_CHANGES
-                     and report.get("config", {}).get(k) != current[k])
-    if changed:
-        raise ValueError(
-            f"{config.output_dir} holds a finished run with other settings "
-            f"({', '.join(changed)}). Use another --work_dir or delete it.")
-    return report
+    return RunDirectory(config.output_dir).finished_report(
+        config, warn=lambda line: None)
 
 
 def train_or_load(config):

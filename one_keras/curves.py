@@ -15,8 +15,7 @@ figure is drawn.
 import csv
 import os
 
-from one_keras.run_layout import CURVES_NAME
-from one_keras.run_layout import LOG_NAME
+from one_keras.runs import RunDirectory
 
 
 def read_log(path):
@@ -33,10 +32,10 @@ def read_log(path):
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        path = os.path.join(path, LOG_NAME)
+        path = RunDirectory(path).log_path
     if not os.path.isfile(path):
         raise ValueError(f"`run` must be a training run directory holding "
-                         f"{LOG_NAME} (or the file). Received: run={path!r}")
+                         f"log.csv (or the file). Received: run={path!r}")
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -170,12 +169,12 @@ def draw_run(run_dir):
     Returns:
         The path of the PNG written.
     """
-    return draw_runs([run_dir], os.path.join(run_dir, CURVES_NAME))
+    return draw_runs([run_dir], RunDirectory(run_dir).curves_path)
 
 
 def _run_name(run):
     path = os.path.abspath(os.fspath(run))
-    if os.path.basename(path) == LOG_NAME:
+    if not os.path.isdir(path):  # A run's log.csv: the run's name.
         path = os.path.dirname(path)
     return os.path.basename(path)
 

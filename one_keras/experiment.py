@@ -10,7 +10,6 @@ import time
 import keras
 
 from one_keras import backends
-from one_keras import backup as backup_lib
 from one_keras import callbacks as callbacks_lib
 from one_keras import curves
 from one_keras import deployment
@@ -18,11 +17,8 @@ from one_keras import distribution
 from one_keras import methods as methods_lib
 from one_keras import multi_worker
 from one_keras import reporting
-from one_keras import run_directory
 from one_keras import run_inputs
-from one_keras import run_layout
 from one_keras import validation
-from one_keras.json_files import write_json
 from one_keras.run_config import MODELS
 # `training.TrainConfig(...)`: the argument of `run`, beside it.
 from one_keras.run_config import TrainConfig  # noqa: F401
@@ -84,7 +80,7 @@ def run(config, callbacks=None):
 
     Writes to `config.output_dir` (a `one_keras.runs.RunDirectory`):
     `run.lock` (while it runs; a second run there is refused), `config.json`,
-    `checkpoint.keras` (every epoch), `backup/` (`one_keras.backup`:
+    `checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`:
     rerunning the same config resumes there; only
     `runs.directory.RESUMABLE_CHANGES` may differ), `log.csv`,
     `tensorboard/`, and at the end `model.keras` (the training model),
@@ -193,8 +189,7 @@ def _run_locked(config, strategy, extra_callbacks, run_dir):
     run.train, run.test = run_inputs.fit_inputs(
         config, dataset, strategy, run.start_epoch, run.steps)
     # A backup and checkpoint.keras per epoch: refuse now, not after an epoch.
-    backup_lib.check_free_space(run_dir.path,
-                                2 * backup_lib.state_bytes(run.model))
+    run_dir.check_free_space(run.model, copies=2)
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
         run_dir.discard()
@@ -215,9 +210,8 @@ def _build_and_restore(run, resume):
         state = (run.run_dir.restore(run.model, warn=_warn) if resume
                  else ResumeState())
         if config.strategy == "multi_worker":
-            state = ResumeState.from_backup(*multi_worker.agree_on_backup(
-                run.model, run.strategy, run.run_dir.backup_dir, state.epoch,
-                state.metadata(), warn=_warn))
+            state = multi_worker.agree_on_backup(
+                run.model, run.strategy, run.run_dir, state, warn=_warn)
     run.resume = dataclasses.replace(state,
                                      epoch=min(state.epoch, config.epochs))
 
@@ -257,7 +251,7 @@ def _train_and_finish(run, extra_callbacks):
                                   append=run.start_epoch > 0),
         run_dir.epoch_backup(backup_state, should_save=finite),
         callbacks_lib.AtomicCheckpoint(
-            lambda m: run_dir.save_keras(m, run_layout.CHECKPOINT_NAME),
+            run_dir.save_checkpoint,
             should_save=finite),
         *extra_callbacks,
     ]
@@ -294,7 +288,7 @@ def _finish(run, results, train_seconds, nan_guard):
     config, strategy, model, dataset, test, steps, start_epoch, history = (
         run.config, run.strategy, run.model, run.dataset, run.test,
         run.steps, run.start_epoch, run.history)
-    output_dir = run.run_dir.path
+    run_dir = run.run_dir
     if nan_guard.triggered:
         raise FloatingPointError(
             f"{nan_guard.advice(config.lr)} The last finite state is kept: "
@@ -325,27 +319,24 @@ def _finish(run, results, train_seconds, nan_guard):
         "config": config.settings(),
         "versions": reporting.library_versions(),
     })
-    run_directory.save_keras(
-        model, os.path.join(output_dir, run_layout.MODEL_NAME))
+    run_dir.save_training_model(model)
     # Every deployable the method declares, as `<name>.keras`: raw pixels
     # in, logits out, stock Keras layers only.
     for name, deployable in model.deployables().items():
-        run_directory.save_keras(
-            deployment.stock_copy(deployable),
-            os.path.join(output_dir, run_layout.deployable_file(name)))
-    write_json(os.path.join(output_dir, run_layout.REPORT_NAME), report)
-    _draw_curves(output_dir)
+        run_dir.save_deployable(name, deployment.stock_copy(deployable))
+    run_dir.write_report(report)
+    _draw_curves(run_dir)
     return report
 
 
-def _draw_curves(output_dir):
+def _draw_curves(run_dir):
     """`curves.png` from the run's `log.csv`; without matplotlib, a line
     saying so instead (the run itself is done)."""
     try:
-        curves.draw_run(output_dir)
+        curves.draw_run(run_dir.path)
     except ImportError as error:
-        _warn(f"{run_layout.CURVES_NAME} not drawn: {error} (pip install "
-              "matplotlib)")
+        _warn(f"{os.path.basename(run_dir.curves_path)} not drawn: {error} "
+              "(pip install matplotlib)")
 
 
 def _warn(line):

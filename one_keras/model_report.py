@@ -8,7 +8,7 @@ import keras
 from one_keras import data as data_lib
 from one_keras import deployment
 from one_keras import reporting
-from one_keras import validation
+from one_keras import runs
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.parameters import count_shipped
@@ -103,7 +103,7 @@ def check_report_path(path):
 
     `path` must be in an existing, writable folder, and new or a report
     this tool wrote; never a model, a checkpoint or another file of a
-    training run (`validation.check_output_path`).
+    training run (`one_keras.runs.check_output_path`).
 
     Args:
         path: str. Where the JSON report goes.
@@ -113,7 +113,7 @@ def check_report_path(path):
     if not os.path.isdir(parent):
         raise ValueError(f"--output={path}: the folder {parent} does not "
                          "exist; create it or choose another path.")
-    validation.check_output_path(
+    runs.check_output_path(
         path, _is_report, "evaluation report (a JSON file that "
         "`one_keras.evaluate --output` wrote)",
         hint="e.g. a new eval.json outside the run directories")

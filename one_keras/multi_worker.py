@@ -8,7 +8,6 @@ callbacks and metrics, in a loop of `strategy.run` calls.
 
 import keras
 
-from one_keras import backup as backup_lib
 from one_keras.run_config import fit_verbosity
 
 
@@ -68,7 +67,7 @@ def fit_multi_worker(model, strategy, train, steps, config, start_epoch,
     callback_list.on_train_end(logs)
 
 
-def agree_on_backup(model, strategy, backup_dir, epoch, state, warn=print):
+def agree_on_backup(model, strategy, run_dir, state, warn=print):
     """The backup every worker resumes from under `multi_worker`.
 
     Each worker restored its own newest usable backup (`epoch`); one may
@@ -79,36 +78,36 @@ def agree_on_backup(model, strategy, backup_dir, epoch, state, warn=print):
     Args:
         model: the compiled training model, in `strategy`'s scope.
         strategy: the `MultiWorkerMirroredStrategy`.
-        backup_dir: str. This worker's `backup/`.
-        epoch: int. The epoch this worker restored (0: none).
-        state: dict. That backup's metadata.
+        run_dir: `one_keras.runs.RunDirectory`. This worker's.
+        state: `one_keras.runs.ResumeState`. What this worker restored
+            (epoch 0: none).
         warn: callable taking a line: says when the workers differed.
 
     Returns:
-        `(epoch, metadata)`, the same epoch on every worker.
+        The `ResumeState` to resume from, the same epoch on every worker.
 
     Raises:
         ValueError: the workers have no usable backup in common.
     """
-    newest = _gather_ints(strategy, epoch)
+    newest = _gather_ints(strategy, state.epoch)
     agreed = min(newest)
     if agreed == max(newest):
-        return epoch, state
+        return state
     if agreed:  # On every worker: loading runs collective ops.
-        epoch, state = backup_lib.restore_newest(model, backup_dir,
-                                                 warn=warn, max_epoch=agreed)
-    found = _gather_ints(strategy, epoch)  # Every worker, even on refusal.
+        state = run_dir.restore(model, warn=warn, max_epoch=agreed)
+    found = _gather_ints(strategy, state.epoch)  # Every worker, even then.
     if not agreed or set(found) != {agreed}:
         raise ValueError(
             f"The workers' backups have no usable epoch in common (newest "
             f"per replica after epochs {newest}; restorable at epoch "
             f"{agreed}: {found}), so they would train apart. Copy the "
             f"chief's backup/ to the other workers' output_dir, or pass "
-            f"--restart on every worker. Received: backup_dir={backup_dir}")
+            f"--restart on every worker. Received: "
+            f"backup_dir={run_dir.backup_dir}")
     warn(f"warning: the workers' newest usable backups differ (after epochs "
          f"{newest} per replica); every worker resumes after epoch "
          f"{agreed}.")
-    return epoch, state
+    return state
 
 
 def _gather_ints(strategy, value):

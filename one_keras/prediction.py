@@ -41,10 +41,7 @@ from one_keras import validation
 from one_keras.data import image_folder
 from one_keras.data import labels
 from one_keras.data import numpy_pipeline
-from one_keras.json_files import read_json
-from one_keras.run_layout import CHECKPOINT_NAME
-from one_keras.run_layout import CONFIG_NAME
-from one_keras.run_layout import MODEL_NAME
+from one_keras import runs
 
 DEFAULT_DEPLOYABLE = "target"
 # Exported artifact formats: the module that runs each, and its package.
@@ -53,8 +50,6 @@ RUNTIMES = {"savedmodel": ("tensorflow", "tensorflow"),
             "onnx": ("onnxruntime", "onnxruntime")}
 KIND_NAMES = {"keras": "`.keras` file", "savedmodel": "SavedModel directory",
               "tflite": "`.tflite` file", "onnx": "`.onnx` file"}
-# The training files of a run directory that are not deployables.
-TRAINING_FILES = (MODEL_NAME, CHECKPOINT_NAME)
 CSV_HEADER_START = ("path", "class_1", "probability_1")
 UNDECODABLE = (OSError, ValueError, SyntaxError)
 
@@ -133,14 +128,6 @@ def artifact_format(path):
     return formats[suffix]
 
 
-def run_deployables(run_dir):
-    """The names of the deployables a run directory holds (`target`,
-    `ensemble`, ...): its `.keras` files but the training ones."""
-    return sorted(name[:-len(".keras")] for name in os.listdir(run_dir)
-                  if name.endswith(".keras") and name not in TRAINING_FILES
-                  and os.path.isfile(os.path.join(run_dir, name)))
-
-
 def load_predictor(model, deployable=None, class_names=None):
     """Loads a deployable to label images with.
 
@@ -170,15 +157,18 @@ def load_predictor(model, deployable=None, class_names=None):
             "`deployable` chooses a deployable of a run directory; "
             f"{model!r} is a {KIND_NAMES[kind]}. Pass the run directory, or "
             f"leave out --deployable. Received: deployable={deployable!r}")
-    run_dir = _run_directory(model, kind)
+    # The run whose config.json names the classes: the folder itself, or
+    # the one holding the file (a SavedModel's too).
+    run_dir = runs.RunDirectory(model if kind == "run" else
+                                os.path.dirname(os.path.abspath(model)))
     if kind == "run":
-        model = _deployable_path(model, deployable or DEFAULT_DEPLOYABLE)
+        model = _deployable_path(run_dir, deployable or DEFAULT_DEPLOYABLE)
         kind = "keras"
     if kind == "keras":
         run, input_shape, num_classes = _keras_runner(model)
     else:
         run, input_shape, num_classes = _artifact_runner(kind, model)
-    config = read_json(os.path.join(run_dir, CONFIG_NAME)) or {}
+    config = run_dir.read_config() or {}
     if class_names is not None:
         class_names = [str(name) for name in class_names]
         if len(class_names) != num_classes:
@@ -200,27 +190,21 @@ def load_predictor(model, deployable=None, class_names=None):
                      source=model, format=kind)
 
 
-def _run_directory(model, kind):
-    """The folder whose `config.json` describes `model`'s run."""
-    if kind == "run":
-        return model
-    return os.path.dirname(os.path.abspath(model))  # A SavedModel's too.
-
-
 def _deployable_path(run_dir, deployable):
-    path = os.path.join(run_dir, f"{deployable}.keras")
-    if os.path.isfile(path) and f"{deployable}.keras" not in TRAINING_FILES:
-        return path
-    found = run_deployables(run_dir)
+    """The file of the deployable `deployable` of `run_dir` (a
+    `RunDirectory`), or a `ValueError` naming those it holds."""
+    found = run_dir.deployables()
+    if deployable in found:
+        return run_dir.deployable_path(deployable)
     if not found:
         raise ValueError(
-            f"`model` {run_dir!r} is a folder with no deployable (no "
+            f"`model` {run_dir.path!r} is a folder with no deployable (no "
             "`target.keras`): pass a run directory that training wrote, a "
             "`.keras` file or an exported artifact. Received: "
-            f"model={run_dir!r}")
+            f"model={run_dir.path!r}")
     raise ValueError(
-        f"`deployable` must be one the run directory {run_dir!r} holds: "
-        f"{', '.join(found)}. Received: deployable={deployable!r}")
+        f"`deployable` must be one the run directory {run_dir.path!r} "
+        f"holds: {', '.join(found)}. Received: deployable={deployable!r}")
 
 
 def _keras_runner(path):
@@ -515,13 +499,13 @@ def _is_predictions_csv(path):
 def check_csv_path(path):
     """Raises, before labelling, unless predictions may go to `path`: a new
     file in an existing folder, or a CSV this module wrote; never a file of
-    a training run (`validation.check_output_path`)."""
+    a training run (`one_keras.runs.check_output_path`)."""
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ValueError(f"`output` must be in an existing folder; "
                          f"{parent} does not exist. Received: output={path}")
-    validation.check_output_path(
+    runs.check_output_path(
         path, _is_predictions_csv, "predictions CSV (a file that "
         "`one_keras.predict --output` wrote)", hint="e.g. a new "
         "predictions.csv")

@@ -24,7 +24,7 @@ from one_keras import experiment
 from one_keras import model_files
 from one_keras import model_report
 from one_keras import reporting
-from one_keras import run_layout
+from one_keras.runs import layout as run_layout
 from one_keras.export import serving
 from one_keras.methods.registry import REGISTRY
 

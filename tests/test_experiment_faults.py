@@ -17,11 +17,11 @@ import pytest
 import tensorflow as tf
 from absl.testing import flagsaver
 
-from one_keras import backup
+from one_keras.runs import backup
 from one_keras import cli
 from one_keras import data
 from one_keras import experiment
-from one_keras import run_layout
+from one_keras.runs import layout as run_layout
 from one_keras import train
 from tests import tracing
 

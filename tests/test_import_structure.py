@@ -252,3 +252,53 @@ def test_lazy_names_are_edges(tmp_path):
     graph = import_graph(modules)
     assert graph["q.sub"] == {"q.sub.a"}
     assert find_cycle(graph) == ["q.low", "q.sub", "q.sub.a", "q.low"]
+
+
+# The run directory's layout is `one_keras.runs`' alone (issue 32): the
+# names of its files and its backups.
+RUNS_PACKAGE = "one_keras.runs"
+LAYOUT_MODULES = {"one_keras.runs.layout", "one_keras.runs.backup"}
+
+
+def run_layout_uses(path, modules):
+    """What in the file at `path` knows a run's layout: imports of
+    `LAYOUT_MODULES`, and string constants that are a run file's name
+    (a flag's default, a user's file name, aside)."""
+    from one_keras.runs import layout
+    names = set(layout.RUN_FILES + layout.RUN_FOLDERS)
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    flag_defaults = {id(arg) for node in ast.walk(tree)
+                     if isinstance(node, ast.Call)
+                     and getattr(node.func, "attr", "").startswith("DEFINE")
+                     for arg in node.args}
+    found = sorted(f"imports {name}" for name in
+                   imported_modules(path, modules) & LAYOUT_MODULES)
+    found += [f"line {node.lineno}: {node.value!r}"
+              for node in ast.walk(tree)
+              if isinstance(node, ast.Constant) and node.value in names
+              and id(node) not in flag_defaults]
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(
+    m for m in module_files() if m != RUNS_PACKAGE
+    and not m.startswith(f"{RUNS_PACKAGE}.")))
+def test_only_the_runs_package_knows_a_runs_layout(module):
+    modules = module_files()
+    uses = run_layout_uses(modules[module], modules)
+    assert not uses, (
+        f"{module} knows a run directory's layout ({'; '.join(uses)}); "
+        "ask `one_keras.runs.RunDirectory` instead.")
+
+
+def test_the_layout_check_finds_a_path_built_by_hand(tmp_path):
+    modules = write_package(tmp_path, {
+        "p/__init__.py": "",
+        "p/a.py": "import os\nos.path.join('run', 'config.json')\n",
+        "p/b.py": "flags.DEFINE_string('output', 'curves.png', 'PNG.')\n",
+    })
+    modules.update(module_files())
+    assert run_layout_uses(modules["p.a"], modules) == [
+        "line 2: 'config.json'"]
+    assert run_layout_uses(modules["p.b"], modules) == []

@@ -5,6 +5,7 @@ import pytest
 
 from one_keras import model_files
 from one_keras.methods.one import build_one_resnet
+from one_keras.runs import RunDirectory
 
 
 def test_truncated_keras_file_is_named_truncated(tmp_path):
@@ -30,25 +31,28 @@ def test_a_run_directory_gives_its_training_model_else_its_target(
     (tmp_path / "model.keras").unlink()
     with pytest.raises(ValueError, match=r"directory holding `model\.keras`"
                        r"\. Received: .* \(none found; train one"):
-        model_files.load_model(tmp_path, run_files=("model.keras",))
+        model_files.load_model(tmp_path, training_only=True)
+    # The run directory says which file it is.
+    assert RunDirectory(tmp_path).load_model().count_params() == 9
 
 
-@pytest.mark.parametrize("run_files, holding", [
-    (("model.keras", "target.keras"), "`model.keras` or `target.keras`"),
-    (("model.keras",), "`model.keras`")])
-def test_a_missing_model_names_what_would_do(tmp_path, run_files, holding):
+@pytest.mark.parametrize("training_only, holding", [
+    (False, "`model.keras` or `target.keras`"),
+    (True, "`model.keras`")])
+def test_a_missing_model_names_what_would_do(tmp_path, training_only,
+                                             holding):
     with pytest.raises(ValueError, match="none found") as error:
-        model_files.load_model(tmp_path, run_files=run_files)
+        model_files.load_model(tmp_path, training_only=training_only)
     assert f"holding {holding}." in str(error.value)
     with pytest.raises(ValueError, match=r"\(not found\)") as error:
-        model_files.load_model(tmp_path / "no.keras", run_files=run_files)
-    assert f"holding {holding}." in str(error.value)
+        model_files.load_model(tmp_path / "no.keras")
+    assert "holding `model.keras` or `target.keras`." in str(error.value)
 
 
 def test_a_file_keras_cannot_read_is_one_error_naming_it(tmp_path):
     path = tmp_path / "model.h5"
     path.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=r"could not be read as a Keras "
-                       r"model; pass the `model\.keras` or `target\.keras` "
+                       r"model; pass a `\.keras` file or the run directory "
                        r"a training run wrote\. Received: model=.*model\.h5"):
         model_files.load_model(path)

@@ -1,4 +1,5 @@
-"""A run's output directory: resume checks, clean-up and atomic saves.
+"""A run's output directory (`RunDirectory`): resume checks, clean-up,
+atomic saves and what it holds.
 
 `tests/test_experiment_faults.py` runs these through `training.run`; here
 each is checked alone, without training.
@@ -11,8 +12,8 @@ import types
 import keras
 import pytest
 
-from one_keras import backup
-from one_keras import run_directory
+from one_keras.runs import RunDirectory
+from one_keras.runs import backup
 from one_keras.run_config import TrainConfig
 
 
@@ -22,7 +23,7 @@ def _write_json(path, payload):
 
 def test_worker_output_dir_is_the_run_or_a_folder_per_worker(tmp_path):
     config = TrainConfig(output_dir=str(tmp_path))
-    assert run_directory.worker_output_dir(config, None) == str(tmp_path)
+    assert RunDirectory.of_worker(config, None).path == str(tmp_path)
 
     def worker(index, chief):
         return types.SimpleNamespace(
@@ -31,56 +32,55 @@ def test_worker_output_dir_is_the_run_or_a_folder_per_worker(tmp_path):
             extended=types.SimpleNamespace(should_checkpoint=chief))
 
     multi = dataclasses.replace(config, strategy="multi_worker")
-    assert run_directory.worker_output_dir(multi, worker(0, True)) == \
+    assert RunDirectory.of_worker(multi, worker(0, True)).path == \
         str(tmp_path)
-    assert run_directory.worker_output_dir(multi, worker(1, False)) == \
+    assert RunDirectory.of_worker(multi, worker(1, False)).path == \
         str(tmp_path / "workers" / "worker_1")
 
 
 def test_finished_report_returns_a_finished_run_of_the_same_settings(
         tmp_path):
+    run = RunDirectory(tmp_path)
     config = TrainConfig(output_dir=str(tmp_path))
-    assert run_directory.finished_report(config, str(tmp_path)) is None
+    assert run.finished_report(config) is None
     report = {"config": config.settings(), "target_accuracy": 0.5}
     _write_json(tmp_path / "report.json", report)
     lines = []
 
     again = dataclasses.replace(config, verbose=2, output_dir=f"{tmp_path}/")
-    assert run_directory.finished_report(again, str(tmp_path),
-                                         warn=lines.append) == report
+    assert run.finished_report(again, warn=lines.append) == report
     assert len(lines) == 1 and "finished run" in lines[0]
     restart = dataclasses.replace(config, restart=True)
-    assert run_directory.finished_report(restart, str(tmp_path)) is None
+    assert run.finished_report(restart) is None
     with pytest.raises(ValueError, match=r"finished run with other "
                                          r"settings \(lr\)"):
-        run_directory.finished_report(dataclasses.replace(config, lr=0.05),
-                                      str(tmp_path))
+        run.finished_report(dataclasses.replace(config, lr=0.05))
 
 
 @pytest.mark.parametrize("text", ['{"accuracy": 0.5}', "{truncated"])
 def test_a_foreign_report_json_is_refused_even_on_restart(tmp_path, text):
+    run = RunDirectory(tmp_path)
     (tmp_path / "report.json").write_text(text)
     config = TrainConfig(output_dir=str(tmp_path), restart=True)
     with pytest.raises(ValueError, match="no finished one_keras run wrote"):
-        run_directory.finished_report(config, str(tmp_path))
+        run.finished_report(config)
 
 
 def test_resumable_changes_allows_recovery_settings_only(tmp_path):
+    run = RunDirectory(tmp_path)
     saved = TrainConfig(output_dir=str(tmp_path))
     _write_json(tmp_path / "config.json", saved.settings())
     states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
 
     lower = dataclasses.replace(saved, lr=0.05, verbose=2)
-    assert run_directory.resumable_changes(
-        lower, str(tmp_path), states, 10) == {"lr": [0.1, 0.05]}
+    assert run.resumable_changes(lower, states, 10) == {"lr": [0.1, 0.05]}
     with pytest.raises(ValueError, match=r"unfinished run with other "
                                          r"settings \(momentum\)"):
-        run_directory.resumable_changes(
-            dataclasses.replace(saved, momentum=0.5), str(tmp_path),
-            states, 10)
+        run.resumable_changes(dataclasses.replace(saved, momentum=0.5),
+                              states, 10)
     with pytest.raises(ValueError, match="trained on 10 classes and the "
                                          "data .* has 5"):
-        run_directory.resumable_changes(saved, str(tmp_path), states, 5)
+        run.resumable_changes(saved, states, 5)
 
 
 def test_a_config_json_of_the_flat_form_before_method_options_resumes(
@@ -89,6 +89,7 @@ def test_a_config_json_of_the_flat_form_before_method_options_resumes(
     method's option flat, filled with defaults (e.g. ONE's `num_branches`
     in a DML run): such a run resumes, and a changed DML option is still
     caught."""
+    run = RunDirectory(tmp_path)
     current = TrainConfig(method="dml", output_dir=str(tmp_path))
     old_form = {**current.settings(), "num_branches": 3, "gate": "learned",
                 "no_distillation": False, "no_sharing": False,
@@ -96,28 +97,29 @@ def test_a_config_json_of_the_flat_form_before_method_options_resumes(
                 "kl_rampup_epochs": 0}
     _write_json(tmp_path / "config.json", old_form)
     states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
-    assert run_directory.resumable_changes(
-        current, str(tmp_path), states, 10) == {}
+    assert run.resumable_changes(current, states, 10) == {}
     warmer = dataclasses.replace(current, options={"temperature": 2.0})
     with pytest.raises(ValueError, match=r"other settings \(temperature\)"):
-        run_directory.resumable_changes(warmer, str(tmp_path), states, 10)
+        run.resumable_changes(warmer, states, 10)
 
 
 def test_unreadable_config_json_falls_back_to_the_backups_settings(
         tmp_path):
+    run = RunDirectory(tmp_path)
     saved = TrainConfig(output_dir=str(tmp_path))
     (tmp_path / "config.json").write_text("{truncated")
     recorded = [(1, "epoch-00001.weights.h5",
                  {"config": saved.settings()})]
     other = dataclasses.replace(saved, width=8)
     with pytest.raises(ValueError, match=r"other settings \(width\)"):
-        run_directory.resumable_changes(other, str(tmp_path), recorded, 10)
+        run.resumable_changes(other, recorded, 10)
     with pytest.raises(ValueError, match="cannot be checked"):
-        run_directory.resumable_changes(
-            saved, str(tmp_path), [(1, "epoch-00001.weights.h5", {})], 10)
+        run.resumable_changes(saved, [(1, "epoch-00001.weights.h5", {})],
+                              10)
 
 
 def test_discard_run_deletes_the_runs_files_and_nothing_else(tmp_path):
+    run = RunDirectory(tmp_path)
     for name in ("backup", "tensorboard", "workers"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "file").write_text("x")
@@ -126,7 +128,7 @@ def test_discard_run_deletes_the_runs_files_and_nothing_else(tmp_path):
     for name in names:
         (tmp_path / name).write_text("x")
 
-    run_directory.discard_run(str(tmp_path))
+    run.discard()
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "notes.txt", "run.lock", "workers"]
@@ -134,6 +136,7 @@ def test_discard_run_deletes_the_runs_files_and_nothing_else(tmp_path):
 
 def test_remove_partial_files_removes_the_temporaries_of_killed_saves(
         tmp_path):
+    run = RunDirectory(tmp_path)
     (tmp_path / "backup").mkdir()
     partial = ["model.partial.keras", "config.json.tmp", "tmpab12_xyz.keras",
                f"backup/{backup.PARTIAL}"]
@@ -142,28 +145,30 @@ def test_remove_partial_files_removes_the_temporaries_of_killed_saves(
     for name in partial + kept:
         (tmp_path / name).write_text("x")
 
-    run_directory.remove_partial_files(str(tmp_path))
+    run.remove_partial_files()
 
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
                   if p.is_file())
     assert left == sorted(kept)
-    run_directory.remove_partial_files(str(tmp_path / "missing"))
+    RunDirectory(tmp_path / "missing").remove_partial_files()
 
 
 def test_trim_log_keeps_the_header_and_the_epochs_before(tmp_path):
+    run = RunDirectory(tmp_path)
     log = tmp_path / "log.csv"
     log.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
-    run_directory.trim_log(str(log), 2)
+    run.trim_log(2)
     assert log.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
-    run_directory.trim_log(str(tmp_path / "missing.csv"), 2)
-    assert not (tmp_path / "missing.csv").exists()
+    RunDirectory(tmp_path / "missing").trim_log(2)
+    assert not (tmp_path / "missing").exists()
 
 
 def test_save_keras_replaces_the_file_whole_or_not_at_all(tmp_path,
                                                           monkeypatch):
+    run = RunDirectory(tmp_path)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     path = tmp_path / "model.keras"
-    run_directory.save_keras(model, str(path))
+    run.save_training_model(model)
     saved = path.read_bytes()
 
     def dying_save(self, filepath, *args, **kwargs):
@@ -173,30 +178,29 @@ def test_save_keras_replaces_the_file_whole_or_not_at_all(tmp_path,
 
     monkeypatch.setattr(keras.Model, "save", dying_save)
     with pytest.raises(OSError, match="killed"):
-        run_directory.save_keras(model, str(path))
+        run.save_training_model(model)
     assert path.read_bytes() == saved
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
 
 
 def test_a_run_of_another_backend_is_not_resumed(tmp_path):
+    run = RunDirectory(tmp_path)
     saved = TrainConfig(output_dir=str(tmp_path))
     _write_json(tmp_path / "config.json", saved.settings())
     states = [(2, "epoch-00002.weights.h5",
                {"num_classes": 10, "backend": "jax"}),
               (1, "epoch-00001.weights.h5",
                {"num_classes": 10, "backend": "jax"})]
-    assert run_directory.resumable_changes(
-        saved, str(tmp_path), states, 10, backend="jax") == {}
+    assert run.resumable_changes(saved, states, 10, backend="jax") == {}
     with pytest.raises(ValueError, match=r"cannot be resumed with these "
                        r"settings: it trained on the Keras backend 'jax' "
                        r"and this process runs 'tensorflow'.*"
                        r"KERAS_BACKEND=jax"):
-        run_directory.resumable_changes(saved, str(tmp_path), states, 10,
-                                        backend="tensorflow")
+        run.resumable_changes(saved, states, 10, backend="tensorflow")
     # Backups of before the backend was recorded: nothing to compare.
     unrecorded = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
-    assert run_directory.resumable_changes(
-        saved, str(tmp_path), unrecorded, 10, backend="tensorflow") == {}
+    assert run.resumable_changes(saved, unrecorded, 10,
+                                 backend="tensorflow") == {}
 
 
 def test_resume_state_round_trips_through_a_backups_metadata():
@@ -215,7 +219,6 @@ def test_resume_state_round_trips_through_a_backups_metadata():
 
 
 def test_run_directory_owns_its_paths_and_what_it_holds(tmp_path):
-    from one_keras.runs import RunDirectory
     run = RunDirectory(tmp_path)
     assert run.config_path == str(tmp_path / "config.json")
     assert run.backup_dir == str(tmp_path / "backup")
@@ -227,3 +230,59 @@ def test_run_directory_owns_its_paths_and_what_it_holds(tmp_path):
     with run.locked(warn=None):
         assert (tmp_path / "run.lock").exists()
     assert not (tmp_path / "run.lock").exists()
+
+
+def test_a_run_names_its_deployables_and_the_model_to_load(tmp_path):
+    run = RunDirectory(tmp_path)
+    assert run.deployables() == []
+    with pytest.raises(ValueError, match=r"holding `model\.keras` or "
+                       r"`target\.keras`\. Received: .* \(none found"):
+        run.saved_model_path()
+    dense = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    run.save_deployable("target", dense)
+    run.save_deployable("ensemble", dense)
+    run.save_checkpoint(dense)
+    (tmp_path / "notes.keras").mkdir()  # Not a file: not a deployable.
+    assert run.deployables() == ["ensemble", "target"]
+    assert run.saved_model_path() == str(tmp_path / "target.keras")
+    with pytest.raises(ValueError, match=r"holding `model\.keras`\. "):
+        run.saved_model_path(training_only=True)
+    run.save_training_model(dense)
+    assert run.saved_model_path(training_only=True) == run.model_path
+    assert run.deployables() == ["ensemble", "target"]
+    assert run.load_model().count_params() == 9
+
+
+def test_export_entries_merge_into_one_report(tmp_path):
+    run = RunDirectory(tmp_path)
+    run.record_export({"artifact": "a.tflite", "passed": True})
+    run.record_export({"artifact": "b.onnx", "passed": False})
+    run.record_export({"artifact": "a.tflite", "passed": False})
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert report == {"exports": {
+        "a.tflite": {"artifact": "a.tflite", "passed": False},
+        "b.onnx": {"artifact": "b.onnx", "passed": False}}}
+    # A report that is not one is replaced, not crashed on.
+    (tmp_path / "export_report.json").write_text("[1, 2]")
+    run.record_export({"artifact": "c.onnx"})
+    assert json.loads((tmp_path / "export_report.json").read_text()) == {
+        "exports": {"c.onnx": {"artifact": "c.onnx"}}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "export_report.json"]
+
+
+def test_reading_a_run_imports_no_keras(tmp_path):
+    """Reading a run's files (`one-plot`, `--help`, prediction of an
+    artifact) must not start Keras or TensorFlow."""
+    import subprocess
+    import sys
+    probe = ("import sys\n"
+             "from one_keras.runs import RunDirectory, check_output_path\n"
+             f"run = RunDirectory({str(tmp_path)!r})\n"
+             "run.read_config(), run.deployables(), run.finished_report\n"
+             "check_output_path(run.file('x.csv'), bool, 'csv')\n"
+             "print(sorted(m for m in ('keras', 'tensorflow', 'jax')"
+             " if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

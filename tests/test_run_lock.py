@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from one_keras import run_layout
-from one_keras import run_lock
+from one_keras.runs import layout as run_layout
+from one_keras.runs import lock as run_lock
 
 
 def _hold(directory, pid, host=None):

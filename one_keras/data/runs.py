@@ -7,13 +7,7 @@ evaluated on the data (and preprocessing) it was trained with.
 
 import os
 
-from one_keras.run_layout import CONFIG_NAME
 from one_keras.runs import RunDirectory
-
-
-def run_directory(model_path):
-    """The run directory of a model: itself, or the folder of a `.keras`."""
-    return RunDirectory.of_model(model_path).path
 
 
 def read_run_config(model_path):
@@ -60,7 +54,8 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
     name = dataset or config.get("dataset")
     if not name:
         raise ValueError(
-            f"`model` {os.fspath(model_path)!r} has no {CONFIG_NAME} beside "
+            f"`model` {os.fspath(model_path)!r} has no "
+            f"{os.path.basename(path)} beside "
             "it (not a training output directory), so its data is unknown: "
             f"add --dataset (one of {', '.join(dataset_names())}) and, for "
             "tfds or an image folder, --data_dir (export also takes "

@@ -4,13 +4,11 @@ ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
 Gong, NeurIPS 2018 (arXiv:1806.04606).
 """
 
-import json
 import os
 import re
 import shutil
 import socket
 import tempfile
-import uuid
 
 import keras
 import numpy as np
@@ -21,14 +19,13 @@ from one_keras import deployment
 from one_keras import methods  # noqa: F401  (registers the classes)
 from one_keras import model_files
 from one_keras import provenance
-from one_keras import run_layout
-from one_keras import run_lock
+from one_keras import runs
 from one_keras import validation
+from one_keras.runs import lock as run_lock
 from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.export import verify
 
-REPORT_NAME = run_layout.EXPORT_REPORT_NAME
 RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
 MAX_QAT_IMAGES = 5000
@@ -164,8 +161,7 @@ def export_model(model, path, mode="single", format="tflite",
     model_path = None
     if not isinstance(model, keras.Model):
         model_path = model
-        model = model_files.load_model(model,
-                                       run_files=(run_layout.MODEL_NAME,))
+        model = model_files.load_model(model, training_only=True)
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff,
                       include_preprocessing)
@@ -212,7 +208,7 @@ def export_model(model, path, mode="single", format="tflite",
                      else "random pixels")})
         if entry["passed"]:
             _install(staged, path, exporter, work)
-        _write_report(os.path.join(parent, REPORT_NAME), entry)
+        runs.RunDirectory(parent).record_export(entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return entry
@@ -363,14 +359,14 @@ def _size(path):
 def check_output_path(path, format):
     """Raises a `ValueError` unless `path` is free or holds an artifact of
     `format` (which the export may replace), and is none of a training
-    run's own files (`validation.check_output_path`); nothing is touched.
+    run's own files (`one_keras.runs.check_output_path`); nothing is touched.
 
     Args:
         path: str. The artifact path.
         format: str or `formats.ExportFormat`. A name `formats.get` knows.
     """
     exporter = formats.get(format)
-    validation.check_output_path(
+    runs.check_output_path(
         path, exporter.is_artifact, f"{exporter.name} artifact",
         hint="e.g. the default, next to the model")
 
@@ -436,37 +432,6 @@ def _holds_only_staging(staging, artifact):
     return bool(entries) and all(
         entry.startswith(artifact) or entry in ("saved_model", "artifact")
         for entry in entries)
-
-
-def _write_report(report_path, entry):
-    """Adds `entry` to the JSON report, keyed by artifact name.
-
-    Exports into one folder may run at once: each reads, merges and
-    replaces the report under an exclusive lock of the folder
-    (`run_lock.exclusive`), through a temporary file of its own.
-    """
-    folder = os.path.dirname(report_path)
-    with run_lock.exclusive(folder):
-        report = {"exports": {}}
-        if os.path.isfile(report_path):
-            try:
-                with open(report_path) as f:
-                    report = json.load(f)
-            except (OSError, ValueError):
-                pass
-        if not isinstance(report, dict) or \
-                not isinstance(report.get("exports"), dict):
-            report = {"exports": {}}
-        report["exports"][entry["artifact"]] = entry
-        tmp = (f"{report_path}.{socket.gethostname()}-{os.getpid()}-"
-               f"{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "w") as f:
-                json.dump(report, f, indent=2)
-            os.replace(tmp, report_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
 
 def default_output_path(model_path, mode, format, quantize="none",

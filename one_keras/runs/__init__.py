@@ -1,7 +1,19 @@
-"""A training run's directory (`RunDirectory`) and the state it resumes
-from (`ResumeState`)."""
+"""A training run's directory as one object (`RunDirectory`), the state it
+resumes from (`ResumeState`) and what is not to be written over in it
+(`check_output_path`).
 
-from one_keras.runs.directory import RunDirectory
-from one_keras.runs.state import ResumeState
+The modules here are the only ones that know a run's layout: `layout`
+names its files, `lock` is its `run.lock`, `backup` its per-epoch states.
+The names below are imported on first use, so reading a run (e.g.
+`one-predict --help`) does not start Keras.
+"""
 
-__all__ = ["ResumeState", "RunDirectory"]
+from one_keras import lazy_names
+
+_LAZY = {
+    "ResumeState": "one_keras.runs.state",
+    "RunDirectory": "one_keras.runs.directory",
+    "check_output_path": "one_keras.runs.directory",
+}
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)

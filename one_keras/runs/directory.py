@@ -1,27 +1,33 @@
 """`RunDirectory`: a training run's output directory as one object.
 
-It owns the run's files (named once in `one_keras.run_layout`), its lock,
+It owns the run's files (named once in `one_keras.runs.layout`), its lock,
 its backups and their `ResumeState`, the checks of a rerun (a finished run,
-a resumable one: settings, classes, Keras backend) and the atomic saves
-into it. `one_keras.experiment.run` trains through it; as Keras'
-`BackupAndRestore` callback owns its backup folder.
+a resumable one: settings, classes, Keras backend), the atomic saves into
+it, the loading of what it holds (its models, its deployables, its
+settings) and the export report merged into it. `one_keras.experiment.run`
+trains through it, evaluation, export and prediction read through it; as
+Keras' `BackupAndRestore` callback owns its backup folder.
+`check_output_path` keeps every other tool's output off a run's files.
 
 Into its `path` a run writes `config.json` (the settings),
-`checkpoint.keras` (every epoch), `backup/` (`one_keras.backup`),
+`checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`),
 `log.csv`, `tensorboard/`, and at the end `model.keras` (the training
 model), `target.keras` (what to deploy) and `report.json`; `run.lock`
 while it runs.
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
+import socket
+import uuid
 
-from one_keras import backends
-from one_keras import backup as backup_lib
-from one_keras import run_layout
-from one_keras import run_lock
+# Light to import (Keras and its backend load on the first backup, save or
+# backend check): reading a run, `one-plot` and `--help` need no Keras.
+from one_keras.runs import layout as run_layout
+from one_keras.runs import lock as run_lock
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.runs.state import ResumeState
@@ -34,6 +40,8 @@ FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
 # Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
 # to discard the run there.
 LOCATION_FIELDS = ("output_dir", "restart")
+# The `.keras` files of a run that are not deployables.
+TRAINING_FILES = (run_layout.MODEL_NAME, run_layout.CHECKPOINT_NAME)
 # Temporaries of a killed save: `save_keras`, `write_json` and older
 # versions' `tempfile.mkstemp(suffix=".keras")`.
 PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
@@ -90,7 +98,7 @@ class RunDirectory:
         return f"RunDirectory({self.path!r})"
 
     def file(self, name):
-        """The path of `name` (a `one_keras.run_layout` name) in the run."""
+        """The path of `name` (a `one_keras.runs.layout` name) in the run."""
         return os.path.join(self.path, name)
 
     @property
@@ -117,8 +125,25 @@ class RunDirectory:
     def tensorboard_dir(self):
         return self.file(run_layout.TENSORBOARD_NAME)
 
+    @property
+    def curves_path(self):
+        return self.file(run_layout.CURVES_NAME)
+
+    @property
+    def model_path(self):
+        """Its training model, `model.keras` (methods' classes inside)."""
+        return self.file(run_layout.MODEL_NAME)
+
+    @property
+    def export_report_path(self):
+        return self.file(run_layout.EXPORT_REPORT_NAME)
+
+    def deployable_path(self, name):
+        """The file of its deployable `name` (`target` -> `target.keras`)."""
+        return self.file(run_layout.deployable_file(name))
+
     def locked(self, warn=print):
-        """A context that holds the run's `run.lock` (`one_keras.run_lock`:
+        """A context that holds the run's `run.lock` (`one_keras.runs.lock`:
         a second run here is refused, a dead run's lock taken over)."""
         return run_lock.locked(self.path, warn=warn)
 
@@ -145,18 +170,109 @@ class RunDirectory:
         `save_keras`)."""
         save_keras(model, self.file(name))
 
+    def check_free_space(self, model, copies=1):
+        """Raises an `OSError` unless the disk here has room for `copies`
+        saves of `model` (`one_keras.runs.backup.check_free_space`)."""
+        from one_keras.runs import backup as backup_lib
+        backup_lib.check_free_space(self.path,
+                                    copies * backup_lib.state_bytes(model))
+
+    def save_checkpoint(self, model):
+        """Saves `checkpoint.keras` (every epoch), atomically."""
+        save_keras(model, self.checkpoint_path)
+
+    def save_training_model(self, model):
+        """Saves `model.keras`, the trained training model, atomically."""
+        save_keras(model, self.model_path)
+
+    def save_deployable(self, name, model):
+        """Saves the deployable `name` as `<name>.keras`, atomically."""
+        save_keras(model, self.deployable_path(name))
+
+    def deployables(self):
+        """The names of the deployables it holds (`target`, `ensemble`,
+        ...): its `.keras` files but the training ones, sorted."""
+        if not os.path.isdir(self.path):
+            return []
+        return sorted(
+            name[:-len(".keras")] for name in os.listdir(self.path)
+            if name.endswith(".keras") and name not in TRAINING_FILES
+            and os.path.isfile(self.file(name)))
+
+    def saved_model_path(self, training_only=False):
+        """The model file to load: `model.keras` (the training model), else
+        (unless `training_only`) `target.keras` (the deployed target).
+
+        Args:
+            training_only: bool. Only the training model will do (export
+                builds its modes from it).
+
+        Returns:
+            str. The path of the file.
+
+        Raises:
+            ValueError: the run holds none of them, naming the fix.
+        """
+        names = (run_layout.MODEL_NAME,) if training_only else (
+            run_layout.MODEL_NAME, run_layout.TARGET_NAME)
+        for name in names:
+            if os.path.isfile(self.file(name)):
+                return self.file(name)
+        holding = " or ".join(f"`{name}`" for name in names)
+        raise ValueError(
+            "`model` must be a `.keras` file or a training output directory "
+            f"holding {holding}. Received: model={self.path!r} (none "
+            "found; train one with `python -m one_keras.train`)")
+
+    def load_model(self, training_only=False):
+        """Loads `saved_model_path(training_only)`, not compiled
+        (`load_keras_file`: the caller imports `one_keras.methods` to load
+        a training model)."""
+        return load_keras_file(self.saved_model_path(training_only))
+
+    def record_export(self, entry):
+        """Adds an export's report `entry` to its `export_report.json`,
+        keyed by `entry["artifact"]`.
+
+        Exports into one folder may run at once: each reads, merges and
+        replaces the report under the folder's exclusive lock
+        (`one_keras.runs.lock.exclusive`), through a temporary file of its
+        own, so no entry is lost.
+
+        Args:
+            entry: dict. JSON-serialisable, with an `artifact` name.
+        """
+        path = self.export_report_path
+        with run_lock.exclusive(self.path):
+            report = read_json(path) or {}
+            if not isinstance(report.get("exports"), dict):
+                report = {"exports": {}}
+            report["exports"][entry["artifact"]] = entry
+            temporary = (f"{path}.{socket.gethostname()}-{os.getpid()}-"
+                         f"{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                with open(temporary, "w") as handle:
+                    json.dump(report, handle, indent=2)
+                os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+
     # Backups.
 
     def backup_states(self):
         """Its backups, newest first (`one_keras.backup.list_states`)."""
+        from one_keras.runs import backup as backup_lib
         return backup_lib.list_states(self.backup_dir)
 
-    def restore(self, model, warn=print):
+    def restore(self, model, warn=print, max_epoch=None):
         """Loads the newest usable backup into `model`.
 
         Args:
             model: built `keras.Model`, compiled with its optimizer.
             warn: callable taking a line (skipped backups).
+            max_epoch: int or `None`. Only backups of this epoch or an
+                earlier one (workers agreeing on one).
 
         Returns:
             The `ResumeState` (epoch 0 when none was usable).
@@ -165,9 +281,10 @@ class RunDirectory:
             ValueError: a backup of another model, in one line naming the
                 ways out.
         """
+        from one_keras.runs import backup as backup_lib
         try:
             epoch, metadata = backup_lib.restore_newest(
-                model, self.backup_dir, warn=warn)
+                model, self.backup_dir, warn=warn, max_epoch=max_epoch)
         except backup_lib.IncompatibleBackupError as error:
             raise ValueError(self.unresumable(str(error))) from None
         return ResumeState.from_backup(epoch, metadata)
@@ -183,6 +300,7 @@ class RunDirectory:
         Returns:
             A `one_keras.backup.EpochBackup`.
         """
+        from one_keras.runs import backup as backup_lib
         return backup_lib.EpochBackup(
             self.backup_dir, lambda epoch: state(epoch).metadata(),
             should_save=should_save)
@@ -255,6 +373,7 @@ class RunDirectory:
         recorded = [ResumeState.from_backup(epoch, metadata)
                     for epoch, _, metadata in states if metadata]
         trained_on = next((s.backend for s in recorded if s.backend), None)
+        from one_keras import backends  # Imports Keras.
         backend = backend or backends.backend()
         if trained_on is not None and trained_on != backend:
             # Its input pipeline (tf.data or NumPy) and numerics differ: the
@@ -329,6 +448,7 @@ class RunDirectory:
     def remove_partial_files(self):
         """Deletes the temporaries that a killed save left here and in
         `backup/` (named as `PARTIAL_FILE` or `backup.PARTIAL`)."""
+        from one_keras.runs import backup as backup_lib
         for directory in (self.path, self.backup_dir):
             if not os.path.isdir(directory):
                 continue
@@ -340,6 +460,70 @@ class RunDirectory:
         """Keeps the header and the rows of the first `epochs` epochs of
         `log.csv` (see `trim_log`)."""
         trim_log(self.log_path, epochs)
+
+
+def check_output_path(path, replaceable, what, name="output", hint=""):
+    """Raises unless `path` may take a tool's output; nothing is touched.
+
+    `path` must be new, or hold what this tool wrote before (`replaceable`),
+    and never be a file a training run writes: one of `layout.RUN_FILES` in
+    a run directory (a folder holding `run.lock` or two of `RUN_FILES` and
+    `RUN_FOLDERS`), or anything under its `RUN_FOLDERS` (`backup/`,
+    `tensorboard/`, `workers/`).
+
+    Args:
+        path: str. The output path.
+        replaceable: callable. `replaceable(path)` is true for an existing
+            file (or folder) that this tool wrote and may replace.
+        what: str. What the tool writes, for the message (e.g.
+            `"tflite artifact"`).
+        name: str. The flag or argument, quoted in the message.
+        hint: str. Where to write instead, added to the message.
+
+    Raises:
+        ValueError: `path` is a run's file, or something the tool did not
+            write, in one line naming the fix.
+    """
+    path = os.path.abspath(os.fspath(path))
+    instead = f"Pass another --{name}{f' ({hint})' if hint else ''}."
+    run_file = _run_file_of(path)
+    if run_file:
+        raise ValueError(
+            f"`{name}` must not be a file a training run writes; {path!r} "
+            f"is {run_file}, and is left alone. {instead} Received: "
+            f"{name}={path}")
+    if not os.path.lexists(path) or replaceable(path):
+        return
+    kind = "a directory" if os.path.isdir(path) else "a file"
+    raise ValueError(
+        f"`{name}` must be a new path or an existing {what} to replace; "
+        f"{path!r} is {kind} that is not one, and is left alone. {instead} "
+        f"Received: {name}={path}")
+
+
+def _run_file_of(path):
+    """What `path` is in a training run (e.g. "log.csv of the training run
+    in /runs/a"), or `""`."""
+    parts = path.split(os.sep)
+    for depth in range(len(parts) - 1, 0, -1):
+        folder, child = os.sep.join(parts[:depth]) or os.sep, parts[depth]
+        is_last = depth == len(parts) - 1
+        if (child in run_layout.RUN_FOLDERS or (
+                is_last and child in run_layout.RUN_FILES)) and \
+                _is_run_directory(folder, path):
+            where = child if is_last else f"under {child}/"
+            return f"{where} of the training run in {folder}"
+    return ""
+
+
+def _is_run_directory(folder, path):
+    """Whether `folder` is a training run's: it holds `run.lock`, or two of
+    `RUN_FILES` and `RUN_FOLDERS` (one alone, e.g. a `config.json`, may be
+    anyone's). `path` itself does not count."""
+    found = [name for name in run_layout.RUN_FILES + run_layout.RUN_FOLDERS
+             if os.path.join(folder, name) != path
+             and os.path.lexists(os.path.join(folder, name))]
+    return run_layout.LOCK_NAME in found or len(found) >= 2
 
 
 def _changed_settings(saved, config, ignored):
@@ -372,6 +556,45 @@ def trim_log(path, epochs):
         os.replace(f"{path}.tmp", path)
 
 
+def load_keras_file(path):
+    """Loads a whole `.keras` file, not compiled, with safe mode on.
+
+    Args:
+        path: str. The file (e.g. `saved_model_path`'s).
+
+    Returns:
+        The `keras.Model`.
+
+    Raises:
+        ValueError: naming `model`: the file is missing, truncated, or not a
+            Keras model.
+    """
+    import keras
+
+    # Registers one_keras' generic layers (older deployed files hold its
+    # fused BatchNormalization). A run's training model (`model.keras`)
+    # also needs its method's classes: the caller imports
+    # `one_keras.methods` (this module sits below them: KD loads its
+    # teacher through it).
+    import one_keras.layers  # noqa: F401
+    from one_keras import validation
+
+    if not os.path.isfile(path):
+        raise ValueError(
+            "`model` must be a `.keras` file or a training output directory "
+            f"holding `{run_layout.MODEL_NAME}` or `{run_layout.TARGET_NAME}`"
+            f". Received: model={path!r} (not found)")
+    validation.check_keras_file(path)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds on a bad file.
+        raise ValueError(
+            "`model` could not be read as a Keras model; pass a `.keras` "
+            "file or the run directory a training run wrote. Received: "
+            f"model={path!r} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0]})") from error
+
+
 def save_keras(model, path):
     """Saves a `.keras` file atomically: a crash never leaves half a file.
 
@@ -386,6 +609,7 @@ def save_keras(model, path):
         OSError: the disk lacks the room (checked first) or the save failed;
             `path` is then as it was.
     """
+    from one_keras.runs import backup as backup_lib
     temporary = f"{os.path.splitext(path)[0]}.partial.keras"
     backup_lib.check_free_space(os.path.dirname(path) or ".",
                                 backup_lib.state_bytes(model))

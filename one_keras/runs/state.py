@@ -7,7 +7,7 @@ from typing import Optional
 @dataclasses.dataclass(frozen=True)
 class ResumeState:
     """The state a run resumes from: its restored backup's epoch and the
-    metadata that the backup recorded (`one_keras.backup` stores it as
+    metadata that the backup recorded (`one_keras.runs.backup` stores it as
     JSON beside the weights).
 
     Attributes:

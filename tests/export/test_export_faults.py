@@ -16,9 +16,9 @@ import pytest
 
 from one_keras.export import export_model
 from one_keras.export import formats
-from one_keras.export.exporting import _write_report
 from one_keras.export.exporting import float32_model
 from one_keras.export.exporting import remove_stale_staging
+from one_keras.runs import RunDirectory
 from tests.export.conftest import digits_normalization
 from tests.export.conftest import tiny_model
 
@@ -88,10 +88,10 @@ def test_mixed_precision_run_exports_in_float32(bfloat16_model, tmp_path,
         assert set(casts) <= {float32, int64}, casts
 
 
-def _write_entries(report, index, count):
+def _write_entries(folder, index, count):
     for step in range(count):
-        _write_report(report, {"artifact": f"w{index}_{step}.tflite",
-                               "padding": "x" * 2000})
+        RunDirectory(folder).record_export(
+            {"artifact": f"w{index}_{step}.tflite", "padding": "x" * 2000})
 
 
 def test_concurrent_exports_keep_every_report_entry(tmp_path):
@@ -99,7 +99,8 @@ def test_concurrent_exports_keep_every_report_entry(tmp_path):
     under the folder's lock, through a temporary of their own."""
     report = str(tmp_path / "export_report.json")
     context = multiprocessing.get_context("fork")  # Writers import nothing.
-    writers = [context.Process(target=_write_entries, args=(report, i, 60))
+    writers = [context.Process(target=_write_entries,
+                               args=(str(tmp_path), i, 60))
                for i in range(4)]
     for writer in writers:
         writer.start()

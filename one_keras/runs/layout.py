@@ -1,8 +1,8 @@
 """The files and folders of a run directory, named once.
 
-`one_keras.experiment.run` writes them, `one_keras.run_directory` resumes
-and cleans them, and `one_keras.validation.check_output_path` refuses to
-write over them.
+Only `one_keras.runs` reads these names: `RunDirectory` writes, resumes,
+cleans and loads the files, and `check_output_path` refuses to write over
+them.
 """
 
 CONFIG_NAME = "config.json"

@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from one_keras.run_layout import LOCK_NAME
+from one_keras.runs.layout import LOCK_NAME
 
 try:
     import fcntl
