@@ -1,16 +1,16 @@
-"""Loading a saved model: a `.keras` file, or the one a training run saved.
+"""Loading a saved model: a `.keras` file, or the one a training run saved,
+with every class one_keras saves registered first.
 
 Which file of a run directory is loaded is the run's to say
 (`one_keras.runs.RunDirectory.saved_model_path`): its training model, else
 its deployed target; export takes the training model only
-(`training_only`). A training model's classes are registered by importing
-`one_keras.methods` first (deployed files hold stock Keras layers and need
-nothing).
+(`training_only`). Deployed files hold stock Keras layers and need nothing;
+a training model needs its method's classes, which importing
+`one_keras.methods` registers.
 """
 
-import os
-
-from one_keras.runs import directory
+from one_keras import methods  # noqa: F401  (registers their classes)
+from one_keras import runs
 
 
 def load_model(path, training_only=False):
@@ -29,7 +29,4 @@ def load_model(path, training_only=False):
         ValueError: naming `model`: there is no such file, or it is not a
             whole Keras model.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        return directory.RunDirectory(path).load_model(training_only)
-    return directory.load_keras_file(path)
+    return runs.load_model(path, training_only)

@@ -56,3 +56,19 @@ def test_a_file_keras_cannot_read_is_one_error_naming_it(tmp_path):
                        r"model; pass a `\.keras` file or the run directory "
                        r"a training run wrote\. Received: model=.*model\.h5"):
         model_files.load_model(path)
+
+
+def test_a_class_no_module_registers_is_named_with_the_fix():
+    from one_keras.runs import directory
+    error = TypeError("Could not locate class 'ONEModel'. Make sure custom "
+                      "classes are registered. Full object config: "
+                      + "{'layers': [...]}" * 1000)
+    message = directory._unreadable_model("run/model.keras", error)
+    assert message == (
+        "`model` holds the class 'ONEModel', which no imported module "
+        "registers: load a training model with "
+        "`one_keras.model_files.load_model` (it imports "
+        "`one_keras.methods`, which registers the methods' classes). "
+        "Received: model='run/model.keras'")
+    long = directory._unreadable_model("m.keras", ValueError("x" * 5000))
+    assert len(long) < 500 and long.endswith("...)")

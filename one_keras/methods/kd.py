@@ -15,7 +15,7 @@ import keras
 from keras import ops
 
 from one_keras import losses
-from one_keras import model_files
+from one_keras import runs
 from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
@@ -220,7 +220,7 @@ def resolve_teacher(teacher):
     if isinstance(teacher, (str, os.PathLike)):
         try:
             # Not compiled: its optimizer (if saved with one) is not needed.
-            teacher = model_files.load_model(teacher)
+            teacher = runs.load_model(teacher)
         except ValueError as error:
             raise ValueError(
                 "`teacher` must be a training run directory or a `.keras` "

@@ -1,6 +1,7 @@
 """A training run's directory as one object (`RunDirectory`), the state it
 resumes from (`ResumeState`) and what is not to be written over in it
-(`check_output_path`).
+(`check_output_path`); `load_model` loads a `.keras` file or the model a
+run saved.
 
 The modules here are the only ones that know a run's layout: `layout`
 names its files, `lock` is its `run.lock`, `backup` its per-epoch states.
@@ -14,6 +15,7 @@ _LAZY = {
     "ResumeState": "one_keras.runs.state",
     "RunDirectory": "one_keras.runs.directory",
     "check_output_path": "one_keras.runs.directory",
+    "load_model": "one_keras.runs.directory",
 }
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)

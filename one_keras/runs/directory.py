@@ -226,8 +226,8 @@ class RunDirectory:
 
     def load_model(self, training_only=False):
         """Loads `saved_model_path(training_only)`, not compiled
-        (`load_keras_file`: the caller imports `one_keras.methods` to load
-        a training model)."""
+        (`load_keras_file`; `one_keras.model_files.load_model` registers
+        the methods' classes that a training model needs first)."""
         return load_keras_file(self.saved_model_path(training_only))
 
     def record_export(self, entry):
@@ -556,6 +556,26 @@ def trim_log(path, epochs):
         os.replace(f"{path}.tmp", path)
 
 
+def load_model(path, training_only=False):
+    """Loads a `.keras` file, or the model a training run saved
+    (`RunDirectory.load_model`), not compiled.
+
+    Args:
+        path: str. A `.keras` file, or a training output directory.
+        training_only: bool. See `RunDirectory.saved_model_path`.
+
+    Returns:
+        The `keras.Model`.
+
+    Raises:
+        ValueError: naming `model` and the fix (see `load_keras_file`).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return RunDirectory(path).load_model(training_only)
+    return load_keras_file(path)
+
+
 def load_keras_file(path):
     """Loads a whole `.keras` file, not compiled, with safe mode on.
 
@@ -573,9 +593,9 @@ def load_keras_file(path):
 
     # Registers one_keras' generic layers (older deployed files hold its
     # fused BatchNormalization). A run's training model (`model.keras`)
-    # also needs its method's classes: the caller imports
-    # `one_keras.methods` (this module sits below them: KD loads its
-    # teacher through it).
+    # also needs its method's classes, which `one_keras.model_files`
+    # registers (this module sits below the methods: KD loads its teacher
+    # through it).
     import one_keras.layers  # noqa: F401
     from one_keras import validation
 
@@ -588,11 +608,24 @@ def load_keras_file(path):
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds on a bad file.
-        raise ValueError(
-            "`model` could not be read as a Keras model; pass a `.keras` "
+        raise ValueError(_unreadable_model(path, error)) from error
+
+
+def _unreadable_model(path, error):
+    """The one-line refusal of a `.keras` file Keras could not load."""
+    unknown = re.search(r"Could not locate class '([^']+)'", str(error))
+    if unknown:  # Its message goes on with the model's whole config.
+        return (f"`model` holds the class {unknown.group(1)!r}, which no "
+                "imported module registers: load a training model with "
+                "`one_keras.model_files.load_model` (it imports "
+                "`one_keras.methods`, which registers the methods' "
+                f"classes). Received: model={path!r}")
+    first = str(error).splitlines()[0] if str(error) else ""
+    if len(first) > 300:
+        first = first[:300] + "..."
+    return ("`model` could not be read as a Keras model; pass a `.keras` "
             "file or the run directory a training run wrote. Received: "
-            f"model={path!r} ({type(error).__name__}: "
-            f"{str(error).splitlines()[0]})") from error
+            f"model={path!r} ({type(error).__name__}: {first})")
 
 
 def save_keras(model, path):
