@@ -483,7 +483,7 @@ def main(argv):
     if FLAGS.plan or FLAGS.table_only:
         for name, seed, fields in plan:
             state = "done" if run_name(name, seed) in done else "to run"
-            print(f"{run_name(name, seed):<26}{state:<8}{fields}")
+            print(f"{run_name(name, seed):<32}{state:<8}{fields}")
         if FLAGS.table_only:
             print(write_table(results_dir))
             print(write_budget_table(results_dir))
