@@ -38,7 +38,6 @@ _OUTPUT = flags.DEFINE_string(
 def main(argv):
     del argv  # cli.parse_flags refuses positional arguments.
     from one_keras import data
-    from one_keras import methods  # noqa: F401  (registers the classes)
     from one_keras import model_files
     from one_keras import model_report
     from one_keras import reporting

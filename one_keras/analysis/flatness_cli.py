@@ -45,7 +45,6 @@ def main(argv):
     import numpy as np
 
     from one_keras import data as data_lib
-    from one_keras import methods  # noqa: F401  (registers the classes)
     from one_keras.analysis import flatness
     from one_keras.data import numpy_pipeline
 

@@ -16,7 +16,6 @@ import numpy as np
 from one_keras import backends
 from one_keras import data as data_lib
 from one_keras import deployment
-from one_keras import methods  # noqa: F401  (registers the classes)
 from one_keras import model_files
 from one_keras import provenance
 from one_keras import runs
