@@ -17,7 +17,6 @@ while it runs.
 """
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -248,15 +247,9 @@ class RunDirectory:
             if not isinstance(report.get("exports"), dict):
                 report = {"exports": {}}
             report["exports"][entry["artifact"]] = entry
-            temporary = (f"{path}.{socket.gethostname()}-{os.getpid()}-"
-                         f"{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                with open(temporary, "w") as handle:
-                    json.dump(report, handle, indent=2)
-                os.replace(temporary, path)
-            finally:
-                if os.path.exists(temporary):
-                    os.remove(temporary)
+            write_json(path, report, temporary=(
+                f"{path}.{socket.gethostname()}-{os.getpid()}-"
+                f"{uuid.uuid4().hex[:8]}.tmp"))
 
     # Backups.
 
