@@ -174,8 +174,9 @@ def draw_run(run_dir):
 
 def _run_name(run):
     path = os.path.abspath(os.fspath(run))
-    if not os.path.isdir(path):  # A run's log.csv: the run's name.
-        path = os.path.dirname(path)
+    folder = os.path.dirname(path)
+    if path == RunDirectory(folder).log_path:  # A run's log: the run's name.
+        path = folder
     return os.path.basename(path)
 
 
