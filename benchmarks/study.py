@@ -339,13 +339,26 @@ def budget_summary(results_dir):
                 runs = grouped.setdefault(report["epochs"], {})
                 runs.setdefault(found.group(1), []).append(report)
         if grouped:
-            summary[implementation] = {epochs: {name: {
-                "target": _mean_std([r["target_accuracy"] for r in chosen]),
-                "ensemble": _mean_std([_ensemble_or_target(r)
-                                       for r in chosen])}
-                for name, chosen in runs.items()}
+            summary[implementation] = {
+                epochs: _target_and_ensemble(runs)
                 for epochs, runs in sorted(grouped.items())}
     return summary
+
+
+def _target_and_ensemble(runs):
+    """`_mean_std` of the target and of the ensemble (a single network's
+    own accuracy) of each run name's reports.
+
+    Args:
+        runs: dict. Run name (`one`, `vanilla`) -> list of reports.
+
+    Returns:
+        A dict: run name -> field (`target`, `ensemble`) -> stats.
+    """
+    return {name: {
+        "target": _mean_std([r["target_accuracy"] for r in chosen]),
+        "ensemble": _mean_std([_ensemble_or_target(r) for r in chosen])}
+        for name, chosen in runs.items()}
 
 
 def write_budget_table(results_dir):
@@ -387,11 +400,8 @@ def augment_summary(results_dir):
             recipe = recipes[found.group(2) or ""]
             grouped.setdefault(recipe, {}).setdefault(
                 found.group(1), []).append(report)
-    return {recipe: {name: {
-        "target": _mean_std([r["target_accuracy"] for r in chosen]),
-        "ensemble": _mean_std([_ensemble_or_target(r) for r in chosen])}
-        for name, chosen in runs.items()}
-        for recipe, runs in grouped.items()}
+    return {recipe: _target_and_ensemble(runs)
+            for recipe, runs in grouped.items()}
 
 
 def write_augment_table(results_dir):
