@@ -8,7 +8,8 @@ lacks (`BackendError`). `--help` exits 0, and imports neither Keras nor
 TensorFlow (the tools import them in `main`). Ctrl-C (SIGINT) ends a tool
 with `prog: interrupted` and status 130, SIGTERM with `prog: terminated`
 and status 143, each after the tool's `finally` blocks have run (its
-temporaries removed, its child processes killed).
+temporaries removed, its child processes killed); a second Ctrl-C does not
+cut them short.
 
 TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, `failed call to
 cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it,
@@ -127,6 +128,15 @@ def _terminate(signum, frame):
     raise Terminated(128 + signal.SIGTERM)
 
 
+def _interrupt(signum, frame):
+    """Ctrl-C: `KeyboardInterrupt` once; a second Ctrl-C while the tool's
+    `finally` blocks run (its lock released, its temporaries removed) is
+    ignored, so they run to their end and the tool exits 130."""
+    del signum, frame
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def guarded(main, backend=False):
     """`main` ending in one line: `prog: error: ...` and status 1 for
     `app.UsageError` and `user_errors()`, `prog: interrupted` and status
@@ -175,5 +185,7 @@ def run(main, flags_parser=parse_flags, backend=True):
     """
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
     _help_as_main(main.__module__)
     app.run(guarded(main, backend=backend), flags_parser=flags_parser)

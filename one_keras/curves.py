@@ -15,7 +15,11 @@ figure is drawn.
 import csv
 import os
 
+from one_keras import atomic_files
 from one_keras.runs import RunDirectory
+
+# The `Software` text of the PNGs drawn here: what `one-plot` may replace.
+SOFTWARE = "one_keras curves"
 
 
 def read_log(path):
@@ -102,7 +106,9 @@ def finish_figure(figure, all_axes, output):
     Args:
         figure: a matplotlib `Figure`.
         all_axes: iterable of its `Axes`.
-        output: str. The PNG to write; its folder is made.
+        output: str. The PNG to write; its folder is made. It is written
+            beside and renamed over (`one_keras.atomic_files`), so a link
+            there is replaced, never written through.
     """
     for axes in all_axes:
         axes.grid(alpha=0.3)
@@ -111,8 +117,31 @@ def finish_figure(figure, all_axes, output):
     figure.tight_layout()
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    pyplot().close(figure)
+    try:
+        with atomic_files.replacing(output) as temporary:
+            figure.savefig(temporary, dpi=110, format="png",
+                           metadata={"Software": SOFTWARE})
+    finally:
+        pyplot().close(figure)
+
+
+def is_curves_png(path):
+    """Whether `path` is a PNG that `finish_figure` wrote (its `Software`
+    text says so), which `one-plot` may replace.
+
+    Args:
+        path: str. A file.
+
+    Returns:
+        bool.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and \
+        b"Software\x00" + SOFTWARE.encode() in head
 
 
 def draw_runs(runs, output, names=None):

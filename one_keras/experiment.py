@@ -124,12 +124,15 @@ def run(config, callbacks=None):
 
 def _run(config, strategy, extra_callbacks):
     run_dir = RunDirectory.of_worker(config, strategy)
+    # A folder that is not a run's is refused before anything is written.
+    run_dir.check_writable()
     created = not os.path.isdir(run_dir.path)
     try:
         with run_dir.locked(warn=_warn):
             return _run_locked(config, strategy, extra_callbacks, run_dir)
     except BaseException:
-        if created:  # Failed before writing anything: leave no trace.
+        # Failed before writing anything: leave no trace.
+        if run_dir.unmark_if_unused() and created:
             with contextlib.suppress(OSError):
                 os.rmdir(run_dir.path)
         raise
@@ -172,9 +175,14 @@ class _Training:
 
 def _run_locked(config, strategy, extra_callbacks, run_dir):
     """The steps of a run, in `run_dir`, under its lock."""
+    run_dir.check_writable()  # Again, now that no other run can change it.
+    run_dir.mark()  # First: the folder is a run's before it is written.
     run_dir.remove_partial_files()
     finished = run_dir.finished_report(config, warn=_warn)
     if finished is not None:
+        if not os.path.exists(run_dir.curves_path):  # Killed before it.
+            run_dir.record_final_files(())
+            _draw_curves(run_dir)
         return finished
     dataset = run_inputs.load_run_dataset(config)
     states = [] if config.restart else run_dir.backup_states()
@@ -193,6 +201,7 @@ def _run_locked(config, strategy, extra_callbacks, run_dir):
     # Every check passed: only now the directory holds this run's config.
     if config.restart:
         run_dir.discard()
+    run_dir.record_training_files()
     run_dir.write_config(config.settings())
     return _train_and_finish(run, extra_callbacks)
 
@@ -319,13 +328,16 @@ def _finish(run, results, train_seconds, nan_guard):
         "config": config.settings(),
         "versions": reporting.library_versions(),
     })
+    deployables = model.deployables()
+    run_dir.record_final_files(deployables)
     run_dir.save_training_model(model)
     # Every deployable the method declares, as `<name>.keras`: raw pixels
     # in, logits out, stock Keras layers only.
-    for name, deployable in model.deployables().items():
+    for name, deployable in deployables.items():
         run_dir.save_deployable(name, deployment.stock_copy(deployable))
-    run_dir.write_report(report)
+    # Before the report: a finished run (its report written) has its curves.
     _draw_curves(run_dir)
+    run_dir.write_report(report)
     return report
 
 

@@ -2,7 +2,8 @@
 """
 
 import json
-import os
+
+from one_keras import atomic_files
 
 
 def read_json(path):
@@ -25,7 +26,8 @@ def read_json(path):
 
 def write_json(path, payload, temporary=None):
     """Writes `payload` to `path` atomically (temporary file, fsync,
-    rename), so a kill never leaves half a file.
+    rename: `one_keras.atomic_files.open_replacing`), so a kill never
+    leaves half a file and a link at `path` is replaced, not followed.
 
     Args:
         path: str. The JSON file.
@@ -35,14 +37,5 @@ def write_json(path, payload, temporary=None):
             next start removes). Writers that may run at once each pass
             their own, and one that fails is removed.
     """
-    if temporary is None:
-        temporary = f"{path}.tmp"
-    try:
-        with open(temporary, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with atomic_files.open_replacing(path, "w", temporary) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)

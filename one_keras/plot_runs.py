@@ -13,7 +13,8 @@ from absl import flags
 from one_keras import cli
 
 _OUTPUT = flags.DEFINE_string(
-    "output", "curves.png", "The PNG to write (its folder is made).")
+    "output", "curves.png", "The PNG to write (its folder is made): a new "
+    "file, or a PNG that one-plot drew; never a run's file.")
 _NAMES = flags.DEFINE_list(
     "names", None, "Column titles, one per run, comma-separated (default: "
     "the runs' folder names).")
@@ -36,7 +37,16 @@ def main(argv):
                          f"{cli.program_name()} RUN [RUN ...] --output "
                          "FILE.png")
     from one_keras import curves
-    output = curves.draw_runs(runs, _OUTPUT.value, _NAMES.value)
+    from one_keras.runs import check_output_path
+    output = _OUTPUT.value
+    if not output.lower().endswith(".png"):
+        raise ValueError(f"`output` must be a PNG file, named *.png. "
+                         f"Received: output={output}")
+    # Never a run's file (its backup/, its curves.png), nor a file that
+    # this tool did not draw.
+    check_output_path(output, curves.is_curves_png, "PNG that one-plot drew",
+                      hint="a new *.png")
+    output = curves.draw_runs(runs, output, _NAMES.value)
     print(f"wrote {output}")
 
 

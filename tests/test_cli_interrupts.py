@@ -63,3 +63,45 @@ def test_ctrl_c_in_evaluate_is_one_line(capsys, monkeypatch, tmp_path):
     assert exit_info.value.code == 130
     assert capsys.readouterr().err.strip().splitlines() == [
         "evaluate.py: interrupted"]
+
+
+_SLOW_CLEANUP_TOOL = """
+import os, pathlib, time
+from one_keras import cli
+
+def main(argv):
+    try:
+        print("ready", flush=True)
+        time.sleep(60)
+    finally:
+        print("cleaning", flush=True)
+        time.sleep(1.5)  # The second Ctrl-C lands here.
+        pathlib.Path(os.environ["MARKER"]).write_text("released")
+
+cli.run(main, backend=False)
+"""
+
+
+def test_a_second_ctrl_c_lets_the_cleanups_finish_and_exits_130(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    marker = tmp_path / "released"
+    tool = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CLEANUP_TOOL],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MARKER": str(marker)})
+    try:
+        assert tool.stdout.readline().strip() == "ready"
+        tool.send_signal(signal.SIGINT)
+        assert tool.stdout.readline().strip() == "cleaning"
+        time.sleep(0.2)
+        tool.send_signal(signal.SIGINT)
+        _, err = tool.communicate(timeout=30)
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+    assert tool.returncode == 130, err
+    assert marker.read_text() == "released"
+    assert err.strip().splitlines()[-1].endswith(": interrupted")

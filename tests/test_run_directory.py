@@ -118,20 +118,57 @@ def test_unreadable_config_json_falls_back_to_the_backups_settings(
                               10)
 
 
-def test_discard_run_deletes_the_runs_files_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("marked", [True, False])
+def test_discard_run_deletes_the_runs_files_and_nothing_else(tmp_path,
+                                                             marked):
     run = RunDirectory(tmp_path)
     for name in ("backup", "tensorboard", "workers"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "file").write_text("x")
-    names = ("config.json", "checkpoint.keras", "log.csv", "report.json",
-             "model.keras", "target.keras", "run.lock", "notes.txt")
+    (tmp_path / "backup" / "epoch-00001.weights.h5").write_text("x")
+    (tmp_path / "backup" / "epoch-00001.json").write_text("{}")
+    (tmp_path / "tensorboard" / "train").mkdir()
+    (tmp_path / "tensorboard" / "train" / "events.out.tfevents.1").touch()
+    (tmp_path / "workers" / "file").write_text("x")
+    names = ("checkpoint.keras", "log.csv", "model.keras", "target.keras",
+             "run.lock", "notes.txt")
     for name in names:
+        (tmp_path / name).write_text("x")
+    _write_json(tmp_path / "config.json", TrainConfig().settings())
+    if marked:
+        run.mark()
+
+    run.discard()
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["notes.txt", "run.lock", "workers"] +
+        (["one_keras_run.json"] if marked else []))
+
+
+def test_discard_keeps_a_run_folder_holding_a_users_file(tmp_path):
+    run = RunDirectory(tmp_path)
+    _write_json(tmp_path / "config.json", TrainConfig().settings())
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "epoch-00001.weights.h5").write_text("x")
+    (tmp_path / "backup" / "thesis.tex").write_text("mine")
+    run.mark()
+
+    run.discard()
+
+    assert [p.name for p in (tmp_path / "backup").iterdir()] == [
+        "thesis.tex"]
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_discard_removes_only_what_the_manifest_lists(tmp_path):
+    run = RunDirectory(tmp_path)
+    run.record_files("log.csv")
+    for name in ("log.csv", "model.keras", "report.json"):
         (tmp_path / name).write_text("x")
 
     run.discard()
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "notes.txt", "run.lock", "workers"]
+        "model.keras", "one_keras_run.json", "report.json"]
 
 
 def test_remove_partial_files_removes_the_temporaries_of_killed_saves(

@@ -128,8 +128,8 @@ def test_a_foreign_report_json_is_one_line_and_kept(tmp_path, monkeypatch,
 
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "report.json that no finished one_keras run " \
-        "wrote" in err[0], err
+    assert len(err) == 1 and "holds files that no one_keras run wrote " \
+        "(report.json)" in err[0], err
     assert report.read_text() == '{"accuracy": 0.5}'
 
 

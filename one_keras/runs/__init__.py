@@ -4,7 +4,8 @@ resumes from (`ResumeState`) and what is not to be written over in it
 run saved.
 
 The modules here are the only ones that know a run's layout: `layout`
-names its files, `lock` is its `run.lock`, `backup` its per-epoch states.
+names its files, `lock` is its `run.lock`, `backup` its per-epoch states,
+`ownership` its manifest (what it wrote, where a run may write).
 The names below are imported on first use, so reading a run (e.g.
 `one-predict --help`) does not start Keras.
 """

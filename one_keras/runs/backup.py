@@ -22,6 +22,7 @@ from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 
 STATE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
+METADATA = re.compile(r"^epoch-(\d+)\.json$")
 PARTIAL = "partial.weights.h5"
 LEGACY_WEIGHTS = "latest.weights.h5"  # keras.callbacks.BackupAndRestore.
 LEGACY_METADATA = "training_metadata.json"
@@ -80,6 +81,7 @@ def save_state(model, backup_dir, epoch, metadata, keep=2):
     write_json(f"{stem}.json", {**metadata, "epoch": epoch,
                                 "shapes": _shapes(_variables(model))})
     partial = os.path.join(backup_dir, PARTIAL)
+    _remove(partial)  # A killed save's, or a link: never written through.
     try:
         model.save_weights(partial, overwrite=True)
         with open(partial, "rb+") as handle:
@@ -97,24 +99,39 @@ def save_state(model, backup_dir, epoch, metadata, keep=2):
         _remove(os.path.join(backup_dir, f"epoch-{old_epoch:05d}.json"))
 
 
+def is_backup_file(name):
+    """Whether `name` is a file `save_state` (or an older version's
+    `BackupAndRestore`) writes in a backup folder."""
+    return bool(STATE.match(name) or METADATA.match(name)) or name in (
+        PARTIAL, LEGACY_WEIGHTS, LEGACY_METADATA) or name.endswith(
+        ".json.tmp")
+
+
 def state_bytes(model):
     """Bytes of `model`'s variables and optimizer state: a file's size."""
     return int(sum(np.prod(variable.shape) * np.dtype(variable.dtype).itemsize
                    for variable in _variables(model)))
 
 
-def check_free_space(directory, needed):
-    """Raises the OS's own "No space left" error before a write that would
-    fill the disk.
+def check_free_space(directory, needed, file_bytes=None):
+    """Raises the OS's own "No space left" (or "File too large") error
+    before a write that would fill the disk (or pass the process's file
+    size limit, `ulimit -f`).
+
+    HDF5 can crash the process, not raise, when a write fails midway.
 
     Args:
         directory: str. Where the file goes (it exists).
-        needed: int. Expected bytes of the file; `MARGIN_BYTES` and 10% are
-            added.
+        needed: int. Expected bytes of the file(s); `MARGIN_BYTES` and 10%
+            are added.
+        file_bytes: int or `None`. Expected bytes of the largest one file
+            (`None`: `needed`), checked against the file size limit.
 
     Raises:
-        OSError: `errno.ENOSPC`, naming the free and needed space.
+        OSError: `errno.ENOSPC`, naming the free and needed space, or
+            `errno.EFBIG`, naming the limit.
     """
+    check_file_size_limit(needed if file_bytes is None else file_bytes)
     free = shutil.disk_usage(directory).free
     wanted = int(needed * 1.1) + MARGIN_BYTES
     if free < wanted:
@@ -124,6 +141,29 @@ def check_free_space(directory, needed):
             f"{free / 2**20:.1f} MiB free and the next save needs about "
             f"{wanted / 2**20:.1f} MiB. Free some space and rerun the same "
             "command: it resumes from the last backup")
+
+
+def check_file_size_limit(file_bytes):
+    """Raises `OSError(errno.EFBIG)` unless a file of about `file_bytes`
+    (plus 10% and 1 MiB) fits the process's file size limit
+    (`RLIMIT_FSIZE`, `ulimit -f`).
+
+    Args:
+        file_bytes: int. Expected bytes of the file.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit.
+        return
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    wanted = int(file_bytes * 1.1) + (1 << 20)  # With the format's own.
+    if limit != resource.RLIM_INFINITY and limit < wanted:
+        raise OSError(
+            errno.EFBIG,
+            f"{os.strerror(errno.EFBIG)}: this process may write files of "
+            f"{limit / 2**20:.2f} MiB at most (ulimit -f) and the next save "
+            f"needs about {wanted / 2**20:.1f} MiB. Raise the limit (ulimit "
+            "-f unlimited) and rerun the same command")
 
 
 def list_states(backup_dir):

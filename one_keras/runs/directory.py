@@ -9,7 +9,9 @@ trains through it, evaluation, export and prediction read through it; as
 Keras' `BackupAndRestore` callback owns its backup folder.
 `check_output_path` keeps every other tool's output off a run's files.
 
-Into its `path` a run writes `config.json` (the settings),
+Into its `path` a run writes first `one_keras_run.json`, its manifest
+(`one_keras.runs.ownership`: what the run owns, what it refuses to write
+into), then `config.json` (the settings),
 `checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`),
 `log.csv`, `tensorboard/`, and at the end `model.keras` (the training
 model), `target.keras` (what to deploy) and `report.json`; `run.lock`
@@ -25,8 +27,10 @@ import uuid
 
 # Light to import (Keras and its backend load on the first backup, save or
 # backend check): reading a run, `one-plot` and `--help` need no Keras.
+from one_keras import atomic_files
 from one_keras.runs import layout as run_layout
 from one_keras.runs import lock as run_lock
+from one_keras.runs import ownership
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.runs.state import ResumeState
@@ -44,6 +48,7 @@ TRAINING_FILES = (run_layout.MODEL_NAME, run_layout.CHECKPOINT_NAME)
 # Temporaries of a killed save: `save_keras`, `write_json` and older
 # versions' `tempfile.mkstemp(suffix=".keras")`.
 PARTIAL_FILE = re.compile(r"^(.+\.partial\.keras|.+\.json\.tmp|"
+                          r"log\.csv\.tmp|curves\.png\.tmp|"
                           r"tmp[a-z0-9_]{8}\.keras)$")
 
 
@@ -146,6 +151,58 @@ class RunDirectory:
         a second run here is refused, a dead run's lock taken over)."""
         return run_lock.locked(self.path, warn=warn)
 
+    # What the run owns (`one_keras.runs.ownership`).
+
+    def check_writable(self):
+        """Raises unless a run may write here: the folder is absent, empty
+        or a run's (marked, or of an older version), and not `/`, a link,
+        or inside another run (`ownership.check`).
+
+        Raises:
+            ValueError: in one line naming the fix.
+        """
+        ownership.check(self.path)
+
+    def mark(self):
+        """Writes its manifest, `one_keras_run.json`, unless it has one (a
+        run of an older version: listing its files present)."""
+        ownership.mark(self.path)
+
+    def record_files(self, *names):
+        """Lists `names` (layout names) in its manifest before the run
+        writes them; `discard` removes only what is listed."""
+        ownership.record(self.path, names)
+
+    def record_training_files(self):
+        """`record_files` of what training writes: `config.json`,
+        `log.csv`, `checkpoint.keras`, `backup/`, `tensorboard/`."""
+        self.record_files(
+            run_layout.CONFIG_NAME, run_layout.LOG_NAME,
+            run_layout.CHECKPOINT_NAME, run_layout.BACKUP_NAME,
+            run_layout.TENSORBOARD_NAME)
+
+    def record_final_files(self, deployables):
+        """`record_files` of what a finished run writes: `model.keras`,
+        `curves.png`, `report.json` and `<name>.keras` of each deployable.
+
+        Args:
+            deployables: iterable of str. The deployables' names.
+        """
+        self.record_files(
+            run_layout.MODEL_NAME, run_layout.CURVES_NAME,
+            run_layout.REPORT_NAME,
+            *(run_layout.deployable_file(name) for name in deployables))
+
+    def unmark_if_unused(self):
+        """Removes its manifest when it lists nothing and the folder holds
+        nothing else (a start that failed before writing).
+
+        Returns:
+            bool. Whether the folder is as empty as the run found it.
+        """
+        return os.path.isdir(self.path) and ownership.unmark_if_unused(
+            self.path)
+
     # What the run holds.
 
     def read_config(self):
@@ -173,8 +230,9 @@ class RunDirectory:
         """Raises an `OSError` unless the disk here has room for `copies`
         saves of `model` (`one_keras.runs.backup.check_free_space`)."""
         from one_keras.runs import backup as backup_lib
-        backup_lib.check_free_space(self.path,
-                                    copies * backup_lib.state_bytes(model))
+        size = backup_lib.state_bytes(model)
+        backup_lib.check_free_space(self.path, copies * size,
+                                    file_bytes=size)
 
     def save_checkpoint(self, model):
         """Saves `checkpoint.keras` (every epoch), atomically."""
@@ -196,6 +254,7 @@ class RunDirectory:
         return sorted(
             name[:-len(".keras")] for name in os.listdir(self.path)
             if name.endswith(".keras") and name not in TRAINING_FILES
+            and not PARTIAL_FILE.match(name)
             and os.path.isfile(self.file(name)))
 
     def saved_model_path(self, training_only=False):
@@ -328,6 +387,18 @@ class RunDirectory:
                 f"Received: output_dir={self.path}")
         if config.restart:
             return None
+        from one_keras import backends  # Imports Keras.
+        versions = report.get("versions")
+        trained_on = versions.get("backend") if isinstance(
+            versions, dict) else None
+        if trained_on is not None and trained_on != backends.backend():
+            raise ValueError(
+                f"`output_dir` holds a run finished on the Keras backend "
+                f"{trained_on!r}, and this process runs "
+                f"{backends.backend()!r}: its report is not this backend's "
+                f"result. Use another --output_dir, or --restart to train "
+                f"it again on {backends.backend()!r}. Received: "
+                f"output_dir={self.path}")
         changed = _changed_settings(report.get("config", {}), config,
                                     FINISHED_RUN_CHANGES)
         if changed:
@@ -419,24 +490,26 @@ class RunDirectory:
     # Clean-up.
 
     def discard(self):
-        """Deletes what an earlier run wrote here (`--restart`). Its
-        `run.lock`, `workers/` and any file not of the run's layout stay.
+        """Deletes what an earlier run wrote here (`--restart`): the names
+        its manifest lists (`one_keras.runs.ownership.owned_names`), and of
+        its `backup/` and `tensorboard/` only the files a run writes there
+        (a folder holding anything else stays, with that). Its `run.lock`,
+        `workers/` and any file not listed stay.
         """
-        # The deployables the finished run wrote, as its report names them.
-        report = self.read_report() if os.path.isfile(
-            self.report_path) else None
-        deployables = [run_layout.deployable_file(name) for name in (
-            report or {}).get("deployables", ()) if isinstance(name, str)
-            and os.path.basename(name) == name]
-        for name in (run_layout.BACKUP_NAME, run_layout.TENSORBOARD_NAME):
-            shutil.rmtree(self.file(name), ignore_errors=True)
-        for name in (run_layout.CONFIG_NAME, run_layout.CHECKPOINT_NAME,
-                     run_layout.LOG_NAME, run_layout.REPORT_NAME,
-                     run_layout.MODEL_NAME, run_layout.TARGET_NAME,
-                     run_layout.ENSEMBLE_NAME, run_layout.CURVES_NAME,
-                     *deployables):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.file(name))
+        from one_keras.runs import backup as backup_lib
+        owned = ownership.owned_names(self.path)
+        for name in owned:
+            target = self.file(name)
+            if os.path.islink(target) or os.path.isfile(target):
+                os.remove(target)
+            elif name == run_layout.BACKUP_NAME:
+                _remove_files(target, backup_lib.is_backup_file)
+            elif name == run_layout.TENSORBOARD_NAME:
+                _remove_files(target, _is_summary_file)
+        if ownership.is_marked(self.path):
+            ownership.forget(self.path, [
+                name for name in owned if not os.path.lexists(
+                    self.file(name))])
 
     def remove_partial_files(self):
         """Deletes the temporaries that a killed save left here and in
@@ -453,6 +526,32 @@ class RunDirectory:
         """Keeps the header and the rows of the first `epochs` epochs of
         `log.csv` (see `trim_log`)."""
         trim_log(self.log_path, epochs)
+
+
+def _is_summary_file(name):
+    """Whether `name` is a file Keras' `TensorBoard` callback writes."""
+    return name.startswith("events.out.tfevents.")
+
+
+def _remove_files(folder, is_run_file):
+    """Removes the files under `folder` that `is_run_file(name)` accepts,
+    then the folders left empty, `folder` last; links are removed, never
+    followed."""
+    if os.path.islink(folder):
+        os.remove(folder)
+        return
+    for root, folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            if is_run_file(name):
+                os.remove(os.path.join(root, name))
+        for name in folders:
+            inner = os.path.join(root, name)
+            if os.path.islink(inner):
+                continue
+            with contextlib.suppress(OSError):
+                os.rmdir(inner)  # Only when empty.
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def check_output_path(path, replaceable, what, name="output", hint=""):
@@ -510,13 +609,15 @@ def _run_file_of(path):
 
 
 def _is_run_directory(folder, path):
-    """Whether `folder` is a training run's: it holds `run.lock`, or two of
+    """Whether `folder` is a training run's: it holds `run.lock` or its
+    manifest, or two of
     `RUN_FILES` and `RUN_FOLDERS` (one alone, e.g. a `config.json`, may be
     anyone's). `path` itself does not count."""
     found = [name for name in run_layout.RUN_FILES + run_layout.RUN_FOLDERS
              if os.path.join(folder, name) != path
              and os.path.lexists(os.path.join(folder, name))]
-    return run_layout.LOCK_NAME in found or len(found) >= 2
+    return (run_layout.LOCK_NAME in found or run_layout.MANIFEST_NAME in
+            found or len(found) >= 2)
 
 
 def _changed_settings(saved, config, ignored):
@@ -538,15 +639,14 @@ def trim_log(path, epochs):
     """
     if not os.path.exists(path):
         return
-    with open(path) as handle:
+    with open(path, newline="") as handle:  # Keras writes "\r\n": kept.
         lines = handle.readlines()
     kept = lines[:1] + [line for line in lines[1:]
                         if line.split(",", 1)[0].strip().isdigit()
                         and int(line.split(",", 1)[0]) < epochs]
     if kept != lines:
-        with open(f"{path}.tmp", "w") as handle:
+        with atomic_files.open_replacing(path, "w", newline="") as handle:
             handle.writelines(kept)
-        os.replace(f"{path}.tmp", path)
 
 
 def load_model(path, training_only=False):
@@ -639,9 +739,5 @@ def save_keras(model, path):
     temporary = f"{os.path.splitext(path)[0]}.partial.keras"
     backup_lib.check_free_space(os.path.dirname(path) or ".",
                                 backup_lib.state_bytes(model))
-    try:
+    with atomic_files.replacing(path, temporary) as temporary:
         model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

@@ -1,8 +1,8 @@
 """The files and folders of a run directory, named once.
 
 Only `one_keras.runs` reads these names: `RunDirectory` writes, resumes,
-cleans and loads the files, and `check_output_path` refuses to write over
-them.
+cleans and loads the files, `ownership` lists those a run wrote, and
+`check_output_path` refuses to write over them.
 """
 
 CONFIG_NAME = "config.json"
@@ -21,8 +21,12 @@ CURVES_NAME = "curves.png"
 # Under `multi_worker`, the folder of the workers other than the chief.
 WORKERS_NAME = "workers"
 
+# The run's manifest: written first, it marks the folder as a run and lists
+# what the run wrote there (`one_keras.runs.ownership`).
+MANIFEST_NAME = "one_keras_run.json"
+
 # What marks a folder as a run directory, and what no other output may be.
-RUN_FILES = (CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
+RUN_FILES = (MANIFEST_NAME, CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
              MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME, EXPORT_REPORT_NAME,
              CURVES_NAME)
 RUN_FOLDERS = (BACKUP_NAME, TENSORBOARD_NAME, WORKERS_NAME)

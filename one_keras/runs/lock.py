@@ -50,7 +50,9 @@ def acquire(directory, warn=print):
     owner = {"pid": os.getpid(), "host": socket.gethostname(),
              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as handle:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(temporary)  # A link there is never written through.
+    with open(temporary, "x") as handle:
         json.dump(owner, handle)
     try:
         with _one_taker_at_a_time(directory):
