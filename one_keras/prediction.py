@@ -324,19 +324,44 @@ def softmax(logits):
 
 
 def parse_class_names(value):
-    """Class names from `--class_names`: a text file with one name a line,
-    or names separated by commas.
+    """Class names from `--class_names`: a text file with one name a line
+    (UTF-8, a byte order mark allowed; blank lines left out), or names
+    separated by commas.
 
     Returns:
         A list of str, or `None` for an empty `value`.
+
+    Raises:
+        ValueError: an empty name among the commas, no name at all, or a
+            name given twice.
     """
     if not value:
         return None
     if os.path.isfile(value):
-        with open(value, encoding="utf-8") as handle:
-            names = [line.strip() for line in handle]
-        return [name for name in names if name]
-    return [name.strip() for name in value.split(",")]
+        # "utf-8-sig": a BOM (Windows Notepad) is no part of the first name.
+        with open(value, encoding="utf-8-sig") as handle:
+            names = [name for name in (line.strip() for line in handle)
+                     if name]
+        source = f"the file {value}"
+    else:
+        names = [name.strip() for name in value.lstrip("\ufeff").split(",")]
+        source = "the commas"
+        if not all(names):
+            raise ValueError(
+                "`class_names` must be names separated by commas, none "
+                "empty (or a text file with one a line). Received: "
+                f"class_names={value!r}")
+    if not names:
+        raise ValueError(f"`class_names` names no class: {source} holds "
+                         "none. Give one name a line, in label order. "
+                         f"Received: class_names={value!r}")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(
+            f"`class_names` must name each class once; {source} give "
+            f"{', '.join(map(repr, twice[:5]))} more than once. Received: "
+            f"class_names={value!r}")
+    return names
 
 
 def list_images(inputs, exclude=()):

@@ -331,3 +331,23 @@ def test_a_named_pipe_is_skipped_not_read(predict, capsys, monkeypatch,
                               input=folder)
     assert code == 0 and top_classes(out) == {"red.png": "a_red"}
     assert len(err) == 1 and "pipe.png: not a regular file" in err[0]
+
+
+def test_class_names_lose_a_byte_order_mark_and_refuse_empty_names(
+        predict, capsys, monkeypatch, tmp_path, images, run_dir):
+    """Issue 37, finding 17: a UTF-8 BOM stayed in the first class name;
+    `--class_names ,,,` was accepted (every class named "")."""
+    names = tmp_path / "names.txt"
+    names.write_text("rot\ngruen\nblau\n", encoding="utf-8-sig")
+    assert prediction.parse_class_names(str(names)) == ["rot", "gruen",
+                                                        "blau"]
+    for value, message in ((",,,", "none empty"), ("a,,b", "none empty"),
+                           ("a,b,a", "each class once")):
+        with pytest.raises(ValueError, match=message):
+            prediction.parse_class_names(value)
+    (tmp_path / "blank.txt").write_text("\n \n")
+    with pytest.raises(ValueError, match="names no class"):
+        prediction.parse_class_names(str(tmp_path / "blank.txt"))
+    code, _, err = run_tool(predict, capsys, monkeypatch, model=run_dir,
+                            input=images, class_names=",,,")
+    assert code == 1 and len(err) == 1 and "none empty" in err[0]
