@@ -9,8 +9,10 @@ trains through it, evaluation, export and prediction read through it; as
 Keras' `BackupAndRestore` callback owns its backup folder.
 `check_output_path` keeps every other tool's output off a run's files.
 
-Into its `path` a run writes `config.json` (the settings),
-`checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`),
+Into its `path` a run writes `config.json` (the settings), `inputs.json`
+(what later commands need of its inputs: class names, data location, KD's
+teacher), `checkpoint.keras` (every epoch), `backup/`
+(`one_keras.runs.backup`),
 `log.csv`, `tensorboard/`, and at the end `model.keras` (the training
 model), `target.keras` (what to deploy) and `report.json`; `run.lock`
 while it runs.
@@ -105,6 +107,11 @@ class RunDirectory:
         return self.file(run_layout.CONFIG_NAME)
 
     @property
+    def inputs_path(self):
+        """Its `inputs.json`: what later commands need of its inputs."""
+        return self.file(run_layout.INPUTS_NAME)
+
+    @property
     def report_path(self):
         return self.file(run_layout.REPORT_NAME)
 
@@ -155,6 +162,16 @@ class RunDirectory:
     def write_config(self, settings):
         """Writes `config.json` atomically."""
         write_json(self.config_path, settings)
+
+    def read_inputs(self):
+        """Its `inputs.json` (`one_keras.run_inputs.inputs_record`: class
+        names, data location, KD's teacher), or `None` (a run of an
+        earlier version, or unreadable)."""
+        return read_json(self.inputs_path)
+
+    def write_inputs(self, record):
+        """Writes `inputs.json` atomically."""
+        write_json(self.inputs_path, record)
 
     def read_report(self):
         """Its `report.json`, or `None` if missing or unreadable."""
