@@ -3,8 +3,14 @@
 The names below are imported on first use, so that `import one_keras` (and
 the command line tools' `--help`) does not import Keras and TensorFlow.
 Importing `one_keras.methods` registers every one_keras class for `.keras`
-loading (`one_keras.model_files.load_model` does it).
+loading (`one_keras.model_files.load_model` does it); `import one_keras`
+does it too where Keras is already imported (`import keras` sorts first),
+so that `keras.saving.load_model("runs/x/model.keras")` reads a run's
+training model.
 """
+
+import importlib
+import sys
 
 from one_keras import lazy_names
 
@@ -24,3 +30,6 @@ __all__ = ["ONEModel", "build_one_network", "from_backbone", "losses",
            "methods", "models"]
 
 __getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)
+
+if "keras" in sys.modules:  # Keras is loaded: registering costs little.
+    importlib.import_module("one_keras.methods")

@@ -25,6 +25,8 @@ import sys
 from absl import app
 from absl import flags
 
+from one_keras import flagfiles
+
 # Whether the user chose TensorFlow's C++ log level (before a tool set it).
 _USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -64,6 +66,10 @@ def parse_flags(argv):
     Returns:
         `[program name]`: tools take flags only.
     """
+    try:
+        flagfiles.check_flagfiles(argv)
+    except ValueError as error:
+        fail(error)
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as error:

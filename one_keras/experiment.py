@@ -80,6 +80,8 @@ def run(config, callbacks=None):
 
     Writes to `config.output_dir` (a `one_keras.runs.RunDirectory`):
     `run.lock` (while it runs; a second run there is refused), `config.json`,
+    `inputs.json` (`run_inputs.inputs_record`: the class names, the data
+    location, KD's teacher; a resume on data of other classes is refused),
     `checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`:
     rerunning the same config resumes there; only
     `runs.directory.RESUMABLE_CHANGES` may differ), `log.csv`,
@@ -188,6 +190,9 @@ def _run_locked(config, strategy, extra_callbacks, run_dir):
     states = [] if config.restart else run_dir.backup_states()
     changes = (run_dir.resumable_changes(config, states, dataset.num_classes)
                if states else {})
+    if states:
+        run_inputs.check_same_classes(
+            run_dir, run_inputs.inputs_record(config, dataset))
     run = _Training(config, strategy, run_dir, dataset, steps=(
         config.steps_per_epoch or -(-dataset.num_train // config.batch_size)))
     _build_and_restore(run, resume=bool(states))
@@ -203,6 +208,8 @@ def _run_locked(config, strategy, extra_callbacks, run_dir):
         run_dir.discard()
     run_dir.record_training_files()
     run_dir.write_config(config.settings())
+    # What predict and evaluate read later: the classes, the data location.
+    run_dir.write_inputs(run_inputs.inputs_record(config, dataset, run.model))
     return _train_and_finish(run, extra_callbacks)
 
 

@@ -6,9 +6,10 @@ directory, a `.tflite` or an `.onnx` file. `--input` is an image file or a
 folder, searched recursively (hidden files and folders left out); repeat it
 for several. Each image is resized to the model's input as the image-folder
 pipeline resizes it (`one_keras.prediction`), and one line per image shows
-its top `--top_k` classes with their probabilities, named where the run
-knows its classes (its dataset's names, from its `config.json`), else by
-`--class_names` or by index. A file that is not an image is named in a
+its top `--top_k` classes with their probabilities, named by
+`--class_names`, else as the run named its classes when it trained (its
+`inputs.json`; a warning where its image folder's classes changed since),
+else by index. A file that is not an image is named in a
 warning and skipped. `--output` also writes the predictions as CSV.
 """
 
@@ -53,6 +54,9 @@ def main(argv):
     predictor = prediction.load_predictor(
         _MODEL.value, deployable=_DEPLOYABLE.value,
         class_names=prediction.parse_class_names(_CLASS_NAMES.value))
+
+    for note in predictor.notes:
+        print(f"{cli.program_name()}: warning: {note}", file=sys.stderr)
 
     def skip(path, reason):
         print(f"{cli.program_name()}: warning: skipping "

@@ -68,6 +68,8 @@ class Predictor:
             trained on `imagenet2012`) instead of resizing to the input.
         source: str. What was loaded: a file or SavedModel directory.
         format: str. `"keras"`, `"savedmodel"`, `"tflite"` or `"onnx"`.
+        notes: tuple of str. One-line warnings for the user (e.g. the
+            run's image folder has other classes now).
     """
 
     run: Callable
@@ -77,6 +79,7 @@ class Predictor:
     center_crop: bool
     source: str
     format: str
+    notes: tuple = ()
 
     def label(self, index):
         """The name of class `index`, else the index as a string."""
@@ -138,8 +141,10 @@ def load_predictor(model, deployable=None, class_names=None):
             (`<deployable>.keras`); `None` is `"target"`. Only for a run
             directory.
         class_names: list of str or `None`. Names of the classes, in label
-            order; `None` takes the run's (its dataset's, from the
-            `config.json` of the run the model is in), else the indices.
+            order; `None` takes those the run the model is in stored when
+            it trained (`inputs.json`; for a run of an earlier version its
+            dataset's fixed names: digits, tfds), else the indices. An
+            image folder is never listed to name classes.
 
     Returns:
         A `Predictor`.
@@ -177,17 +182,54 @@ def load_predictor(model, deployable=None, class_names=None):
                 f"classes, in label order. Received: {len(class_names)} "
                 f"names ({', '.join(class_names[:5])}"
                 f"{', ...' if len(class_names) > 5 else ''})")
-    elif isinstance(config.get("dataset"), str):
-        data_dir = config.get("data_dir")
-        class_names = labels.dataset_class_names(
-            config["dataset"], data_dir if isinstance(data_dir, str) else
-            None)
-        if class_names is not None and len(class_names) != num_classes:
-            class_names = None  # Not this model's classes: print indices.
+        notes = ()
+    else:
+        class_names, notes = _run_class_names(run_dir, config, num_classes)
     return Predictor(run=run, input_shape=input_shape,
                      num_classes=num_classes, class_names=class_names,
                      center_crop=config.get("dataset") == "imagenet2012",
-                     source=model, format=kind)
+                     source=model, format=kind, notes=notes)
+
+
+def _run_class_names(run_dir, config, num_classes):
+    """The class names the run stored when it trained (`inputs.json`),
+    and a note where its image folder's classes changed since; for a run
+    of an earlier version, a dataset's fixed names (digits, tfds), never
+    an image folder's classes as they are now.
+
+    Returns:
+        `(class_names or None, notes)`: `notes` a tuple of one-line str.
+    """
+    recorded = run_dir.read_inputs() or {}
+    trained = recorded.get("class_names")
+    dataset = config.get("dataset")
+    if isinstance(trained, list) and len(trained) == num_classes and all(
+            isinstance(name, str) for name in trained):
+        location = recorded.get("data_location")
+        train = os.path.join(location, "train") if isinstance(
+            location, str) else None
+        if recorded.get("dataset") != "image_folder" or train is None or \
+                not os.path.isdir(train):
+            return trained, ()
+        change = labels.changed_classes(
+            trained, image_folder.class_folders(train))
+        return trained, ((
+            f"the classes of {location} changed since the run trained on "
+            f"it ({change}); labels are the {num_classes} classes it "
+            "trained on."),) if change else ()
+    if not isinstance(dataset, str):
+        return None, ()
+    if dataset == "image_folder":
+        return None, (
+            f"{run_dir.path} does not record its class names (trained by "
+            "an earlier version): classes are shown by index; pass "
+            "--class_names to name them.",)
+    data_dir = config.get("data_dir")
+    names = labels.dataset_class_names(
+        dataset, data_dir if isinstance(data_dir, str) else None)
+    if names is not None and len(names) != num_classes:
+        names = None  # Not this model's classes: print indices.
+    return names, ()
 
 
 def _deployable_path(run_dir, deployable):
@@ -324,19 +366,44 @@ def softmax(logits):
 
 
 def parse_class_names(value):
-    """Class names from `--class_names`: a text file with one name a line,
-    or names separated by commas.
+    """Class names from `--class_names`: a text file with one name a line
+    (UTF-8, a byte order mark allowed; blank lines left out), or names
+    separated by commas.
 
     Returns:
         A list of str, or `None` for an empty `value`.
+
+    Raises:
+        ValueError: an empty name among the commas, no name at all, or a
+            name given twice.
     """
     if not value:
         return None
     if os.path.isfile(value):
-        with open(value, encoding="utf-8") as handle:
-            names = [line.strip() for line in handle]
-        return [name for name in names if name]
-    return [name.strip() for name in value.split(",")]
+        # "utf-8-sig": a BOM (Windows Notepad) is no part of the first name.
+        with open(value, encoding="utf-8-sig") as handle:
+            names = [name for name in (line.strip() for line in handle)
+                     if name]
+        source = f"the file {value}"
+    else:
+        names = [name.strip() for name in value.lstrip("\ufeff").split(",")]
+        source = "the commas"
+        if not all(names):
+            raise ValueError(
+                "`class_names` must be names separated by commas, none "
+                "empty (or a text file with one a line). Received: "
+                f"class_names={value!r}")
+    if not names:
+        raise ValueError(f"`class_names` names no class: {source} holds "
+                         "none. Give one name a line, in label order. "
+                         f"Received: class_names={value!r}")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(
+            f"`class_names` must name each class once; {source} give "
+            f"{', '.join(map(repr, twice[:5]))} more than once. Received: "
+            f"class_names={value!r}")
+    return names
 
 
 def list_images(inputs, exclude=()):

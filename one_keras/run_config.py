@@ -4,6 +4,8 @@ import dataclasses
 import os
 import sys
 
+import numpy as np
+
 from one_keras import data as data_lib
 from one_keras import distribution
 from one_keras import methods as methods_lib
@@ -127,6 +129,15 @@ class TrainConfig:
     verbose: int | str = "auto"
 
     def __post_init__(self):
+        # NumPy scalars (`np.int64(30)`, `np.float32(0.1)`) become the
+        # Python values they hold: `config.json` and the report are JSON.
+        for field in dataclasses.fields(self):
+            object.__setattr__(self, field.name,
+                               _python_scalar(getattr(self, field.name)))
+        if isinstance(self.options, dict):
+            object.__setattr__(self, "options", {
+                name: _python_scalar(value)
+                for name, value in self.options.items()})
         # Types first: a string is never a bool ("False" is truthy) nor a
         # number, and every later check may then compare values.
         for name in PATH_FIELDS:  # A pathlib.Path is kept as its str.
@@ -276,6 +287,12 @@ class TrainConfig:
         settings["block"] = self.recipe_value("block")
         settings.update(dataclasses.asdict(self.method_options()))
         return settings
+
+
+def _python_scalar(value):
+    """`value`, or the Python value a NumPy scalar holds (`np.int64(3)` ->
+    `3`); the checks then see the Python type."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def fit_verbosity(verbose, stream=None):

@@ -1,8 +1,13 @@
-"""The data of a training run: its dataset and the batches `fit` reads."""
+"""The data of a training run: its dataset, the batches `fit` reads, and
+what later commands need of them (`inputs_record`, a run's `inputs.json`).
+"""
+
+import os
 
 from one_keras import backends
 from one_keras import data as data_lib
 from one_keras import distribution
+from one_keras.data import labels
 from one_keras.data import numpy_pipeline
 
 
@@ -27,6 +32,60 @@ def load_run_dataset(config):
         return data_lib.load_dataset(config.dataset, download=config.download,
                                      **options)
     return numpy_pipeline.load_numpy_dataset(config.dataset, **options)
+
+
+def inputs_record(config, dataset, model=None):
+    """What later commands need of a run's inputs, as `inputs.json` holds
+    it: predict and evaluate read the class names and the data location
+    from it instead of the data folder as it is then.
+
+    Args:
+        config: `one_keras.run_config.TrainConfig`.
+        dataset: what `load_run_dataset(config)` returned.
+        model: the training model or `None`. A KD model adds its teacher's
+            input contract (`KDModel.teacher_input`).
+
+    Returns:
+        A dict of JSON values: `dataset`; `data_dir` as given and
+        `data_location`, its absolute path (`None` without one);
+        `num_classes`; `class_names` in label order (`None` where the
+        dataset does not name them); and for KD `teacher`.
+    """
+    data_dir = config.data_dir
+    location = os.path.abspath(data_dir) if data_dir else None
+    names = labels.dataset_class_names(config.dataset, location)
+    if names is not None and len(names) != dataset.num_classes:
+        names = None
+    record = {"dataset": config.dataset, "data_dir": data_dir,
+              "data_location": location,
+              "num_classes": int(dataset.num_classes),
+              "class_names": names}
+    teacher = getattr(model, "teacher_input", None)
+    if teacher:
+        record["teacher"] = teacher
+    return record
+
+
+def check_same_classes(run_dir, record):
+    """Refuses to resume a run on data whose classes changed (renamed,
+    added or removed class folders) since it trained.
+
+    Args:
+        run_dir: `one_keras.runs.RunDirectory`. The run to resume.
+        record: dict. `inputs_record` of the data now.
+
+    Raises:
+        ValueError: the run's `inputs.json` names other classes.
+    """
+    trained = (run_dir.read_inputs() or {}).get("class_names")
+    now = record.get("class_names")
+    if not isinstance(trained, list) or now is None:
+        return
+    change = labels.changed_classes(trained, now)
+    if change:
+        raise ValueError(run_dir.unresumable(
+            f"the classes of its data changed since it trained ({change})"
+        ))
 
 
 def fit_inputs(config, dataset, strategy, start_epoch, steps):

@@ -78,3 +78,41 @@ def test_tools_report_os_errors_in_one_line(tmp_path):
         assert lines[-1].startswith(f"{prog}: error: "), lines[-5:]
         assert "Traceback" not in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["a_file"]
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda tmp: "/dev/zero", "is not a regular file"),
+    (lambda tmp: str(tmp), "is not a regular file"),
+    (lambda tmp: _write(tmp / "big.flags", b"#" * (2 << 20)),
+     "more than a flagfile's"),
+    (lambda tmp: _write(tmp / "bin.flags", b"--epochs=1\n\0\xff"),
+     "is not a text file"),
+    # A flagfile naming /dev/zero, as `--flagfile /dev/zero` does.
+    (lambda tmp: _write(tmp / "outer.flags", b"--flagfile=/dev/zero\n"),
+     "/dev/zero is not a regular file"),
+])
+def test_a_flagfile_that_is_no_text_file_is_refused(
+        capsys, monkeypatch, tmp_path, make, expected):
+    """Issue 37, finding 13: `--flagfile=/dev/zero` hung, eating memory."""
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    path = make(tmp_path)
+    for argv in ([f"--flagfile={path}"], ["--flagfile", path]):
+        with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
+            cli.parse_flags(["train.py", *argv])
+        assert exit_info.value.code == 1
+        line = _one_error_line(capsys)
+        assert "`flagfile` must be a text file" in line and expected in line
+
+
+def test_a_text_flagfile_nesting_another_is_read(tmp_path):
+    inner = _write(tmp_path / "inner.flags", b"--epochs=3\n")
+    outer = _write(tmp_path / "outer.flags",
+                   f"# a comment\n--flagfile={inner}\n".encode())
+    with flagsaver.flagsaver():
+        cli.parse_flags(["train.py", f"--flagfile={outer}"])
+        assert flags.FLAGS.epochs == 3
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return str(path)

@@ -203,3 +203,19 @@ def test_a_target_keras_of_an_earlier_version_is_told_apart(runs, digits,
     with pytest.raises(ValueError, match="does not normalise raw pixels"):
         export_model_lib.export_model(old, tmp_path / "t.onnx",
                                       format="onnx", dataset="digits")
+
+
+def test_a_run_stores_what_later_commands_need(runs):
+    """Issue 37: the class names, the data location and KD's teacher are
+    stored at training time (`inputs.json`), not re-read later."""
+    for method, (run_dir, _) in runs.items():
+        inputs = json.loads((run_dir / run_layout.INPUTS_NAME).read_text())
+        assert inputs["dataset"] == "digits"
+        assert inputs["class_names"] == [str(d) for d in range(10)]
+        assert ("teacher" in inputs) == (method == "kd"), method
+    teacher = json.loads((runs["kd"][0] / run_layout.INPUTS_NAME)
+                         .read_text())["teacher"]
+    # A run directory teaches from its training model, normalised its way.
+    assert teacher["path"] in {os.path.abspath(d) for d, _ in runs.values()}
+    assert teacher["input"] == "normalised"
+    assert set(teacher["normalization"]) == {"mean", "std"}

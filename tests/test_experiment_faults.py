@@ -287,6 +287,19 @@ def test_data_of_other_classes_is_refused_until_restart(tmp_path):
     with pytest.raises(Interrupt):
         experiment.run(config, callbacks=[KillAtEpoch(1)])
     backups = _files(run / "backup")
+    # The run stored its classes and where its data is (issue 37, 4).
+    inputs = json.loads((run / run_layout.INPUTS_NAME).read_text())
+    assert inputs["class_names"] == ["a", "b"]
+    assert inputs["data_location"] == os.path.abspath(two)
+    assert inputs["num_classes"] == 2 and "teacher" not in inputs
+    # As many classes, one renamed: the labels would change meaning.
+    (tmp_path / "two" / "train" / "b").rename(tmp_path / "two" / "train" /
+                                              "aardvark")
+    with pytest.raises(ValueError, match=r"cannot be resumed .* the classes "
+                       r"of its data changed since it trained \(2 classes "
+                       r"now, 2 when trained; new: aardvark; gone: b\)"):
+        experiment.run(config)
+    assert _files(run / "backup") == backups
     other = dataclasses.replace(config, data_dir=three)
 
     # --data_dir may change on resume (a moved copy), the classes may not:

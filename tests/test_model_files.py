@@ -72,3 +72,28 @@ def test_a_class_no_module_registers_is_named_with_the_fix():
         "Received: model='run/model.keras'")
     long = directory._unreadable_model("m.keras", ValueError("x" * 5000))
     assert len(long) < 500 and long.endswith("...)")
+
+
+@pytest.mark.slow  # A fresh Python process importing Keras.
+def test_import_one_keras_lets_keras_load_a_training_model(tmp_path):
+    """Issue 37, finding 17: `import one_keras` then
+    `keras.saving.load_model("runs/x/model.keras")` failed with Keras'
+    message holding the model's whole config (tens of kB)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    from one_keras import methods
+
+    methods.build_method_model("one", num_classes=3, input_shape=(8, 8, 3),
+                               depth=8, width=4).save(tmp_path / "m.keras")
+    code = ("import sys\nimport keras\nimport one_keras\n"
+            "print(type(keras.saving.load_model(sys.argv[1])).__name__)")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.keras")],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(root)))
+    assert result.stdout.strip().splitlines()[-1:] == ["ONEModel"], \
+        result.stderr[-2000:]

@@ -78,6 +78,11 @@ def run_dir(tmp_path_factory):
     run.mkdir()
     (run / "config.json").write_text(json.dumps(
         {"dataset": "image_folder", "data_dir": str(folder), "seed": 0}))
+    # As a run stores them when it trains (`run_inputs.inputs_record`).
+    (run / "inputs.json").write_text(json.dumps(
+        {"dataset": "image_folder", "data_dir": str(folder),
+         "data_location": str(folder), "num_classes": 3,
+         "class_names": FOLDERS}))
     colour_classifier().save(run / "target.keras")
     colour_classifier(reverse=True).save(run / "ensemble.keras")
     return run
@@ -331,3 +336,55 @@ def test_a_named_pipe_is_skipped_not_read(predict, capsys, monkeypatch,
                               input=folder)
     assert code == 0 and top_classes(out) == {"red.png": "a_red"}
     assert len(err) == 1 and "pipe.png: not a regular file" in err[0]
+
+
+def test_class_names_lose_a_byte_order_mark_and_refuse_empty_names(
+        predict, capsys, monkeypatch, tmp_path, images, run_dir):
+    """Issue 37, finding 17: a UTF-8 BOM stayed in the first class name;
+    `--class_names ,,,` was accepted (every class named "")."""
+    names = tmp_path / "names.txt"
+    names.write_text("rot\ngruen\nblau\n", encoding="utf-8-sig")
+    assert prediction.parse_class_names(str(names)) == ["rot", "gruen",
+                                                        "blau"]
+    for value, message in ((",,,", "none empty"), ("a,,b", "none empty"),
+                           ("a,b,a", "each class once")):
+        with pytest.raises(ValueError, match=message):
+            prediction.parse_class_names(value)
+    (tmp_path / "blank.txt").write_text("\n \n")
+    with pytest.raises(ValueError, match="names no class"):
+        prediction.parse_class_names(str(tmp_path / "blank.txt"))
+    code, _, err = run_tool(predict, capsys, monkeypatch, model=run_dir,
+                            input=images, class_names=",,,")
+    assert code == 1 and len(err) == 1 and "none empty" in err[0]
+
+
+def test_class_names_are_the_runs_whatever_its_folder_holds_now(
+        predict, capsys, monkeypatch, tmp_path, images, run_dir):
+    """Issue 37, finding 4: after `mv train/fish train/aardvark` a fish was
+    labelled "dog": the classes came from the folder as it is today."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    folder = tmp_path / "photos"
+    for name in ("aardvark", *FOLDERS[:2]):  # c_blue renamed: sorts first.
+        (folder / "train" / name).mkdir(parents=True)
+    # The run trained on `folder`, whose class folders changed since.
+    for name, key in (("config.json", "data_dir"),
+                      ("inputs.json", "data_location")):
+        saved = json.loads((run / name).read_text())
+        (run / name).write_text(json.dumps({**saved, key: str(folder)}))
+    code, out, err = run_tool(predict, capsys, monkeypatch, model=run,
+                              input=images)
+    assert code == 0
+    assert top_classes(out) == {"red.png": "a_red", "green.jpg": "b_green",
+                                "blue.bmp": "c_blue"}
+    assert len(err) == 2 and "skipping" in err[1]
+    assert "changed since the run trained on it (3 classes now, 3 when " \
+        "trained; new: aardvark; gone: c_blue)" in err[0]
+    # A run of an earlier version stored none: indices, never the folder's.
+    (run / "inputs.json").unlink()
+    code, out, err = run_tool(predict, capsys, monkeypatch, model=run,
+                              input=images / "red.png")
+    assert code == 0 and top_classes(out) == {"red.png": "0"}
+    assert "does not record its class names" in err[0]

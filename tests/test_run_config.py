@@ -99,3 +99,24 @@ def test_from_settings_keeps_or_refuses_every_key():
         run_config.TrainConfig.from_settings({"epoch": 3})
     with pytest.raises(ValueError, match="`options` must be a dict"):
         run_config.TrainConfig.from_settings(options=[("num_branches", 5)])
+
+
+def test_numpy_scalars_become_python_values():
+    """Issue 37, finding 14: NumPy scalars were accepted, then the run
+    crashed writing `config.json` after loading its data."""
+    import json
+
+    import numpy as np
+
+    config = run_config.TrainConfig(
+        epochs=np.int64(1), lr=np.float32(0.5), depth=np.int32(8),
+        restart=np.bool_(True), dataset=np.str_("digits"),
+        options={"num_branches": np.int64(2)})
+    settings = config.settings()
+    json.dumps(settings)  # Raised "int64 is not JSON serializable".
+    assert type(config.epochs) is int and config.epochs == 1
+    assert type(config.lr) is float and config.lr == 0.5
+    assert type(config.restart) is bool
+    assert type(settings["num_branches"]) is int
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):
+        run_config.TrainConfig(epochs=np.int64(0))

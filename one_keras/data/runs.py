@@ -2,7 +2,11 @@
 
 `one_keras.experiment.run` writes `config.json` into its output directory;
 export, evaluation and the flatness analysis read it so that a run is
-evaluated on the data (and preprocessing) it was trained with.
+evaluated on the data (and preprocessing) it was trained with. Its
+`inputs.json` (`one_keras.run_inputs.inputs_record`) gives the absolute
+data location, so that a relative `data_dir` does not depend on the
+working directory, and the class names, so that an image folder whose
+classes changed since is refused (its labels would not be the model's).
 """
 
 import os
@@ -69,6 +73,12 @@ def run_data_settings(model_path, dataset=None, data_dir=None,
         _check_field(path, "image_size", config.get("image_size"), int,
                      "an integer >= 0 (0: the dataset's size)", minimum=0)
     _check_field(path, "seed", config.get("seed"), int, "an integer")
+    recorded = run_dir.read_inputs() or {}
+    if not data_dir and recorded.get("dataset") == name and isinstance(
+            recorded.get("data_location"), str) and recorded.get(
+            "data_dir") == config.get("data_dir"):
+        # Where training found it, from whatever the working directory.
+        data_dir = recorded["data_location"]
     settings = {"name": name,
                 "data_dir": data_dir or config.get("data_dir") or None,
                 "image_size": image_size or config.get("image_size") or None,
@@ -90,6 +100,42 @@ def _check_field(path, field, value, kind, rule, minimum=None):
     raise ValueError(
         f"`{field}` in {path} must be {rule} (the run config was edited or "
         f"damaged); {fix}. Received: {field}={value!r}")
+
+
+def check_run_classes(model_path, name, data_dir):
+    """Refuses an image folder whose classes are not those the run (of
+    `model_path`) trained on, as its `inputs.json` names them.
+
+    Args:
+        model_path: str. A training output directory or a `.keras` file in
+            one.
+        name: str. The dataset to load.
+        data_dir: str or `None`. The image folder to load.
+
+    Raises:
+        ValueError: its `train/` class folders differ from the run's
+            classes (renamed, added, removed): its labels would not be the
+            model's. Runs of earlier versions record no classes and pass.
+    """
+    from one_keras.data import image_folder
+    from one_keras.data import labels
+
+    recorded = RunDirectory.of_model(model_path).read_inputs() or {}
+    trained = recorded.get("class_names")
+    train = os.path.join(data_dir or "", "train")
+    if name != "image_folder" or recorded.get("dataset") != name or \
+            not isinstance(trained, list) or not data_dir or \
+            not os.path.isdir(train):
+        return
+    change = labels.changed_classes(trained, image_folder.class_folders(
+        train))
+    if change:
+        raise ValueError(
+            f"The classes of the image folder --data_dir={data_dir} "
+            f"changed since the run of `model` trained on it ({change}), "
+            "so its labels are not the model's. Restore its class folders "
+            "or pass --data_dir of a folder with the run's classes. "
+            f"Received: model={os.fspath(model_path)}")
 
 
 def load_run_dataset(model_path, dataset=None, data_dir=None,
@@ -118,6 +164,7 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
     settings = run_data_settings(model_path, dataset, data_dir, image_size,
                                  skip_bad_images)
     name = settings.pop("name")
+    check_run_classes(model_path, name, settings["data_dir"])
     if not backends.is_tensorflow() and name in numpy_pipeline.DATASETS:
         return numpy_pipeline.load_numpy_dataset(name, augment="none",
                                                  **settings)

@@ -12,8 +12,10 @@ import dataclasses
 import os
 
 import keras
+import numpy as np
 from keras import ops
 
+from one_keras import deployment
 from one_keras import losses
 from one_keras import runs
 from one_keras import validation
@@ -70,6 +72,10 @@ class KDModel(MethodModel):
         temperature: float. Temperature `T` > 0. Defaults to `3.0`.
         weight_decay: float. Coupled L2 weight decay. Defaults to `1e-4`.
         normalization: dict or `None`. Recorded for export.
+        teacher_input: dict or `None`. What input the teacher's file takes
+            (`{"path": ..., "input": "raw" or "normalised",
+            "normalization": {...}}`, see `teacher_input`), recorded in the
+            model and in the run's `inputs.json`.
 
     Example:
     ```python
@@ -85,7 +91,8 @@ class KDModel(MethodModel):
 
     def __init__(self, student, teacher, alpha=KD_ALPHA,
                  temperature=KD_TEMPERATURE,
-                 weight_decay=WEIGHT_DECAY, normalization=None, **kwargs):
+                 weight_decay=WEIGHT_DECAY, normalization=None,
+                 teacher_input=None, **kwargs):
         check_logits_model("student", student)
         check_logits_model("teacher", teacher)
         if tuple(teacher.output.shape[1:]) != tuple(student.output.shape[1:]):
@@ -110,6 +117,7 @@ class KDModel(MethodModel):
         self.teacher = teacher
         self.alpha = float(alpha)
         self.temperature = float(temperature)
+        self.teacher_input = teacher_input
         self.num_classes = student.output.shape[-1]
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.student_accuracy = keras.metrics.SparseCategoricalAccuracy(
@@ -161,7 +169,8 @@ class KDModel(MethodModel):
         return {**super().get_config(),
                 "student": keras.saving.serialize_keras_object(self.student),
                 "teacher": keras.saving.serialize_keras_object(self.teacher),
-                "alpha": self.alpha, "temperature": self.temperature}
+                "alpha": self.alpha, "temperature": self.temperature,
+                "teacher_input": self.teacher_input}
 
     @classmethod
     def from_config(cls, config):
@@ -201,17 +210,70 @@ class KDOptions(Options):
                                 greater_than=0.0)
 
 
-def resolve_teacher(teacher):
-    """The teacher as a frozen images -> logits model.
+def resolve_teacher(teacher, normalization=None, name=None):
+    """The teacher as a frozen model of the student's inputs -> logits.
+
+    The teacher is fed exactly what its own file expects: a deployable
+    that normalises raw pixels itself (every `<name>.keras` a run writes)
+    gets the raw pixels the student's normalised images came from; a
+    training model gets them normalised with its own recorded
+    normalisation.
 
     Args:
         teacher: `keras.Model` (a plain model, a deployed `<name>.keras`
             model, or a one_keras training model: its deployed model is
             taught from), a training run directory (its `model.keras`, else
             `target.keras`) or the path of a `.keras` file.
+        normalization: dict or `None`. The normalisation of the student's
+            inputs (`{"mean": [...], "std": [...]}`). `None`: the teacher
+            is given the student's inputs as they are, as its network
+            (without a deployable's `normalize` layer) takes them.
+        name: str or `None`. The teacher as the messages name it
+            (default: its path, else the model's name).
 
     Returns:
-        A `keras.Model` mapping images to logits.
+        A `keras.Model` mapping the student's inputs to logits.
+
+    Raises:
+        ValueError: no teacher, not a model, or (with `normalization`) a
+            teacher whose input is unknown: neither a deployable that
+            normalises raw pixels nor a training model that records its
+            normalisation.
+    """
+    shown = name or (os.fspath(teacher) if isinstance(
+        teacher, (str, os.PathLike)) else getattr(teacher, "name", teacher))
+    teacher = load_teacher(teacher)
+    contract = teacher_input(teacher)
+    if normalization is None:
+        return deployed_model(teacher)
+    if contract is None:
+        raise ValueError(
+            f"`teacher` {shown!r} does not say what input it takes: it "
+            "neither normalises raw pixels itself (as every <name>.keras "
+            "a run writes does) nor records its normalisation (as a run's "
+            "model.keras does). Pass a run directory or a deployable it "
+            f"wrote. Received: teacher={shown!r}")
+    core = deployed_model(teacher)
+    if core is not teacher and _same_normalization(
+            contract["normalization"], normalization):
+        return core  # It takes the student's normalised images as they are.
+    if contract["input"] == "raw":
+        return _fed_raw_pixels(teacher, normalization)
+    return _fed_raw_pixels(
+        deployment.with_preprocessing(core, contract["normalization"]),
+        normalization)
+
+
+def load_teacher(teacher):
+    """The teacher model, loaded where a path is given.
+
+    Args:
+        teacher: `keras.Model`, a training run directory (its
+            `model.keras`, else `target.keras`) or the path of a `.keras`
+            file.
+
+    Returns:
+        The `keras.Model`, as its file holds it.
     """
     if teacher is None or teacher == "":
         raise ValueError("`teacher` must be given for method 'kd': a "
@@ -230,7 +292,55 @@ def resolve_teacher(teacher):
         raise ValueError("`teacher` must be a `keras.Model`, a run "
                          "directory or a `.keras` path. Received: "
                          f"teacher={teacher!r}")
-    return deployed_model(teacher)
+    return teacher
+
+
+def teacher_input(teacher):
+    """What input a teacher model takes, as a run records it.
+
+    Args:
+        teacher: `keras.Model`.
+
+    Returns:
+        `{"input": "raw", "normalization": {...}}` for a deployable that
+        normalises raw 0-255 pixels itself, `{"input": "normalised",
+        "normalization": {...}}` for a training model that records the
+        normalisation of its inputs, `None` when unknown.
+    """
+    if deployment.takes_raw_pixels(teacher):
+        kind, normalization = "raw", deployment.normalization_of(teacher)
+    elif hasattr(teacher, "deployable_cores") and isinstance(
+            getattr(teacher, "normalization", None), dict):
+        kind, normalization = "normalised", teacher.normalization
+    else:
+        return None
+    return {"input": kind, "normalization": {
+        key: [float(v) for v in normalization[key]]
+        for key in ("mean", "std")}}
+
+
+def _same_normalization(first, second):
+    """Whether two normalisations are the same (up to float rounding)."""
+    try:
+        return all(np.allclose(np.asarray(first[key], "float64"),
+                               np.asarray(second[key], "float64"),
+                               rtol=1e-6, atol=0.0)
+                   for key in ("mean", "std"))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _fed_raw_pixels(raw_model, normalization):
+    """`raw_model` (raw 0-255 pixels in) behind the inverse of
+    `normalization`: normalised images in, as the student takes them."""
+    std = np.asarray(normalization["std"], "float64")
+    mean = np.asarray(normalization["mean"], "float64")
+    images = keras.Input(shape=raw_model.input.shape[1:], name="images",
+                         dtype="float32")
+    raw = keras.layers.Rescaling(
+        scale=(255.0 * std).tolist(), offset=(255.0 * mean).tolist(),
+        dtype="float32", name="denormalize")(images)
+    return keras.Model(images, raw_model(raw), name=raw_model.name)
 
 
 def check(options, epochs):
@@ -243,9 +353,16 @@ def check(options, epochs):
 
 
 def build(options, request):
-    """KD's training model: a fresh student and the frozen teacher."""
+    """KD's training model: a fresh student and the frozen teacher, fed
+    what its file expects (`resolve_teacher`)."""
+    teacher = load_teacher(options.teacher)
+    contract = teacher_input(teacher)
     return KDModel(request.plain_network("student"),
-                   resolve_teacher(options.teacher), alpha=options.alpha,
+                   resolve_teacher(teacher, request.normalization,
+                                   name=options.teacher),
+                   teacher_input=contract and {
+                       "path": os.path.abspath(options.teacher), **contract},
+                   alpha=options.alpha,
                    temperature=options.temperature,
                    **request.model_arguments)
 

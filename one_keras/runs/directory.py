@@ -11,7 +11,8 @@ Keras' `BackupAndRestore` callback owns its backup folder.
 
 Into its `path` a run writes first `one_keras_run.json`, its manifest
 (`one_keras.runs.ownership`: what the run owns, what it refuses to write
-into), then `config.json` (the settings),
+into), then `config.json` (the settings), `inputs.json` (what later
+commands need of its inputs: class names, data location, KD's teacher),
 `checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`),
 `log.csv`, `tensorboard/`, and at the end `model.keras` (the training
 model), `target.keras` (what to deploy) and `report.json`; `run.lock`
@@ -110,6 +111,11 @@ class RunDirectory:
         return self.file(run_layout.CONFIG_NAME)
 
     @property
+    def inputs_path(self):
+        """Its `inputs.json`: what later commands need of its inputs."""
+        return self.file(run_layout.INPUTS_NAME)
+
+    @property
     def report_path(self):
         return self.file(run_layout.REPORT_NAME)
 
@@ -175,9 +181,11 @@ class RunDirectory:
 
     def record_training_files(self):
         """`record_files` of what training writes: `config.json`,
-        `log.csv`, `checkpoint.keras`, `backup/`, `tensorboard/`."""
+        `inputs.json`, `log.csv`, `checkpoint.keras`, `backup/`,
+        `tensorboard/`."""
         self.record_files(
-            run_layout.CONFIG_NAME, run_layout.LOG_NAME,
+            run_layout.CONFIG_NAME, run_layout.INPUTS_NAME,
+            run_layout.LOG_NAME,
             run_layout.CHECKPOINT_NAME, run_layout.BACKUP_NAME,
             run_layout.TENSORBOARD_NAME)
 
@@ -212,6 +220,16 @@ class RunDirectory:
     def write_config(self, settings):
         """Writes `config.json` atomically."""
         write_json(self.config_path, settings)
+
+    def read_inputs(self):
+        """Its `inputs.json` (`one_keras.run_inputs.inputs_record`: class
+        names, data location, KD's teacher), or `None` (a run of an
+        earlier version, or unreadable)."""
+        return read_json(self.inputs_path)
+
+    def write_inputs(self, record):
+        """Writes `inputs.json` atomically."""
+        write_json(self.inputs_path, record)
 
     def read_report(self):
         """Its `report.json`, or `None` if missing or unreadable."""

@@ -6,6 +6,9 @@ cleans and loads the files, `ownership` lists those a run wrote, and
 """
 
 CONFIG_NAME = "config.json"
+# What later commands need of the run's inputs (classes, data location,
+# KD's teacher): `one_keras.run_inputs.inputs_record`.
+INPUTS_NAME = "inputs.json"
 CHECKPOINT_NAME = "checkpoint.keras"
 BACKUP_NAME = "backup"
 LOG_NAME = "log.csv"
@@ -28,7 +31,7 @@ MANIFEST_NAME = "one_keras_run.json"
 # What marks a folder as a run directory, and what no other output may be.
 RUN_FILES = (MANIFEST_NAME, CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
              MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME, EXPORT_REPORT_NAME,
-             CURVES_NAME)
+             CURVES_NAME, INPUTS_NAME)
 RUN_FOLDERS = (BACKUP_NAME, TENSORBOARD_NAME, WORKERS_NAME)
 
 

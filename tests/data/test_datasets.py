@@ -310,3 +310,35 @@ def test_a_run_that_skipped_bad_images_is_reloaded_with_its_setting(
         data.load_run_dataset(str(run))
     assert data.load_run_dataset(str(run),
                                  skip_bad_images=True).num_train == 4
+
+
+def test_a_run_reads_its_stored_data_location_and_classes(tmp_path,
+                                                          monkeypatch):
+    """Issue 37, finding 4: a relative `data_dir` in `config.json` resolved
+    from the working directory ("cow"), and a renamed class folder
+    silently changed what the labels mean."""
+    project = tmp_path / "project"
+    _write_folder(project / "photos", "train", {"cat": 2, "fish": 2})
+    _write_folder(project / "photos", "test", {"cat": 1, "fish": 1})
+    run = project / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(
+        {"dataset": "image_folder", "data_dir": "photos", "image_size": 8,
+         "seed": 0}))
+    (run / "inputs.json").write_text(json.dumps(
+        {"dataset": "image_folder", "data_dir": "photos",
+         "data_location": str(project / "photos"), "num_classes": 2,
+         "class_names": ["cat", "fish"]}))
+    elsewhere = tmp_path / "elsewhere"
+    _write_folder(elsewhere / "photos", "train", {"cow": 2, "dog": 2})
+    monkeypatch.chdir(elsewhere)  # Its own photos/ of other classes.
+    assert data.run_data_settings(str(run))["data_dir"] == str(
+        project / "photos")
+    assert data.load_run_dataset(str(run)).num_train == 4
+    (project / "photos" / "train" / "fish").rename(
+        project / "photos" / "train" / "aardvark")
+    with pytest.raises(ValueError, match=r"classes of the image folder "
+                       r"--data_dir=.*photos changed since the run .* "
+                       r"\(2 classes now, 2 when trained; new: aardvark; "
+                       r"gone: fish\)"):
+        data.load_run_dataset(str(run))

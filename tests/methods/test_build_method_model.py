@@ -152,3 +152,62 @@ def test_kd_takes_a_saved_method_model_as_teacher(tmp_path):
         model(images)["teacher_logits"],
         teacher.target_model()(images), atol=1e-5)
     assert not model.teacher.trainable_weights
+
+
+# The student's inputs: pixels normalised as a dataset's are.
+STUDENT_NORMALIZATION = {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3]}
+
+
+def _raw_and_normalised(count=4):
+    raw = np.random.default_rng(0).uniform(
+        0, 255, (count, 8, 8, 3)).astype("float32")
+    mean = np.array(STUDENT_NORMALIZATION["mean"], "float32")
+    std = np.array(STUDENT_NORMALIZATION["std"], "float32")
+    return raw, (raw / 255.0 - mean) / std
+
+
+def test_kd_feeds_a_deployable_teacher_the_raw_pixels_it_expects(tmp_path):
+    """Issue 37, finding 5: a teacher that normalises raw pixels with its
+    own mean and std was fed the student's normalised pixels, so KD
+    distilled from another function than the file given."""
+    from one_keras import deployment
+
+    core = tiny_teacher()
+    # The finding's teacher: it normalises with mean 0 and std 1.
+    deployment.with_preprocessing(
+        core, {"mean": [0.0] * 3, "std": [1.0] * 3}).save(
+        tmp_path / "teacher.keras")
+    model = methods.build_method_model(
+        "kd", teacher=str(tmp_path / "teacher.keras"),
+        normalization=STUDENT_NORMALIZATION, **ARCH)
+    raw, normalised = _raw_and_normalised()
+    expected = keras.saving.load_model(tmp_path / "teacher.keras")(raw)
+    np.testing.assert_allclose(model(normalised)["teacher_logits"],
+                               expected, rtol=1e-4, atol=1e-4)
+    assert model.teacher_input == {
+        "path": str(tmp_path / "teacher.keras"), "input": "raw",
+        "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3}}
+    restored = type(model).from_config(model.get_config())
+    assert restored.teacher_input == model.teacher_input
+
+
+def test_kd_normalises_for_a_training_model_teacher_its_own_way(tmp_path):
+    """A training model teacher gets its own normalisation; a teacher
+    whose input is unknown is refused."""
+    teacher = methods.build_method_model(
+        "vanilla", normalization={"mean": [0.0] * 3, "std": [1.0] * 3},
+        **ARCH)
+    teacher.save(tmp_path / "model.keras")
+    model = methods.build_method_model(
+        "kd", teacher=str(tmp_path / "model.keras"),
+        normalization=STUDENT_NORMALIZATION, **ARCH)
+    raw, normalised = _raw_and_normalised()
+    np.testing.assert_allclose(model(normalised)["teacher_logits"],
+                               teacher.deployed_model()(raw / 255.0),
+                               rtol=1e-4, atol=1e-4)
+    # A plain model records no input normalisation: refused.
+    tiny_teacher().save(tmp_path / "plain.keras")  # No `normalize` layer.
+    with pytest.raises(ValueError, match="does not say what input it takes"):
+        methods.build_method_model(
+            "kd", teacher=str(tmp_path / "plain.keras"),
+            normalization=STUDENT_NORMALIZATION, **ARCH)
