@@ -48,16 +48,18 @@ def main(argv):
                          "folder of images).")
     if _OUTPUT.value:
         prediction.check_csv_path(_OUTPUT.value)
-    paths = prediction.list_images(
-        _INPUT.value, exclude=[_OUTPUT.value] if _OUTPUT.value else [])
-    predictor = prediction.load_predictor(
-        _MODEL.value, deployable=_DEPLOYABLE.value,
-        class_names=prediction.parse_class_names(_CLASS_NAMES.value))
 
     def skip(path, reason):
         print(f"{cli.program_name()}: warning: skipping "
               f"{prediction.image_folder.shown(path)}: {reason}",
               file=sys.stderr)
+
+    paths = prediction.list_images(
+        _INPUT.value, exclude=[_OUTPUT.value] if _OUTPUT.value else [],
+        on_skip=skip)
+    predictor = prediction.load_predictor(
+        _MODEL.value, deployable=_DEPLOYABLE.value,
+        class_names=prediction.parse_class_names(_CLASS_NAMES.value))
 
     results = []
     for result in prediction.predict_files(

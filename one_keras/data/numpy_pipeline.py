@@ -149,6 +149,11 @@ def _drop_undecodable(paths, labels, skip_bad_images, data_dir):
                                        data_dir)
 
 
+class UnusableImage(ValueError):
+    """An image file that decodes, refused: too large, or of pixels with
+    no known 0-255 scale (the message says which)."""
+
+
 def decode(path, channels=3):
     """One image file as a uint8 `(height, width, channels)` array (Pillow),
     as TensorFlow's `decode_image(channels=...)` gives it.
@@ -171,8 +176,8 @@ def decode(path, channels=3):
 
     Raises:
         OSError, ValueError, SyntaxError: the file is not a decodable image
-            (a `ValueError` for a too large one, or 32-bit pixels of no
-            known scale).
+            (an `UnusableImage` for a too large one, or 32-bit pixels of
+            no known scale).
     """
     from PIL import Image
 
@@ -183,10 +188,10 @@ def decode(path, channels=3):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except Image.DecompressionBombError:
-        raise ValueError(_too_large(None, limit)) from None
+        raise UnusableImage(_too_large(None, limit)) from None
     with image:
         if limit and image.width * image.height > limit:
-            raise ValueError(_too_large(image.size, limit))
+            raise UnusableImage(_too_large(image.size, limit))
         if image.mode.startswith("I;16") or (
                 image.mode == "I" and image.format == "PNG"):
             # 16-bit gray (older Pillows read a 16-bit PNG as mode "I").
@@ -217,7 +222,7 @@ def _whole_0_255(pixels, mode):
     kind = "integer" if mode == "I" else "floating-point"
     low, high = (float(np.nanmin(pixels)), float(np.nanmax(pixels))) \
         if pixels.size else (0.0, 0.0)
-    raise ValueError(
+    raise UnusableImage(
         f"a 32-bit {kind} image (mode {mode}) with values from {low:g} to "
         f"{high:g}, not whole numbers from 0 to 255, so its 0-255 scale is "
         "unknown: save it as an 8- or 16-bit image")
