@@ -17,11 +17,12 @@ holds (`target.tflite`, `ensemble.onnx`, `peer_1.tflite` for a deployed
 the same deployable. It is run with its own runtime and compared with the
 Keras model; the table is printed and added to `export_report.json` beside
 it (with the model it came from; a failed attempt under `failed_attempts`,
-leaving the artifact there and its entry as they were). The bars are the user's: `--min_agreement` (top-1 agreement;
-default 0.97 for int8) and `--max_abs_diff` (probabilities; default 1e-4,
-1e-2 for float16). The exit status is non-zero when an argument is unusable
-or a check fails, and then `--output` is left as it was. Exporting needs
-TensorFlow (`--help` does not).
+leaving the artifact there and its entry as they were). The bars are the
+user's: `--min_agreement` (top-1 agreement; default 0.97 for int8) and
+`--max_abs_diff` (probabilities; default 1e-4, 1e-2 for float16). The exit
+status is non-zero when an argument is unusable or a check fails, and then
+`--output` is left as it was. Exporting needs TensorFlow (`--help` does
+not).
 """
 
 from absl import flags
