@@ -49,11 +49,6 @@ def main(argv):
                          "folder of images).")
     if _OUTPUT.value:
         prediction.check_csv_path(_OUTPUT.value)
-    paths = prediction.list_images(
-        _INPUT.value, exclude=[_OUTPUT.value] if _OUTPUT.value else [])
-    predictor = prediction.load_predictor(
-        _MODEL.value, deployable=_DEPLOYABLE.value,
-        class_names=prediction.parse_class_names(_CLASS_NAMES.value))
 
     for note in predictor.notes:
         print(f"{cli.program_name()}: warning: {note}", file=sys.stderr)
@@ -62,6 +57,13 @@ def main(argv):
         print(f"{cli.program_name()}: warning: skipping "
               f"{prediction.image_folder.shown(path)}: {reason}",
               file=sys.stderr)
+
+    paths = prediction.list_images(
+        _INPUT.value, exclude=[_OUTPUT.value] if _OUTPUT.value else [],
+        on_skip=skip)
+    predictor = prediction.load_predictor(
+        _MODEL.value, deployable=_DEPLOYABLE.value,
+        class_names=prediction.parse_class_names(_CLASS_NAMES.value))
 
     results = []
     for result in prediction.predict_files(

@@ -51,6 +51,8 @@ RUNTIMES = {"savedmodel": ("tensorflow", "tensorflow"),
 KIND_NAMES = {"keras": "`.keras` file", "savedmodel": "SavedModel directory",
               "tflite": "`.tflite` file", "onnx": "`.onnx` file"}
 CSV_HEADER_START = ("path", "class_1", "probability_1")
+# What makes a spreadsheet read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@")
 UNDECODABLE = (OSError, ValueError, SyntaxError)
 
 
@@ -406,13 +408,19 @@ def parse_class_names(value):
     return names
 
 
-def list_images(inputs, exclude=()):
+def list_images(inputs, exclude=(), on_skip=None):
     """The files to label: the files given, and the files under the folders
     given, recursively, in sorted order, without hidden files and folders.
+
+    Symlinked files and sub-folders are followed; a sub-folder that leads
+    to a folder listed already (a symlink loop, or a second way to the same
+    folder) and one that cannot be listed are left out, through `on_skip`.
 
     Args:
         inputs: list of str. Image files and folders.
         exclude: iterable of str. Paths to leave out (the CSV output).
+        on_skip: callable or `None`. `on_skip(path, reason)` for each
+            sub-folder left out; `None` leaves them out silently.
 
     Returns:
         A list of file paths (not yet checked to be images).
@@ -427,12 +435,7 @@ def list_images(inputs, exclude=()):
     for item in inputs:
         item = os.fspath(item)
         if os.path.isdir(item):
-            for folder, folders, files in os.walk(item):
-                folders[:] = sorted(f for f in folders
-                                    if not f.startswith("."))
-                paths.extend(os.path.join(folder, name)
-                             for name in sorted(files)
-                             if not name.startswith("."))
+            paths.extend(_files_under(item, on_skip or (lambda *_: None)))
         elif os.path.lexists(item):
             paths.append(item)
         else:
@@ -446,6 +449,34 @@ def list_images(inputs, exclude=()):
             "holding some. Received: input="
             + ", ".join(repr(os.fspath(i)) for i in inputs))
     return paths
+
+
+def _files_under(folder, on_skip):
+    """The files under `folder`, recursively and sorted, symlinked
+    sub-folders followed, each real folder once."""
+    listed = {os.path.realpath(folder): folder}
+
+    def unlistable(error):
+        on_skip(error.filename, "the folder cannot be listed "
+                f"({error.strerror})")
+
+    files = []
+    for parent, folders, names in os.walk(folder, onerror=unlistable,
+                                          followlinks=True):
+        kept = []
+        for name in sorted(f for f in folders if not f.startswith(".")):
+            path = os.path.join(parent, name)
+            real = os.path.realpath(path)
+            if real in listed:
+                on_skip(path, "a link to a folder listed already ("
+                        f"{image_folder.shown(listed[real])})")
+                continue
+            listed[real] = path
+            kept.append(name)
+        folders[:] = kept
+        files.extend(os.path.join(parent, name) for name in sorted(names)
+                     if not name.startswith("."))
+    return files
 
 
 def read_image(path, input_shape, center_crop=False):
@@ -473,6 +504,8 @@ def read_image(path, input_shape, center_crop=False):
     height, width, channels = input_shape
     try:
         image = numpy_pipeline.decode(path, channels)
+    except numpy_pipeline.UnusableImage as error:
+        raise ValueError(f"refused: {error}") from None
     except UNDECODABLE as error:
         raise ValueError(f"not an image ({_first_line(error)})") from error
     except Exception as error:  # Pillow's DecompressionBombError, ...
@@ -543,6 +576,14 @@ def format_prediction(prediction):
     return f"{image_folder.shown(prediction.path)}: {classes}"
 
 
+def _csv_cell(text):
+    """`text` safe in a CSV cell: on one line (`image_folder.shown`), and
+    never read as a formula by a spreadsheet (a leading `=`, `+`, `-` or
+    `@` gets a `'`, as OWASP advises)."""
+    text = image_folder.shown(text)
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
 def csv_header(top_k):
     """The CSV columns: `path`, then `class_i`, `probability_i` per rank."""
     header = ["path"]
@@ -581,8 +622,19 @@ def check_csv_path(path):
                          f"in {parent}). Received: output={path}")
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_csv(path, predictions, top_k):
-    """Writes predictions as CSV, atomically (a temporary file, renamed).
+    """Writes predictions as CSV, atomically: a temporary file beside
+    `path`, renamed over it (a symlink at `path` is refused by
+    `check_csv_path`, never written through). The file gets the mode a new
+    file gets (0666 less the umask). Paths and labels are written on one
+    line each (`image_folder.shown`), and a cell that a spreadsheet would
+    run as a formula (`=cmd|...`) starts with a `'`.
 
     Args:
         path: str. Checked by `check_csv_path`.
@@ -599,10 +651,11 @@ def write_csv(path, predictions, top_k):
             writer = csv.writer(handle)
             writer.writerow(csv_header(top_k))
             for prediction in predictions:
-                row = [image_folder.shown(prediction.path)]
+                row = [_csv_cell(prediction.path)]
                 for label, probability in prediction.top:
-                    row += [label, f"{probability:.6g}"]
+                    row += [_csv_cell(label), f"{probability:.6g}"]
                 writer.writerow(row)
+        os.chmod(handle.name, 0o666 & ~_umask())  # Not mkstemp's 0600.
         os.replace(handle.name, path)
     finally:
         if os.path.exists(handle.name):

@@ -388,3 +388,48 @@ def test_class_names_are_the_runs_whatever_its_folder_holds_now(
                               input=images / "red.png")
     assert code == 0 and top_classes(out) == {"red.png": "0"}
     assert "does not record its class names" in err[0]
+
+
+def test_symlinked_sub_folders_are_followed_and_loops_reported(
+        predict, capsys, monkeypatch, tmp_path, run_dir):
+    """A symlinked sub-folder was skipped without a word (issue 37, #8)."""
+    outside = tmp_path / "outside"
+    save_image(outside / "blue.png", COLOURS["blue"])
+    folder = tmp_path / "photos"
+    save_image(folder / "red.png", COLOURS["red"])
+    (folder / "linked").symlink_to(outside, target_is_directory=True)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    code, out, err = run_tool(predict, capsys, monkeypatch, model=run_dir,
+                              input=folder)
+    assert code == 0, err
+    assert top_classes(out) == {"red.png": "a_red", "blue.png": "c_blue"}
+    assert len(err) == 1 and "loop: a link to a folder listed already" in \
+        err[0]
+
+
+def test_the_csv_is_safe_in_a_spreadsheet_and_gets_the_usual_mode(
+        predict, capsys, monkeypatch, tmp_path, run_dir):
+    """The CSV was created 0600, and a newline or `=cmd|...` in a file name
+    went into it as is (issue 37, #17)."""
+    import os
+
+    folder = tmp_path / "photos"
+    names = ["=cmd|' calc'!A0.png", "two\nlines.png", "@sum.png"]
+    for name in names:
+        save_image(folder / name, COLOURS["red"])
+    output = tmp_path / "predictions.csv"
+    monkeypatch.chdir(folder)  # The files given by name: cells start so.
+    old = os.umask(0o022)
+    try:
+        code, out, err = run_tool(predict, capsys, monkeypatch,
+                                  model=run_dir, input=names, output=output)
+    finally:
+        os.umask(old)
+    assert code == 0 and len(out) == 3, err
+    assert os.stat(output).st_mode & 0o777 == 0o644
+    text = output.read_text()
+    assert len(text.splitlines()) == 4  # The header and one row an image.
+    cells = [row[0] for row in csv.reader(text.splitlines()[1:])]
+    assert all(not cell.startswith(("=", "@", "+", "-")) for cell in cells)
+    assert cells == ["'=cmd|' calc'!A0.png", "two\\x0alines.png",
+                     "'@sum.png"]

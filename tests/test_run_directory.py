@@ -293,12 +293,24 @@ def test_a_run_names_its_deployables_and_the_model_to_load(tmp_path):
 def test_export_entries_merge_into_one_report(tmp_path):
     run = RunDirectory(tmp_path)
     run.record_export({"artifact": "a.tflite", "passed": True})
-    run.record_export({"artifact": "b.onnx", "passed": False})
-    run.record_export({"artifact": "a.tflite", "passed": False})
+    run.record_export({"artifact": "b.onnx", "passed": False},
+                      installed=False)
+    run.record_export({"artifact": "a.tflite", "passed": False},
+                      installed=False)
     report = json.loads((tmp_path / "export_report.json").read_text())
-    assert report == {"exports": {
-        "a.tflite": {"artifact": "a.tflite", "passed": False},
-        "b.onnx": {"artifact": "b.onnx", "passed": False}}}
+    # A failed attempt never stands for the file on disk (issue 37, #6).
+    assert report == {
+        "exports": {"a.tflite": {"artifact": "a.tflite", "passed": True}},
+        "failed_attempts": {
+            "a.tflite": {"artifact": "a.tflite", "passed": False},
+            "b.onnx": {"artifact": "b.onnx", "passed": False}}}
+    assert run.export_entry("a.tflite") == {"artifact": "a.tflite",
+                                            "passed": True}
+    assert run.export_entry("b.onnx") is None
+    run.record_export({"artifact": "b.onnx", "passed": True})
+    assert json.loads((tmp_path / "export_report.json").read_text())[
+        "failed_attempts"] == {
+        "a.tflite": {"artifact": "a.tflite", "passed": False}}
     # A report that is not one is replaced, not crashed on.
     (tmp_path / "export_report.json").write_text("[1, 2]")
     run.record_export({"artifact": "c.onnx"})

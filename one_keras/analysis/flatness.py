@@ -27,6 +27,57 @@ from one_keras import methods
 from one_keras import validation
 
 
+def model_names(paths, names=None):
+    """Distinct names for the models at `paths` (the legend's and the
+    report's keys): each file's name without `.keras`, with as many of its
+    folders as tell it from another model's of the same name
+    (`a/target.keras` and `b/target.keras` are `a/target` and `b/target`).
+
+    Args:
+        paths: list of str. The models' files (or run directories).
+        names: list of str or `None`. Names given instead, one per path.
+
+    Returns:
+        A list of str, one per path, all distinct.
+
+    Raises:
+        ValueError: `names` of another length or with a name twice, or
+            a file given twice.
+    """
+    paths = [os.fspath(path) for path in paths]
+    if names:
+        if len(names) != len(paths):
+            raise ValueError(f"give one --name per --model: {len(names)} "
+                             f"names for {len(paths)} models.")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                "`name` must tell the models apart; give each --model its "
+                f"own --name. Received: {', '.join(map(repr, twice))} more "
+                "than once")
+        return list(names)
+    real = [os.path.realpath(path) for path in paths]
+    twice = sorted({paths[i] for i, r in enumerate(real)
+                    if real.count(r) > 1})
+    if twice:
+        raise ValueError(
+            "`model` must name each model once. Received: "
+            f"{', '.join(map(repr, twice))} more than once")
+    parts = [os.path.splitext(r)[0].split(os.sep)[1:] for r in real]
+
+    def suffix(index, depth):
+        return "/".join(parts[index][-depth:])
+
+    result = []
+    for index in range(len(paths)):
+        depth = 1
+        while any(suffix(other, depth) == suffix(index, depth)
+                  for other in range(len(paths)) if other != index):
+            depth += 1
+        result.append(suffix(index, depth))
+    return result
+
+
 def perturbable_weights(model):
     """The weights a perturbation moves: all but BN moving statistics.
 

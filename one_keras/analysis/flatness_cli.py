@@ -15,7 +15,9 @@ _MODELS = flags.DEFINE_multi_string(
     "model", None, "A saved .keras model (method model or deployed network); "
     "repeat for several.")
 _NAMES = flags.DEFINE_multi_string(
-    "name", None, "Legend names, one per --model (default: file names).")
+    "name", None, "Legend names, one per --model, all distinct (default: "
+    "file names, with their folders where two are alike: a/target, "
+    "b/target).")
 _DATASET = flags.DEFINE_string(
     "dataset", None, "Dataset name (default: the one in the config.json of "
     "the first --model's run).")
@@ -50,11 +52,7 @@ def main(argv):
 
     if not _MODELS.value:
         raise ValueError("give at least one --model (a saved .keras file).")
-    names = _NAMES.value or [os.path.splitext(os.path.basename(p))[0]
-                             for p in _MODELS.value]
-    if len(names) != len(_MODELS.value):
-        raise ValueError(f"give one --name per --model: {len(names)} "
-                         f"names for {len(_MODELS.value)} models.")
+    names = flatness.model_names(_MODELS.value, _NAMES.value)
     dataset = data_lib.load_run_dataset(
         _MODELS.value[0], _DATASET.value, _DATA_DIR.value, _IMAGE_SIZE.value)
 

@@ -10,6 +10,7 @@ normalised with the ImageNet mean and std.
 import functools
 import os
 import random
+import re
 import stat
 
 import numpy as np
@@ -26,6 +27,8 @@ from one_keras.data.dataset import DatasetNotFoundError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 DEFAULT_IMAGE_SIZE = 64
+# Characters that break a line or a terminal: C0 controls and DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _list_split(directory, classes):
@@ -119,11 +122,12 @@ def unreadable_reason(path):
                 "folder; reading it could block)")
     return ""
 
-
 def shown(path):
-    """`path` printable on one line: bytes that are not UTF-8 as `\\xe9`."""
-    return path.encode("utf-8", "surrogateescape").decode(
+    """`path` printable on one line: bytes that are not UTF-8 as `\\xe9`,
+    control characters (a newline in a file name) as `\\x0a`."""
+    text = path.encode("utf-8", "surrogateescape").decode(
         "utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def check_images(paths, labels, skip_bad_images=False, data_dir=""):

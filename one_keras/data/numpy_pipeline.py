@@ -13,6 +13,7 @@ does with TensorFlow.
 
 import dataclasses
 import math
+import warnings
 from typing import Optional
 
 import keras
@@ -148,6 +149,11 @@ def _drop_undecodable(paths, labels, skip_bad_images, data_dir):
                                        data_dir)
 
 
+class UnusableImage(ValueError):
+    """An image file that decodes, refused: too large, or of pixels with
+    no known 0-255 scale (the message says which)."""
+
+
 def decode(path, channels=3):
     """One image file as a uint8 `(height, width, channels)` array (Pillow),
     as TensorFlow's `decode_image(channels=...)` gives it.
@@ -155,7 +161,11 @@ def decode(path, channels=3):
     Palette, grayscale(-alpha), RGBA and CMYK images become RGB (alpha
     dropped); 16-bit images keep their high byte, as libpng's 16 -> 8 bit
     strip does (Pillow's `convert("RGB")` saturates a 16-bit grayscale
-    image to white).
+    image to white). A 32-bit integer or float image (a TIFF's mode `I` or
+    `F`) is taken as it is when its values are whole numbers from 0 to 255,
+    and refused otherwise (its 0-255 scale is unknown). An image of more
+    pixels than Pillow decodes safely (`PIL.Image.MAX_IMAGE_PIXELS`) is
+    refused before it is decoded.
 
     Args:
         path: str. An image file (JPEG, PNG, GIF, BMP, ...).
@@ -165,18 +175,57 @@ def decode(path, channels=3):
         A uint8 array of shape `(height, width, channels)`.
 
     Raises:
-        OSError, ValueError, SyntaxError: the file is not a decodable image.
+        OSError, ValueError, SyntaxError: the file is not a decodable image
+            (an `UnusableImage` for a too large one, or 32-bit pixels of
+            no known scale).
     """
     from PIL import Image
 
-    with Image.open(path) as image:
-        if image.mode.startswith("I"):  # "I;16", "I;16B", "I": 16-bit gray.
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # Refused below in one line, instead of Pillow's warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError:
+        raise UnusableImage(_too_large(None, limit)) from None
+    with image:
+        if limit and image.width * image.height > limit:
+            raise UnusableImage(_too_large(image.size, limit))
+        if image.mode.startswith("I;16") or (
+                image.mode == "I" and image.format == "PNG"):
+            # 16-bit gray (older Pillows read a 16-bit PNG as mode "I").
             gray = np.asarray(image).astype(np.int64)
             gray = np.clip(gray >> 8, 0, 255).astype(np.uint8)[..., None]
+            return gray if channels == 1 else np.repeat(gray, 3, axis=-1)
+        if image.mode in ("I", "F"):
+            gray = _whole_0_255(np.asarray(image), image.mode)[..., None]
             return gray if channels == 1 else np.repeat(gray, 3, axis=-1)
         pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"),
                             dtype=np.uint8)
     return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def _too_large(size, limit):
+    what = f"{size[0]}x{size[1]} pixels" if size else "more pixels"
+    return (f"an image of {what}, over the {limit} that Pillow decodes "
+            "safely (PIL.Image.MAX_IMAGE_PIXELS): downscale it")
+
+
+def _whole_0_255(pixels, mode):
+    """The pixels of a 32-bit integer (`I`) or float (`F`) image as uint8,
+    if they are whole numbers from 0 to 255; else a `ValueError`."""
+    pixels = np.asarray(pixels)
+    if pixels.size and np.isfinite(pixels).all() and pixels.min() >= 0 \
+            and pixels.max() <= 255 and (pixels == np.round(pixels)).all():
+        return pixels.astype(np.uint8)
+    kind = "integer" if mode == "I" else "floating-point"
+    low, high = (float(np.nanmin(pixels)), float(np.nanmax(pixels))) \
+        if pixels.size else (0.0, 0.0)
+    raise UnusableImage(
+        f"a 32-bit {kind} image (mode {mode}) with values from {low:g} to "
+        f"{high:g}, not whole numbers from 0 to 255, so its 0-255 scale is "
+        "unknown: save it as an 8- or 16-bit image")
 
 
 def resize_to(image, size):

@@ -11,13 +11,18 @@ data it was trained on: the dataset, data directory and image size in the
 run's `config.json` (`--dataset`, `--data_dir` and `--image_size` override
 them). The artifact (default: next to the model, e.g.
 `runs/digits/target.tflite`) takes raw 0-255 pixels as `images` and returns
-`probabilities` and `logits`. It is run with its own runtime and compared
-with the Keras model; the table is printed and added to `export_report.json`
-beside it. The bars are the user's: `--min_agreement` (top-1 agreement;
-default 0.97 for int8) and `--max_abs_diff` (probabilities; default 1e-4,
-1e-2 for float16). The exit status is non-zero when an argument is unusable
-or a check fails, and then nothing is written at `--output`. Exporting needs
-TensorFlow (`--help` does not).
+`probabilities` and `logits`; its default name says which deployable it
+holds (`target.tflite`, `ensemble.onnx`, `peer_1.tflite` for a deployed
+`peer_1.keras`), and an existing artifact is replaced only by an export of
+the same deployable. It is run with its own runtime and compared with the
+Keras model; the table is printed and added to `export_report.json` beside
+it (with the model it came from; a failed attempt under `failed_attempts`,
+leaving the artifact there and its entry as they were). The bars are the
+user's: `--min_agreement` (top-1 agreement; default 0.97 for int8) and
+`--max_abs_diff` (probabilities; default 1e-4, 1e-2 for float16). The exit
+status is non-zero when an argument is unusable or a check fails, and then
+`--output` is left as it was. Exporting needs TensorFlow (`--help` does
+not).
 """
 
 from absl import flags
@@ -45,7 +50,10 @@ _QUANTIZE = flags.DEFINE_enum(
     "TFLite quantisation; int8 is full-integer, calibrated on --dataset.")
 _OUTPUT = flags.DEFINE_string(
     "output", None, "Artifact path. Default: next to the model, named after "
-    "mode, quantisation and format (e.g. target_int8.tflite).")
+    "the deployable exported, quantisation and format (e.g. "
+    "target_int8.tflite; ensemble.onnx for --mode ensemble or a deployed "
+    "ensemble.keras). An existing artifact is replaced only by an export "
+    "of the same deployable.")
 _OPSET = flags.DEFINE_integer("opset", 17, "ONNX opset, 7 to 18.")
 _PREPROCESSING = flags.DEFINE_boolean(
     "include_preprocessing", True, "The artifact takes raw 0-255 pixels and "
@@ -98,11 +106,8 @@ def main(argv):
     dataset = _DATASET.value or RUN_DATASET
     if dataset.lower() == "none":
         dataset = None
-    output = _OUTPUT.value or export.default_output_path(
-        _MODEL.value, _MODE.value, _FORMAT.value, _QUANTIZE.value,
-        _QAT_EPOCHS.value)
     report = export.export_model(
-        _MODEL.value, output, mode=_MODE.value, format=_FORMAT.value,
+        _MODEL.value, _OUTPUT.value, mode=_MODE.value, format=_FORMAT.value,
         quantize=_QUANTIZE.value,
         include_preprocessing=_PREPROCESSING.value, opset=_OPSET.value,
         dataset=dataset, data_dir=_DATA_DIR.value,
@@ -110,11 +115,15 @@ def main(argv):
         qat_epochs=_QAT_EPOCHS.value, min_agreement=_MIN_AGREEMENT.value,
         max_abs_diff=_MAX_ABS_DIFF.value,
         skip_bad_images=_SKIP_BAD_IMAGES.value)
+    output = _OUTPUT.value or export.default_output_path(
+        _MODEL.value, _MODE.value, _FORMAT.value, _QUANTIZE.value,
+        _QAT_EPOCHS.value, report["model"]["deployable"])
     print(export.format_table([report]))
     print(f"Verified on {report['data']}.")
     if not report["passed"]:
         cli.fail(f"verification failed: {export.failure_reason(report)}; "
-                 f"nothing was written at {output}. See export_report.json.")
+                 f"{output} was left as it was. See failed_attempts in "
+                 "export_report.json.")
     print(f"Wrote {output}")
 
 

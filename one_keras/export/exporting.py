@@ -21,6 +21,7 @@ from one_keras import provenance
 from one_keras import runs
 from one_keras import validation
 from one_keras.runs import lock as run_lock
+from one_keras.runs.directory import TRAINING_FILES
 from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.export import verify
@@ -39,13 +40,16 @@ LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
 
 def check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement=None,
-                      max_abs_diff=None, include_preprocessing=True):
+                      max_abs_diff=None, include_preprocessing=True,
+                      method=None):
     """Raises a `ValueError` naming the fix for any unusable argument.
 
     Args:
         model, mode, format, quantize, opset, dataset, num_samples,
             qat_epochs, min_agreement, max_abs_diff, include_preprocessing:
             as in `export_model`.
+        method: str or `None`. The method that trained `model`, where
+            known, for the messages.
     """
     exporter = formats.get(format)
     validation.check_choice("quantize", quantize, formats.QUANTIZATIONS)
@@ -67,7 +71,7 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             "mode='single' (quantisation-aware training of the target). "
             f"Received: qat_epochs={qat_epochs}, quantize={quantize!r}, "
             f"mode={mode!r}")
-    serving.check_exportable(model, mode)
+    serving.check_exportable(model, mode, method)
     if include_preprocessing and not hasattr(model, "deployable_cores") \
             and not deployment.takes_raw_pixels(model):
         raise ValueError(
@@ -79,7 +83,7 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             f"model={model.name!r}")
 
 
-def export_model(model, path, mode="single", format="tflite",
+def export_model(model, path=None, mode="single", format="tflite",
                  quantize="none", include_preprocessing=True, opset=17,
                  dataset=RUN_DATASET, data_dir=None, image_size=None,
                  num_samples=1000, qat_epochs=0, latency_repeats=30,
@@ -91,21 +95,28 @@ def export_model(model, path, mode="single", format="tflite",
     with its own runtime on up to `num_samples` test images of the data the
     model was trained on (random pixels when `dataset` is `None`) and
     compared with the Keras model: test accuracy of both and their top-1
-    agreement. Only an artifact that passes is moved to `path`. Either way
-    the result is added to `export_report.json` next to `path`.
+    agreement. Only an artifact that passes is moved to `path`, and its
+    entry in `export_report.json` next to `path` (under `exports`) then
+    describes it, naming the model it came from; an artifact that fails
+    leaves `path` and its entry as they were, and is recorded under
+    `failed_attempts`.
 
     Args:
         model: `keras.Model` or str. A trained method model or a deployed
             `<name>.keras` model, or a path: a `.keras` file or a training
             output directory (the `model.keras` there).
-        path: str. Where the artifact goes: a SavedModel directory, a
-            `.tflite` or an `.onnx` file. An existing artifact of the same
-            format there is replaced atomically; anything else (a training
+        path: str or `None`. Where the artifact goes: a SavedModel
+            directory, a `.tflite` or an `.onnx` file. An existing artifact
+            there is replaced atomically, if `export_report.json` beside it
+            says it is an export of the same deployable of the same run;
+            anything else (another deployable's artifact, a training
             directory, another file) is refused with a `ValueError`.
+            `None` (default): `default_output_path`, beside the model and
+            named after the deployable (e.g. `ensemble.onnx`).
         mode: str. `"single"` (the method's `target` deployable: ONE's
-            branch 0, the KD student...) or `"ensemble"` (its `ensemble`:
-            ONE-E, the peers' or snapshots' average). Defaults to
-            `"single"`.
+            branch 0, the KD student...; a deployed `<name>.keras` is its
+            deployable `name`) or `"ensemble"` (its `ensemble`: ONE-E, the
+            peers' or snapshots' average). Defaults to `"single"`.
         format: str. `"savedmodel"` (also spelled `"tf_saved_model"`, as
             Keras does, or `"saved_model"`), `"tflite"` (or `"litert"`) or
             `"onnx"`: a name `formats.get` knows. Defaults to `"tflite"`.
@@ -145,10 +156,12 @@ def export_model(model, path, mode="single", format="tflite",
             `False`.
 
     Returns:
-        The report entry, a dict: `artifact`, `format`, `mode`, `quantize`,
-        `file_size_bytes`, `params`, `check`, `value`, `threshold`,
-        `passed`, the bars `min_agreement` and `max_abs_diff`,
-        `latency_ms_batch1` and more.
+        The report entry, a dict: `artifact`, `model` (the source:
+        `{"deployable": name, "file": the `.keras` file, relative to the
+        artifact's folder, or `None` for a model passed loaded}`),
+        `format`, `mode`, `quantize`, `file_size_bytes`, `params`, `check`,
+        `value`, `threshold`, `passed`, the bars `min_agreement` and
+        `max_abs_diff`, `latency_ms_batch1` and more.
 
     Example:
     ```python
@@ -163,14 +176,23 @@ def export_model(model, path, mode="single", format="tflite",
         model = model_files.load_model(model, training_only=True)
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff,
-                      include_preprocessing)
+                      include_preprocessing, method=_method_of(model_path))
     backends.require_tensorflow(
         "Exporting (the SavedModel, TFLite and ONNX converters)")
     exporter = formats.get(format)
+    source = exported_model(model, model_path, mode)
+    if path is None:
+        if model_path is None:
+            raise ValueError(
+                "`path` must be given when `model` is a loaded model (no "
+                "folder to export beside). Received: path=None")
+        path = default_output_path(model_path, mode, format, quantize,
+                                   qat_epochs, source["deployable"])
     dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
                                skip_bad_images)
     path = os.path.abspath(os.fspath(path))
     check_output_path(path, exporter)
+    check_same_deployable(path, source)
     parent = os.path.dirname(path)
     serving_model = float32_model(serving.build_serving_model(
         model, mode, include_preprocessing))
@@ -193,6 +215,7 @@ def export_model(model, path, mode="single", format="tflite",
                         min_agreement, max_abs_diff)
         entry.update({
             "artifact": os.path.basename(path), "format": exporter.name,
+            "model": _recorded(source, parent),
             "mode": mode, "quantize": quantize,
             "include_preprocessing": bool(include_preprocessing),
             "opset": opset if exporter.name == "onnx" else None,
@@ -206,11 +229,111 @@ def export_model(model, path, mode="single", format="tflite",
                      f"{dataset.num_test} images)" if dataset
                      else "random pixels")})
         if entry["passed"]:
-            _install(staged, path, exporter, work)
-        runs.RunDirectory(parent).record_export(entry)
+            _install(staged, path, exporter, work, source)
+        runs.RunDirectory(parent).record_export(
+            entry, installed=entry["passed"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return entry
+
+
+def _method_of(model_path):
+    """The method named in the `config.json` of the run `model_path` is in,
+    or `None`."""
+    if model_path is None:
+        return None
+    config = runs.RunDirectory.of_model(model_path).read_config() or {}
+    method = config.get("method")
+    return method if isinstance(method, str) else None
+
+
+def exported_model(model, model_path, mode):
+    """What an export of `model` in `mode` serves: its deployable and file.
+
+    A method model (a run's `model.keras`) serves the deployable of `mode`
+    (`target` or `ensemble`); a deployed `<name>.keras` is the deployable
+    `name` (`ensemble.keras` is `ensemble`, DML's `peer_1.keras` is
+    `peer_1`).
+
+    Args:
+        model: `keras.Model`. The loaded model.
+        model_path: str or `None`. Where it was loaded from: a `.keras`
+            file or a run directory; `None` for a model passed loaded.
+        mode: str. `"single"` or `"ensemble"`.
+
+    Returns:
+        A dict: `deployable` (str) and `file` (the absolute path of the
+        `.keras` file, or `None`).
+    """
+    file = None
+    if model_path is not None:
+        file = os.path.abspath(os.fspath(model_path))
+        if os.path.isdir(file):
+            file = runs.RunDirectory(file).saved_model_path(
+                training_only=True)
+    deployable = serving.MODE_DEPLOYABLES[mode]
+    if file is not None and not hasattr(model, "deployable_cores"):
+        name = os.path.basename(file)
+        if name not in TRAINING_FILES:
+            deployable = os.path.splitext(name)[0]
+    return {"deployable": deployable, "file": file}
+
+
+def _recorded(source, folder):
+    """`source` as the report records it: its file relative to `folder`."""
+    file = source["file"]
+    return {"deployable": source["deployable"],
+            "file": None if file is None else os.path.relpath(file, folder)}
+
+
+def _described(source):
+    file = source.get("file")
+    return f"the `{source['deployable']}` deployable" + (
+        f" of {file}" if file else "")
+
+
+def check_same_deployable(path, source):
+    """Raises a `ValueError` unless the artifact at `path`, if any, is an
+    export of the same deployable as `source` (`exported_model`), of the
+    same run when both files are known, as its `export_report.json` entry
+    says; an artifact no entry describes is refused too.
+
+    Args:
+        path: str. The artifact path.
+        source: dict. `exported_model`'s.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.lexists(path):
+        return
+    folder, artifact = os.path.split(path)
+    entry = runs.RunDirectory(folder).export_entry(artifact)
+    instead = (f"Pass another --output (the default is named after the "
+               f"deployable, e.g. {source['deployable']}.<format>), or "
+               f"remove {path} first. Received: output={path}")
+    if entry is None:
+        raise ValueError(
+            f"`output` {path!r} holds an artifact that export_report.json "
+            f"beside it does not describe, so this export of "
+            f"{_described(source)} will not replace it. {instead}")
+    old = entry.get("model")
+    if not isinstance(old, dict) or not isinstance(old.get("deployable"),
+                                                   str):
+        # An older version's entry: only its mode says what it is.
+        old = {"deployable": serving.MODE_DEPLOYABLES.get(
+            entry.get("mode"), "target"), "file": None}
+    old_file = old.get("file") if isinstance(old.get("file"), str) \
+        else None
+    if old_file is not None:
+        old = {**old, "file": os.path.normpath(os.path.join(folder,
+                                                            old_file))}
+    same_run = old_file is None or source["file"] is None or \
+        os.path.realpath(os.path.dirname(old["file"])) == \
+        os.path.realpath(os.path.dirname(source["file"]))
+    if old["deployable"] != source["deployable"] or not same_run:
+        raise ValueError(
+            f"`output` {path!r} holds the export of {_described(old)}; "
+            f"this export of {_described(source)} replaces only an export "
+            f"of its own. {instead}")
 
 
 def _resolve_dataset(model_path, dataset, data_dir, image_size,
@@ -370,12 +493,14 @@ def check_output_path(path, format):
         hint="e.g. the default, next to the model")
 
 
-def _install(staged, path, exporter, work):
+def _install(staged, path, exporter, work, source):
     """Moves the staged artifact to `path`, replacing an artifact of the
-    same format there: a file by one atomic rename, a SavedModel directory
-    by two renames (the old one is moved aside into `work/old` first, where
-    `remove_stale_staging` puts it back if a kill comes in between)."""
+    same format and deployable there: a file by one atomic rename, a
+    SavedModel directory by two renames (the old one is moved aside into
+    `work/old` first, where `remove_stale_staging` puts it back if a kill
+    comes in between)."""
     check_output_path(path, exporter)
+    check_same_deployable(path, source)
     if not os.path.isdir(path):
         os.replace(staged, path)
         return
@@ -434,22 +559,32 @@ def _holds_only_staging(staging, artifact):
 
 
 def default_output_path(model_path, mode, format, quantize="none",
-                        qat_epochs=0):
-    """Where an export goes by default: beside the model, named by settings.
+                        qat_epochs=0, deployable=None):
+    """Where an export goes by default: beside the model, named after the
+    deployable it serves and the settings.
 
     Args:
         model_path: str. A `.keras` file or a training output directory.
         mode, format, quantize, qat_epochs: as in `export_model` (`format`
             in any spelling `formats.get` knows).
+        deployable: str or `None`. The deployable exported
+            (`exported_model`'s); `None` tells it from `model_path`'s name
+            (a deployed `<name>.keras` is `name`) and `mode`.
 
     Returns:
-        A path such as `runs/digits/target_int8.tflite` or
-        `runs/digits/ensemble_savedmodel`.
+        A path such as `runs/digits/target_int8.tflite`,
+        `runs/digits/ensemble_savedmodel` or `runs/dml/peer_1.onnx`.
     """
     model_path = os.fspath(model_path)
     directory = model_path if os.path.isdir(model_path) else \
         os.path.dirname(model_path)
-    name = "target" if mode == "single" else mode
+    name = deployable
+    if name is None:
+        name = serving.MODE_DEPLOYABLES.get(mode, mode)
+        base = os.path.basename(model_path)
+        if not os.path.isdir(model_path) and base.endswith(".keras") and \
+                base not in TRAINING_FILES:
+            name = base[:-len(".keras")]
     if quantize != "none":
         name += f"_{quantize}"
     if qat_epochs:

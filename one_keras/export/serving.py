@@ -35,13 +35,15 @@ def available_modes(model):
     return tuple(mode for mode in MODES if MODE_DEPLOYABLES[mode] in names)
 
 
-def check_exportable(model, mode):
+def check_exportable(model, mode, method=None):
     """Raises a `ValueError` unless `model` can be exported in `mode`.
 
     Args:
         model: A method model (a run's `model.keras`) or a plain Keras model
             mapping images to logits (a deployed `<name>.keras`).
         mode: str. `"single"` or `"ensemble"`.
+        method: str or `None`. The method that trained `model` (its run's
+            `config.json` says), where known, for the message.
     """
     if not isinstance(model, keras.Model):
         raise ValueError(
@@ -50,10 +52,14 @@ def check_exportable(model, mode):
     validation.check_choice("mode", mode, MODES)
     modes = available_modes(model)
     if mode not in modes:
-        what = (f"this {type(model).__name__} declares no "
-                f"`{MODE_DEPLOYABLES[mode]}` deployable"
-                if hasattr(model, "deployable_cores") else
-                "a deployed `.keras` holds one model")
+        if hasattr(model, "deployable_cores"):
+            whose = (f"a {method} run's model" if method else
+                     f"this {type(model).__name__}")
+            what = (f"{whose} deploys only "
+                    f"{', '.join(model.describe_deployables())}, no "
+                    f"`{MODE_DEPLOYABLES[mode]}`")
+        else:
+            what = "a deployed `.keras` holds one model"
         raise ValueError(
             f"`mode` must be one of the modes this model has "
             f"({', '.join(repr(m) for m in modes)}): {what}. Received: "

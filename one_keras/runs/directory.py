@@ -306,9 +306,15 @@ class RunDirectory:
         the methods' classes that a training model needs first)."""
         return load_keras_file(self.saved_model_path(training_only))
 
-    def record_export(self, entry):
+    def record_export(self, entry, installed=True):
         """Adds an export's report `entry` to its `export_report.json`,
         keyed by `entry["artifact"]`.
+
+        `exports` describes the artifacts on disk: an entry goes there only
+        when its artifact was installed (and the artifact's last failed
+        attempt, if any, is dropped). A failed attempt, which left the file
+        on disk as it was, goes to `failed_attempts` instead, leaving the
+        file's own entry alone.
 
         Exports into one folder may run at once: each reads, merges and
         replaces the report under the folder's exclusive lock
@@ -317,16 +323,37 @@ class RunDirectory:
 
         Args:
             entry: dict. JSON-serialisable, with an `artifact` name.
+            installed: bool. Whether the artifact was installed. Defaults
+                to `True`.
         """
         path = self.export_report_path
         with run_lock.exclusive(self.path):
             report = read_json(path) or {}
-            if not isinstance(report.get("exports"), dict):
+            if not isinstance(report, dict) or \
+                    not isinstance(report.get("exports"), dict):
                 report = {"exports": {}}
-            report["exports"][entry["artifact"]] = entry
+            failed = report.get("failed_attempts")
+            failed = failed if isinstance(failed, dict) else {}
+            if installed:
+                report["exports"][entry["artifact"]] = entry
+                failed.pop(entry["artifact"], None)
+            else:
+                failed[entry["artifact"]] = entry
+            if failed:
+                report["failed_attempts"] = failed
+            else:
+                report.pop("failed_attempts", None)
             write_json(path, report, temporary=(
                 f"{path}.{socket.gethostname()}-{os.getpid()}-"
                 f"{uuid.uuid4().hex[:8]}.tmp"))
+
+    def export_entry(self, artifact):
+        """The `export_report.json` entry of the artifact named `artifact`
+        that is on disk (an installed export's), or `None`."""
+        report = read_json(self.export_report_path)
+        exports = report.get("exports") if isinstance(report, dict) else None
+        entry = exports.get(artifact) if isinstance(exports, dict) else None
+        return entry if isinstance(entry, dict) else None
 
     # Backups.
 

@@ -99,3 +99,23 @@ def test_command_line_on_digits(tmp_path):
     assert report["magnitudes"] == [0.0, 2.5, 5.0]
     assert len(report["models"]["dml"]["directions"]) == 2
     assert (tmp_path / "out" / "flatness.png").exists()
+
+
+def test_models_of_the_same_file_name_keep_distinct_names(tmp_path):
+    """`--model a/target.keras --model b/target.keras` printed and plotted
+    one "target" (issue 37, #10)."""
+    paths = [str(tmp_path / "a" / "target.keras"),
+             str(tmp_path / "b" / "target.keras"),
+             str(tmp_path / "x" / "a" / "ensemble.keras"),
+             str(tmp_path / "y" / "a" / "ensemble.keras")]
+    assert flatness.model_names(paths) == [
+        "a/target", "b/target", "x/a/ensemble", "y/a/ensemble"]
+    assert flatness.model_names(paths[:1] + paths[2:3]) == ["target",
+                                                            "ensemble"]
+    assert flatness.model_names(paths[:2], ["one", "two"]) == ["one", "two"]
+    with pytest.raises(ValueError, match="own --name"):
+        flatness.model_names(paths[:2], ["one", "one"])
+    with pytest.raises(ValueError, match="one --name per --model"):
+        flatness.model_names(paths[:2], ["one"])
+    with pytest.raises(ValueError, match="each model once"):
+        flatness.model_names([paths[0], paths[0]])

@@ -1,6 +1,8 @@
 """The NumPy input pipeline (JAX's and torch's): its decoder against
 TensorFlow's, and its augmentations on every dataset it loads."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -52,6 +54,40 @@ def test_sixteen_bit_grayscale_is_not_saturated(tmp_path):
     np.testing.assert_array_equal(
         numpy_pipeline.decode(str(tmp_path / "dark.png")),
         np.full((4, 4, 3), 0x40, np.uint8))
+
+
+def test_32_bit_tiffs_are_not_black(tmp_path):
+    """Mode I and F TIFFs decoded as all black (`>> 8`), and predict gave
+    them a confident class (issue 37, #7)."""
+    pixels = np.arange(16).reshape(4, 4) * 17  # 0 to 255.
+    for mode, dtype in (("I", np.int32), ("F", np.float32)):
+        path = tmp_path / f"{mode}.tif"
+        Image.fromarray(pixels.astype(dtype)).save(path)
+        assert Image.open(path).mode == mode
+        np.testing.assert_array_equal(
+            numpy_pipeline.decode(str(path), channels=1)[..., 0], pixels)
+        assert numpy_pipeline.decode(str(path)).shape == (4, 4, 3)
+    # Values of no known 0-255 scale: refused in one line.
+    for name, values in (("wide.tif", pixels.astype(np.int32) * 1000),
+                         ("unit.tif", pixels.astype(np.float32) / 255)):
+        Image.fromarray(values).save(tmp_path / name)
+        with pytest.raises(ValueError, match="its 0-255 scale is unknown"):
+            numpy_pipeline.decode(str(tmp_path / name))
+
+
+def test_an_image_over_pillows_limit_is_refused_in_one_line(tmp_path,
+                                                             monkeypatch):
+    """A 10000x10000 PNG took 1.5 GB, with Pillow's raw warning."""
+    Image.new("L", (12, 10)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 120 pixels: 1.2x.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^an image of 12x10 pixels, "
+                           r"over the 100 .*: downscale it$"):
+            numpy_pipeline.decode(str(tmp_path / "big.png"))
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 2.4x: Pillow's
+        with pytest.raises(ValueError, match="downscale it"):  # own error.
+            numpy_pipeline.decode(str(tmp_path / "big.png"))
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])

@@ -189,5 +189,5 @@ def test_a_failed_check_names_the_bar_flag(cli, capsys, tmp_path,
     assert err[0].startswith("export.py: error: verification failed: ")
     assert "> --max_abs_diff=0; raise --max_abs_diff to accept it" in err[0]
     entry = json.loads((tmp_path / "export_report.json").read_text())[
-        "exports"]["m.onnx"]
+        "failed_attempts"]["m.onnx"]
     assert entry["max_abs_diff"] == 0.0 and entry["min_agreement"] is None

@@ -114,7 +114,8 @@ def test_failed_check_leaves_nothing_at_output(digits_model, tmp_path,
     assert not entry["passed"]
     assert sorted(os.listdir(tmp_path)) == ["export_report.json"]
     report = json.loads((tmp_path / "export_report.json").read_text())
-    assert report["exports"]["model.onnx"]["passed"] is False
+    assert report == {"exports": {}, "failed_attempts": {
+        "model.onnx": json.loads(json.dumps(entry))}}
 
 
 def test_random_pixels_when_no_dataset(digits_model, tmp_path):
