@@ -48,15 +48,12 @@ def step_schedule(lr, total_steps):
 def build_model(config, dataset):
     """Builds the training model `config` asks for, sized for `dataset`.
 
-    `--depth`, `--block` and `--width` shape the CIFAR ResNet (`resnet`); the
-    zoo models (`one_keras.models.model_names()`) have fixed architectures.
+    The backbone gets its architecture options (`config.architecture()`:
+    `--depth`, `--block` and `--width` for the CIFAR ResNet, none for the
+    zoo models of fixed architectures).
     """
     validation.check_choice("model", config.model, MODELS)
-    architecture = {}
-    if config.model == "resnet":
-        architecture = {"depth": config.depth,
-                        "block": config.recipe_value("block"),
-                        "width": config.width}
+    architecture = config.architecture()
     request = methods_lib.BuildRequest(
         model_name=config.model, num_classes=dataset.num_classes,
         input_shape=dataset.input_shape, weight_decay=config.weight_decay,
