@@ -20,7 +20,7 @@ from one_keras import reporting
 from one_keras import run_inputs
 from one_keras import validation
 from one_keras.run_config import MODELS
-# `training.TrainConfig(...)`: the argument of `run`, beside it.
+# `experiment.TrainConfig(...)`: the argument of `run`, beside it.
 from one_keras.run_config import TrainConfig  # noqa: F401
 from one_keras.run_config import fit_verbosity
 from one_keras.runs import ResumeState

@@ -224,7 +224,7 @@ def _keras_runner(path):
             f"`model` {path!r} must return one logits tensor of shape "
             "(batch, classes); this is a training model or another "
             "structure. Pass a run directory or a deployable it wrote "
-            "(e.g. target.keras). Received: model={path!r}")
+            f"(e.g. target.keras). Received: model={path!r}")
 
     def run(images):
         return softmax(keras.ops.convert_to_numpy(

@@ -282,6 +282,7 @@ def test_center_crop_keeps_the_middle_of_the_image(tmp_path):
     ("no_input", "give at least one --input"),
     ("empty_run", "no deployable"),
     ("training_model", "is a training model (ONEModel"),
+    ("two_outputs", "must return one logits tensor"),
 ])
 def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
                                 run_dir, case, expected):
@@ -307,6 +308,12 @@ def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
         methods.build_method_model("one", num_classes=3,
                                    input_shape=(8, 8, 3), depth=8,
                                    width=4).save(model)
+    elif case == "two_outputs":
+        model = tmp_path / "two.keras"
+        inputs_ = keras.Input((8, 8, 3))
+        pooled = keras.layers.GlobalAveragePooling2D()(inputs_)
+        keras.Model(inputs_, [keras.layers.Dense(3)(pooled),
+                              keras.layers.Dense(2)(pooled)]).save(model)
     elif case == "empty_run":
         model = tmp_path / "empty"
         save_image(tmp_path / "red.png", COLOURS["red"])
@@ -316,6 +323,7 @@ def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
     assert code == 1 and not out
     errors = [line for line in err if ": error: " in line]
     assert len(errors) == 1 and expected in errors[0], err
+    assert "{path!r}" not in errors[0]  # Every message is an f-string.
     assert all("warning" in line for line in err if line not in errors)
 
 
