@@ -289,7 +289,12 @@ def artifact_input_shape(kind, path):
     if kind == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        details = Interpreter(model_path=path).get_signature_runner(
+        from one_keras import runtime_noise
+
+        with runtime_noise.quiet_tflite_start():
+            interpreter = Interpreter(model_path=path)
+            interpreter.allocate_tensors()
+        details = interpreter.get_signature_runner(
             "serving_default").get_input_details()
         shape = list(next(iter(details.values()))["shape"])
     elif kind == "onnx":

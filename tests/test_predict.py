@@ -8,7 +8,10 @@ channel, a diagonal `Dense`), so a red image is class 0 whatever its size.
 
 import csv
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -200,6 +203,23 @@ def test_exported_artifacts_agree_with_the_keras_model(
     np.testing.assert_allclose([[q for _, q in p.top] for p in got],
                                [[q for _, q in p.top] for p in want],
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("level,shown", [("3", False), ("0", True)])
+def test_tflite_start_line_only_with_tf_cpp_min_log_level_0(artifacts,
+                                                            level, shown):
+    # A fresh process: TFLite writes the XNNPACK line once per process.
+    script = ("import sys; import numpy as np; "
+              "from one_keras.export import formats; "
+              "run = formats.get('tflite').runner(sys.argv[1]); "
+              "run(np.zeros((1, 8, 8, 3), 'float32')); print('done')")
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(artifacts["tflite"])],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": level})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert ("XNNPACK" in result.stderr) == shown, result.stderr
 
 
 def _saved(tmp_path, model):
