@@ -213,9 +213,11 @@ def markdown(results, base, runs, seeds, teacher_depth, seconds):
     snapshots = methods.resolve_options(
         "snapshot", base.options if base.method == "snapshot" else {}
     ).num_snapshots
+    architecture = base.architecture()  # resnet: depth, block, width
     lines = [
-        f"Dataset `{base.dataset}`, {base.model} depth {base.depth} (width "
-        f"{base.width}, {base.recipe_value('block')} blocks), "
+        f"Dataset `{base.dataset}`, {base.model} depth "
+        f"{architecture.get('depth')} (width {architecture.get('width')}, "
+        f"{architecture.get('block')} blocks), "
         f"{base.epochs} epochs, batch "
         f"{base.batch_size}, lr {base.lr}, seeds "
         f"{', '.join(map(str, seeds))}; KD teacher depth {teacher_depth}; "

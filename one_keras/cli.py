@@ -14,7 +14,9 @@ cut them short.
 TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, `failed call to
 cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it,
 and the backend is imported with stderr closed. A user's own
-`TF_CPP_MIN_LOG_LEVEL` wins and shows them all.
+`TF_CPP_MIN_LOG_LEVEL` wins and shows them all. So does JAX's `Unable to
+initialize backend 'tpu'` (`one_keras.runtime_noise`), which also shows
+with absl's `--verbosity` (or `-v`).
 """
 
 import contextlib
@@ -159,6 +161,9 @@ def guarded(main, backend=False):
     """
     def guarded_main(argv):
         try:
+            if not flags.FLAGS["verbosity"].present:
+                from one_keras import runtime_noise
+                runtime_noise.quiet_jax_backend_search()
             if backend:
                 import_backend_quietly()
             main(argv)

@@ -20,7 +20,7 @@ from one_keras import reporting
 from one_keras import run_inputs
 from one_keras import validation
 from one_keras.run_config import MODELS
-# `training.TrainConfig(...)`: the argument of `run`, beside it.
+# `experiment.TrainConfig(...)`: the argument of `run`, beside it.
 from one_keras.run_config import TrainConfig  # noqa: F401
 from one_keras.run_config import fit_verbosity
 from one_keras.runs import ResumeState
@@ -48,15 +48,12 @@ def step_schedule(lr, total_steps):
 def build_model(config, dataset):
     """Builds the training model `config` asks for, sized for `dataset`.
 
-    `--depth`, `--block` and `--width` shape the CIFAR ResNet (`resnet`); the
-    zoo models (`one_keras.models.model_names()`) have fixed architectures.
+    The backbone gets its architecture options (`config.architecture()`:
+    `--depth`, `--block` and `--width` for the CIFAR ResNet, none for the
+    zoo models of fixed architectures).
     """
     validation.check_choice("model", config.model, MODELS)
-    architecture = {}
-    if config.model == "resnet":
-        architecture = {"depth": config.depth,
-                        "block": config.recipe_value("block"),
-                        "width": config.width}
+    architecture = config.architecture()
     request = methods_lib.BuildRequest(
         model_name=config.model, num_classes=dataset.num_classes,
         input_shape=dataset.input_shape, weight_decay=config.weight_decay,

@@ -268,7 +268,7 @@ def _keras_runner(path):
             f"`model` {path!r} must return one logits tensor of shape "
             "(batch, classes); this is a training model or another "
             "structure. Pass a run directory or a deployable it wrote "
-            "(e.g. target.keras). Received: model={path!r}")
+            f"(e.g. target.keras). Received: model={path!r}")
 
     def run(images):
         return softmax(keras.ops.convert_to_numpy(
@@ -333,7 +333,12 @@ def artifact_input_shape(kind, path):
     if kind == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        details = Interpreter(model_path=path).get_signature_runner(
+        from one_keras import runtime_noise
+
+        with runtime_noise.quiet_tflite_start():
+            interpreter = Interpreter(model_path=path)
+            interpreter.allocate_tensors()
+        details = interpreter.get_signature_runner(
             "serving_default").get_input_details()
         shape = list(next(iter(details.values()))["shape"])
     elif kind == "onnx":

@@ -13,6 +13,7 @@ from one_keras import recipes
 from one_keras import validation
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.methods import method as method_lib
+from one_keras.models import architecture_options
 from one_keras.models import model_names
 from one_keras.models import resnet_cifar
 
@@ -27,6 +28,11 @@ BOOL_FIELDS = ("download", "skip_bad_images", "nesterov", "mixed_precision",
 # Fields whose `None` takes the recipe's value.
 RECIPE_FIELDS = ("nesterov", "block")
 STR_FIELDS = ("data_dir", "tpu")
+# The architecture options of the backbones (`one_keras.models.
+# architecture_options`): a run sets those of its backbone only, and these
+# are their values when not given (`block`: the recipe's).
+ARCHITECTURE_FIELDS = ("depth", "block", "width")
+ARCHITECTURE_DEFAULTS = {"depth": 14, "width": 16}
 # Fields that take a path: an `os.PathLike` is kept as its str.
 PATH_FIELDS = ("data_dir", "output_dir")
 
@@ -58,10 +64,15 @@ class TrainConfig:
             `kl_rampup_epochs`) or the method's default. An option the
             method does not have is refused, also at its default value.
         model: str. Backbone name (`"resnet"`: the CIFAR ResNet).
-        depth: int. ResNet depth, `6 * n + 2`.
+        depth: int or `None`. ResNet depth, `6 * n + 2`; `None`: 14. Only
+            for a backbone that has this architecture option
+            (`one_keras.models.architecture_options(model)`: `"resnet"`);
+            refused for the others, whose architecture is fixed.
         block: str or `None`. `"basic"` or `"bottleneck"`; `None` takes the
-            recipe's (see `one_keras.recipes`).
-        width: int. ResNet stem width.
+            recipe's (see `one_keras.recipes`). Like `depth`, `"resnet"`
+            only.
+        width: int or `None`. ResNet stem width; `None`: 16. Like `depth`,
+            `"resnet"` only.
         recipe: str. `"paper"` or `"code"` (the authors' code): fills the
             settings left unset (`nesterov`, `block`, ONE's
             `kl_rampup_epochs`; see `one_keras.recipes`) when the run
@@ -105,9 +116,9 @@ class TrainConfig:
     method: str = "one"
     options: dict = dataclasses.field(default_factory=dict)
     model: str = "resnet"
-    depth: int = 14
+    depth: int = None
     block: str = None
-    width: int = 16
+    width: int = None
     recipe: str = "paper"
     epochs: int = 30
     batch_size: int = 64
@@ -163,15 +174,18 @@ class TrainConfig:
                                       self.steps_per_epoch, 0)
         validation.check_int_at_least("eval_steps", self.eval_steps, 0)
         validation.check_int_at_least("image_size", self.image_size, 0)
-        validation.check_int_at_least("width", self.width, 1)
+        if self.width is not None:
+            validation.check_int_at_least("width", self.width, 1)
         validation.check_int_at_least("seed", self.seed, 0)
-        validation.check_int("depth", self.depth)
+        if self.depth is not None:
+            validation.check_int("depth", self.depth)
         validation.check_positive("lr", self.lr)
         validation.check_non_negative("momentum", self.momentum)
         validation.check_non_negative("weight_decay", self.weight_decay)
         validation.check_choice("model", self.model, MODELS)
+        self._check_architecture_options()
         if self.model == "resnet":
-            resnet_cifar.check_depth(self.depth)
+            resnet_cifar.check_depth(self._depth())
         if self.block is not None:
             validation.check_choice("block", self.block, resnet_cifar.BLOCKS)
         validation.check_choice("augment", self.augment,
@@ -194,6 +208,48 @@ class TrainConfig:
         validation.check_choice("strategy", self.strategy, STRATEGIES)
         validation.check_choice("verbose", self.verbose, VERBOSITIES)
 
+    def _check_architecture_options(self):
+        """Refuses an architecture option that `model` does not take."""
+        taken = architecture_options(self.model)
+        for name in ARCHITECTURE_FIELDS:
+            value = getattr(self, name)
+            if value is None or name in taken:
+                continue
+            users = [m for m in MODELS if name in architecture_options(m)]
+            raise ValueError(
+                f"`{name}` is not an architecture option of model "
+                f"{self.model!r} ("
+                + (f"it takes {', '.join(taken)}" if taken else
+                   "its architecture is fixed")
+                + f"; `{name}` shapes {', '.join(map(repr, users))}): drop "
+                f"it. Received: {name}={value!r}, model={self.model!r}")
+
+    def _depth(self):
+        """The ResNet depth the run builds (`None` for other backbones)."""
+        if "depth" not in architecture_options(self.model):
+            return None
+        return ARCHITECTURE_DEFAULTS["depth"] if self.depth is None \
+            else self.depth
+
+    def architecture(self):
+        """The architecture options the backbone is built with: those of
+        `architecture_options(model)`, as given, else their defaults
+        (`block`: the recipe's).
+
+        Returns:
+            A dict, e.g. `{"depth": 14, "block": "basic", "width": 16}`
+            for `"resnet"`, `{}` for a backbone of a fixed architecture.
+        """
+        values = {}
+        for name in architecture_options(self.model):
+            if name == "block":
+                values[name] = self.recipe_value("block")
+            elif getattr(self, name) is None:
+                values[name] = ARCHITECTURE_DEFAULTS[name]
+            else:
+                values[name] = getattr(self, name)
+        return values
+
     @classmethod
     def from_settings(cls, settings=None, **fields):
         """A `TrainConfig` from flat settings, fields and the method's
@@ -202,8 +258,10 @@ class TrainConfig:
 
         Every key is kept or refused: a field, an option of the method
         (flat, or in an `options` dict), or the option of another method
-        that a saved flat form may list (left out when it comes from
-        `settings`, refused when given in `fields`).
+        or an architecture option of another backbone, which a saved flat
+        form may list (left out when it comes from `settings`: older runs
+        recorded `depth`, `block` and `width` for every backbone; refused
+        when given in `fields`).
 
         Args:
             settings: dict or `None`. Flat settings; `fields` override them.
@@ -222,6 +280,12 @@ class TrainConfig:
         settings = dict(settings or {})
         method = fields.get("method", settings.get(
             "method", cls.__dataclass_fields__["method"].default))
+        model = fields.get("model", settings.get(
+            "model", cls.__dataclass_fields__["model"].default))
+        if model in MODELS:
+            for name in set(ARCHITECTURE_FIELDS) - set(
+                    architecture_options(model)):
+                settings.pop(name, None)
         names = methods_lib.get_method(method).option_names()
         every_option = methods_lib.option_users(methods_lib.REGISTRY)
         known = set(cls.__dataclass_fields__) | set(every_option)
@@ -261,7 +325,7 @@ class TrainConfig:
         """
         return methods_lib.resolve_options(self.method, self.options,
                                            self.recipe, self.model,
-                                           self.depth)
+                                           self._depth())
 
     def recipe_value(self, name):
         """`nesterov` or `block`: the value given, else the recipe's."""
@@ -269,12 +333,13 @@ class TrainConfig:
         if value is not None:
             return value
         return recipes.recipe_defaults(self.recipe, self.method, self.model,
-                                       self.depth)[name]
+                                       self._depth())[name]
 
     def settings(self):
         """Every setting the run trains with, in one flat dict: the fields
-        (`nesterov` and `block` resolved) and the method's options with
-        their defaults. It is what `config.json` and the report record and
+        (`nesterov` resolved; of `depth`, `block` and `width` only the
+        backbone's own, resolved: `architecture()`) and the method's
+        options with their defaults. It is what `config.json` and the report record and
         what a resumed run is compared on (older runs wrote this flat form
         too).
 
@@ -283,8 +348,10 @@ class TrainConfig:
         """
         settings = dataclasses.asdict(self)
         del settings["options"]
+        for name in ARCHITECTURE_FIELDS:
+            del settings[name]
+        settings.update(self.architecture())
         settings["nesterov"] = self.recipe_value("nesterov")
-        settings["block"] = self.recipe_value("block")
         settings.update(dataclasses.asdict(self.method_options()))
         return settings
 

@@ -49,12 +49,16 @@ def _define_flags():
     _define_method_option_flags(catalog["options"])
     flags.DEFINE_enum("model", defaults.model, choices["model"],
                       "Backbone.")
-    flags.DEFINE_integer("depth", defaults.depth, "ResNet depth, 6n+2.")
+    # The backbones' architecture options: refused for a backbone that
+    # does not take them (`one_keras.models.architecture_options`).
+    flags.DEFINE_integer("depth", defaults.depth, "--model=resnet only: "
+                         "ResNet depth, 6n+2 (default: 14).")
     flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
-                      "ResNet block type (default: the recipe's; basic, or "
-                      "bottleneck from depth 44 with --recipe=code).")
-    flags.DEFINE_integer("width", defaults.width, "ResNet stem width.",
-                         lower_bound=1)
+                      "--model=resnet only: ResNet block type (default: the "
+                      "recipe's; basic, or bottleneck from depth 44 with "
+                      "--recipe=code).")
+    flags.DEFINE_integer("width", defaults.width, "--model=resnet only: "
+                         "ResNet stem width (default: 16).", lower_bound=1)
     flags.DEFINE_enum("recipe", defaults.recipe, choices["recipe"],
                       "paper, or code: the authors' code's recipe (no "
                       "Nesterov, KL ramp-up 80 epochs, bottleneck blocks "

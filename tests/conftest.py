@@ -19,7 +19,12 @@ import collections
 import os
 import pathlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As the command line tools: TensorFlow's start-up lines (oneDNN, CUDA
+# drivers, cuInit), which each xdist worker would print after the summary,
+# stay hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
+from one_keras import cli  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL=3)
+
+cli.import_backend_quietly()
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -279,3 +279,53 @@ def test_a_softmax_followed_by_reshapes_is_removed(tail):
     assert (logits < 0).any()
     assert trainable_count(one.target_model()) == trainable_count(original)
     check_fit_step(one, batch, 5)
+
+
+# The keras.applications families a phone user picks, each with the split
+# layer docs/zoo.md gives for it: the start of the last stage (its last
+# residual add, or the downsampling into it).
+APPLICATIONS = {
+    "MobileNetV2": "block_15_add",
+    "MobileNetV3Small": "expanded_conv_10_add",
+    "MobileNetV3Large": "expanded_conv_14_add",
+    "EfficientNetB0": "block6d_add",
+    "ResNet50": "conv4_block6_out",
+    "ConvNeXtTiny": "convnext_tiny_downsampling_block_2",
+}
+
+
+def test_a_layer_named_logits_before_the_head_keeps_its_own_name():
+    # MobileNetV3 ends in Conv2D(name="logits") -> Flatten -> softmax: the
+    # Flatten becomes `branch{i}_logits`, the Conv2D must not take the name.
+    original = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(32, 32, 3), classes=5)
+    one = one_keras.from_backbone(original, APPLICATIONS["MobileNetV3Small"],
+                                  num_branches=2)
+    for i in range(2):
+        assert isinstance(one.network.get_layer(f"branch{i}_logits"),
+                          layers.Flatten)
+        assert one.network.get_layer(
+            f"branch{i}_logits_conv2d").kernel.shape == \
+            original.get_layer("logits").kernel.shape
+    assert one.target_model().count_params() == original.count_params()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(APPLICATIONS))
+def test_keras_applications_train_and_export_to_tflite(family, tmp_path):
+    from one_keras.export.exporting import export_model
+
+    keras.utils.set_random_seed(0)
+    original = getattr(keras.applications, family)(
+        weights=None, input_shape=(32, 32, 3), classes=5)
+    one = one_keras.from_backbone(original, APPLICATIONS[family],
+                                  num_branches=2)
+    assert one.target_model().count_params() == original.count_params()
+    check_outputs_and_target(one, images((32, 32, 3)), 5, num_branches=2)
+    # A batch of 8: on a batch of 2, EfficientNetB0's BatchNorm at 1x1
+    # (32x32 inputs) blows the weights up in one step, also without ONE.
+    check_fit_step(one, images((32, 32, 3), batch=8), 5)
+    entry = export_model(one, tmp_path / "target.tflite", format="tflite",
+                         dataset=None, num_samples=4, latency_repeats=1)
+    assert entry["passed"], entry
+    assert (tmp_path / "target.tflite").stat().st_size > 0

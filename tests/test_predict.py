@@ -8,7 +8,10 @@ channel, a diagonal `Dense`), so a red image is class 0 whatever its size.
 
 import csv
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -207,6 +210,23 @@ def test_exported_artifacts_agree_with_the_keras_model(
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("level,shown", [("3", False), ("0", True)])
+def test_tflite_start_line_only_with_tf_cpp_min_log_level_0(artifacts,
+                                                            level, shown):
+    # A fresh process: TFLite writes the XNNPACK line once per process.
+    script = ("import sys; import numpy as np; "
+              "from one_keras.export import formats; "
+              "run = formats.get('tflite').runner(sys.argv[1]); "
+              "run(np.zeros((1, 8, 8, 3), 'float32')); print('done')")
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(artifacts["tflite"])],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": level})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert ("XNNPACK" in result.stderr) == shown, result.stderr
+
+
 def _saved(tmp_path, model):
     path = tmp_path / "keras_model.keras"
     model.save(path)
@@ -287,6 +307,7 @@ def test_center_crop_keeps_the_middle_of_the_image(tmp_path):
     ("no_input", "give at least one --input"),
     ("empty_run", "no deployable"),
     ("training_model", "is a training model (ONEModel"),
+    ("two_outputs", "must return one logits tensor"),
 ])
 def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
                                 run_dir, case, expected):
@@ -312,6 +333,12 @@ def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
         methods.build_method_model("one", num_classes=3,
                                    input_shape=(8, 8, 3), depth=8,
                                    width=4).save(model)
+    elif case == "two_outputs":
+        model = tmp_path / "two.keras"
+        inputs_ = keras.Input((8, 8, 3))
+        pooled = keras.layers.GlobalAveragePooling2D()(inputs_)
+        keras.Model(inputs_, [keras.layers.Dense(3)(pooled),
+                              keras.layers.Dense(2)(pooled)]).save(model)
     elif case == "empty_run":
         model = tmp_path / "empty"
         save_image(tmp_path / "red.png", COLOURS["red"])
@@ -321,6 +348,7 @@ def test_bad_paths_are_one_line(predict, capsys, monkeypatch, tmp_path,
     assert code == 1 and not out
     errors = [line for line in err if ": error: " in line]
     assert len(errors) == 1 and expected in errors[0], err
+    assert "{path!r}" not in errors[0]  # Every message is an f-string.
     assert all("warning" in line for line in err if line not in errors)
 
 

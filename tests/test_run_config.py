@@ -120,3 +120,26 @@ def test_numpy_scalars_become_python_values():
     assert type(settings["num_branches"]) is int
     with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):
         run_config.TrainConfig(epochs=np.int64(0))
+
+
+def test_only_the_backbones_architecture_options_are_recorded():
+    resnet = run_config.TrainConfig(depth=8).settings()
+    assert (resnet["depth"], resnet["block"], resnet["width"]) == \
+        (8, "basic", 16)
+    densenet = run_config.TrainConfig(model="densenet_bc_190_40")
+    assert densenet.architecture() == {}
+    assert not {"depth", "block", "width"} & set(densenet.settings())
+    with pytest.raises(ValueError, match="`width` is not an architecture "
+                       "option of model 'resnet18' .*shapes 'resnet'"):
+        run_config.TrainConfig(model="resnet18", width=4)
+
+
+def test_older_settings_with_every_architecture_option_still_load():
+    # Earlier versions recorded depth, block and width for every backbone.
+    old = {**run_config.TrainConfig(model="resnet18").settings(),
+           "depth": 14, "block": "basic", "width": 16}
+    config = run_config.TrainConfig.from_settings(old)
+    assert config.settings() == run_config.TrainConfig(
+        model="resnet18").settings()
+    with pytest.raises(ValueError, match="`depth` is not an architecture"):
+        run_config.TrainConfig.from_settings(old, depth=8)

@@ -51,6 +51,9 @@ def test_schedule_drops_at_half_and_three_quarters():
 @pytest.mark.parametrize("args,message", [
     (["--epochs=0"], "--epochs"),
     (["--depth=10"], "`depth` must be of the form `6 * n + 2`"),
+    # ResNet's architecture options are no other backbone's.
+    (["--model=densenet_bc_190_40", "--depth=8"],
+     "`depth` is not an architecture option of model 'densenet_bc_190_40'"),
     (["--dataset=mnist"], "--dataset"),
     (["--temperature=0"], "`temperature` must be a number > 0"),
     # No --lr can help an infinite temperature or weight decay: refused

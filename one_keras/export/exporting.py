@@ -165,7 +165,7 @@ def export_model(model, path=None, mode="single", format="tflite",
 
     Example:
     ```python
-    report = one_keras.export.exporting(
+    report = one_keras.export.export_model(
         "runs/digits", "runs/digits/target_int8.tflite", quantize="int8")
     assert report["passed"]
     ```

@@ -23,6 +23,8 @@ import os
 
 import numpy as np
 
+from one_keras import runtime_noise
+
 # As `INPUT_NAME` and `OUTPUT_NAMES` (this module does not
 # import Keras).
 INPUT_NAME = "images"
@@ -189,7 +191,9 @@ class TFLiteFormat(ExportFormat):
     def runner(self, path):
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=str(path))
+        with runtime_noise.quiet_tflite_start():
+            interpreter = Interpreter(model_path=str(path))
+            interpreter.allocate_tensors()
         runner = interpreter.get_signature_runner("serving_default")
 
         def run(images):
@@ -219,9 +223,10 @@ class ONNXFormat(ExportFormat):
     def convert(self, serving_model, path, quantize, opset,
                 representative_images):
         """Keras' ONNX exporter (tf2onnx on the TensorFlow backend)."""
-        serving_model.export(
-            path, format="onnx", opset_version=opset, verbose=False,
-            input_signature=self.input_signature(serving_model))
+        with runtime_noise.quiet_onnx_export():
+            serving_model.export(
+                path, format="onnx", opset_version=opset, verbose=False,
+                input_signature=self.input_signature(serving_model))
 
     def runner(self, path):
         import onnxruntime

@@ -33,12 +33,12 @@ from one_keras.methods.registry import REGISTRY
 from one_keras.methods.registry import build_method_model
 from one_keras.methods.registry import get_method
 from one_keras.methods.registry import resolve_options
-from one_keras.methods.snapshot import CyclicCosineDecay
 from one_keras.methods.snapshot import SnapshotCallback
 from one_keras.methods.snapshot import SnapshotModel
+from one_keras.methods.snapshot import cyclic_cosine_decay
 
-__all__ = ["BuildRequest", "CyclicCosineDecay", "DMLModel", "EnsembleModel",
+__all__ = ["BuildRequest", "DMLModel", "EnsembleModel",
            "KDModel", "METHODS", "Method", "PeersModel", "REGISTRY",
            "SnapshotCallback", "SnapshotModel", "build_method_model",
-           "check_method_options", "deployed_model",
+           "check_method_options", "cyclic_cosine_decay", "deployed_model",
            "get_method", "option_users", "resolve_options"]

@@ -100,7 +100,7 @@ def build_method_model(method, model_name="resnet", num_classes=10,
     Returns:
         A `keras.Model` to `compile` and `fit`; `deployed_model()` returns
         what a user deploys. For `"snapshot"`, compile with a
-        `CyclicCosineDecay` of `num_snapshots` cycles.
+        `methods.cyclic_cosine_decay` of `num_snapshots` cycles.
 
     Example:
     ```python

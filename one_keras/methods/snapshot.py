@@ -9,7 +9,6 @@ Paper: https://arxiv.org/abs/1704.00109
 """
 
 import dataclasses
-import math
 import os
 
 import keras
@@ -28,44 +27,44 @@ from one_keras.methods.method import option
 from one_keras.methods.peers import build_peers
 
 
-@keras.saving.register_keras_serializable(package="one_keras")
-class CyclicCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+def cyclic_cosine_decay(initial_learning_rate, total_steps, cycles):
     """Cosine annealing restarted `cycles` times (snapshot ensembles, Eq. 2).
 
     `lr(t) = initial_learning_rate / 2 * (1 + cos(pi * r))`, where `r` in
     [0, 1) is the position of step `t` in its cycle of
     `total_steps / cycles` steps: it starts each cycle at
-    `initial_learning_rate` and falls towards 0 at the cycle's end.
+    `initial_learning_rate` and falls towards 0 at the cycle's end. This is
+    Keras' `CosineDecayRestarts` with cycles of equal length and height.
 
     Args:
         initial_learning_rate: float. The rate at the start of each cycle.
         total_steps: int. Optimizer steps of the whole run.
         cycles: int. Number of cycles `M` (snapshots), >= 1.
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecayRestarts`.
     """
+    validation.check_positive("initial_learning_rate", initial_learning_rate)
+    validation.check_int_at_least("total_steps", total_steps, 1)
+    validation.check_int_at_least("cycles", cycles, 1)
+    if cycles > total_steps:
+        raise ValueError(
+            "`cycles` must be <= `total_steps`. Received: "
+            f"cycles={cycles}, total_steps={total_steps}")
+    return keras.optimizers.schedules.CosineDecayRestarts(
+        float(initial_learning_rate), total_steps / cycles, t_mul=1.0,
+        m_mul=1.0)
 
-    def __init__(self, initial_learning_rate, total_steps, cycles):
-        validation.check_positive("initial_learning_rate",
-                                  initial_learning_rate)
-        validation.check_int_at_least("total_steps", total_steps, 1)
-        validation.check_int_at_least("cycles", cycles, 1)
-        if cycles > total_steps:
-            raise ValueError(
-                "`cycles` must be <= `total_steps`. Received: "
-                f"cycles={cycles}, total_steps={total_steps}")
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.total_steps = int(total_steps)
-        self.cycles = int(cycles)
 
-    def __call__(self, step):
-        cycle_length = self.total_steps / self.cycles
-        step = ops.cast(step, "float32")
-        position = ops.mod(step, cycle_length) / cycle_length
-        return 0.5 * self.initial_learning_rate * (
-            1.0 + ops.cos(math.pi * position))
+@keras.saving.register_keras_serializable(package="one_keras")
+class CyclicCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The registered name of the schedule of earlier versions: an older
+    `.keras` file's optimizer config names it, and `from_config` loads it
+    as `cyclic_cosine_decay` (the same rates). Not for new code."""
 
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "total_steps": self.total_steps, "cycles": self.cycles}
+    @classmethod
+    def from_config(cls, config):
+        return cyclic_cosine_decay(**config)
 
 
 class SnapshotCallback(keras.callbacks.Callback):
@@ -73,7 +72,7 @@ class SnapshotCallback(keras.callbacks.Callback):
 
     With `M` snapshots over `E` epochs, a snapshot is taken after each epoch
     `e` (1-based) where `floor(e * M / E)` increases: after every `E / M`
-    epochs when `M` divides `E`, matching a `CyclicCosineDecay` over the same
+    epochs when `M` divides `E`, matching a `cyclic_cosine_decay` over the same
     run. `SnapshotModel.fit` adds it by itself.
 
     Args:
@@ -116,7 +115,7 @@ class SnapshotModel(MethodModel):
     cycle end `take_snapshot` copies its weights (BN statistics included)
     into the next of `num_snapshots` frozen copies, kept in `snapshots` (a
     `build_peer_network` of plain networks) and saved with the model. Train
-    it with a `CyclicCosineDecay` of `num_snapshots` cycles over the run.
+    it with a `cyclic_cosine_decay` of `num_snapshots` cycles over the run.
     It reports `loss`, `ce`, `accuracy` (the current network) and
     `ensemble_accuracy` (the snapshots taken so far; the current network
     before the first).
@@ -133,7 +132,7 @@ class SnapshotModel(MethodModel):
     model = one_keras.methods.build_method_model(
         "snapshot", num_classes=100, input_shape=(32, 32, 3),
         num_snapshots=5, depth=32)
-    schedule = one_keras.methods.snapshot.CyclicCosineDecay(
+    schedule = one_keras.methods.snapshot.cyclic_cosine_decay(
         0.1, total_steps=steps_per_epoch * 300, cycles=5)
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
     model.fit(train, epochs=300)  # takes a snapshot every 60 epochs
@@ -333,7 +332,7 @@ def callbacks(options, epochs):
 
 def schedule(options, lr, total_steps):
     """Cosine annealing restarted once per snapshot."""
-    return CyclicCosineDecay(lr, total_steps, options.num_snapshots)
+    return cyclic_cosine_decay(lr, total_steps, options.num_snapshots)
 
 
 METHOD = Method(name="snapshot", summary="snapshot ensemble of one network "

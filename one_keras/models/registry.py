@@ -41,12 +41,17 @@ class Backbone:
         input_shape: tuple. The default image shape.
         architecture: dict. The named configuration (e.g. ResNeXt-29's
             `cardinality=8`); arguments given to the builders override it.
+        options: tuple of str. The architecture arguments a training run
+            may set (`TrainConfig` fields and `one-train` flags such as
+            `--depth`); a run sets none of the others. Defaults to `()`:
+            the architecture is fixed.
     """
 
     build_trunk: Callable
     branch_builder: Callable
     input_shape: tuple
     architecture: dict
+    options: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +74,7 @@ class BackboneParts:
 BACKBONES = {
     "resnet": Backbone(
         resnet_cifar.build_resnet_trunk, resnet_cifar.resnet_branch_builder,
-        CIFAR_SHAPE, {}),
+        CIFAR_SHAPE, {}, options=("depth", "block", "width")),
     "resnext29_8x64d": Backbone(
         resnext_cifar.build_resnext_cifar_trunk,
         resnext_cifar.resnext_cifar_branch_builder, CIFAR_SHAPE,
@@ -112,6 +117,19 @@ def architecture_arguments(name):
         return tuple(backbone.architecture)
     parameters = inspect.signature(backbone.build_trunk).parameters
     return tuple(parameters)[1:]  # After `inputs`.
+
+
+def architecture_options(name):
+    """The architecture options a training run of backbone `name` may set.
+
+    Args:
+        name: str. One of `model_names()`.
+
+    Returns:
+        A tuple of str (e.g. `("depth", "block", "width")` for `"resnet"`);
+        empty for a backbone of a fixed architecture.
+    """
+    return _backbone(name).options
 
 
 def check_architecture(name, architecture, alternatives=""):

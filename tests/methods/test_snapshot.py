@@ -10,7 +10,9 @@ ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
 
 
 def test_cyclic_cosine_schedule_values():
-    schedule = methods.CyclicCosineDecay(0.2, total_steps=300, cycles=3)
+    schedule = methods.cyclic_cosine_decay(0.2, total_steps=300, cycles=3)
+    assert isinstance(schedule,
+                      keras.optimizers.schedules.CosineDecayRestarts)
     lr = lambda step: float(schedule(step))  # noqa: E731
     for start in (0, 100, 200):  # every cycle restarts at the full rate
         np.testing.assert_allclose(lr(start), 0.2, rtol=1e-6)
@@ -19,8 +21,29 @@ def test_cyclic_cosine_schedule_values():
     assert lr(99) < lr(98) < lr(50) < lr(1)
     np.testing.assert_allclose(lr(25), 0.1 * (1 + np.cos(np.pi / 4)),
                                rtol=1e-5)
-    restored = methods.CyclicCosineDecay.from_config(schedule.get_config())
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(schedule))
     assert float(restored(150)) == lr(150)
+
+
+def test_the_old_registered_schedule_still_loads():
+    # An SGD config as a .keras file of an earlier version holds it, when
+    # the schedule was one_keras' own `CyclicCosineDecay` class.
+    old = {"module": "keras.optimizers", "class_name": "SGD", "config": {
+        "name": "sgd", "momentum": 0.9, "learning_rate": {
+            "module": "one_keras.methods.snapshot",
+            "class_name": "CyclicCosineDecay",
+            "config": {"initial_learning_rate": 0.2, "total_steps": 300,
+                       "cycles": 3},
+            "registered_name": "one_keras>CyclicCosineDecay"}},
+        "registered_name": None}
+    schedule = keras.saving.deserialize_keras_object(old)._learning_rate
+    assert isinstance(schedule,
+                      keras.optimizers.schedules.CosineDecayRestarts)
+    new = methods.cyclic_cosine_decay(0.2, total_steps=300, cycles=3)
+    for step in (0, 25, 99, 100, 150, 299):
+        np.testing.assert_allclose(float(schedule(step)), float(new(step)),
+                                   rtol=1e-6)
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -33,7 +56,7 @@ def test_cyclic_cosine_schedule_values():
 ])
 def test_schedule_errors(arguments, message):
     with pytest.raises(ValueError, match=message):
-        methods.CyclicCosineDecay(**arguments)
+        methods.cyclic_cosine_decay(**arguments)
 
 
 def test_fit_takes_a_snapshot_per_cycle(tmp_path):
@@ -44,7 +67,7 @@ def test_fit_takes_a_snapshot_per_cycle(tmp_path):
     images = rng.normal(size=(8, 8, 8, 3)).astype("float32")
     labels = np.arange(8) % 4
     model.compile(optimizer=keras.optimizers.SGD(
-        methods.CyclicCosineDecay(0.1, total_steps=4, cycles=2)))
+        methods.cyclic_cosine_decay(0.1, total_steps=4, cycles=2)))
     callback = methods.SnapshotCallback(epochs=4, directory=str(tmp_path))
     model.fit(images, labels, batch_size=8, epochs=4, verbose=0,
               callbacks=[callback])

@@ -5,17 +5,39 @@ import numpy as np
 import pytest
 import zoo_checks
 
+from one_keras import run_config
 from one_keras.methods.one import build_one_model
 from one_keras.models import architecture_arguments
+from one_keras.models import architecture_options
 from one_keras.models import backbone_parts
 from one_keras.models import build_plain_network
 from one_keras.models import model_names
 
 
 def test_model_names():
-    assert model_names() == ["resnet", "resnext29_8x64d",
-                             "densenet_bc_190_40", "resnet18",
-                             "resnext50_32x4d"]
+    assert model_names()[0] == "resnet"  # The default backbone.
+    assert len(set(model_names())) == len(model_names())
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_backbone_declares_what_a_run_may_set(name):
+    """A run records its backbone's architecture options, resolved, and
+    refuses the others (`--depth` for a fixed architecture)."""
+    options = architecture_options(name)
+    assert set(options) <= set(architecture_arguments(name))
+    assert set(options) <= set(run_config.ARCHITECTURE_FIELDS)
+    parts = backbone_parts(name, 10)
+    assert len(parts.input_shape) == 3
+    config = run_config.TrainConfig(model=name)
+    settings = config.settings()
+    assert config.architecture().keys() == set(options)
+    assert set(run_config.ARCHITECTURE_FIELDS) & set(settings) == \
+        set(options)
+    for option in set(run_config.ARCHITECTURE_FIELDS) - set(options):
+        with pytest.raises(ValueError, match=f"`{option}` is not an "
+                           f"architecture option of model '{name}'"):
+            run_config.TrainConfig(model=name, **{option: 8 if option !=
+                                                  "block" else "basic"})
 
 
 def test_architecture_arguments():

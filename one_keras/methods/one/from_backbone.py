@@ -408,6 +408,10 @@ class _Graph:
             return operation
         config = operation.get_config()
         config["name"] = f"{prefix}{operation.name}"
+        if operation.name == "logits":  # E.g. MobileNetV3's 1x1 Conv2D
+            # before a Flatten head: `f"{prefix}logits"` names the head.
+            config["name"] = (f"{prefix}logits_"
+                              f"{type(operation).__name__.lower()}")
         if position == self.linearized:
             config["activation"] = "linear"
         if position == self.head and self._head_becomes_logits(num_classes):
