@@ -155,12 +155,27 @@ def _worker(python, framework):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _cpuinfo_field(name, path="/proc/cpuinfo"):
+    """The first value of `name` in `/proc/cpuinfo`, or `None`."""
+    if not os.path.exists(path):
+        return None
+    with open(path, errors="replace") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
+    return None
+
+
 def machine():
     """The CPU model, cores, and the CPU's bfloat16 and AVX-512 flags."""
     from one_keras import precision
 
     flags_ = precision.cpu_flags()
-    return {"cpu": precision.cpu_model(), "cores": os.cpu_count(),
+    family = _cpuinfo_field("cpu family")
+    cpu = precision.cpu_model() + (f" (CPU family {family})" if family
+                                   else "")
+    return {"cpu": cpu, "cores": os.cpu_count(),
             "bf16_flags": precision.cpu_bfloat16_flags(),
             "avx512_flags": sorted(f for f in flags_
                                    if f.startswith("avx512")),
