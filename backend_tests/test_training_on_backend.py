@@ -240,6 +240,7 @@ def test_mixed_precision_losses_are_finite_and_improve(policy):
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.slow  # Compiles a bfloat16 step per method: minutes in all.
 @pytest.mark.parametrize("method", sorted(REGISTRY))
 def test_every_method_trains_100_classes_under_mixed_bfloat16(method):
     """Issue 40, through the registry: a script sets `mixed_bfloat16`;
