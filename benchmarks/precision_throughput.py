@@ -194,6 +194,8 @@ def measure(torch_python):
             order.reverse()
         for name in order:
             runs[name].append(_worker(frameworks[name], name))
+            # As it comes: a long run that is stopped keeps what it had.
+            print(json.dumps(runs[name][-1]), file=sys.stderr, flush=True)
     rows = []
     for name, results in runs.items():
         for key in results[0]["images_per_second"]:
