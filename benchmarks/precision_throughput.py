@@ -208,6 +208,11 @@ def measure(torch_python):
     return rows
 
 
+def _rate(value):
+    """Images/s as a table shows them: one decimal below 10."""
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 def markdown(rows, host, command):
     lines = [
         f"CPU: {host['cpu']}, {host['cores']} cores; bfloat16 flags: "
@@ -219,9 +224,10 @@ def markdown(rows, host, command):
         "| framework | precision | img/s, median | best | rounds |",
         "|---|---|---|---|---|"]
     for row in rows:
-        rounds = " / ".join(f"{v:.0f}" for v in row["rounds"])
+        rounds = " / ".join(_rate(v) for v in row["rounds"])
         lines.append(f"| {row['framework']} | {row['precision']} | "
-                     f"{row['median']:.0f} | {row['best']:.0f} | {rounds} |")
+                     f"{_rate(row['median'])} | {_rate(row['best'])} | "
+                     f"{rounds} |")
     return "\n".join(lines) + "\n"
 
 
