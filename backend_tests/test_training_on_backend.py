@@ -14,6 +14,7 @@ from one_keras import backends
 from one_keras import experiment
 from one_keras import reporting
 from one_keras.data import numpy_pipeline
+from one_keras.methods.registry import REGISTRY
 
 TINY = dict(depth=8, width=4, epochs=2, steps_per_epoch=2, eval_steps=1,
             batch_size=16, verbose=0, seed=3)
@@ -237,6 +238,38 @@ def test_mixed_precision_losses_are_finite_and_improve(policy):
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses))
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.slow  # Compiles a bfloat16 step per method: minutes in all.
+@pytest.mark.parametrize("method", sorted(REGISTRY))
+def test_every_method_trains_100_classes_under_mixed_bfloat16(method):
+    """Issue 40, through the registry: a script sets `mixed_bfloat16`;
+    every method trains a step and evaluates with a top-5 accuracy (which
+    refused bfloat16 logits on TensorFlow) and deploys float32 logits."""
+    import dataclasses
+
+    from one_keras import deployment
+    from one_keras.methods import build_method_model
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    arch = dict(num_classes=100, input_shape=(8, 8, 3), depth=8, width=4)
+    names = {f.name for f in dataclasses.fields(REGISTRY[method].options)}
+    options = {"num_snapshots": 1} if "num_snapshots" in names else {}
+    if "teacher" in names:
+        options["teacher"] = build_method_model(
+            "vanilla", **arch).deployed_model()
+    model = build_method_model(method, **arch, **options)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), metrics=[
+        keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")])
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(8, 8, 8, 3)).astype("float32")
+    labels = rng.integers(0, 100, 8)
+    logs = model.fit(images, labels, batch_size=8, verbose=0).history
+    assert np.isfinite(logs["loss"]).all()
+    results = model.evaluate(images, labels, verbose=0, return_dict=True)
+    assert 0.0 <= results["top5"] <= 1.0
+    target = deployment.stock_copy(model.deployables()["target"])
+    assert keras.ops.convert_to_numpy(target(images)).dtype == np.float32
 
 
 def test_out_of_range_labels_fail_in_one_line():

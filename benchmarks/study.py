@@ -29,6 +29,10 @@ runs (ONE against vanilla per budget), not in `study.md`. With `--augment`
 other than the study's `pad_crop_flip`, runs are named
 `<run>[_e<epochs>]_<tag>_s<seed>` (`AUGMENT_TAGS`): the augmentation check,
 tabled in `--results_dir/augment.md` beside the study's own recipe.
+With `--dtype_policy` other than `float32`, runs are named
+`<run>[_e<epochs>][_<tag>]_<precision>_s<seed>` (`PRECISION_TAGS`, e.g.
+`one_bf16_s0`): the accuracy check of bfloat16 (issue 40), tabled in
+`--results_dir/precision.md` beside the float32 runs, with their img/s.
 """
 
 import dataclasses
@@ -75,6 +79,15 @@ AUGMENT = "pad_crop_flip"  # The study's recipe (the CLI's at 32 px).
 # Augmentation recipe -> the tag of its run names (the study's has none).
 AUGMENT_TAGS = {AUGMENT: "", "random_resized_crop_flip": "rrc",
                 "flip": "flip", "none": "noaug"}
+DTYPE_POLICY = "float32"  # The study's precision.
+# Dtype policy -> the tag of its run names (the study's has none).
+PRECISION_TAGS = {DTYPE_POLICY: "", "mixed_bfloat16": "bf16",
+                  "mixed_float16": "fp16"}
+# A 30-epoch run of the precision check's rows (the study's recipe): name,
+# precision tag, seed.
+PRECISION_RUN = re.compile(
+    r"^(one|vanilla)(?:_(" + "|".join(filter(None, PRECISION_TAGS.values()))
+    + r"))?_s\d+$")
 # A 30-epoch run of the augmentation check's rows: name, tag, seed.
 AUGMENT_RUN = re.compile(
     r"^(one|vanilla)(?:_(" + "|".join(filter(None, AUGMENT_TAGS.values()))
@@ -130,13 +143,18 @@ def planned_runs(runs, seeds):
     return [(name, seed, dict(RUNS[name][0])) for name, seed in plan]
 
 
-def run_id(name, seed, epochs=EPOCHS, augment=AUGMENT):
+def run_id(name, seed, epochs=EPOCHS, augment=AUGMENT,
+           dtype_policy=DTYPE_POLICY):
     """`<name>_s<seed>`; `<name>_e<epochs>_s<seed>` at another budget than
     the study's; `<name>[_e<epochs>]_<tag>_s<seed>` with another
-    augmentation recipe (`AUGMENT_TAGS`)."""
+    augmentation recipe (`AUGMENT_TAGS`); then `_<precision>` (e.g.
+    `_bf16`, `PRECISION_TAGS`) before the seed under another dtype
+    policy than float32."""
     budget = "" if epochs == EPOCHS else f"_e{epochs}"
     tag = f"_{AUGMENT_TAGS[augment]}" if AUGMENT_TAGS[augment] else ""
-    return f"{name}{budget}{tag}_s{seed}"
+    precision = PRECISION_TAGS[dtype_policy]
+    precision = f"_{precision}" if precision else ""
+    return f"{name}{budget}{tag}{precision}_s{seed}"
 
 
 def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
@@ -149,16 +167,18 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
         subset_dir: str. The image folder to train on.
         runs_dir: str. Parent of the training output directories.
         **protocol: `TrainConfig` fields shared by every run (`depth`,
-            `epochs`, `batch_size`, `augment`).
+            `epochs`, `batch_size`, `augment`, `dtype_policy`).
 
     Returns:
         A `one_keras.experiment.TrainConfig`.
     """
     from one_keras import experiment
     fields = dict(fields)
-    protocol = {"augment": AUGMENT, **protocol}
+    protocol = {"augment": AUGMENT, "dtype_policy": DTYPE_POLICY,
+                **protocol}
     budget = {"epochs": protocol.get("epochs", EPOCHS),
-              "augment": protocol["augment"]}
+              "augment": protocol["augment"],
+              "dtype_policy": protocol["dtype_policy"]}
     if name == "kd":
         teacher = pathlib.Path(runs_dir) / run_id("kd_teacher", seed,
                                                   **budget)
@@ -429,10 +449,65 @@ def write_augment_table(results_dir):
     return "\n".join(lines)
 
 
+def precision_summary(results_dir):
+    """ONE against vanilla under each dtype policy, at the study's budget
+    and recipe: the study's `one` and `vanilla` runs (float32) and the
+    precision check's (`<name>_<precision>_s<seed>`), Keras only.
+
+    Returns:
+        A dict: dtype policy -> run name (`one`, `vanilla`) -> field
+        (`target`, `ensemble`, `images_per_second`) -> `_mean_std` stats.
+    """
+    policies = {tag: policy for policy, tag in PRECISION_TAGS.items()}
+    grouped = {}
+    for key, report in _reports(pathlib.Path(results_dir) / "keras").items():
+        found = PRECISION_RUN.match(key)
+        if found and report["epochs"] == EPOCHS and \
+                report.get("augment", AUGMENT) == AUGMENT:
+            policy = policies[found.group(2) or ""]
+            grouped.setdefault(policy, {}).setdefault(
+                found.group(1), []).append(report)
+    summary = {}
+    for policy, runs in grouped.items():
+        summary[policy] = _target_and_ensemble(runs)
+        for name, chosen in runs.items():
+            summary[policy][name]["images_per_second"] = _mean_std(
+                [r["images_per_second"] for r in chosen
+                 if "images_per_second" in r])
+    return summary
+
+
+def write_precision_table(results_dir):
+    """Writes `precision.md` (only when the check has runs): vanilla, the
+    ONE target and ONE-E, and their training img/s, per dtype policy."""
+    summary = precision_summary(results_dir)
+    if set(summary) <= {DTYPE_POLICY}:
+        return ""
+    lines = ["| dtype policy | vanilla | ONE target | ONE-E | "
+             "ONE target minus vanilla (+- s.e.) | vanilla img/s | "
+             "ONE-3 img/s |", "|---|---|---|---|---|---|---|"]
+    for policy in PRECISION_TAGS:
+        if policy not in summary:
+            continue
+        runs = summary[policy]
+        vanilla = runs.get("vanilla", {})
+        one = runs.get("one", {})
+        lines.append(
+            f"| {policy} | {_cell(vanilla.get('target'))} | "
+            f"{_cell(one.get('target'))} | {_cell(one.get('ensemble'))} | "
+            f"{_difference_cell(one.get('target'), vanilla.get('target'))} "
+            f"| {_cell(vanilla.get('images_per_second'), 0)} | "
+            f"{_cell(one.get('images_per_second'), 0)} |")
+    (pathlib.Path(results_dir) / "precision.md").write_text(
+        "\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
 def _write_tables(results_dir):
     print(write_table(results_dir), flush=True)
     write_budget_table(results_dir)
     write_augment_table(results_dir)
+    write_precision_table(results_dir)
 
 
 def _machine():
@@ -467,6 +542,11 @@ def _define_flags():
                       "Augmentation of every run (another recipe than the "
                       "study's: run directories <run>_<tag>_s<seed>, shown "
                       "in augment.md).")
+    flags.DEFINE_enum("dtype_policy", DTYPE_POLICY, list(PRECISION_TAGS),
+                      "Keras dtype policy of every run (another than "
+                      "float32: run directories <run>_<precision>_s<seed>, "
+                      "e.g. one_bf16_s0, shown in precision.md beside the "
+                      "float32 runs).")
     flags.DEFINE_integer("depth", 20, "ResNet depth of the students.")
     flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
     flags.DEFINE_string("torch_python", "", "A Python with PyTorch: also "
@@ -485,11 +565,17 @@ def main(argv):
     done = set(_reports(results_dir / "keras"))
     plan = planned_runs(FLAGS.runs, [int(seed) for seed in FLAGS.seeds])
     run_name = functools.partial(run_id, epochs=FLAGS.epochs,
-                                 augment=FLAGS.augment)
+                                 augment=FLAGS.augment,
+                                 dtype_policy=FLAGS.dtype_policy)
     if FLAGS.torch_python and FLAGS.augment != AUGMENT:
         raise app.UsageError(
             f"--augment={FLAGS.augment}: benchmarks/pytorch_reference.py "
             f"trains with {AUGMENT} only; leave --torch_python empty.")
+    if FLAGS.torch_python and FLAGS.dtype_policy != DTYPE_POLICY:
+        raise app.UsageError(
+            f"--dtype_policy={FLAGS.dtype_policy}: benchmarks/"
+            f"pytorch_reference.py trains in float32 only; leave "
+            f"--torch_python empty.")
     if FLAGS.plan or FLAGS.table_only:
         for name, seed, fields in plan:
             state = "done" if run_name(name, seed) in done else "to run"
@@ -498,6 +584,7 @@ def main(argv):
             print(write_table(results_dir))
             print(write_budget_table(results_dir))
             print(write_augment_table(results_dir))
+            print(write_precision_table(results_dir))
         return
     num_train, num_test = make_subset(FLAGS.source, FLAGS.subset_dir,
                                       FLAGS.train_per_class)
@@ -513,7 +600,8 @@ def main(argv):
             config = train_config(
                 name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
                 depth=FLAGS.depth, epochs=FLAGS.epochs,
-                batch_size=FLAGS.batch_size, augment=FLAGS.augment)
+                batch_size=FLAGS.batch_size, augment=FLAGS.augment,
+                dtype_policy=FLAGS.dtype_policy)
             print(f"== keras {run_name(name, seed)}: "
                   f"{dataclasses.asdict(config)}", flush=True)
             experiment.run(config)

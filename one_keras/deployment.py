@@ -7,7 +7,7 @@ run writes as `<name>.keras` and export serves:
 
 - `with_preprocessing`: raw 0-255 pixels in (the run's normalisation inside
   as a stock `keras.layers.Rescaling` named `normalize`), logits out;
-- `stock_copy`: a copy holding only stock Keras layers (a
+- `stock_copy`: a float32 copy holding only stock Keras layers (a
   `FusedBatchNormalization` becomes a `BatchNormalization` with the same
   weights), which `keras.saving.load_model` reads with `safe_mode` on in a
   process that never imports one_keras;
@@ -21,7 +21,8 @@ import keras
 import numpy as np
 
 __all__ = ["NORMALIZE_NAME", "average_probabilities", "core_of",
-           "normalization_layer", "normalization_of", "stock_copy",
+           "float32_config", "normalization_layer", "normalization_of",
+           "stock_copy",
            "takes_raw_pixels", "with_preprocessing"]
 
 # The name of the `Rescaling` layer that normalises raw pixels.
@@ -149,11 +150,14 @@ def average_probabilities(member_logits, name="ensemble_logits"):
 
 
 def stock_copy(model):
-    """A copy of `model` with only stock Keras layers and the same weights.
+    """A float32 copy of `model` with only stock Keras layers and the same
+    weights.
 
     A one_keras layer with a stock twin of the same weights
     (`FusedBatchNormalization` -> `BatchNormalization`) becomes the twin;
     any other one_keras class is refused (a deployable must not hold one).
+    A layer of a mixed precision policy (a `mixed_bfloat16` run) computes
+    in float32 in the copy: a deployable runs where bfloat16 is slow too.
 
     Args:
         model: functional `keras.Model`.
@@ -161,7 +165,8 @@ def stock_copy(model):
     Returns:
         A new functional `keras.Model` (its weights copied, not shared).
     """
-    config = _stock_config(keras.saving.serialize_keras_object(model))
+    config = float32_config(
+        _stock_config(keras.saving.serialize_keras_object(model)))
     copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
     copy.set_weights(model.get_weights())
     return copy
@@ -187,3 +192,25 @@ def _stock_config(config):
         config.update({"module": "keras.layers", "class_name": twin,
                        "registered_name": None, "config": inner})
     return config
+
+
+def float32_config(config):
+    """`config` with every mixed precision dtype policy made float32.
+
+    Args:
+        config: a Keras config (dicts and lists), e.g. `get_config()`'s.
+
+    Returns:
+        The same config, each `mixed_*` dtype policy replaced by `float32`.
+    """
+    if isinstance(config, list):
+        return [float32_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+            str(config.get("config", {}).get("name", "")).startswith(
+                "mixed_"):
+        return {**config, "config": {**config["config"], "name": "float32"}}
+    return {key: ("float32" if key == "dtype" and isinstance(value, str)
+                  and value.startswith("mixed_") else float32_config(value))
+            for key, value in config.items()}

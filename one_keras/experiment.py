@@ -10,6 +10,7 @@ import time
 import keras
 
 from one_keras import backends
+from one_keras import precision
 from one_keras import callbacks as callbacks_lib
 from one_keras import curves
 from one_keras import deployment
@@ -111,10 +112,16 @@ def run(config, callbacks=None):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         distribution.enable_determinism()
+    # The policy it trains under, recorded in config.json and the report.
+    config = config.resolved(strategy)
+    if config.dtype_policy == "mixed_bfloat16" and \
+            not precision.has_fast_bfloat16(strategy):
+        _warn("mixed_bfloat16 on a processor without bfloat16 units "
+              f"(CPU flags {' or '.join(precision.BF16_CPU_FLAGS)}, TPU, GPU "
+              "of compute capability >= 8.0) is emulated: measured ~8x "
+              "slower than float32 (docs/performance.md).")
     previous_policy = keras.mixed_precision.global_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            distribution.mixed_precision_policy(strategy))
+    keras.mixed_precision.set_global_policy(config.dtype_policy)
     try:
         return _run(config, strategy, list(callbacks or []))
     finally:

@@ -56,7 +56,8 @@ def build():
                     "method": list(methods.METHODS),
                     "model": list(run_config.MODELS),
                     "recipe": list(run_config.RECIPES),
-                    "strategy": list(run_config.STRATEGIES)},
+                    "strategy": list(run_config.STRATEGIES),
+                    "dtype_policy": list(run_config.DTYPE_POLICIES)},
         "methods": [[m.name, m.summary] for m in methods.REGISTRY.values()],
         "options": _option_flags(methods.REGISTRY),
     }

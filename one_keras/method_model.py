@@ -290,6 +290,28 @@ def weighted_mean(values, sample_weight):
     return backends.global_batch_mean(values)
 
 
+def float32_outputs(y_pred):
+    """`y_pred` with its floating tensors cast to float32, for the metrics.
+
+    Under a mixed policy (`mixed_bfloat16`, `mixed_float16`) the logits come
+    out in the compute dtype, which some metrics' kernels refuse (TensorFlow's
+    `InTopKV2` of a top-5 accuracy takes float32 only); every method's
+    `compute_metrics` scores these instead.
+
+    Args:
+        y_pred: a tensor or a dict of tensors (the model's outputs).
+
+    Returns:
+        The same structure, floating tensors in float32.
+    """
+    def cast(value):
+        if keras.backend.is_float_dtype(value.dtype):
+            return ops.cast(value, "float32")
+        return value
+
+    return keras.tree.map_structure(cast, y_pred)
+
+
 def sparse_ce(y_true, logits):
     """Per-sample cross-entropy of integer labels and logits, in float32."""
     labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")

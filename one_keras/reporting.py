@@ -87,7 +87,10 @@ def deployed_accuracy(deployed, test, num_classes):
     top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=5)
     for batch in test:
         images, labels, weights = (tuple(batch) + (None,))[:3]
-        logits = deployed.predict_on_batch(images)
+        # float32: a mixed-precision model's logits may be bfloat16, which
+        # TensorFlow's top-k kernel refuses.
+        logits = keras.ops.cast(deployed.predict_on_batch(images),
+                                "float32")
         top1.update_state(labels, logits, weights)
         if num_classes > 10:
             top5.update_state(labels, logits, weights)

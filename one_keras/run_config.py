@@ -9,6 +9,7 @@ import numpy as np
 from one_keras import data as data_lib
 from one_keras import distribution
 from one_keras import methods as methods_lib
+from one_keras import precision
 from one_keras import recipes
 from one_keras import validation
 from one_keras.method_model import WEIGHT_DECAY
@@ -20,6 +21,7 @@ from one_keras.models import resnet_cifar
 MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
 STRATEGIES = distribution.STRATEGIES
+DTYPE_POLICIES = precision.DTYPE_POLICIES
 VERBOSITIES = ("auto", 0, 1, 2)
 # Number fields that must be finite (the methods' options check their own).
 FLOAT_FIELDS = ("lr", "momentum", "weight_decay")
@@ -92,8 +94,14 @@ class TrainConfig:
             `"multi_worker"` or `"tpu"`.
         tpu: str. TPU name or address for `strategy="tpu"` ("" = the
             resolver's default, `"local"` on a TPU VM).
-        mixed_precision: bool. `mixed_float16` on GPU, `mixed_bfloat16` on
-            TPU and CPU.
+        mixed_precision: bool. The device's mixed policy: `mixed_float16`
+            on GPU, `mixed_bfloat16` on TPU and CPU (an alias of
+            `dtype_policy`, which it needs at its default).
+        dtype_policy: str. The Keras dtype policy to train under:
+            `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"` or `"auto"`
+            (`mixed_bfloat16` where the hardware computes bfloat16, else
+            `float32`; see `one_keras.precision`). A run records the policy
+            it resolved to and resumes only under it.
         sync_bn: bool. BatchNorm statistics over the global batch of all
             replicas (as on one device) instead of each replica's slice.
         seed: int. Random seed.
@@ -132,6 +140,7 @@ class TrainConfig:
     strategy: str = "auto"
     tpu: str = ""
     mixed_precision: bool = False
+    dtype_policy: str = precision.DEFAULT_DTYPE_POLICY
     sync_bn: bool = False
     seed: int = 0
     deterministic: bool = False
@@ -206,6 +215,14 @@ class TrainConfig:
                 "`skip_bad_images` applies to dataset 'image_folder' only. "
                 f"Received: skip_bad_images=True, dataset={self.dataset!r}")
         validation.check_choice("strategy", self.strategy, STRATEGIES)
+        validation.check_choice("dtype_policy", self.dtype_policy,
+                                DTYPE_POLICIES)
+        if self.mixed_precision and \
+                self.dtype_policy != precision.DEFAULT_DTYPE_POLICY:
+            raise ValueError(
+                "`mixed_precision` is an alias of a `dtype_policy` (the "
+                "device's mixed one); give one of them. Received: "
+                f"mixed_precision=True, dtype_policy={self.dtype_policy!r}")
         validation.check_choice("verbose", self.verbose, VERBOSITIES)
 
     def _check_architecture_options(self):
@@ -334,6 +351,22 @@ class TrainConfig:
             return value
         return recipes.recipe_defaults(self.recipe, self.method, self.model,
                                        self._depth())[name]
+
+    def resolved(self, strategy=None):
+        """This config with `dtype_policy` the policy it trains under
+        (`auto` and `mixed_precision` resolved on this machine) and
+        `mixed_precision` off: what a run records and compares.
+
+        Args:
+            strategy: the run's `tf.distribute` strategy or `None`.
+
+        Returns:
+            A `TrainConfig`.
+        """
+        return dataclasses.replace(
+            self, mixed_precision=False,
+            dtype_policy=precision.resolve_dtype_policy(
+                self.dtype_policy, self.mixed_precision, strategy))
 
     def settings(self):
         """Every setting the run trains with, in one flat dict: the fields

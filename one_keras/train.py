@@ -89,7 +89,16 @@ def _define_flags():
                       "reads TF_CONFIG; tpu connects to --tpu.")
     flags.DEFINE_string("tpu", defaults.tpu,
                         "TPU name or address for --strategy=tpu.")
+    flags.DEFINE_enum(
+        "dtype_policy", defaults.dtype_policy, choices["dtype_policy"],
+        "Keras dtype policy to train under. auto: mixed_bfloat16 where the "
+        "hardware computes bfloat16 (CPU flag avx512_bf16 or amx_bf16, TPU, "
+        "GPU of compute capability >= 8.0), else float32. Measured on an "
+        "AMD EPYC without AVX-512 (2026-12-07): mixed_bfloat16 trains ~8x "
+        "slower than float32; its accuracy cost is not measured yet "
+        "(docs/performance.md). Recorded in the run; a resume keeps it.")
     flags.DEFINE_bool("mixed_precision", defaults.mixed_precision,
+                      "Alias of --dtype_policy: the device's mixed policy, "
                       "mixed_float16 on GPU, mixed_bfloat16 on TPU/CPU.")
     flags.DEFINE_bool("sync_bn", defaults.sync_bn,
                       "BatchNorm over the global batch of all replicas "

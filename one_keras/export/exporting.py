@@ -402,7 +402,7 @@ def float32_model(serving_model):
     if all(_policy_name(layer) == "float32"
            for layer in _all_layers(serving_model)):
         return serving_model
-    config = _float32_config(serving_model.get_config())
+    config = deployment.float32_config(serving_model.get_config())
     model = serving_model.__class__.from_config(config)
     model.set_weights(serving_model.get_weights())
     return model
@@ -417,21 +417,6 @@ def _all_layers(model):
 
 def _policy_name(layer):
     return getattr(getattr(layer, "dtype_policy", None), "name", "float32")
-
-
-def _float32_config(config):
-    """`config` with every mixed precision dtype policy made float32."""
-    if isinstance(config, list):
-        return [_float32_config(item) for item in config]
-    if not isinstance(config, dict):
-        return config
-    if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
-            str(config.get("config", {}).get("name", "")).startswith(
-                "mixed_"):
-        return {**config, "config": {**config["config"], "name": "float32"}}
-    return {key: ("float32" if key == "dtype" and isinstance(value, str)
-                  and value.startswith("mixed_") else _float32_config(value))
-            for key, value in config.items()}
 
 
 def _write_artifact(serving_model, staged, exporter, quantize, opset,

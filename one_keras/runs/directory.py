@@ -35,6 +35,7 @@ from one_keras.runs import ownership
 from one_keras.json_files import read_json
 from one_keras.json_files import write_json
 from one_keras.runs.state import ResumeState
+from one_keras import precision
 
 # Fields that may change between a run and its resumption: how to get the
 # data, how much to print, and the learning rate (the fix for a NaN loss).
@@ -499,6 +500,15 @@ class RunDirectory:
             raise ValueError(self.unresumable(
                 "its config.json is unreadable and its backups record no "
                 "settings, so they cannot be checked"))
+        trained_under = precision.recorded_dtype_policy(saved)
+        if trained_under is not None and \
+                trained_under != config.dtype_policy:
+            # Its weights and optimizer state follow another arithmetic: the
+            # resumed run would match no uninterrupted run.
+            raise ValueError(self.unresumable(
+                f"it trained under the dtype policy {trained_under!r} and "
+                f"this run would resume it under {config.dtype_policy!r} "
+                f"(--dtype_policy={trained_under} resumes it)"))
         changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
         if changed:
             raise ValueError(
@@ -669,7 +679,14 @@ def _changed_settings(saved, config, ignored):
     """Fields of `config` that differ from the `saved` dict, except
     `ignored`."""
     current = config.settings()
+    # `mixed_precision` is recorded resolved, as `dtype_policy`.
+    policy = precision.recorded_dtype_policy(saved)
+    saved = {k: v for k, v in saved.items()
+             if k not in ("mixed_precision", "dtype_policy")}
+    if policy is not None:
+        saved["dtype_policy"] = policy
     return sorted(k for k in current if k not in ignored
+                  and k != "mixed_precision"
                   and k not in LOCATION_FIELDS and k in saved
                   and saved[k] != current[k])
 

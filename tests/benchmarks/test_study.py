@@ -189,3 +189,41 @@ def test_pytorch_runs_train_the_same_protocol(tmp_path):
                        "--batch_size": "64", "--seed": "1",
                        "--output_dir": str(tmp_path / "pytorch/vanilla_s1")}
     assert output_dir == tmp_path / "pytorch" / "vanilla_s1"
+
+
+def test_precision_check_runs_are_named_and_tabled_beside_float32(tmp_path):
+    assert study.run_id("one", 0, dtype_policy="mixed_bfloat16") == \
+        "one_bf16_s0"
+    assert study.run_id("vanilla", 1, epochs=8, augment="flip",
+                        dtype_policy="mixed_bfloat16") == \
+        "vanilla_e8_flip_bf16_s1"
+    config = study.train_config("one", 0, {"method": "one"}, "photos",
+                                "runs", dtype_policy="mixed_bfloat16")
+    assert config.dtype_policy == "mixed_bfloat16"
+    assert config.output_dir.endswith("one_bf16_s0")
+    keras_dir = tmp_path / "keras"
+    assert study.write_precision_table(tmp_path) == ""  # No check yet.
+    for seed, (one, vanilla) in enumerate([(0.80, 0.78), (0.82, 0.78)]):
+        _write_run(keras_dir, f"one_s{seed}", one, 0.84, epochs=30,
+                   images_per_second=100.0)
+        _write_run(keras_dir, f"vanilla_s{seed}", vanilla, epochs=30,
+                   images_per_second=300.0)
+        _write_run(keras_dir, f"one_bf16_s{seed}", one - 0.01, 0.83,
+                   epochs=30, images_per_second=12.0 + seed)
+        _write_run(keras_dir, f"vanilla_bf16_s{seed}", vanilla - 0.02,
+                   epochs=30, images_per_second=40.0)
+    _write_run(keras_dir, "one_rrc_s0", 0.5, 0.5, epochs=30)  # not tabled
+    summary = study.precision_summary(tmp_path)
+    assert set(summary) == {"float32", "mixed_bfloat16"}
+    assert summary["mixed_bfloat16"]["one"]["target"]["mean"] == \
+        pytest.approx(0.80)
+    assert summary["mixed_bfloat16"]["one"]["images_per_second"][
+        "mean"] == pytest.approx(12.5)
+    assert summary["float32"]["one"]["target"]["n"] == 2
+    lines = study.write_precision_table(tmp_path).splitlines()
+    assert lines[2].startswith("| float32 | 0.7800 +- 0.0000 (n=2) | "
+                               "0.8100 +- 0.0141 (n=2) |")
+    assert lines[3].startswith("| mixed_bfloat16 | 0.7600")
+    assert "| 40 +- 0 (n=2) | 12 +- 1 (n=2) |" in lines[3]
+    assert (tmp_path / "precision.md").read_text().splitlines() == lines
+    assert "bf16" not in study.write_table(tmp_path)  # study.md keeps out

@@ -1,0 +1,97 @@
+"""`TrainConfig.dtype_policy` (issue 40): what `auto` picks, the
+`--mixed_precision` alias, the record in a run and the refused resume."""
+
+import dataclasses
+import json
+
+import pytest
+
+from one_keras import precision
+from one_keras.run_config import TrainConfig
+from one_keras.runs import RunDirectory
+
+ZEN3_FLAGS = "fpu vme sse2 avx avx2 fma bmi2 sha_ni vaes"
+
+
+def _cpuinfo(tmp_path, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: Test CPU 9000\n"
+                    f"flags\t\t: {flags}\n\nprocessor\t: 1\n")
+    return str(path)
+
+
+def test_cpu_bfloat16_flags_are_read_from_cpuinfo(tmp_path):
+    assert precision.cpu_bfloat16_flags(_cpuinfo(tmp_path, ZEN3_FLAGS)) == []
+    genoa = _cpuinfo(tmp_path, ZEN3_FLAGS + " avx512f avx512_bf16")
+    assert precision.cpu_bfloat16_flags(genoa) == ["avx512_bf16"]
+    assert precision.cpu_model(genoa) == "Test CPU 9000"
+    assert precision.cpu_bfloat16_flags(str(tmp_path / "missing")) == []
+
+
+@pytest.mark.parametrize("fast,expected", [(False, "float32"),
+                                           (True, "mixed_bfloat16")])
+def test_auto_picks_bfloat16_only_where_the_hardware_has_it(
+        monkeypatch, fast, expected):
+    monkeypatch.setattr(precision, "has_fast_bfloat16", lambda s=None: fast)
+    assert precision.resolve_dtype_policy("auto") == expected
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert precision.resolve_dtype_policy(policy) == policy
+
+
+def test_the_default_stays_float32_and_the_alias_is_the_device_policy():
+    config = TrainConfig()
+    assert config.dtype_policy == "float32"
+    assert config.resolved().dtype_policy == "float32"
+    alias = TrainConfig(mixed_precision=True).resolved()
+    # This machine has no GPU: its mixed policy is bfloat16.
+    assert (alias.dtype_policy, alias.mixed_precision) == (
+        "mixed_bfloat16", False)
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"dtype_policy": "bfloat16"}, r"`dtype_policy` must be one of"),
+    ({"dtype_policy": "mixed_float16", "mixed_precision": True},
+     r"`mixed_precision` is an alias of a `dtype_policy`.*give one"),
+])
+def test_bad_policy_is_refused_in_one_line(fields, message):
+    with pytest.raises(ValueError, match=message) as error:
+        TrainConfig(**fields)
+    assert "\n" not in str(error.value)
+
+
+def test_resume_under_another_policy_is_refused_in_one_line(tmp_path):
+    run = RunDirectory(tmp_path)
+    saved = TrainConfig(output_dir=str(tmp_path),
+                        dtype_policy="mixed_bfloat16")
+    (tmp_path / "config.json").write_text(json.dumps(saved.settings()))
+    states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
+    assert run.resumable_changes(saved, states, 10) == {}
+    with pytest.raises(ValueError, match=r"cannot be resumed with these "
+                       r"settings: it trained under the dtype policy "
+                       r"'mixed_bfloat16' .* under 'float32' "
+                       r"\(--dtype_policy=mixed_bfloat16 resumes it\)"
+                       ) as error:
+        run.resumable_changes(dataclasses.replace(
+            saved, dtype_policy="float32"), states, 10)
+    assert "\n" not in str(error.value)
+
+
+def test_a_run_of_an_earlier_version_resumes_under_its_policy(tmp_path):
+    """Earlier config.json files have `mixed_precision` and no
+    `dtype_policy`: without mixed precision they trained in float32."""
+    run = RunDirectory(tmp_path)
+    current = TrainConfig(output_dir=str(tmp_path))
+    old = {k: v for k, v in current.settings().items()
+           if k != "dtype_policy"}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    states = [(1, "epoch-00001.weights.h5", {"num_classes": 10})]
+    assert run.resumable_changes(current, states, 10) == {}
+    with pytest.raises(ValueError, match="dtype policy 'float32'"):
+        run.resumable_changes(dataclasses.replace(
+            current, dtype_policy="mixed_bfloat16"), states, 10)
+    # One that trained with --mixed_precision resumes with it.
+    (tmp_path / "config.json").write_text(
+        json.dumps({**old, "mixed_precision": True}))
+    assert run.resumable_changes(
+        TrainConfig(output_dir=str(tmp_path), mixed_precision=True).resolved(),
+        states, 10) == {}
