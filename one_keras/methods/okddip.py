@@ -312,13 +312,16 @@ class OKDDipModel(MethodModel):
         return {"target": "leader_accuracy", "ensemble": "ensemble_accuracy"}
 
     def report_fields(self, results):
-        """The common fields and every peer's accuracy: `peer_accuracy`
-        (list), `peer_accuracy_mean`."""
+        """The common fields and every peer's accuracy, under ONE's keys
+        (the peers are the branches; the leader is `target`):
+        `branch_accuracy` (list), `branch_accuracy_mean`,
+        `branch_accuracy_std`."""
         fields = super().report_fields(results)
         peers = [float(results[f"peer_{i}_accuracy"])
                  for i in range(self.num_peers)]
-        fields.update({"peer_accuracy": peers,
-                       "peer_accuracy_mean": float(np.mean(peers))})
+        fields.update({"branch_accuracy": peers,
+                       "branch_accuracy_mean": float(np.mean(peers)),
+                       "branch_accuracy_std": float(np.std(peers))})
         return fields
 
     def get_config(self):

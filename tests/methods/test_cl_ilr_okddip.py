@@ -199,3 +199,14 @@ def test_family_argument_errors():
         methods.build_method_model("okddip", projection_factor=64, **ARCH)
     with pytest.raises(ValueError, match="beta"):
         methods.build_method_model("cl_ilr", beta=1.5, **ARCH)
+
+
+def test_okddip_reports_the_peers_as_branches(okddip_model):
+    results = {"leader_accuracy": 0.5, "ensemble_accuracy": 0.6,
+               "peer_0_accuracy": 0.1, "peer_1_accuracy": 0.2,
+               "peer_2_accuracy": 0.3}
+    fields = okddip_model.report_fields(results)
+    assert fields["target_accuracy"] == 0.5
+    assert fields["ensemble_accuracy"] == 0.6
+    assert fields["branch_accuracy"] == [0.1, 0.2, 0.3]
+    assert fields["branch_accuracy_mean"] == pytest.approx(0.2)
