@@ -61,12 +61,17 @@ RUNS = {
     "dml": ({"method": "dml", "num_peers": 2}, 1),
     "kd_teacher": ({"method": "vanilla", "depth": 32}, 1),
     "kd": ({"method": "kd"}, 1),
+    # ONE's family (issue 39): 3 branches on ResNet-20 each.
+    "cl_ilr": ({"method": "cl_ilr", "num_branches": 3}, "all"),
+    "okddip": ({"method": "okddip", "num_peers": 2}, "all"),
 }
 LABELS = {
     "one": "ONE-3", "vanilla": "vanilla", "kd_teacher": "KD teacher "
     "(vanilla ResNet-32)", "kd": "KD (ResNet-32 -> ResNet-20)",
     "dml": "DML (2 x ResNet-20)", "one_no_distillation": "ONE-3 without "
     "distillation",
+    "cl_ilr": "CL-ILR (3 heads)",
+    "okddip": "OKDDip (2 peers + leader)",
 }
 FILES = ("report.json", "log.csv", "config.json")
 # Runs that `benchmarks/pytorch_reference.py train` also trains: name ->

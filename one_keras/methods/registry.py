@@ -7,9 +7,11 @@ here (see docs/contributing.md).
 
 from one_keras import recipes
 from one_keras.method_model import WEIGHT_DECAY
+from one_keras.methods import cl_ilr
 from one_keras.methods import dml
 from one_keras.methods import ensemble
 from one_keras.methods import kd
+from one_keras.methods import okddip
 from one_keras.methods import one
 from one_keras.methods import snapshot
 from one_keras.methods import vanilla
@@ -29,6 +31,8 @@ REGISTRY = {method.name: method for method in (
     dml.METHOD,
     ensemble.METHOD,
     snapshot.METHOD,
+    cl_ilr.METHOD,
+    okddip.METHOD,
 )}
 METHODS = tuple(REGISTRY)
 
