@@ -11,6 +11,7 @@ from one_keras.methods import dml
 from one_keras.methods import ensemble
 from one_keras.methods import kd
 from one_keras.methods import one
+from one_keras.methods import pcl
 from one_keras.methods import snapshot
 from one_keras.methods import vanilla
 from one_keras.methods.method import BuildRequest
@@ -29,6 +30,7 @@ REGISTRY = {method.name: method for method in (
     dml.METHOD,
     ensemble.METHOD,
     snapshot.METHOD,
+    pcl.METHOD,
 )}
 METHODS = tuple(REGISTRY)
 
