@@ -352,9 +352,9 @@ class PCLModel(MethodModel):
                 "ensemble": self.ensemble_model()}
 
     def describe_deployables(self):
-        return {"target": "the mean network's branch 0 (peer mean teacher)",
-                "ensemble": "the mean network's peer ensemble teacher "
-                            f"({self.num_branches} branches' features fused)"}
+        return {"target": "peer mean teacher: the mean network's branch 0",
+                "ensemble": "the mean network's peer ensemble teacher, "
+                            f"{self.num_branches} branches' features fused"}
 
     def report_metrics(self):
         return {"target": "mean_branch_0_accuracy",
