@@ -94,8 +94,9 @@ def test_model_loss_is_ce_plus_ramped_distillation_plus_decay(tiny_model):
         model.network.trainable_variables)
 
 
-def test_first_step_copies_the_network_then_averages():
-    model = build(ema_decay=0.9)
+def test_first_step_copies_the_network_then_averages(tiny_model):
+    model = tiny_model  # The other tests leave its mean network untouched.
+    assert int(model.ema_step.numpy()) == 0
     model.update_mean_network()  # Step 0: decay 0, a copy.
     for source, average in zip(model.network.variables,
                                model.mean_network.variables):
@@ -103,7 +104,7 @@ def test_first_step_copies_the_network_then_averages():
     kernel = model.network.trainable_variables[0]
     before = kernel.numpy()
     kernel.assign(before + 1.0)
-    model.update_mean_network()  # Step 1: decay min(1 - 1/2, 0.9) = 0.5.
+    model.update_mean_network()  # Step 1: decay min(1 - 1/2, 0.999) = 0.5.
     np.testing.assert_allclose(model.mean_network.variables[0].numpy(),
                                before + 0.5, rtol=1e-6)
 
