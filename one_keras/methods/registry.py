@@ -13,6 +13,7 @@ from one_keras.methods import ensemble
 from one_keras.methods import kd
 from one_keras.methods import okddip
 from one_keras.methods import one
+from one_keras.methods import pcl
 from one_keras.methods import snapshot
 from one_keras.methods import vanilla
 from one_keras.methods.method import BuildRequest
@@ -33,6 +34,7 @@ REGISTRY = {method.name: method for method in (
     snapshot.METHOD,
     cl_ilr.METHOD,
     okddip.METHOD,
+    pcl.METHOD,
 )}
 METHODS = tuple(REGISTRY)
 

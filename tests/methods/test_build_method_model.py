@@ -41,6 +41,8 @@ CASES = {
                   ["branch_1_accuracy"]),
     "branches5": ({"method": "one", "num_branches": 5},
                   ["branch_4_accuracy"]),
+    "pcl": ({"method": "pcl", "num_branches": 2},
+            ["pe", "pm", "branch_1_accuracy", "mean_branch_0_accuracy"]),
 }
 
 
