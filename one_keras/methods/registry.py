@@ -10,6 +10,7 @@ from one_keras.method_model import WEIGHT_DECAY
 from one_keras.methods import dml
 from one_keras.methods import ensemble
 from one_keras.methods import kd
+from one_keras.methods import kdcl
 from one_keras.methods import one
 from one_keras.methods import snapshot
 from one_keras.methods import vanilla
@@ -29,6 +30,7 @@ REGISTRY = {method.name: method for method in (
     dml.METHOD,
     ensemble.METHOD,
     snapshot.METHOD,
+    kdcl.METHOD,
 )}
 METHODS = tuple(REGISTRY)
 
