@@ -15,6 +15,7 @@ paper's tables compare):
 | `"dml"` | `DMLModel` (`num_peers` peers) | `target` (peer 0), `ensemble`, `peer_1`... | `target` |
 | `"ensemble"` | `EnsembleModel` (`num_peers` networks) | `target` (member 0), `ensemble` (probability average) | `ensemble` |
 | `"snapshot"` | `SnapshotModel` (`num_snapshots`) | `target` (last snapshot), `ensemble` (probability average) | `ensemble` |
+| `"kdcl"` | `KDCLModel` (`num_students`, `kdcl_variant`) | `target` (student 0), `ensemble`, `peer_1`... | `target` |
 
 Importing this package registers every method model for `.keras` loading.
 """

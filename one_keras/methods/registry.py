@@ -11,6 +11,7 @@ from one_keras.methods import cl_ilr
 from one_keras.methods import dml
 from one_keras.methods import ensemble
 from one_keras.methods import kd
+from one_keras.methods import kdcl
 from one_keras.methods import okddip
 from one_keras.methods import one
 from one_keras.methods import pcl
@@ -35,6 +36,7 @@ REGISTRY = {method.name: method for method in (
     cl_ilr.METHOD,
     okddip.METHOD,
     pcl.METHOD,
+    kdcl.METHOD,
 )}
 METHODS = tuple(REGISTRY)
 
