@@ -9,9 +9,6 @@ so that `keras.saving.load_model("runs/x/model.keras")` reads a run's
 training model.
 """
 
-import importlib
-import sys
-
 from one_keras import lazy_names
 
 __version__ = "0.1.0"
@@ -30,6 +27,5 @@ __all__ = ["ONEModel", "build_one_network", "from_backbone", "losses",
            "methods", "models"]
 
 __getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)
-
-if "keras" in sys.modules:  # Keras is loaded: registering costs little.
-    importlib.import_module("one_keras.methods")
+# Last: it may import one_keras.methods, which needs the names above.
+from one_keras import keras_registration  # noqa: E402,F401
