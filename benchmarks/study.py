@@ -64,6 +64,13 @@ RUNS = {
     # ONE's family (issue 39): 3 branches on ResNet-20 each.
     "cl_ilr": ({"method": "cl_ilr", "num_branches": 3}, "all"),
     "okddip": ({"method": "okddip", "num_peers": 2}, "all"),
+    # PCL and KDCL give every branch or student a view of its own: the
+    # pipeline's augmentation off, each its own flip and shift of up to 4
+    # pixels (the study's pad-crop-flip, drawn per branch or student).
+    "pcl": ({"method": "pcl", "num_branches": 3, "rampup_epochs": 8,
+             "augment": "none"}, "all"),
+    "kdcl": ({"method": "kdcl", "num_students": 3, "view_shift": 4,
+              "augment": "none"}, "all"),
 }
 LABELS = {
     "one": "ONE-3", "vanilla": "vanilla", "kd_teacher": "KD teacher "
@@ -72,6 +79,8 @@ LABELS = {
     "distillation",
     "cl_ilr": "CL-ILR (3 heads)",
     "okddip": "OKDDip (2 peers + leader)",
+    "pcl": "PCL (3 branches, mean teacher)",
+    "kdcl": "KDCL-MinLogit (3 x ResNet-20)",
 }
 FILES = ("report.json", "log.csv", "config.json")
 # Runs that `benchmarks/pytorch_reference.py train` also trains: name ->
