@@ -69,7 +69,7 @@ RUNS = {
     # pixels (the study's pad-crop-flip, drawn per branch or student).
     "pcl": ({"method": "pcl", "num_branches": 3, "rampup_epochs": 8,
              "augment": "none"}, "all"),
-    "kdcl": ({"method": "kdcl", "num_students": 3, "view_shift": 4,
+    "kdcl": ({"method": "kdcl", "num_students": 3, "view_shift": 0.125,
               "augment": "none"}, "all"),
 }
 LABELS = {

@@ -35,6 +35,8 @@ from one_keras.methods.peers import member_cross_entropy
 # The ensemble teachers the paper names KDCL-Naive, -Linear and -MinLogit.
 KDCL_VARIANTS = ("naive", "linear", "min_logit")
 KDCL_TEMPERATURE = 2.0
+# Largest shift of a student's view, a fraction of the image (pad 4, crop 32).
+VIEW_SHIFT = 0.125
 # Exponentiated-gradient steps of the `linear` variant's weights.
 LINEAR_SOLVER_STEPS = 300
 
@@ -162,14 +164,14 @@ def kdcl_kl(variant, y, member_logits, temperature=KDCL_TEMPERATURE):
     return losses.distillation_kl(teacher, member_logits, temperature)
 
 
-def build_view(shift, input_shape, name):
+def build_view(shift, name):
     """A student's training view: random horizontal flip and a random shift
-    of up to `shift` pixels (zero-filled, in normalised units: the mean
-    colour); the identity outside training.
+    of up to `shift` of the image size (zero-filled, in normalised units:
+    the mean colour); the identity outside training.
 
     Args:
-        shift: int. Largest shift in pixels (0: flip only).
-        input_shape: tuple. `(height, width, channels)`.
+        shift: float. Largest shift, a fraction of the image size (0: flip
+            only).
         name: str. The layer's name.
 
     Returns:
@@ -177,9 +179,8 @@ def build_view(shift, input_shape, name):
     """
     layers = [keras.layers.RandomFlip("horizontal")]
     if shift:
-        height, width = input_shape[0], input_shape[1]
         layers.append(keras.layers.RandomTranslation(
-            shift / height, shift / width, fill_mode="constant",
+            shift, shift, fill_mode="constant",
             interpolation="nearest", fill_value=0.0))
     return keras.Sequential(layers, name=name)
 
@@ -204,8 +205,8 @@ class KDCLModel(PeersModel):
         temperature: float. Temperature `T` > 0. Defaults to `2.0`.
         student_views: bool. Whether each student sees its own random view
             in training. Defaults to `True`.
-        view_shift: int. Largest shift of a view, in pixels. Defaults to
-            `4`.
+        view_shift: float. Largest shift of a view, a fraction of the
+            image size, as PCL's. Defaults to `0.125` (4 pixels of 32).
         weight_decay: float. Coupled L2 weight decay. Defaults to `1e-4`.
         normalization: dict or `None`. Recorded for export.
 
@@ -222,12 +223,16 @@ class KDCLModel(PeersModel):
 
     def __init__(self, network, variant="min_logit",
                  temperature=KDCL_TEMPERATURE, student_views=True,
-                 view_shift=4, weight_decay=WEIGHT_DECAY, normalization=None,
+                 view_shift=VIEW_SHIFT, weight_decay=WEIGHT_DECAY, normalization=None,
                  **kwargs):
         validation.check_choice("variant", variant, KDCL_VARIANTS)
         validation.check_positive("temperature", temperature)
         validation.check_bool("student_views", student_views)
-        validation.check_int_at_least("view_shift", view_shift, 0)
+        validation.check_non_negative("view_shift", view_shift)
+        if view_shift > 0.5:
+            raise ValueError("`view_shift` must be in [0, 0.5] (a fraction "
+                             f"of the image size). Received: "
+                             f"view_shift={view_shift}")
         super().__init__(network, weight_decay=weight_decay,
                          normalization=normalization, **kwargs)
         if self.num_members < 2:
@@ -237,10 +242,9 @@ class KDCLModel(PeersModel):
         self.variant = variant
         self.temperature = float(temperature)
         self.student_views = bool(student_views)
-        self.view_shift = int(view_shift)
+        self.view_shift = float(view_shift)
         self.kl_tracker = keras.metrics.Mean(name="kl")
-        input_shape = tuple(network.input.shape[1:])
-        self.views = [build_view(self.view_shift, input_shape, f"view{i}")
+        self.views = [build_view(self.view_shift, f"view{i}")
                       for i in range(self.num_members)] \
             if self.student_views else []
 
@@ -306,9 +310,10 @@ class KDCLOptions(Options):
     student_views: bool = option(
         True, "Each student sees its own random flip and shift of the batch "
         "in training (on top of --augment).")
-    view_shift: int = option(
-        4, "Largest shift in pixels of a student's view (0: flip only).",
-        lower_bound=0)
+    view_shift: float = option(
+        VIEW_SHIFT, "Largest shift of a student's view, as a fraction of "
+        "the image size (0.125: pad 4, crop 32; 0: flip only).",
+        lower_bound=0.0, upper_bound=0.5)
 
 
 def build(options, request):

@@ -167,7 +167,7 @@ def test_views_apply_in_training_only():
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype(
         "float32")
-    view = kdcl.build_view(2, (8, 8, 3), "view")
+    view = kdcl.build_view(0.25, "view")
     np.testing.assert_array_equal(view(images, training=False), images)
     first, second = (np.asarray(view(images, training=True))
                      for _ in range(2))
