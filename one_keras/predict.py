@@ -50,9 +50,6 @@ def main(argv):
     if _OUTPUT.value:
         prediction.check_csv_path(_OUTPUT.value)
 
-    for note in predictor.notes:
-        print(f"{cli.program_name()}: warning: {note}", file=sys.stderr)
-
     def skip(path, reason):
         print(f"{cli.program_name()}: warning: skipping "
               f"{prediction.image_folder.shown(path)}: {reason}",
@@ -64,6 +61,8 @@ def main(argv):
     predictor = prediction.load_predictor(
         _MODEL.value, deployable=_DEPLOYABLE.value,
         class_names=prediction.parse_class_names(_CLASS_NAMES.value))
+    for note in predictor.notes:
+        print(f"{cli.program_name()}: warning: {note}", file=sys.stderr)
 
     results = []
     for result in prediction.predict_files(
