@@ -26,6 +26,7 @@ from keras import ops
 
 from one_keras import validation
 from one_keras.initializers import dense_initializers
+from one_keras.method_model import float32_outputs
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
@@ -267,6 +268,7 @@ class OKDDipModel(MethodModel):
         return self.finish_loss(ce + ramp * (kl + leader_kl))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        y_pred = float32_outputs(y_pred)
         peers = y_pred["peer_logits"]
         for index, metric in enumerate(self.peer_accuracies):
             metric.update_state(y, peers[:, index], sample_weight)
