@@ -15,6 +15,9 @@ paper's tables compare):
 | `"dml"` | `DMLModel` (`num_peers` peers) | `target` (peer 0), `ensemble`, `peer_1`... | `target` |
 | `"ensemble"` | `EnsembleModel` (`num_peers` networks) | `target` (member 0), `ensemble` (probability average) | `ensemble` |
 | `"snapshot"` | `SnapshotModel` (`num_snapshots`) | `target` (last snapshot), `ensemble` (probability average) | `ensemble` |
+| `"cl_ilr"` | `CLILRModel` (`num_branches` heads, `beta`) | `target` (head 0), `ensemble` (mean logits) | `target` |
+| `"okddip"` | `OKDDipModel` (`num_peers` peers and a leader) | `target` (the leader), `ensemble` (peers' mean) | `target` |
+| `"pcl"` | `PCLModel` (`num_branches`, a mean network) | `target` (mean network's branch 0), `ensemble` | `target` |
 | `"kdcl"` | `KDCLModel` (`num_students`, `kdcl_variant`) | `target` (student 0), `ensemble`, `peer_1`... | `target` |
 
 Importing this package registers every method model for `.keras` loading.
