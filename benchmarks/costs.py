@@ -1,6 +1,6 @@
 r"""Training and test cost of every method, as the paper's Tables 3-4 count.
 
-  python benchmarks/costs.py [--num_classes 100]
+  python benchmarks/costs.py [--num_classes 100] [--depths 32,110]
 
 Builds each method for CIFAR-size input (no training) with ResNet-32 and
 ResNet-110 and prints TrCost (forward FLOPs per image of everything a
@@ -20,6 +20,8 @@ from one_keras import methods  # noqa: E402
 from one_keras.parameters import count_shipped  # noqa: E402
 
 _CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
+_DEPTHS = flags.DEFINE_list("depths", ["32", "110"], "ResNet depths (the "
+                            "study's ONE's family rows: 20).")
 
 # Row label -> build_method_model arguments.
 ROWS = {
@@ -30,6 +32,11 @@ ROWS = {
     "3-Net ensemble": {"method": "ensemble", "num_peers": 3},
     "Snapshot ensemble (M=5)": {"method": "snapshot", "num_snapshots": 5},
     "ONE (3 branches)": {"method": "one"},
+    # ONE's family, as the study trains it (3 branches or students).
+    "CL-ILR (3 heads)": {"method": "cl_ilr", "num_branches": 3},
+    "OKDDip (2 peers + leader)": {"method": "okddip", "num_peers": 2},
+    "PCL (3 branches)": {"method": "pcl", "num_branches": 3},
+    "KDCL (3 students)": {"method": "kdcl", "num_students": 3},
 }
 
 
@@ -64,7 +71,7 @@ def main(argv):
         depth=110).deployed_model()
     print("| method | ResNet | TrCost (1e8) | TeCost (1e8) | params |")
     print("|---|---|---|---|---|")
-    for depth in (32, 110):
+    for depth in (int(depth) for depth in _DEPTHS.value):
         for label, train, test, params in table_rows(depth, teacher):
             print(f"| {label} | {depth} | {train:.2f} | {test:.2f} | "
                   f"{params:,} |")
