@@ -110,15 +110,10 @@ def test_metrics_take_bfloat16_logits(mixed_bfloat16, method):
 @pytest.mark.slow
 @pytest.mark.parametrize("num_classes", [10, 100])
 @pytest.mark.parametrize("method", METHODS)
-def test_trains_and_evaluates(mixed_bfloat16, method, num_classes):
-    _train_and_evaluate(method, num_classes)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("num_classes", [10, 100])
-@pytest.mark.parametrize("method", METHODS)
-def test_deployables_are_float32(mixed_bfloat16, tmp_path, method,
-                                 num_classes):
+def test_trains_evaluates_and_deploys_in_float32(mixed_bfloat16, tmp_path,
+                                                 method, num_classes):
+    # One training per case (bfloat16 steps are slow on CPUs without bf16
+    # units): train and evaluate, then every deployable saved in float32.
     model, images = _train_and_evaluate(method, num_classes)
     for name, deployable in model.deployables().items():
         path = tmp_path / f"{name}.keras"
