@@ -34,11 +34,15 @@ def _weights(path):
 
 
 def _teacher(path):
-    """An (untrained) digits teacher `.keras` file for method 'kd'."""
+    """An (untrained) digits teacher `.keras` file for method 'kd': a
+    deployable that normalises raw pixels itself, as a run writes (KD
+    refuses a file whose input it cannot know)."""
+    from one_keras import deployment
     from one_keras import methods
     network = methods.build_method_model(
         "vanilla", num_classes=10, input_shape=(8, 8, 1), depth=8, width=4)
-    network.deployed_model().save(path)
+    deployment.with_preprocessing(
+        network.deployed_model(), {"mean": [0.0], "std": [1.0]}).save(path)
     return str(path)
 
 
