@@ -76,6 +76,9 @@ class DMLModel(PeersModel):
     ```
     """
 
+    member_noun = "peer"
+    deploys_every_member = True  # `peer_1`, ... beside `target`.
+
     def __init__(self, network, temperature=DML_TEMPERATURE,
                  weight_decay=WEIGHT_DECAY,
                  normalization=None, **kwargs):
@@ -93,27 +96,6 @@ class DMLModel(PeersModel):
         return {"ce": member_cross_entropy(y, member_logits),
                 "kl": dml_kl(ops.cast(member_logits, "float32"),
                              self.temperature)}
-
-    def deployable_cores(self):
-        """`target` (peer 0), `ensemble` (the peers averaged) and every
-        other peer, `peer_{i}`."""
-        cores = super().deployable_cores()
-        cores.update({f"peer_{i}": self.member_model(i)
-                      for i in range(1, self.num_members)})
-        return cores
-
-    def describe_deployables(self):
-        described = {"target": "peer 0",
-                     "ensemble": f"{self.num_members} peers averaged"}
-        described.update({f"peer_{i}": f"peer {i}"
-                          for i in range(1, self.num_members)})
-        return described
-
-    def report_metrics(self):
-        metrics = super().report_metrics()
-        metrics.update({f"peer_{i}": f"member_{i}_accuracy"
-                        for i in range(1, self.num_members)})
-        return metrics
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}

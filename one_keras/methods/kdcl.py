@@ -221,6 +221,9 @@ class KDCLModel(PeersModel):
     ```
     """
 
+    member_noun = "student"
+    deploys_every_member = True  # `peer_1`, ... beside `target`.
+
     def __init__(self, network, variant="min_logit",
                  temperature=KDCL_TEMPERATURE, student_views=True,
                  view_shift=VIEW_SHIFT, weight_decay=WEIGHT_DECAY, normalization=None,
@@ -263,28 +266,6 @@ class KDCLModel(PeersModel):
         return {"ce": member_cross_entropy(y, member_logits),
                 "kl": kdcl_kl(self.variant, y, member_logits,
                               self.temperature)}
-
-    def deployable_cores(self):
-        """`target` (student 0), `ensemble` (the students' probabilities
-        averaged: the variants' teachers need labels) and every other
-        student, `peer_{i}`."""
-        cores = super().deployable_cores()
-        cores.update({f"peer_{i}": self.member_model(i)
-                      for i in range(1, self.num_members)})
-        return cores
-
-    def describe_deployables(self):
-        described = {"target": "student 0",
-                     "ensemble": f"{self.num_members} students averaged"}
-        described.update({f"peer_{i}": f"student {i}"
-                          for i in range(1, self.num_members)})
-        return described
-
-    def report_metrics(self):
-        metrics = super().report_metrics()
-        metrics.update({f"peer_{i}": f"member_{i}_accuracy"
-                        for i in range(1, self.num_members)})
-        return metrics
 
     def get_config(self):
         return {**super().get_config(), "variant": self.variant,

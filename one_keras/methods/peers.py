@@ -178,25 +178,44 @@ class PeersModel(MethodModel):
                            deployment.average_probabilities(members),
                            name=name or f"{self.network.name}_ensemble")
 
+    # What a member is called in the report's text, and whether each member
+    # past the first is deployable too, as `peer_{i}` (DML, KDCL).
+    member_noun = "member"
+    deploys_every_member = False
+
     def deployable_cores(self):
-        """`target` (member 0) and, with 2 or more members, `ensemble`
-        (their probabilities averaged)."""
+        """`target` (member 0), with 2 or more members `ensemble` (their
+        probabilities averaged), and with `deploys_every_member` every other
+        member, `peer_{i}`."""
         cores = {"target": self.target_model()}
         if self.num_members > 1:
             cores["ensemble"] = self.ensemble_model()
+        cores.update({f"peer_{i}": self.member_model(i)
+                      for i in self._other_members()})
         return cores
 
     def describe_deployables(self):
-        described = {"target": "member 0"}
+        noun = self.member_noun
+        described = {"target": f"{noun} 0"}
         if self.num_members > 1:
-            described["ensemble"] = f"{self.num_members} members averaged"
+            described["ensemble"] = f"{self.num_members} {noun}s averaged"
+        described.update({f"peer_{i}": f"{noun} {i}"
+                          for i in self._other_members()})
         return described
 
     def report_metrics(self):
         metrics = {"target": "member_0_accuracy"}
         if self.num_members > 1:
             metrics["ensemble"] = "ensemble_accuracy"
+        metrics.update({f"peer_{i}": f"member_{i}_accuracy"
+                        for i in self._other_members()})
         return metrics
+
+    def _other_members(self):
+        """The members deployed as `peer_{i}`: none unless
+        `deploys_every_member`."""
+        return range(1, self.num_members) if self.deploys_every_member \
+            else range(0)
 
     def get_config(self):
         return {**super().get_config(),
