@@ -13,21 +13,22 @@ import sys
 import keras
 import numpy as np
 import pytest
-from absl import app
 from PIL import Image
+from absl import app
 
-from one_keras import cli  # noqa: F401  (absl.app's flags: kept)
-from one_keras import experiment
-from one_keras import prediction
+from one_keras.cli import console  # noqa: F401  (absl.app's flags: kept)
 from one_keras.data.digits import load_digits_arrays
+from one_keras.inference import prediction
 from one_keras.methods.registry import REGISTRY
+from one_keras.training import experiment
 from tests.cli_tools import loaded_tool
 from tests.cli_tools import run_main
 
-PACKAGE = pathlib.Path(prediction.__file__).parent
-TOOLS = {"evaluate": PACKAGE / "evaluate.py",
-         "predict": PACKAGE / "predict.py",
-         "flatness": PACKAGE / "analysis" / "flatness_cli.py"}
+
+TOOLS_DIR = pathlib.Path(prediction.__file__).parents[1] / "cli"
+TOOLS = {"evaluate": TOOLS_DIR / "evaluate.py",
+         "predict": TOOLS_DIR / "predict.py",
+         "flatness": TOOLS_DIR / "flatness.py"}
 TINY = dict(depth=8, width=4, epochs=1, steps_per_epoch=1, eval_steps=1,
             batch_size=8, eval_batch_size=64, verbose=0, seed=3)
 app.define_help_flags()  # Defined here, not inside a tool's `loaded_tool`.

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from one_keras import backends
-from one_keras import experiment
+from one_keras.training import experiment
+from one_keras.utils import backends
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(depth=8, width=4, epochs=1, steps_per_epoch=2, eval_steps=1,

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from one_keras import backends
-from one_keras import experiment
-from one_keras import reporting
 from one_keras.data import numpy_pipeline
 from one_keras.methods.registry import REGISTRY
+from one_keras.reports import run_report
+from one_keras.training import experiment
+from one_keras.utils import backends
+
 
 TINY = dict(depth=8, width=4, epochs=2, steps_per_epoch=2, eval_steps=1,
             batch_size=16, verbose=0, seed=3)
@@ -189,7 +190,7 @@ def test_data_parallel_splits_partial_batches_and_counts_each_image_once(
                            bias_initializer=keras.initializers.Constant(
                                np.eye(3)[last]))])
     # Right on the last image only: 1/3, where counting its copy gave 2/4.
-    accuracy = reporting.deployed_accuracy(always_last, test, 3)
+    accuracy = run_report.deployed_accuracy(always_last, test, 3)
     assert accuracy["target_accuracy"] == pytest.approx(1 / 3)
     report = experiment.run(experiment.TrainConfig(
         dataset="image_folder", data_dir=str(folder), image_size=12,
@@ -250,8 +251,8 @@ def test_every_method_trains_100_classes_under_mixed_bfloat16(method):
     refused bfloat16 logits on TensorFlow) and deploys float32 logits."""
     import dataclasses
 
-    from one_keras import deployment
     from one_keras.methods import build_method_model
+    from one_keras.models import deployment
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     arch = dict(num_classes=100, input_shape=(8, 8, 3), depth=8, width=4)

@@ -26,9 +26,10 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from one_keras import experiment
 from one_keras import methods
-from one_keras.run_config import TrainConfig
+from one_keras.training import experiment
+from one_keras.training.train_config import TrainConfig
+
 
 _DEPTHS = flags.DEFINE_list("depths", ["32"], "ResNet depths.")
 _CLASSES = flags.DEFINE_integer("num_classes", 10, "Classes.")

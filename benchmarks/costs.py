@@ -10,14 +10,16 @@ the deployed parameters. KD's teacher is a ResNet-110, as in the paper.
 
 import os
 
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from one_keras import flops  # noqa: E402
 from one_keras import methods  # noqa: E402
-from one_keras.parameters import count_shipped  # noqa: E402
+from one_keras.reports import flops  # noqa: E402
+from one_keras.reports.parameters import count_shipped  # noqa: E402
+
 
 _CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
 _DEPTHS = flags.DEFINE_list("depths", ["32", "110"], "ResNet depths (the "

@@ -24,10 +24,12 @@ from absl import flags
 from absl import logging
 
 from one_keras import data
-from one_keras import experiment
 from one_keras import export
-from one_keras import model_files
 from one_keras.export import verify
+from one_keras.methods import saved_models
+from one_keras.runs import saved_run
+from one_keras.training import experiment
+
 
 _MODEL = flags.DEFINE_string("model", None, "`.keras` file or run dir; "
                              "default: train a tiny digits model.")
@@ -60,8 +62,8 @@ def main(argv):
     work = tempfile.mkdtemp(prefix="export_latency_")
     model_path = _MODEL.value or train_tiny_digits_run(
         os.path.join(work, "run"))
-    model = model_files.load_model(model_path, training_only=True)
-    dataset = data.load_run_dataset(model_path, _DATASET.value)
+    model = saved_models.load_model(model_path, training_only=True)
+    dataset = saved_run.load_run_dataset(model_path, _DATASET.value)
     serving_model = export.build_serving_model(model, _MODE.value)
     images, _ = data.split_arrays(
         dataset, "test", limit=max(int(b) for b in _BATCH_SIZES.value))

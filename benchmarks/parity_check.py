@@ -26,6 +26,7 @@ import tempfile
 
 import numpy as np
 
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -186,7 +187,7 @@ def keras_run(model, initial, x, y, probe, steps, lr):
     """
     import keras
 
-    from one_keras.experiment import step_schedule
+    from one_keras.training.experiment import step_schedule
 
     network = model.network
     network.set_weights(initial)
@@ -381,7 +382,7 @@ def main():
     import keras
 
     from one_keras import data as data_lib
-    from one_keras.experiment import step_schedule
+    from one_keras.training.experiment import step_schedule
 
     keras.utils.set_random_seed(args.seed)
     dataset = data_lib.load_dataset("image_folder", data_dir=args.data_dir,

@@ -9,7 +9,7 @@ Right: ONE's training loss terms (cross-entropy summed over branches and
 teacher, and the distillation term) per epoch. The logs are those Keras'
 `CSVLogger` writes in every training output directory (`training.run`);
 `benchmarks/pytorch_reference.py train` writes the same columns. The
-logs are read, and the figures finished, by `one_keras.curves` (which
+logs are read, and the figures finished, by `one_keras.reports.curves` (which
 draws a run's own `curves.png`, and `one-plot` runs side by side); this
 script adds the study's layout and its overlays.
 
@@ -29,11 +29,13 @@ import sys
 from absl import app
 from absl import flags
 
-from one_keras import curves as curves_lib
-from one_keras.curves import read_log
+from one_keras.reports import curves as curves_lib
+from one_keras.reports.curves import read_log
+
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import study  # noqa: E402  (benchmarks/study.py)
+
 
 STYLES = {"keras": "-", "pytorch": "--"}
 MARKERS = {"keras": "s", "pytorch": "o"}

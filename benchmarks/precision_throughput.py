@@ -24,10 +24,12 @@ import subprocess
 import sys
 import time
 
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
 
 _DEPTH = flags.DEFINE_integer("depth", 20, "ResNet depth, 6n+2.")
 _CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
@@ -169,7 +171,7 @@ def _cpuinfo_field(name, path="/proc/cpuinfo"):
 
 def machine():
     """The CPU model, cores, and the CPU's bfloat16 and AVX-512 flags."""
-    from one_keras import precision
+    from one_keras.training import precision
 
     flags_ = precision.cpu_flags()
     family = _cpuinfo_field("cpu family")

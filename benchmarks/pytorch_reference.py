@@ -28,6 +28,7 @@ import platform
 import sys
 import time
 
+
 if len(sys.argv) > 1 and sys.argv[1] == "train":
     # On a shared, oversubscribed CPU, OpenMP's spinning workers cost 5x the
     # CPU time of a step (measured); waiting passively keeps a run fair.
@@ -37,6 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
+
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # one_keras IMAGENET_NORMALIZATION.
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -287,7 +289,7 @@ def to_batch(images):
 
 
 def step_lr(lr, step, total_steps):
-    """one_keras.experiment.step_schedule: Keras' PiecewiseConstantDecay at the
+    """one_keras.training.experiment.step_schedule: Keras' PiecewiseConstantDecay at the
     optimizer's iteration count `step` (0-based), boundaries total // 2 and
     3 * total // 4 (a step equal to a boundary still takes the higher lr)."""
     boundaries = [max(1, total_steps // 2), max(2, (3 * total_steps) // 4)]

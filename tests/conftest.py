@@ -22,15 +22,17 @@ import pathlib
 # As the command line tools: TensorFlow's start-up lines (oneDNN, CUDA
 # drivers, cuInit), which each xdist worker would print after the summary,
 # stay hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
-from one_keras import cli  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL=3)
+from one_keras.cli import console  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL=3)
 
-cli.import_backend_quietly()
+
+console.import_backend_quietly()
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tests import tracing  # noqa: E402
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # A finished `experiment.run`: its output directory and the report it returned.
@@ -142,7 +144,7 @@ def tiny_run(tmp_path_factory):
 
     Read it only (copy it with `shutil.copytree` to change anything).
     """
-    from one_keras import experiment
+    from one_keras.training import experiment
 
     output_dir = tmp_path_factory.mktemp("tiny_run")
     report = experiment.run(experiment.TrainConfig(
@@ -157,8 +159,8 @@ def demo_run(tmp_path_factory):
     full through the CLI's flags. Read it only."""
     from absl.testing import flagsaver
 
-    from one_keras import train
-    from one_keras import experiment
+    from one_keras.cli import train
+    from one_keras.training import experiment
 
     output_dir = tmp_path_factory.mktemp("demo_run")
     with flagsaver.flagsaver():

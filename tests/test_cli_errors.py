@@ -9,8 +9,8 @@ from absl import app
 from absl import flags
 from absl.testing import flagsaver
 
-from one_keras import cli
-from one_keras import train  # noqa: F401  (defines the training flags)
+from one_keras.cli import console
+from one_keras.cli import train  # noqa: F401  (defines the training flags)
 
 
 def _one_error_line(capsys):
@@ -27,7 +27,7 @@ def _one_error_line(capsys):
 def test_flag_errors_are_one_line(capsys, monkeypatch, argv, expected):
     monkeypatch.setattr(sys, "argv", ["train.py"])
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-        cli.parse_flags(["train.py", *argv])
+        console.parse_flags(["train.py", *argv])
     assert exit_info.value.code == 1
     line = _one_error_line(capsys)
     assert line.startswith("train.py: error: ") and expected in line
@@ -41,7 +41,7 @@ def test_help_exits_zero(capsys):
                      app.HelpfullFlag()):
             if flag.name not in flags.FLAGS:
                 flags.DEFINE_flag(flag)
-        cli.parse_flags(["train.py", "--helpshort"])
+        console.parse_flags(["train.py", "--helpshort"])
     assert exit_info.value.code == 0
     assert "--helpfull" in capsys.readouterr().out
 
@@ -53,7 +53,7 @@ def test_os_errors_are_one_line(capsys, monkeypatch):
         raise PermissionError(13, "Permission denied", "/read-only/x")
 
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-        cli.run(main)
+        console.run(main)
     assert exit_info.value.code == 1
     assert _one_error_line(capsys) == (
         "tool.py: error: [Errno 13] Permission denied: '/read-only/x'")
@@ -98,7 +98,7 @@ def test_a_flagfile_that_is_no_text_file_is_refused(
     path = make(tmp_path)
     for argv in ([f"--flagfile={path}"], ["--flagfile", path]):
         with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-            cli.parse_flags(["train.py", *argv])
+            console.parse_flags(["train.py", *argv])
         assert exit_info.value.code == 1
         line = _one_error_line(capsys)
         assert "`flagfile` must be a text file" in line and expected in line
@@ -109,7 +109,7 @@ def test_a_text_flagfile_nesting_another_is_read(tmp_path):
     outer = _write(tmp_path / "outer.flags",
                    f"# a comment\n--flagfile={inner}\n".encode())
     with flagsaver.flagsaver():
-        cli.parse_flags(["train.py", f"--flagfile={outer}"])
+        console.parse_flags(["train.py", f"--flagfile={outer}"])
         assert flags.FLAGS.epochs == 3
 
 

@@ -7,8 +7,9 @@ import sys
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import cli
+from one_keras.cli import console
 from tests.cli_tools import loaded_tool
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -22,22 +23,22 @@ def _stop(error):
 
 @pytest.mark.parametrize("error, code, line", [
     (KeyboardInterrupt(), 130, "tool.py: interrupted"),
-    (cli.Terminated(128 + signal.SIGTERM), 143, "tool.py: terminated"),
+    (console.Terminated(128 + signal.SIGTERM), 143, "tool.py: terminated"),
 ])
 def test_a_stopped_tool_says_one_line(capsys, monkeypatch, error, code,
                                       line):
     monkeypatch.setattr(sys, "argv", ["tool.py"])
     with pytest.raises(SystemExit) as exit_info:
-        cli.guarded(_stop(error))(["tool.py"])
+        console.guarded(_stop(error))(["tool.py"])
     assert exit_info.value.code == code
     assert capsys.readouterr().err.strip().splitlines() == [line]
 
 
 def test_sigterm_raises_terminated_so_cleanups_run():
-    previous = signal.signal(signal.SIGTERM, cli._terminate)
+    previous = signal.signal(signal.SIGTERM, console._terminate)
     cleaned = []
     try:
-        with pytest.raises(cli.Terminated) as exit_info:
+        with pytest.raises(console.Terminated) as exit_info:
             try:
                 signal.raise_signal(signal.SIGTERM)
             finally:
@@ -48,18 +49,18 @@ def test_sigterm_raises_terminated_so_cleanups_run():
 
 
 def test_ctrl_c_in_evaluate_is_one_line(capsys, monkeypatch, tmp_path):
-    from one_keras import model_files
+    from one_keras.methods import saved_models
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(model_files, "load_model", interrupted)
     monkeypatch.setattr(sys, "argv", ["evaluate.py"])
-    with loaded_tool(ROOT / "one_keras" / "evaluate.py",
+    with loaded_tool(ROOT / "one_keras" / "cli" / "evaluate.py",
                      "evaluate_tool") as tool, \
             flagsaver.flagsaver(model=str(tmp_path)), \
             pytest.raises(SystemExit) as exit_info:
-        cli.guarded(tool.main)(["evaluate.py"])
+        console.guarded(tool.main)(["evaluate.py"])
     assert exit_info.value.code == 130
     assert capsys.readouterr().err.strip().splitlines() == [
         "evaluate.py: interrupted"]
@@ -67,7 +68,7 @@ def test_ctrl_c_in_evaluate_is_one_line(capsys, monkeypatch, tmp_path):
 
 _SLOW_CLEANUP_TOOL = """
 import os, pathlib, time
-from one_keras import cli
+from one_keras.cli import console
 
 def main(argv):
     try:
@@ -78,7 +79,7 @@ def main(argv):
         time.sleep(1.5)  # The second Ctrl-C lands here.
         pathlib.Path(os.environ["MARKER"]).write_text("released")
 
-cli.run(main, backend=False)
+console.run(main, backend=False)
 """
 
 

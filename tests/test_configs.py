@@ -24,12 +24,13 @@ import pytest
 import tensorflow_datasets as tfds
 from absl.testing import flagsaver
 
-from one_keras import experiment
-from one_keras import train
+from one_keras.cli import train
 from one_keras.models import registry
 from one_keras.models import resnet_imagenet
 from one_keras.models import resnext_imagenet
+from one_keras.training import experiment
 from tests.models import zoo_checks
+
 
 CONFIGS = sorted(glob.glob(os.path.join(
     os.path.dirname(__file__), "..", "configs", "*.flags")))

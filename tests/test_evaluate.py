@@ -7,11 +7,12 @@ import pathlib
 import keras
 import pytest
 
-from one_keras import model_report
+from one_keras.reports import model_evaluation
 from tests.cli_tools import loaded_tool
 from tests.cli_tools import run_main
 
-SCRIPT = pathlib.Path(model_report.__file__).parent / "evaluate.py"
+
+SCRIPT = pathlib.Path(model_evaluation.__file__).parents[1] / "cli" / "evaluate.py"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_a_folder_with_one_run_file_name_is_not_a_run(tmp_path):
     """A `config.json` alone may be anyone's: a new report.json beside it
     is allowed; in a run (two of its files, or run.lock) it is not."""
     (tmp_path / "config.json").write_text("{}")
-    model_report.check_report_path(str(tmp_path / "report.json"))
+    model_evaluation.check_report_path(str(tmp_path / "report.json"))
     (tmp_path / "run.lock").write_text("{}")
     with pytest.raises(ValueError, match="a file a training run writes"):
-        model_report.check_report_path(str(tmp_path / "report.json"))
+        model_evaluation.check_report_path(str(tmp_path / "report.json"))

@@ -20,13 +20,14 @@ import numpy as np
 import pytest
 
 from one_keras import data
-from one_keras import experiment
-from one_keras import model_files
-from one_keras import model_report
-from one_keras import reporting
-from one_keras.runs import layout as run_layout
 from one_keras.export import serving
+from one_keras.methods import saved_models
 from one_keras.methods.registry import REGISTRY
+from one_keras.reports import model_evaluation
+from one_keras.reports import run_report
+from one_keras.runs import layout as run_layout
+from one_keras.training import experiment
+
 
 export_model_lib = importlib.import_module("one_keras.export.exporting")
 
@@ -80,13 +81,13 @@ def _deployable_files(run_dir):
 @pytest.mark.parametrize("method", METHODS)
 def test_a_run_writes_and_reports_every_deployable(runs, method):
     run_dir, report = runs[method]
-    model = model_files.load_model(run_dir)
+    model = saved_models.load_model(run_dir)
     declared = model.describe_deployables()
     assert "target" in declared
     assert _deployable_files(run_dir) == sorted(
         run_layout.deployable_file(name) for name in declared)
     assert report["deployables"] == declared
-    text = reporting.format_report(report)
+    text = run_report.format_report(report)
     for name, description in declared.items():
         assert 0.0 <= report[f"{name}_accuracy"] <= 1.0
         assert f"{name} ({description})" in text
@@ -96,15 +97,15 @@ def test_a_run_writes_and_reports_every_deployable(runs, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_evaluate_agrees_with_the_run(runs, digits, method):
     run_dir, report = runs[method]
-    evaluated = model_report.evaluate_model(
-        model_files.load_model(run_dir), digits, EVAL_BATCH, steps=1)
+    evaluated = model_evaluation.evaluate_model(
+        saved_models.load_model(run_dir), digits, EVAL_BATCH, steps=1)
     for name in report["deployables"]:
         assert evaluated[f"{name}_accuracy"] == pytest.approx(
             report[f"{name}_accuracy"])
     # The deployed target alone, fed raw pixels, scores the same (the other
     # files compute the same logits: test_deployed_files_load_...).
-    alone = model_report.evaluate_model(
-        model_files.load_model(run_dir / run_layout.TARGET_NAME), digits,
+    alone = model_evaluation.evaluate_model(
+        saved_models.load_model(run_dir / run_layout.TARGET_NAME), digits,
         EVAL_BATCH, steps=1)
     assert alone["input"] == "raw"
     assert alone["target_accuracy"] == pytest.approx(report["target_accuracy"])
@@ -115,7 +116,7 @@ def test_export_serves_the_modes_the_method_has(runs, method, tmp_path):
     # The fast tier exports the target to a SavedModel and checks the
     # modes; every mode to every format is the slow test below.
     run_dir, _ = runs[method]
-    model = model_files.load_model(run_dir)
+    model = saved_models.load_model(run_dir)
     modes = serving.available_modes(model)
     assert modes == tuple(mode for mode in serving.MODES if
                           serving.MODE_DEPLOYABLES[mode] in
@@ -163,7 +164,7 @@ def test_deployed_files_load_without_one_keras(runs, digits, tmp_path):
     logits = np.load(tmp_path / "logits.npz")
     index = 0
     for run_dir, _ in runs.values():
-        model = model_files.load_model(run_dir)
+        model = saved_models.load_model(run_dir)
         normalised = data.normalize(images, model.normalization).numpy()
         cores = model.deployable_cores()
         for name in _deployable_files(run_dir):
@@ -179,7 +180,7 @@ def test_deployed_files_load_without_one_keras(runs, digits, tmp_path):
 def test_every_deployable_exports_to_every_format(runs, method, format,
                                                   tmp_path):
     run_dir, _ = runs[method]
-    model = model_files.load_model(run_dir)
+    model = saved_models.load_model(run_dir)
     suffix = {"savedmodel": "_savedmodel", "tflite": ".tflite",
               "onnx": ".onnx"}[format]
     for mode in serving.available_modes(model):
@@ -194,9 +195,9 @@ def test_a_target_keras_of_an_earlier_version_is_told_apart(runs, digits,
     # Earlier versions saved the bare network: normalised pixels in.
     run_dir, report = runs[METHODS[0]]
     old = tmp_path / "target.keras"
-    model_files.load_model(run_dir).target_model().save(old)
-    evaluated = model_report.evaluate_model(
-        model_files.load_model(old), digits, EVAL_BATCH, steps=1)
+    saved_models.load_model(run_dir).target_model().save(old)
+    evaluated = model_evaluation.evaluate_model(
+        saved_models.load_model(old), digits, EVAL_BATCH, steps=1)
     assert evaluated["input"] == "normalised"
     assert evaluated["target_accuracy"] == pytest.approx(
         report["target_accuracy"])

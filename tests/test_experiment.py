@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from one_keras import experiment
+from one_keras.training import experiment
+
 
 TINY = dict(depth=8, width=4, epochs=2, steps_per_epoch=2, eval_steps=1,
             batch_size=16, verbose=0, deterministic=True, seed=3)
@@ -37,8 +38,8 @@ def _teacher(path):
     """An (untrained) digits teacher `.keras` file for method 'kd': a
     deployable that normalises raw pixels itself, as a run writes (KD
     refuses a file whose input it cannot know)."""
-    from one_keras import deployment
     from one_keras import methods
+    from one_keras.models import deployment
     network = methods.build_method_model(
         "vanilla", num_classes=10, input_shape=(8, 8, 1), depth=8, width=4)
     deployment.with_preprocessing(

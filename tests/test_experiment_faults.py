@@ -17,13 +17,14 @@ import pytest
 import tensorflow as tf
 from absl.testing import flagsaver
 
-from one_keras.runs import backup
-from one_keras import cli
 from one_keras import data
-from one_keras import experiment
+from one_keras.cli import console
+from one_keras.cli import train
+from one_keras.runs import backup
 from one_keras.runs import layout as run_layout
-from one_keras import train
+from one_keras.training import experiment
 from tests import tracing
+
 
 TINY = dict(dataset="digits", depth=8, width=4, epochs=3, steps_per_epoch=2,
             eval_steps=1, batch_size=8, eval_batch_size=8, verbose=0,
@@ -36,7 +37,7 @@ KILL_SCRIPT = """
 import json, os, sys
 import h5py
 import keras
-from one_keras import experiment
+from one_keras.training import experiment
 writer, config = sys.argv[1], json.loads(sys.argv[2])
 original = getattr(keras.Model, writer)
 calls = []
@@ -414,7 +415,7 @@ def test_a_failed_backup_write_is_one_line_and_leaves_no_partial(
         "--steps_per_epoch=2", "--eval_steps=1", "--verbose=0",
         f"--output_dir={run}"])
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-        cli.run(train.main)
+        console.run(train.main)
 
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()

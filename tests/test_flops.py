@@ -2,8 +2,8 @@
 
 import keras
 
-from one_keras import flops
 from one_keras.methods.one import build_one_resnet
+from one_keras.reports import flops
 
 
 def test_hand_counted_layers():

@@ -2,7 +2,7 @@
 
 Read from the source with `ast` (no TensorFlow start), so it takes well
 under a second. Every import counts, also one inside a function and a
-package's lazy names (`_LAZY`, `one_keras.lazy_names`): a lazy import that
+package's lazy names (`_LAZY`, `one_keras.utils.lazy_names`): a lazy import that
 closes a circle still ties the two modules together.
 """
 
@@ -10,6 +10,7 @@ import ast
 import os
 
 import pytest
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "one_keras"
@@ -118,6 +119,70 @@ def find_cycle(graph):
 def test_the_package_has_no_import_circle():
     cycle = find_cycle(import_graph(module_files()))
     assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+# The packages by purpose, lowest first: a module imports only from its own
+# package and the packages before it (docs/contributing.md, "The house").
+LAYERS = ("utils", "models", "data", "runs", "methods", "reports",
+          "analysis", "training", "export", "inference", "cli")
+# The top level: the package's names, and the `python -m` entry points.
+TOP_LEVEL = {"__init__", "train", "evaluate", "predict"}
+
+
+def upward_imports(modules, layers=LAYERS):
+    """`(module, imported module)` pairs where a package imports one of a
+    later layer, or a package that is in no layer."""
+    rank = {name: index for index, name in enumerate(layers)}
+    found = []
+    for module, path in sorted(modules.items()):
+        parts = module.split(".")
+        if len(parts) < 3 and not path.endswith("__init__.py"):
+            continue  # A top-level entry point may import any package.
+        if len(parts) < 2:
+            continue
+        own = parts[1]
+        for target in sorted(imported_modules(path, modules)):
+            other = target.split(".")[1] if "." in target else None
+            if other == own:
+                continue
+            if other not in rank or own not in rank \
+                    or rank[other] > rank[own]:
+                found.append((module, target))
+    return found
+
+
+def test_every_package_imports_only_the_layers_below_it():
+    upward = upward_imports(module_files())
+    assert not upward, "imports against the layers " + \
+        f"{' < '.join(LAYERS)}: " + ", ".join(f"{a} -> {b}" for a, b in upward)
+
+
+def test_upward_imports_are_found(tmp_path):
+    modules = write_package(tmp_path, {
+        "p/__init__.py": "",
+        "p/utils/__init__.py": "",
+        "p/utils/files.py": "def f():\n    from p.cli import tool\n",
+        "p/cli/__init__.py": "",
+        "p/cli/tool.py": "from p.utils import files\n",
+        "p/stray/__init__.py": "",
+        "p/stray/thing.py": "from p.utils import files\n",
+    })
+    assert upward_imports(modules, ("utils", "cli")) == [
+        ("p.stray.thing", "p.utils.files"),
+        ("p.utils.files", "p.cli.tool")]
+
+
+def test_the_top_level_holds_only_the_entry_points():
+    package = os.path.join(ROOT, PACKAGE)
+    top = {name[:-3] for name in os.listdir(package) if name.endswith(".py")}
+    assert top <= TOP_LEVEL, (
+        f"{sorted(top - TOP_LEVEL)} at the top of {PACKAGE}/: put each in "
+        f"the package of its purpose ({', '.join(LAYERS)}).")
+    folders = {name for name in os.listdir(package) if os.path.isfile(
+        os.path.join(package, name, "__init__.py"))}
+    assert folders == set(LAYERS), (
+        f"packages {sorted(folders ^ set(LAYERS))}: add a new package to "
+        "LAYERS, in its place, and to docs/contributing.md's house.")
 
 
 def write_package(root, files):

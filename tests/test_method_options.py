@@ -3,16 +3,16 @@
 is filled into a `TrainConfig`, so `dataclasses.replace` works."""
 
 import dataclasses
-
 import os
 
 import pytest
 from absl.testing import flagsaver
 
 from one_keras import data
-from one_keras import experiment
 from one_keras import methods
-from one_keras import train
+from one_keras.cli import train
+from one_keras.training import experiment
+
 
 CODE_FLAGS = os.path.join(os.path.dirname(__file__), "..", "configs",
                           "cifar100_resnet110_code.flags")

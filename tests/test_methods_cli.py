@@ -8,7 +8,8 @@ import keras
 import pytest
 
 from one_keras import data
-from one_keras import experiment
+from one_keras.training import experiment
+
 
 TINY = {"depth": 8, "width": 4, "epochs": 1, "steps_per_epoch": 2,
         "eval_steps": 1, "verbose": 0}

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from one_keras import model_files
+from one_keras.methods import saved_models
 from one_keras.methods.one import build_one_resnet
 from one_keras.runs import RunDirectory
 
@@ -14,7 +14,7 @@ def test_truncated_keras_file_is_named_truncated(tmp_path):
                      input_shape=(8, 8, 3)).save(path)
     path.write_bytes(path.read_bytes()[:2000])
     with pytest.raises(ValueError, match="truncated or corrupt") as error:
-        model_files.load_model(str(path))
+        saved_models.load_model(str(path))
     assert "not found" not in str(error.value).lower()
     assert keras.__version__  # Keras itself calls this "File not found".
 
@@ -23,15 +23,15 @@ def test_a_run_directory_gives_its_training_model_else_its_target(
         tmp_path):
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)]).save(
         tmp_path / "target.keras")
-    assert model_files.load_model(tmp_path).count_params() == 9
+    assert saved_models.load_model(tmp_path).count_params() == 9
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)]).save(
         tmp_path / "model.keras")
-    assert model_files.load_model(tmp_path).count_params() == 12
+    assert saved_models.load_model(tmp_path).count_params() == 12
     # Export loads the training model only.
     (tmp_path / "model.keras").unlink()
     with pytest.raises(ValueError, match=r"directory holding `model\.keras`"
                        r"\. Received: .* \(none found; train one"):
-        model_files.load_model(tmp_path, training_only=True)
+        saved_models.load_model(tmp_path, training_only=True)
     # The run directory says which file it is.
     assert RunDirectory(tmp_path).load_model().count_params() == 9
 
@@ -42,10 +42,10 @@ def test_a_run_directory_gives_its_training_model_else_its_target(
 def test_a_missing_model_names_what_would_do(tmp_path, training_only,
                                              holding):
     with pytest.raises(ValueError, match="none found") as error:
-        model_files.load_model(tmp_path, training_only=training_only)
+        saved_models.load_model(tmp_path, training_only=training_only)
     assert f"holding {holding}." in str(error.value)
     with pytest.raises(ValueError, match=r"\(not found\)") as error:
-        model_files.load_model(tmp_path / "no.keras")
+        saved_models.load_model(tmp_path / "no.keras")
     assert "holding `model.keras` or `target.keras`." in str(error.value)
 
 
@@ -55,7 +55,7 @@ def test_a_file_keras_cannot_read_is_one_error_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"could not be read as a Keras "
                        r"model; pass a `\.keras` file or the run directory "
                        r"a training run wrote\. Received: model=.*model\.h5"):
-        model_files.load_model(path)
+        saved_models.load_model(path)
 
 
 def test_a_class_no_module_registers_is_named_with_the_fix():
@@ -67,7 +67,7 @@ def test_a_class_no_module_registers_is_named_with_the_fix():
     assert message == (
         "`model` holds the class 'ONEModel', which no imported module "
         "registers: load a training model with "
-        "`one_keras.model_files.load_model` (it imports "
+        "`one_keras.methods.saved_models.load_model` (it imports "
         "`one_keras.methods`, which registers the methods' classes). "
         "Received: model='run/model.keras'")
     long = directory._unreadable_model("m.keras", ValueError("x" * 5000))

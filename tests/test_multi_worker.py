@@ -1,5 +1,5 @@
 """Training under `multi_worker`: localhost workers (TF_CONFIG) through
-the CLI, and `one_keras.multi_worker`'s loop against one device."""
+the CLI, and `one_keras.training.multi_worker`'s loop against one device."""
 
 import json
 import os
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import one_keras.methods  # noqa: F401  (registers ONEModel for load_model)
+
 
 # Every test starts TensorFlow processes (seconds each): CI runs them.
 pytestmark = pytest.mark.slow

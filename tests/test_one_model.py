@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from one_keras import ONEModel
-from one_keras import callbacks
 from one_keras.methods.one import build_one_resnet
 from one_keras.methods.one import loss as losses
-from one_keras.parameters import count_trainable
+from one_keras.reports.parameters import count_trainable
+from one_keras.training import callbacks
 
 
 def tiny_model(num_branches=3, num_classes=4, gate="learned", **kwargs):

@@ -9,10 +9,11 @@ import sys
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import curves
-from one_keras import flag_catalog
-from one_keras import flagfiles
-from one_keras import train
+from one_keras.cli import flag_catalog
+from one_keras.cli import flagfiles
+from one_keras.cli import train
+from one_keras.reports import curves
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -36,8 +37,8 @@ def _env():
 
 
 @pytest.mark.parametrize("module", [
-    "one_keras.train", "one_keras.evaluate",
-    "one_keras.analysis.flatness_cli", "one_keras.plot_runs"])
+    "one_keras.cli.train", "one_keras.cli.evaluate",
+    "one_keras.cli.flatness", "one_keras.cli.plot"])
 def test_help_imports_neither_keras_nor_tensorflow(module, tmp_path):
     # Importing TensorFlow is what made `--help` take seconds.
     result = subprocess.run(
@@ -51,9 +52,9 @@ def test_help_imports_neither_keras_nor_tensorflow(module, tmp_path):
 
 
 @pytest.mark.parametrize("module, first_words, flag", [
-    ("one_keras.train", "Trains a ONE model", "--epochs"),
-    ("one_keras.evaluate", "Evaluates a saved model", "--eval_steps"),
-    ("one_keras.plot_runs", "Draws training runs side by side", "--names")])
+    ("one_keras.cli.train", "Trains a ONE model", "--epochs"),
+    ("one_keras.cli.evaluate", "Evaluates a saved model", "--eval_steps"),
+    ("one_keras.cli.plot", "Draws training runs side by side", "--names")])
 def test_console_script_help_shows_the_tools_flags(module, first_words, flag,
                                                    tmp_path):
     # As pip's wrapper runs it: `__main__` is the wrapper, not the tool.
@@ -166,7 +167,7 @@ def test_plot_runs_draws_runs_side_by_side(tmp_path):
     _write_log(tmp_path / "vanilla", 2)
     output = tmp_path / "figs" / "cmp.png"
     result = subprocess.run(
-        [sys.executable, "-m", "one_keras.plot_runs", str(tmp_path / "one"),
+        [sys.executable, "-m", "one_keras.cli.plot", str(tmp_path / "one"),
          str(tmp_path / "vanilla" / "log.csv"), f"--output={output}"],
         capture_output=True, text=True, cwd=tmp_path, env=_env(),
         timeout=120)
@@ -200,17 +201,17 @@ def test_draw_runs_wants_one_name_per_run(tmp_path):
 def test_flag_catalog_matches_the_registries():
     # The training flags are defined from the shipped catalog; after a
     # change to a method's options, TrainConfig or a registry:
-    # `python -m one_keras.flag_catalog` rewrites it.
+    # `python -m one_keras.cli.flag_catalog` rewrites it.
     assert flag_catalog.load() == flag_catalog.build(), (
         "one_keras/flag_catalog.json is stale: run "
-        "`python -m one_keras.flag_catalog`")
+        "`python -m one_keras.cli.flag_catalog`")
 
 
 def test_a_stale_flag_catalog_stops_training_in_one_line(monkeypatch):
     stale = flag_catalog.build()
     stale["choices"]["method"].remove("kd")
     monkeypatch.setattr(flag_catalog, "load", lambda: stale)
-    with pytest.raises(ValueError, match="python -m one_keras.flag_catalog"):
+    with pytest.raises(ValueError, match="python -m one_keras.cli.flag_catalog"):
         flag_catalog.check_current()
 
 

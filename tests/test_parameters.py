@@ -2,8 +2,8 @@
 
 import keras
 
-from one_keras.parameters import count_shipped
-from one_keras.parameters import count_trainable
+from one_keras.reports.parameters import count_shipped
+from one_keras.reports.parameters import count_trainable
 
 
 def test_trainable_shipped_and_stored_counts_differ_as_documented():

@@ -6,8 +6,9 @@ import pathlib
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import curves
+from one_keras.reports import curves
 from tests.cli_tools import loaded_tool
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def _write_log(path):
 
 
 def _plot(output, *runs):
-    with loaded_tool(ROOT / "one_keras" / "plot_runs.py",
+    with loaded_tool(ROOT / "one_keras" / "cli" / "plot.py",
                      "plot_runs_tool") as tool, \
             flagsaver.flagsaver(output=str(output)):
         tool.main(["one-plot", *map(str, runs)])

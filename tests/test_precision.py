@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from one_keras import precision
-from one_keras.run_config import TrainConfig
 from one_keras.runs import RunDirectory
+from one_keras.training import precision
+from one_keras.training.train_config import TrainConfig
+
 
 ZEN3_FLAGS = "fpu vme sse2 avx avx2 fma bmi2 sha_ni vaes"
 

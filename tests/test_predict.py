@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from one_keras import prediction
+from one_keras.inference import prediction
 from tests.cli_tools import loaded_tool
 from tests.cli_tools import run_main
 
-SCRIPT = pathlib.Path(prediction.__file__).parent / "predict.py"
+
+SCRIPT = pathlib.Path(prediction.__file__).parents[1] / "cli" / "predict.py"
 COLOURS = {"red": (250, 10, 10), "green": (10, 250, 10),
            "blue": (10, 10, 250)}
 # Sorted as an image folder numbers its classes: red 0, green 1, blue 2.

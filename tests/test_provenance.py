@@ -1,12 +1,12 @@
-"""Reports record the code that produced them (`one_keras.provenance`)."""
+"""Reports record the code that produced them (`one_keras.reports.provenance`)."""
 
 import os
 import subprocess
 
 import pytest
 
-from one_keras import provenance
-from one_keras import reporting
+from one_keras.reports import provenance
+from one_keras.reports import run_report
 
 
 def _git(folder, *arguments):
@@ -63,7 +63,7 @@ def test_a_package_nested_deeper_in_a_checkout_is_not_its_commit(checkout):
 
 
 def test_reports_carry_the_source_revision():
-    assert reporting.library_versions()["source"] == \
+    assert run_report.library_versions()["source"] == \
         provenance.source_revision()
     if os.path.isdir(os.path.join(os.path.dirname(provenance.__file__),
                                   os.pardir, ".git")):

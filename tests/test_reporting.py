@@ -3,7 +3,7 @@
 import json
 import re
 
-from one_keras import reporting
+from one_keras.reports import run_report
 
 
 def test_report_has_costs_versions_and_flags(tiny_run):
@@ -30,7 +30,7 @@ ONE_REPORT = {
 
 
 def test_format_report_prints_every_branch_the_costs_and_the_speed():
-    lines = reporting.format_report(ONE_REPORT).splitlines()
+    lines = run_report.format_report(ONE_REPORT).splitlines()
     assert lines == [
         # The label column fits the longest label.
         "model               test accuracy",
@@ -46,16 +46,16 @@ def test_format_report_prints_every_branch_the_costs_and_the_speed():
 
 def test_format_report_names_each_deployable_as_its_method_does():
     # An evaluation report of one deployed file: no method, no branches.
-    assert reporting.format_report({"target_accuracy": 0.5}).splitlines() \
+    assert run_report.format_report({"target_accuracy": 0.5}).splitlines() \
         == ["model              test accuracy",
             "target                    0.5000"]
-    text = reporting.format_report({
+    text = run_report.format_report({
         "method": "vanilla", "target_accuracy": 0.5, "params_target": 10,
         "deployables": {"target": "the network"}})
     assert re.search(r"^target \(the network\) +0\.5000$", text, re.M)
     assert "params: target 10" in text
     assert "teacher" not in text and "ONE" not in text
-    text = reporting.format_report({
+    text = run_report.format_report({
         "target_accuracy": 0.5, "ensemble_accuracy": 0.75,
         "deployables": {"target": "member 0",
                         "ensemble": "3 members averaged"}})

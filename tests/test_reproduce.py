@@ -9,9 +9,10 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from one_keras import experiment
-from one_keras import train
+from one_keras.cli import train
+from one_keras.training import experiment
 from tests import cli_tools
+
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / \
     "reproduce.py"

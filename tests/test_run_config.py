@@ -5,8 +5,8 @@ import os
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import run_config
-from one_keras import train
+from one_keras.cli import train
+from one_keras.training import train_config
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -16,7 +16,7 @@ from one_keras import train
 ])
 def test_bad_config_values(field, value, message):
     with pytest.raises(ValueError, match=message):
-        run_config.TrainConfig(**{field: value})
+        train_config.TrainConfig(**{field: value})
 
 
 class _Terminal:
@@ -25,17 +25,17 @@ class _Terminal:
 
 
 def test_verbose_auto_is_a_bar_on_a_terminal_and_lines_otherwise(tmp_path):
-    assert run_config.TrainConfig().verbose == "auto"
-    assert run_config.fit_verbosity("auto", _Terminal()) == 1
+    assert train_config.TrainConfig().verbose == "auto"
+    assert train_config.fit_verbosity("auto", _Terminal()) == 1
     with open(tmp_path / "log.txt", "w") as log_file:
-        assert run_config.fit_verbosity("auto", log_file) == 2
+        assert train_config.fit_verbosity("auto", log_file) == 2
     for explicit in (0, 1, 2):
-        assert run_config.fit_verbosity(explicit, _Terminal()) == explicit
+        assert train_config.fit_verbosity(explicit, _Terminal()) == explicit
     with flagsaver.flagsaver():
         train.FLAGS(["train", "--verbose=1"])
         assert train.config_from_flags().verbose == 1
     with pytest.raises(ValueError, match="`verbose` must be one of 'auto'"):
-        run_config.TrainConfig(verbose=3)
+        train_config.TrainConfig(verbose=3)
 
 
 def test_demo_flagfile_matches_defaults():
@@ -44,7 +44,7 @@ def test_demo_flagfile_matches_defaults():
                         "digits.flags")
     values = dict(line.lstrip("-").strip().split("=", 1)
                   for line in open(path) if line.startswith("--"))
-    defaults = run_config.TrainConfig().settings()
+    defaults = train_config.TrainConfig().settings()
     for name, value in values.items():
         if name != "output_dir":
             assert str(defaults[name]) == value, name
@@ -75,30 +75,30 @@ def test_demo_flagfile_matches_defaults():
 ])
 def test_wrong_types_are_refused_at_construction(fields, message):
     with pytest.raises(ValueError, match=message):
-        run_config.TrainConfig(**fields)
+        train_config.TrainConfig(**fields)
 
 
 def test_a_path_object_is_kept_as_its_string(tmp_path):
-    config = run_config.TrainConfig(output_dir=tmp_path / "run")
+    config = train_config.TrainConfig(output_dir=tmp_path / "run")
     assert config.output_dir == str(tmp_path / "run")
 
 
 def test_from_settings_keeps_or_refuses_every_key():
-    config = run_config.TrainConfig.from_settings(options={"num_branches": 5})
+    config = train_config.TrainConfig.from_settings(options={"num_branches": 5})
     assert config.method_options().num_branches == 5
-    saved = run_config.TrainConfig(options={"num_branches": 4}).settings()
-    config = run_config.TrainConfig.from_settings(
+    saved = train_config.TrainConfig(options={"num_branches": 4}).settings()
+    config = train_config.TrainConfig.from_settings(
         saved, options={"gate": "average"})
     assert config.options["num_branches"] == 4
     assert config.options["gate"] == "average"
     with pytest.raises(ValueError, match="`num_branches` is given twice"):
-        run_config.TrainConfig.from_settings(num_branches=4,
+        train_config.TrainConfig.from_settings(num_branches=4,
                                              options={"num_branches": 5})
     with pytest.raises(ValueError, match="`epoch` is neither a `TrainConfig` "
                        "field nor an option"):
-        run_config.TrainConfig.from_settings({"epoch": 3})
+        train_config.TrainConfig.from_settings({"epoch": 3})
     with pytest.raises(ValueError, match="`options` must be a dict"):
-        run_config.TrainConfig.from_settings(options=[("num_branches", 5)])
+        train_config.TrainConfig.from_settings(options=[("num_branches", 5)])
 
 
 def test_numpy_scalars_become_python_values():
@@ -108,7 +108,7 @@ def test_numpy_scalars_become_python_values():
 
     import numpy as np
 
-    config = run_config.TrainConfig(
+    config = train_config.TrainConfig(
         epochs=np.int64(1), lr=np.float32(0.5), depth=np.int32(8),
         restart=np.bool_(True), dataset=np.str_("digits"),
         options={"num_branches": np.int64(2)})
@@ -119,27 +119,27 @@ def test_numpy_scalars_become_python_values():
     assert type(config.restart) is bool
     assert type(settings["num_branches"]) is int
     with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):
-        run_config.TrainConfig(epochs=np.int64(0))
+        train_config.TrainConfig(epochs=np.int64(0))
 
 
 def test_only_the_backbones_architecture_options_are_recorded():
-    resnet = run_config.TrainConfig(depth=8).settings()
+    resnet = train_config.TrainConfig(depth=8).settings()
     assert (resnet["depth"], resnet["block"], resnet["width"]) == \
         (8, "basic", 16)
-    densenet = run_config.TrainConfig(model="densenet_bc_190_40")
+    densenet = train_config.TrainConfig(model="densenet_bc_190_40")
     assert densenet.architecture() == {}
     assert not {"depth", "block", "width"} & set(densenet.settings())
     with pytest.raises(ValueError, match="`width` is not an architecture "
                        "option of model 'resnet18' .*shapes 'resnet'"):
-        run_config.TrainConfig(model="resnet18", width=4)
+        train_config.TrainConfig(model="resnet18", width=4)
 
 
 def test_older_settings_with_every_architecture_option_still_load():
     # Earlier versions recorded depth, block and width for every backbone.
-    old = {**run_config.TrainConfig(model="resnet18").settings(),
+    old = {**train_config.TrainConfig(model="resnet18").settings(),
            "depth": 14, "block": "basic", "width": 16}
-    config = run_config.TrainConfig.from_settings(old)
-    assert config.settings() == run_config.TrainConfig(
+    config = train_config.TrainConfig.from_settings(old)
+    assert config.settings() == train_config.TrainConfig(
         model="resnet18").settings()
     with pytest.raises(ValueError, match="`depth` is not an architecture"):
-        run_config.TrainConfig.from_settings(old, depth=8)
+        train_config.TrainConfig.from_settings(old, depth=8)

@@ -14,7 +14,7 @@ import pytest
 
 from one_keras.runs import RunDirectory
 from one_keras.runs import backup
-from one_keras.run_config import TrainConfig
+from one_keras.training.train_config import TrainConfig
 
 
 def _write_json(path, payload):

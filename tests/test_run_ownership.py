@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from one_keras import experiment
 from one_keras.runs import RunDirectory
 from one_keras.runs import backup
 from one_keras.runs import ownership
+from one_keras.training import experiment
+
 
 TINY = dict(depth=8, width=4, epochs=1, steps_per_epoch=2, eval_steps=1,
             verbose=0)
@@ -188,7 +189,7 @@ def test_a_finished_run_without_curves_draws_them_on_rerun(
 @pytest.mark.slow  # Trains (~10 s).
 def test_a_run_killed_while_drawing_curves_is_not_finished(tmp_path,
                                                            monkeypatch):
-    from one_keras import curves
+    from one_keras.reports import curves
 
     def killed(run_dir):
         raise KeyboardInterrupt

@@ -1,4 +1,4 @@
-"""`one_keras.runtime_noise`: the runtimes' start-up lines stay hidden
+"""`one_keras.utils.runtime_noise`: the runtimes' start-up lines stay hidden
 unless `TF_CPP_MIN_LOG_LEVEL=0` asks for them."""
 
 import logging
@@ -7,7 +7,8 @@ import warnings
 
 import pytest
 
-from one_keras import runtime_noise
+from one_keras.utils import runtime_noise
+
 
 XNNPACK = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
 OTHER = "ERROR: a real problem\n"

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import cli
 from one_keras import data
-from one_keras import experiment
-from one_keras import train
-from one_keras.parameters import count_trainable
+from one_keras.cli import console
+from one_keras.cli import train
+from one_keras.reports.parameters import count_trainable
+from one_keras.training import experiment
+
 
 REPORT_KEYS = {"target_accuracy", "ensemble_accuracy", "branch_accuracy",
                "params_target", "params_ensemble", "params_train",
@@ -63,13 +64,13 @@ def test_schedule_drops_at_half_and_three_quarters():
     (["--lr=nan"], "`lr` must be a finite number"),
 ])
 def test_bad_flags_give_one_clear_line(capsys, monkeypatch, args, message):
-    # In this process, through the CLI's own entry point (`cli.run`, as
+    # In this process, through the CLI's own entry point (`console.run`, as
     # `python -m one_keras.train` runs it): a TensorFlow process per case
     # would take seconds to start. An exception would escape and fail the
     # test, as a traceback would.
     monkeypatch.setattr(sys, "argv", ["train.py", *args])
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-        cli.run(train.main)
+        console.run(train.main)
     assert exit_info.value.code != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("train.py: error: ")
@@ -114,7 +115,7 @@ def _train(monkeypatch, *args):
     monkeypatch.setattr(sys, "argv", ["train.py", *args])
     with flagsaver.flagsaver():
         try:
-            cli.run(train.main)
+            console.run(train.main)
         except SystemExit as exit_info:
             return exit_info.code or 0
     return 0

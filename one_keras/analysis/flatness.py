@@ -12,7 +12,7 @@ parameters), evaluates it, and restores the weights. Each direction is
 drawn once and scaled by every magnitude, so a curve is one line through
 weight space.
 
-    python -m one_keras.analysis.flatness_cli --model vanilla.keras \
+    python -m one_keras.cli.flatness --model vanilla.keras \
         --model one.keras --dataset digits --output_dir runs/flatness
 """
 
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from one_keras import methods
-from one_keras import validation
+from one_keras.utils import validation
 
 
 def model_names(paths, names=None):
@@ -274,6 +274,6 @@ def run_flatness(models, train, test, output_dir, magnitudes,
 
 
 if __name__ == "__main__":
-    # The command line sits above this module (flatness_cli imports it).
+    # The command line sits above this module (`one_keras.cli.flatness` imports it).
     raise SystemExit("The flatness command is now "
-                     "`python -m one_keras.analysis.flatness_cli`.")
+                     "`python -m one_keras.cli.flatness`.")

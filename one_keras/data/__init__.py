@@ -5,7 +5,8 @@ The names below are imported on first use: `one_keras.data.dataset`
 TensorFlow.
 """
 
-from one_keras import lazy_names
+from one_keras.utils import lazy_names
+
 
 # Public name -> the module that defines it.
 _LAZY = {
@@ -23,9 +24,6 @@ _LAZY = {
     "LOADERS": "one_keras.data.registry",
     "dataset_names": "one_keras.data.registry",
     "load_dataset": "one_keras.data.registry",
-    "load_run_dataset": "one_keras.data.runs",
-    "read_run_config": "one_keras.data.runs",
-    "run_data_settings": "one_keras.data.runs",
     "load_cifar10": "one_keras.data.tfds_datasets",
     "load_cifar100": "one_keras.data.tfds_datasets",
     "load_imagenet": "one_keras.data.tfds_datasets",
@@ -34,8 +32,7 @@ _LAZY = {
 
 __all__ = ["AUGMENTATIONS", "Dataset", "DatasetNotFoundError",
            "dataset_names", "eval_pipeline", "load_dataset",
-           "load_run_dataset", "normalize", "read_run_config",
-           "run_data_settings", "split_arrays", "steps_per_epoch",
+           "normalize", "split_arrays", "steps_per_epoch",
            "train_pipeline", "with_augmentation"]
 
 

@@ -8,12 +8,15 @@ with `include_preprocessing` normalises them itself.
 """
 
 import numpy as np
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+
+
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None
 
-from one_keras import validation
+from one_keras.utils import validation
+
 
 SPLITS = ("train", "test")
 

@@ -10,13 +10,15 @@ larger ones. The other names choose one recipe for any dataset.
 import dataclasses
 import functools
 
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None
 
-from one_keras import validation
 from one_keras.data import preprocessing
+from one_keras.utils import validation
+
 
 AUGMENTATIONS = ("auto", "none", "flip", "pad_crop_flip",
                  "random_resized_crop_flip")

@@ -5,7 +5,8 @@ from typing import Any
 from typing import Callable
 from typing import Optional
 
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None

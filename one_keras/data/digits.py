@@ -4,7 +4,7 @@
 and every machine sees the same 1,437 training and 360 test images.
 """
 
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None
@@ -12,6 +12,7 @@ from sklearn import datasets as sklearn_datasets
 from sklearn import model_selection
 
 from one_keras.data.dataset import Dataset
+
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2

@@ -14,7 +14,9 @@ import re
 import stat
 
 import numpy as np
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+
+
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None
@@ -24,6 +26,7 @@ from one_keras.data import augmentation
 from one_keras.data import preprocessing
 from one_keras.data.dataset import Dataset
 from one_keras.data.dataset import DatasetNotFoundError
+
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 DEFAULT_IMAGE_SIZE = 64

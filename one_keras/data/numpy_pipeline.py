@@ -19,13 +19,14 @@ from typing import Optional
 import keras
 import numpy as np
 
-from one_keras import backends
-from one_keras import validation
 from one_keras.data import augmentation as augmentation_lib
 from one_keras.data import image_folder
 from one_keras.data.digits import digits_normalization
 from one_keras.data.digits import load_digits_arrays
 from one_keras.data.preprocessing import IMAGENET_NORMALIZATION
+from one_keras.utils import backends
+from one_keras.utils import validation
+
 
 # Datasets this module loads; the others come from tensorflow-datasets.
 DATASETS = ("digits", "image_folder")

@@ -1,6 +1,6 @@
 """Batched, augmented, sharded tf.data pipelines from a `Dataset`."""
 
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None

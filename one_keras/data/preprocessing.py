@@ -5,7 +5,7 @@ that derives the seed from (run seed, epoch, element index) is deterministic
 and resumable. All functions take and return one image in [0, 255].
 """
 
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
 except ImportError:
     tf = None

@@ -4,7 +4,6 @@ Adding a dataset is adding its loader module under `one_keras/data/` and
 one entry of `LOADERS`.
 """
 
-from one_keras import validation
 from one_keras.data.augmentation import AUGMENTATIONS
 from one_keras.data.augmentation import with_augmentation
 from one_keras.data.digits import load_digits
@@ -13,6 +12,8 @@ from one_keras.data.tfds_datasets import load_cifar10
 from one_keras.data.tfds_datasets import load_cifar100
 from one_keras.data.tfds_datasets import load_imagenet
 from one_keras.data.tfds_datasets import load_svhn
+from one_keras.utils import validation
+
 
 __all__ = ["LOADERS", "dataset_names", "load_dataset"]
 

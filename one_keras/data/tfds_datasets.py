@@ -7,7 +7,8 @@ prepared raises `DatasetNotFoundError` with the command that prepares it.
 import functools
 import os
 
-try:  # Only the tf.data path needs TensorFlow (see one_keras.backends).
+
+try:  # Only the tf.data path needs TensorFlow (see one_keras.utils.backends).
     import tensorflow as tf
     import tensorflow_datasets as tfds
 except ImportError:
@@ -16,6 +17,7 @@ except ImportError:
 from one_keras.data import preprocessing
 from one_keras.data.dataset import Dataset
 from one_keras.data.dataset import DatasetNotFoundError
+
 
 DEFAULT_DATA_DIR = "~/tensorflow_datasets"
 IMAGENET_SIZE = 224

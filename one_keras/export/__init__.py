@@ -5,7 +5,8 @@ The names below are imported on first use, so that the export command's
 TensorFlow.
 """
 
-from one_keras import lazy_names
+from one_keras.utils import lazy_names
+
 
 # Public name -> the module that defines it.
 _LAZY = {

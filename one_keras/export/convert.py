@@ -14,7 +14,7 @@ one_keras.export.formats REQUEST`).
 import os
 import tempfile
 
-from one_keras import backends
+from one_keras.utils import backends
 
 
 def export_with_keras(serving_model, path, format, quantize="none",

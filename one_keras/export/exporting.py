@@ -13,18 +13,20 @@ import tempfile
 import keras
 import numpy as np
 
-from one_keras import backends
 from one_keras import data as data_lib
-from one_keras import deployment
-from one_keras import model_files
-from one_keras import provenance
 from one_keras import runs
-from one_keras import validation
-from one_keras.runs import lock as run_lock
-from one_keras.runs.directory import TRAINING_FILES
 from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.export import verify
+from one_keras.methods import saved_models
+from one_keras.models import deployment
+from one_keras.reports import provenance
+from one_keras.runs import lock as run_lock
+from one_keras.runs import saved_run
+from one_keras.runs.directory import TRAINING_FILES
+from one_keras.utils import backends
+from one_keras.utils import validation
+
 
 RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
@@ -173,7 +175,7 @@ def export_model(model, path=None, mode="single", format="tflite",
     model_path = None
     if not isinstance(model, keras.Model):
         model_path = model
-        model = model_files.load_model(model, training_only=True)
+        model = saved_models.load_model(model, training_only=True)
     check_export_args(model, mode, format, quantize, opset, dataset,
                       num_samples, qat_epochs, min_agreement, max_abs_diff,
                       include_preprocessing, method=_method_of(model_path))
@@ -342,7 +344,7 @@ def _resolve_dataset(model_path, dataset, data_dir, image_size,
     if dataset is None or isinstance(dataset, data_lib.Dataset):
         return dataset
     if model_path is not None:
-        return data_lib.load_run_dataset(
+        return saved_run.load_run_dataset(
             model_path, None if dataset == RUN_DATASET else dataset,
             data_dir, image_size, skip_bad_images)
     if dataset == RUN_DATASET:

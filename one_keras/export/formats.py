@@ -23,7 +23,8 @@ import os
 
 import numpy as np
 
-from one_keras import runtime_noise
+from one_keras.utils import runtime_noise
+
 
 # As `INPUT_NAME` and `OUTPUT_NAMES` (this module does not
 # import Keras).

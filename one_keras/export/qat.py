@@ -16,7 +16,8 @@ import tempfile
 
 import numpy as np
 
-from one_keras import validation
+from one_keras.utils import validation
+
 
 # Keras 3 layer class -> config keys that define it (weights are copied).
 _LAYER_KEYS = {

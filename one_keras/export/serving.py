@@ -10,8 +10,9 @@ average). A deployed `<name>.keras` (a plain Keras model) serves as
 
 import keras
 
-from one_keras import deployment
-from one_keras import validation
+from one_keras.models import deployment
+from one_keras.utils import validation
+
 
 MODES = ("single", "ensemble")
 # The deployable each mode serves.

@@ -14,10 +14,10 @@ import tempfile
 
 import numpy as np
 
-from one_keras import validation
 from one_keras.export.formats import QUANTIZATIONS
 from one_keras.export.worker import run_worker
 from one_keras.export.worker import write_request
+from one_keras.utils import validation
 
 
 def convert_saved_model(saved_model_dir, quantize="none",

@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-from one_keras import validation
 from one_keras.export import formats
 from one_keras.export import serving
+from one_keras.utils import validation
+
 
 FORMATS = formats.names()
 FLOAT32_TOLERANCE = 1e-4

@@ -21,18 +21,19 @@ import dataclasses
 import keras
 from keras import ops
 
-from one_keras import validation
-from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import sparse_ce
-from one_keras.method_model import weighted_mean
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
+from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import sparse_ce
+from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.one import KLRampUp
 from one_keras.methods.one import ONEModel
 from one_keras.methods.one import build_one_network
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
+from one_keras.utils import validation
+
 
 # The paper's CIFAR setting: 4 heads (also the authors' code default),
 # T = 2 and beta = 0.5.

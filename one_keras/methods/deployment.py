@@ -1,7 +1,8 @@
-"""What a trained method model deploys (see `one_keras.deployment` for how
+"""What a trained method model deploys (see `one_keras.models.deployment` for how
 a deployable is made)."""
 
-from one_keras.deployment import core_of
+from one_keras.models.deployment import core_of
+
 
 __all__ = ["deployed_model"]
 

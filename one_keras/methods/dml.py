@@ -13,15 +13,15 @@ import dataclasses
 import keras
 from keras import ops
 
-from one_keras import losses
-from one_keras import validation
-from one_keras.method_model import WEIGHT_DECAY
+from one_keras.methods import losses
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
+from one_keras.methods.method_model import WEIGHT_DECAY
 from one_keras.methods.peers import PeersModel
 from one_keras.methods.peers import build_peers
 from one_keras.methods.peers import member_cross_entropy
+from one_keras.utils import validation
 
 
 # The DML paper has no temperature: T = 1.

@@ -11,9 +11,9 @@ import dataclasses
 from typing import Callable
 from typing import Optional
 
-from one_keras import validation
-from one_keras.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import WEIGHT_DECAY
 from one_keras.models import build_plain_network
+from one_keras.utils import validation
 
 
 def option(default, help, **bounds):
@@ -21,7 +21,7 @@ def option(default, help, **bounds):
 
     Args:
         default: The method's default (`None`: filled by the recipe, see
-            `one_keras.recipes`).
+            `one_keras.methods.recipes`).
         help: str. The flag's help text.
         **bounds: `lower_bound`, `upper_bound` (numbers, inclusive),
             `greater_than` (a number, exclusive: e.g. `0.0` for a
@@ -160,7 +160,7 @@ class Method:
             `Options`, every field made with `option` (its default is the
             method's).
         build: callable. `build(options, request)` returns the training
-            model (a `one_keras.method_model.MethodModel`) for an options
+            model (a `one_keras.methods.method_model.MethodModel`) for an options
             instance and a `BuildRequest`.
         callbacks: callable. `callbacks(options, epochs)` returns the
             `keras.callbacks.Callback`s a run adds. Defaults to none.
@@ -169,7 +169,7 @@ class Method:
             step schedule.
         check: callable or `None`. `check(options, epochs)` raises a
             `ValueError` for options that do not fit the run's length.
-        recipes: dict. Recipe name (`one_keras.recipes.RECIPES`) -> the
+        recipes: dict. Recipe name (`one_keras.methods.recipes.RECIPES`) -> the
             values it gives the method's options left unset (e.g. ONE's
             `{"code": {"kl_rampup_epochs": 80}}`). Defaults to none.
     """

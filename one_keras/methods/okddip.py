@@ -24,20 +24,21 @@ import keras
 import numpy as np
 from keras import ops
 
-from one_keras import validation
-from one_keras.initializers import dense_initializers
-from one_keras.method_model import float32_outputs
-from one_keras.method_model import MethodModel
-from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import sparse_ce
-from one_keras.method_model import weighted_mean
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
+from one_keras.methods.method_model import MethodModel
+from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import float32_outputs
+from one_keras.methods.method_model import sparse_ce
+from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.one import KLRampUp
 from one_keras.methods.one.loss import kl_rampup_weight
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
+from one_keras.models.initializers import dense_initializers
+from one_keras.utils import validation
+
 
 # The paper's CIFAR setting (and the authors' code defaults): 3 peers and a
 # leader (`--num_branches 4`), T = 3, projections to 1/8 of the features.

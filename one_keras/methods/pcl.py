@@ -20,21 +20,22 @@ import dataclasses
 import keras
 from keras import ops
 
-from one_keras import losses
-from one_keras import validation
-from one_keras.initializers import dense_initializers
-from one_keras.method_model import float32_outputs
-from one_keras.method_model import MethodModel
-from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import sparse_ce
-from one_keras.method_model import weighted_mean
+from one_keras.methods import losses
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
+from one_keras.methods.method_model import MethodModel
+from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import float32_outputs
+from one_keras.methods.method_model import sparse_ce
+from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.one.callbacks import KLRampUp
 from one_keras.methods.one.loss import kl_rampup_weight
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
+from one_keras.models.initializers import dense_initializers
+from one_keras.utils import validation
+
 
 # The paper's settings: 3 peers, T = 3, EMA decay 0.999, and the ramp-up of
 # Mean Teacher over 80 epochs (of 300).

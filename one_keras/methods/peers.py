@@ -11,14 +11,15 @@ DML and ensemble models only change its loss.
 import keras
 from keras import ops
 
-from one_keras import deployment
-from one_keras import validation
-from one_keras.method_model import MethodModel
-from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import float32_outputs
-from one_keras.method_model import sparse_ce
-from one_keras.method_model import weighted_mean
+from one_keras.methods.method_model import MethodModel
+from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import float32_outputs
+from one_keras.methods.method_model import sparse_ce
+from one_keras.methods.method_model import weighted_mean
 from one_keras.models import build_plain_network
+from one_keras.models import deployment
+from one_keras.utils import validation
+
 
 OUTPUT_KEYS = ("member_logits", "ensemble_logits")
 

@@ -5,8 +5,6 @@ its options dataclass and its `METHOD`) and adding one line to `REGISTRY`
 here (see docs/contributing.md).
 """
 
-from one_keras import recipes
-from one_keras.method_model import WEIGHT_DECAY
 from one_keras.methods import cl_ilr
 from one_keras.methods import dml
 from one_keras.methods import ensemble
@@ -15,12 +13,15 @@ from one_keras.methods import kdcl
 from one_keras.methods import okddip
 from one_keras.methods import one
 from one_keras.methods import pcl
+from one_keras.methods import recipes
 from one_keras.methods import snapshot
 from one_keras.methods import vanilla
 from one_keras.methods.method import BuildRequest
+from one_keras.methods.method_model import WEIGHT_DECAY
 from one_keras.methods.options import check_method_options
 from one_keras.methods.options import option_users
 from one_keras.models import check_architecture
+
 
 __all__ = ["METHODS", "REGISTRY", "build_method_model", "get_method",
            "resolve_options"]
@@ -62,7 +63,7 @@ def resolve_options(method, given, recipe="paper", model_name="resnet",
     Args:
         method: str. A name of `METHODS`.
         given: dict. Option name -> value, for the options that were set.
-        recipe: str. `"paper"` or `"code"` (`one_keras.recipes`).
+        recipe: str. `"paper"` or `"code"` (`one_keras.methods.recipes`).
         model_name: str. The backbone (the recipe may depend on it).
         depth: int or `None`. The ResNet depth (likewise).
 

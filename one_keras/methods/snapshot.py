@@ -14,18 +14,18 @@ import os
 import keras
 from keras import ops
 
-from one_keras import deployment
-from one_keras import validation
-from one_keras.method_model import MethodModel
-from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import float32_outputs
-from one_keras.method_model import sparse_ce
-from one_keras.method_model import weighted_mean
 from one_keras.methods.kd import check_logits_model
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
+from one_keras.methods.method_model import MethodModel
+from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import float32_outputs
+from one_keras.methods.method_model import sparse_ce
+from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.peers import build_peers
+from one_keras.models import deployment
+from one_keras.utils import validation
 
 
 def cyclic_cosine_decay(initial_learning_rate, total_steps, cycles):

@@ -2,11 +2,12 @@
 
 import keras
 
-from one_keras.initializers import conv_initializer
-from one_keras.initializers import dense_initializers
-from one_keras.layers import FusedBatchNormalization
-from one_keras.layers import batch_norm_synchronized
-from one_keras.layers import synchronized_batch_norm
+from one_keras.models.initializers import conv_initializer
+from one_keras.models.initializers import dense_initializers
+from one_keras.models.layers import FusedBatchNormalization
+from one_keras.models.layers import batch_norm_synchronized
+from one_keras.models.layers import synchronized_batch_norm
+
 
 __all__ = ["batch_norm", "batch_norm_synchronized", "classifier", "conv2d",
            "conv_initializer", "dense_initializers",

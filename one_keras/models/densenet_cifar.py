@@ -17,10 +17,10 @@ import math
 
 import keras
 
-from one_keras import validation
 from one_keras.models.common import batch_norm
 from one_keras.models.common import classifier
 from one_keras.models.common import conv2d
+from one_keras.utils import validation
 
 
 def check_depth(depth):

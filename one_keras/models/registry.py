@@ -13,13 +13,14 @@ from typing import Callable
 
 import keras
 
-from one_keras import validation
 from one_keras.models import densenet_cifar
 from one_keras.models import resnet_cifar
 from one_keras.models import resnet_imagenet
 from one_keras.models import resnext_cifar
 from one_keras.models import resnext_imagenet
 from one_keras.models.common import synchronized_batch_norm
+from one_keras.utils import validation
+
 
 CIFAR_SHAPE = (32, 32, 3)
 IMAGENET_SHAPE = (224, 224, 3)

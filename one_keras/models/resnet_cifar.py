@@ -6,10 +6,11 @@ global average pooling and the classifier (docs/method.md section 1).
 
 import keras
 
-from one_keras import validation
 from one_keras.models.common import batch_norm
 from one_keras.models.common import classifier
 from one_keras.models.common import conv2d
+from one_keras.utils import validation
+
 
 BLOCKS = ("basic", "bottleneck")
 # ResNet-32 of the paper: depth 32, basic blocks, a 16-channel stem.

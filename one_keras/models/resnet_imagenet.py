@@ -12,11 +12,12 @@ Paper: https://arxiv.org/abs/1512.03385
 
 import keras
 
-from one_keras import validation
 from one_keras.models.common import batch_norm
 from one_keras.models.common import classifier
 from one_keras.models.common import conv2d
 from one_keras.models.resnet_cifar import apply_basic_block
+from one_keras.utils import validation
+
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}

@@ -12,10 +12,11 @@ Paper: https://arxiv.org/abs/1611.05431
 
 import keras
 
-from one_keras import validation
 from one_keras.models.common import batch_norm
 from one_keras.models.common import classifier
 from one_keras.models.common import conv2d
+from one_keras.utils import validation
+
 
 STEM_WIDTH = 64
 

@@ -12,10 +12,11 @@ the classifier (docs/method.md section 1).
 Paper: https://arxiv.org/abs/1611.05431
 """
 
-from one_keras import validation
 from one_keras.models.common import classifier
 from one_keras.models.resnet_imagenet import apply_imagenet_stem
 from one_keras.models.resnext_cifar import apply_resnext_block
+from one_keras.utils import validation
+
 
 BLOCKS_PER_STAGE = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 STAGE_WIDTHS = (256, 512, 1024, 2048)

@@ -10,7 +10,8 @@ The names below are imported on first use, so reading a run (e.g.
 `one-predict --help`) does not start Keras.
 """
 
-from one_keras import lazy_names
+from one_keras.utils import lazy_names
+
 
 _LAZY = {
     "ResumeState": "one_keras.runs.state",

@@ -18,8 +18,9 @@ import shutil
 import keras
 import numpy as np
 
-from one_keras.json_files import read_json
-from one_keras.json_files import write_json
+from one_keras.utils.json_files import read_json
+from one_keras.utils.json_files import write_json
+
 
 STATE = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 METADATA = re.compile(r"^epoch-(\d+)\.json$")

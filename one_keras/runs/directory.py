@@ -4,7 +4,7 @@ It owns the run's files (named once in `one_keras.runs.layout`), its lock,
 its backups and their `ResumeState`, the checks of a rerun (a finished run,
 a resumable one: settings, classes, Keras backend), the atomic saves into
 it, the loading of what it holds (its models, its deployables, its
-settings) and the export report merged into it. `one_keras.experiment.run`
+settings) and the export report merged into it. `one_keras.training.experiment.run`
 trains through it, evaluation, export and prediction read through it; as
 Keras' `BackupAndRestore` callback owns its backup folder.
 `check_output_path` keeps every other tool's output off a run's files.
@@ -26,16 +26,16 @@ import shutil
 import socket
 import uuid
 
-# Light to import (Keras and its backend load on the first backup, save or
-# backend check): reading a run, `one-plot` and `--help` need no Keras.
-from one_keras import atomic_files
 from one_keras.runs import layout as run_layout
 from one_keras.runs import lock as run_lock
 from one_keras.runs import ownership
-from one_keras.json_files import read_json
-from one_keras.json_files import write_json
 from one_keras.runs.state import ResumeState
-from one_keras import precision
+# Light to import (Keras and its backend load on the first backup, save or
+# backend check): reading a run, `one-plot` and `--help` need no Keras.
+from one_keras.utils import atomic_files
+from one_keras.utils.json_files import read_json
+from one_keras.utils.json_files import write_json
+
 
 # Fields that may change between a run and its resumption: how to get the
 # data, how much to print, and the learning rate (the fix for a NaN loss).
@@ -71,7 +71,7 @@ class RunDirectory:
         `output_dir/workers/<task type>_<task id>`.
 
         Args:
-            config: `one_keras.run_config.TrainConfig`.
+            config: `one_keras.training.train_config.TrainConfig`.
             strategy: the run's `tf.distribute` strategy (or JAX stand-in).
 
         Returns:
@@ -223,7 +223,7 @@ class RunDirectory:
         write_json(self.config_path, settings)
 
     def read_inputs(self):
-        """Its `inputs.json` (`one_keras.run_inputs.inputs_record`: class
+        """Its `inputs.json` (`one_keras.training.train_inputs.inputs_record`: class
         names, data location, KD's teacher), or `None` (a run of an
         earlier version, or unreadable)."""
         return read_json(self.inputs_path)
@@ -303,7 +303,7 @@ class RunDirectory:
 
     def load_model(self, training_only=False):
         """Loads `saved_model_path(training_only)`, not compiled
-        (`load_keras_file`; `one_keras.model_files.load_model` registers
+        (`load_keras_file`; `one_keras.methods.saved_models.load_model` registers
         the methods' classes that a training model needs first)."""
         return load_keras_file(self.saved_model_path(training_only))
 
@@ -410,7 +410,7 @@ class RunDirectory:
         `config.restart`).
 
         Args:
-            config: `one_keras.run_config.TrainConfig`. The run to start.
+            config: `one_keras.training.train_config.TrainConfig`. The run to start.
             warn: callable taking a line: says that the run has finished.
 
         Returns:
@@ -433,7 +433,7 @@ class RunDirectory:
                 f"Received: output_dir={self.path}")
         if config.restart:
             return None
-        from one_keras import backends  # Imports Keras.
+        from one_keras.utils import backends  # Imports Keras.
         versions = report.get("versions")
         trained_on = versions.get("backend") if isinstance(
             versions, dict) else None
@@ -465,7 +465,7 @@ class RunDirectory:
         backup recorded (`states`, from `backup_states`).
 
         Args:
-            config: `one_keras.run_config.TrainConfig`. The run to start.
+            config: `one_keras.training.train_config.TrainConfig`. The run to start.
             states: list. Its backups, as `backup_states` returns them.
             num_classes: int. Classes of the data `config` reads.
             backend: str or `None`. The Keras backend that would resume it
@@ -483,7 +483,7 @@ class RunDirectory:
         recorded = [ResumeState.from_backup(epoch, metadata)
                     for epoch, _, metadata in states if metadata]
         trained_on = next((s.backend for s in recorded if s.backend), None)
-        from one_keras import backends  # Imports Keras.
+        from one_keras.utils import backends  # Imports Keras.
         backend = backend or backends.backend()
         if trained_on is not None and trained_on != backend:
             # Its input pipeline (tf.data or NumPy) and numerics differ: the
@@ -500,7 +500,7 @@ class RunDirectory:
             raise ValueError(self.unresumable(
                 "its config.json is unreadable and its backups record no "
                 "settings, so they cannot be checked"))
-        trained_under = precision.recorded_dtype_policy(saved)
+        trained_under = recorded_dtype_policy(saved)
         if trained_under is not None and \
                 trained_under != config.dtype_policy:
             # Its weights and optimizer state follow another arithmetic: the
@@ -680,7 +680,7 @@ def _changed_settings(saved, config, ignored):
     `ignored`."""
     current = config.settings()
     # `mixed_precision` is recorded resolved, as `dtype_policy`.
-    policy = precision.recorded_dtype_policy(saved)
+    policy = recorded_dtype_policy(saved)
     saved = {k: v for k, v in saved.items()
              if k not in ("mixed_precision", "dtype_policy")}
     if policy is not None:
@@ -748,11 +748,11 @@ def load_keras_file(path):
 
     # Registers one_keras' generic layers (older deployed files hold its
     # fused BatchNormalization). A run's training model (`model.keras`)
-    # also needs its method's classes, which `one_keras.model_files`
+    # also needs its method's classes, which `one_keras.methods.saved_models`
     # registers (this module sits below the methods: KD loads its teacher
     # through it).
-    import one_keras.layers  # noqa: F401
-    from one_keras import validation
+    import one_keras.models.layers  # noqa: F401
+    from one_keras.utils import validation
 
     if not os.path.isfile(path):
         raise ValueError(
@@ -772,7 +772,7 @@ def _unreadable_model(path, error):
     if unknown:  # Its message goes on with the model's whole config.
         return (f"`model` holds the class {unknown.group(1)!r}, which no "
                 "imported module registers: load a training model with "
-                "`one_keras.model_files.load_model` (it imports "
+                "`one_keras.methods.saved_models.load_model` (it imports "
                 "`one_keras.methods`, which registers the methods' "
                 f"classes). Received: model={path!r}")
     first = str(error).splitlines()[0] if str(error) else ""
@@ -803,3 +803,18 @@ def save_keras(model, path):
                                 backup_lib.state_bytes(model))
     with atomic_files.replacing(path, temporary) as temporary:
         model.save(temporary)
+
+
+def recorded_dtype_policy(settings):
+    """The policy a saved run's settings (`config.json`) trained under.
+
+    Args:
+        settings: dict. A run's flat settings.
+
+    Returns:
+        str, or `None` where an earlier version recorded only
+        `mixed_precision=True` (the device's mixed policy, not named).
+    """
+    if "dtype_policy" in settings:
+        return settings["dtype_policy"]
+    return None if settings.get("mixed_precision") else "float32"

@@ -7,7 +7,7 @@ cleans and loads the files, `ownership` lists those a run wrote, and
 
 CONFIG_NAME = "config.json"
 # What later commands need of the run's inputs (classes, data location,
-# KD's teacher): `one_keras.run_inputs.inputs_record`.
+# KD's teacher): `one_keras.training.train_inputs.inputs_record`.
 INPUTS_NAME = "inputs.json"
 CHECKPOINT_NAME = "checkpoint.keras"
 BACKUP_NAME = "backup"
@@ -19,7 +19,7 @@ TARGET_NAME = "target.keras"
 ENSEMBLE_NAME = "ensemble.keras"
 LOCK_NAME = "run.lock"
 EXPORT_REPORT_NAME = "export_report.json"
-# The learning curves drawn from the log when a run ends (one_keras.curves).
+# The learning curves drawn from the log when a run ends (one_keras.reports.curves).
 CURVES_NAME = "curves.png"
 # Under `multi_worker`, the folder of the workers other than the chief.
 WORKERS_NAME = "workers"

@@ -20,9 +20,10 @@ listing the layout's files and folders then present.
 import os
 import re
 
-from one_keras.json_files import read_json
-from one_keras.json_files import write_json
 from one_keras.runs import layout as run_layout
+from one_keras.utils.json_files import read_json
+from one_keras.utils.json_files import write_json
+
 
 FORMAT = 1
 # Left in a folder by a start that was killed before it marked the folder:

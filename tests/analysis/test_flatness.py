@@ -12,6 +12,7 @@ import pytest
 from one_keras import methods
 from one_keras.analysis import flatness
 
+
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
 
 
@@ -86,7 +87,7 @@ def test_command_line_on_digits(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
     completed = subprocess.run(
-        [sys.executable, "-m", "one_keras.analysis.flatness_cli",
+        [sys.executable, "-m", "one_keras.cli.flatness",
          f"--model={tmp_path / 'dml.keras'}", "--dataset=digits",
          "--num_magnitudes=3", "--num_directions=2",
          "--max_train_examples=64", f"--output_dir={tmp_path / 'out'}"],

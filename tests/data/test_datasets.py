@@ -14,6 +14,7 @@ from one_keras import data
 from one_keras.data import image_folder
 from one_keras.data import preprocessing
 from one_keras.data import tfds_datasets
+from one_keras.runs import saved_run
 
 
 @pytest.mark.parametrize("name,classes,shape,splits", [
@@ -302,13 +303,13 @@ def test_a_run_that_skipped_bad_images_is_reloaded_with_its_setting(
     config = {"dataset": "image_folder", "data_dir": str(tmp_path),
               "image_size": 8, "seed": 0, "skip_bad_images": True}
     (run / "config.json").write_text(json.dumps(config))
-    dataset = data.load_run_dataset(str(run))
+    dataset = saved_run.load_run_dataset(str(run))
     assert dataset.num_train == 4
     config["skip_bad_images"] = False
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="--skip_bad_images"):
-        data.load_run_dataset(str(run))
-    assert data.load_run_dataset(str(run),
+        saved_run.load_run_dataset(str(run))
+    assert saved_run.load_run_dataset(str(run),
                                  skip_bad_images=True).num_train == 4
 
 
@@ -332,13 +333,13 @@ def test_a_run_reads_its_stored_data_location_and_classes(tmp_path,
     elsewhere = tmp_path / "elsewhere"
     _write_folder(elsewhere / "photos", "train", {"cow": 2, "dog": 2})
     monkeypatch.chdir(elsewhere)  # Its own photos/ of other classes.
-    assert data.run_data_settings(str(run))["data_dir"] == str(
+    assert saved_run.run_data_settings(str(run))["data_dir"] == str(
         project / "photos")
-    assert data.load_run_dataset(str(run)).num_train == 4
+    assert saved_run.load_run_dataset(str(run)).num_train == 4
     (project / "photos" / "train" / "fish").rename(
         project / "photos" / "train" / "aardvark")
     with pytest.raises(ValueError, match=r"classes of the image folder "
                        r"--data_dir=.*photos changed since the run .* "
                        r"\(2 classes now, 2 when trained; new: aardvark; "
                        r"gone: fish\)"):
-        data.load_run_dataset(str(run))
+        saved_run.load_run_dataset(str(run))

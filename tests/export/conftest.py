@@ -66,6 +66,6 @@ def digits_model_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_model(digits_model_path):
-    from one_keras import model_files
+    from one_keras.methods import saved_models
 
-    return model_files.load_model(digits_model_path)
+    return saved_models.load_model(digits_model_path)

@@ -11,13 +11,14 @@ from unittest import mock
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import cli as cli_lib
+from one_keras.cli import console as cli_lib
 from tests.cli_tools import loaded_tool
 from tests.export.conftest import tiny_model
 
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "export" / "export.py"  # The documented path: a shim.
-MODULE = ROOT / "one_keras" / "export" / "cli.py"
+MODULE = ROOT / "one_keras" / "cli" / "export.py"
 
 
 @pytest.fixture(scope="module")

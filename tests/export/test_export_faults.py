@@ -22,6 +22,7 @@ from one_keras.runs import RunDirectory
 from tests.export.conftest import digits_normalization
 from tests.export.conftest import tiny_model
 
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -197,7 +198,7 @@ def test_onnx_export_on_the_jax_backend(digits_model_path, tmp_path):
     output = tmp_path / "m.onnx"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax"}
     result = subprocess.run(
-        [sys.executable, "-m", "one_keras.export.cli",
+        [sys.executable, "-m", "one_keras.cli.export",
          f"--model={digits_model_path}", "--dataset=digits", "--format=onnx",
          "--num_samples=64", f"--output={output}"],
         env=env, capture_output=True, text=True, timeout=300)

@@ -11,13 +11,14 @@ from unittest import mock
 import pytest
 from absl.testing import flagsaver
 
-from one_keras import cli as cli_lib
-from one_keras import deployment
+from one_keras.cli import console as cli_lib
 from one_keras.export import default_output_path
 from one_keras.export import export_model
+from one_keras.models import deployment
 from tests.cli_tools import loaded_tool
 from tests.export.conftest import tiny_model
 from tests.export.test_export_cli import MODULE
+
 
 QUICK = {"dataset": None, "num_samples": 4, "latency_repeats": 1}
 

@@ -14,11 +14,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from one_keras import data
-from one_keras import experiment
-from one_keras import model_files
-from one_keras import model_report
 from one_keras.export import export_model
 from one_keras.export import verify
+from one_keras.methods import saved_models
+from one_keras.reports import model_evaluation
+from one_keras.runs import saved_run
+from one_keras.training import experiment
+
 
 TRAIN_PER_CLASS = 6
 TEST_PER_CLASS = 4
@@ -59,7 +61,7 @@ def photo_run(tmp_path_factory):
 
 def keras_top1(run_dir, mode, images):
     """Top-1 classes of the trained Keras model on raw test images."""
-    model = model_files.load_model(run_dir)
+    model = saved_models.load_model(run_dir)
     outputs = model.predict(
         data.normalize(images, model.normalization).numpy(), verbose=0)
     logits = (outputs["branch_logits"][:, 0] if mode == "single"
@@ -79,7 +81,7 @@ def test_int8_tflite_verified_on_the_folders_test_images(photo_run):
     assert 0.0 <= entry["export_accuracy"] <= 1.0
     # Independently: the artifact on the folder's own test images agrees
     # with Keras, and reproduces the accuracy it reported.
-    dataset = data.load_run_dataset(photo_run)
+    dataset = saved_run.load_run_dataset(photo_run)
     images, labels = data.split_arrays(dataset, "test")
     assert images.shape == (num_test, 32, 32, 3) and images.max() > 150
     exported = np.argmax(verify.load_runner("tflite", path)(images)[
@@ -95,13 +97,13 @@ def test_onnx_ensemble_and_evaluate_use_the_runs_data(photo_run):
                          photo_run / "ensemble.onnx", mode="ensemble",
                          format="onnx", latency_repeats=1)
     assert entry["passed"] and entry["dataset"] == "image_folder"
-    images, labels = data.split_arrays(data.load_run_dataset(photo_run),
+    images, labels = data.split_arrays(saved_run.load_run_dataset(photo_run),
                                        "test")
     assert entry["keras_accuracy"] == pytest.approx(np.mean(
         keras_top1(photo_run, "ensemble", images) == labels))
     # `python -m one_keras.evaluate --model RUN` does this.
-    report = model_report.evaluate_model(model_files.load_model(photo_run),
-                                         data.load_run_dataset(photo_run))
+    report = model_evaluation.evaluate_model(saved_models.load_model(photo_run),
+                                         saved_run.load_run_dataset(photo_run))
     trained = json.loads((photo_run / "report.json").read_text())
     assert report["target_accuracy"] == pytest.approx(
         trained["target_accuracy"])
@@ -113,15 +115,15 @@ def test_bare_keras_file_names_the_flag_to_add(photo_run, tmp_path):
     bare = tmp_path / "model.keras"
     bare.write_bytes((photo_run / "model.keras").read_bytes())
     with pytest.raises(ValueError, match="add --dataset") as error:
-        data.load_run_dataset(bare)
+        saved_run.load_run_dataset(bare)
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="add --dataset"):
         export_model(str(bare), tmp_path / "out" / "m.onnx", format="onnx")
     assert not (tmp_path / "out").exists()
     # Naming the data works without a run.
-    dataset = data.load_run_dataset(
+    dataset = saved_run.load_run_dataset(
         bare, "image_folder", image_size=32,
-        data_dir=data.read_run_config(photo_run)["data_dir"])
+        data_dir=saved_run.read_run_config(photo_run)["data_dir"])
     assert dataset.input_shape == (32, 32, 3)
     assert dataset.num_test == TEST_PER_CLASS * len(CLASSES)
 
@@ -132,10 +134,10 @@ def test_tfds_run_exports_and_evaluates_on_its_dataset(tmp_path):
         experiment.run(tiny_config(dataset="cifar10", data_dir=str(tmp_path),
                                    epochs=1, steps_per_epoch=1, eval_steps=1,
                                    output_dir=str(run_dir)))
-        dataset = data.load_run_dataset(run_dir / "model.keras")
+        dataset = saved_run.load_run_dataset(run_dir / "model.keras")
         entry = export_model(str(run_dir), run_dir / "target.onnx",
                              format="onnx", latency_repeats=1)
-        report = model_report.evaluate_model(model_files.load_model(run_dir),
+        report = model_evaluation.evaluate_model(saved_models.load_model(run_dir),
                                              dataset)
         with pytest.raises(ValueError, match="input shape"):
             export_model(str(run_dir), tmp_path / "digits.onnx",

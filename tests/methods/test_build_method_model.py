@@ -7,6 +7,7 @@ import pytest
 from one_keras import ONEModel
 from one_keras import methods
 
+
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
 
 
@@ -172,7 +173,7 @@ def test_kd_feeds_a_deployable_teacher_the_raw_pixels_it_expects(tmp_path):
     """Issue 37, finding 5: a teacher that normalises raw pixels with its
     own mean and std was fed the student's normalised pixels, so KD
     distilled from another function than the file given."""
-    from one_keras import deployment
+    from one_keras.models import deployment
 
     core = tiny_teacher()
     # The finding's teacher: it normalises with mean 0 and std 1.

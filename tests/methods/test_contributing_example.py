@@ -7,8 +7,9 @@ import re
 
 import keras
 
-from one_keras import experiment
 from one_keras import methods
+from one_keras.training import experiment
+
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs",
                    "contributing.md")

@@ -7,7 +7,8 @@ import tensorflow as tf
 from one_keras import methods
 from one_keras.methods import dml
 from one_keras.methods.one import build_one_resnet
-from one_keras.parameters import count_trainable
+from one_keras.reports.parameters import count_trainable
+
 
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
 

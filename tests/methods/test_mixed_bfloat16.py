@@ -12,13 +12,14 @@ import pytest
 import tensorflow as tf
 from absl.testing import flagsaver
 
-from one_keras import cli
-from one_keras import deployment
-from one_keras import reporting
-from one_keras import train
+from one_keras.cli import console
+from one_keras.cli import train
 from one_keras.export import export_model
 from one_keras.methods import build_method_model
 from one_keras.methods.registry import REGISTRY
+from one_keras.models import deployment
+from one_keras.reports import run_report
+
 
 METHODS = sorted(REGISTRY)
 SHAPE = (8, 8, 1)  # The digits' shape: export checks on the digits.
@@ -92,7 +93,7 @@ def _train_and_evaluate(method, num_classes):
     for name in model.report_metrics():
         assert 0.0 <= fields[f"{name}_accuracy"] <= 1.0
     assert ("top5" in results) == (num_classes > 10), sorted(results)
-    measured = reporting.deployed_accuracy(
+    measured = run_report.deployed_accuracy(
         model.deployed_model(), [(images, labels)], num_classes)
     assert set(measured) == ({"target_accuracy", "target_top5_accuracy"}
                              if num_classes > 10 else {"target_accuracy"})
@@ -174,7 +175,7 @@ def test_cli_mixed_precision_trains_100_classes(tmp_path, monkeypatch):
         "--verbose=0", "--mixed_precision", f"--output_dir={run}"])
     with flagsaver.flagsaver():
         try:
-            cli.run(train.main)
+            console.run(train.main)
         except SystemExit as exit_info:
             assert not exit_info.code
     import json

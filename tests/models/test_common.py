@@ -8,12 +8,13 @@ import keras
 import numpy as np
 import pytest
 
-from one_keras import layers
 from one_keras.methods import build_method_model
 from one_keras.methods.one import build_one_model
 from one_keras.methods.one import build_one_resnet
+from one_keras.models import layers
 from one_keras.models.common import batch_norm
 from one_keras.models.common import synchronized_batch_norm
+
 
 BUILDERS = {
     "one_resnet": lambda sync_bn: build_one_resnet(

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import zoo_checks
 
-from one_keras import run_config
 from one_keras.methods.one import build_one_model
 from one_keras.models import architecture_arguments
 from one_keras.models import architecture_options
 from one_keras.models import backbone_parts
 from one_keras.models import build_plain_network
 from one_keras.models import model_names
+from one_keras.training import train_config
 
 
 def test_model_names():
@@ -25,18 +25,18 @@ def test_every_backbone_declares_what_a_run_may_set(name):
     refuses the others (`--depth` for a fixed architecture)."""
     options = architecture_options(name)
     assert set(options) <= set(architecture_arguments(name))
-    assert set(options) <= set(run_config.ARCHITECTURE_FIELDS)
+    assert set(options) <= set(train_config.ARCHITECTURE_FIELDS)
     parts = backbone_parts(name, 10)
     assert len(parts.input_shape) == 3
-    config = run_config.TrainConfig(model=name)
+    config = train_config.TrainConfig(model=name)
     settings = config.settings()
     assert config.architecture().keys() == set(options)
-    assert set(run_config.ARCHITECTURE_FIELDS) & set(settings) == \
+    assert set(train_config.ARCHITECTURE_FIELDS) & set(settings) == \
         set(options)
-    for option in set(run_config.ARCHITECTURE_FIELDS) - set(options):
+    for option in set(train_config.ARCHITECTURE_FIELDS) - set(options):
         with pytest.raises(ValueError, match=f"`{option}` is not an "
                            f"architecture option of model '{name}'"):
-            run_config.TrainConfig(model=name, **{option: 8 if option !=
+            train_config.TrainConfig(model=name, **{option: 8 if option !=
                                                   "block" else "basic"})
 
 

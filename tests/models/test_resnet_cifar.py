@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from one_keras.methods.one import build_one_resnet
-from one_keras.parameters import count_trainable
+from one_keras.reports.parameters import count_trainable
+
 
 # (depth, block, classes) -> (deployed, 3-branch ONE), trainable parameters.
 REFERENCE_COUNTS = {

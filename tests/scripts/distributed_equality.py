@@ -8,7 +8,7 @@ trains every network under `MirroredStrategy` and, but for
 `per_replica_bn`, on one device (where it would compute what `sync_bn`
 computes: the same layers and weights, one replica); `worker`
 trains the networks of `WORKER_NETWORKS` through the multi-worker loop,
-`one_keras.multi_worker`. Every run starts from the same weights (`seed 0`)
+`one_keras.training.multi_worker`. Every run starts from the same weights (`seed 0`)
 and sees the same 21 samples in batches of 8, 8 and 5 (the last one split
 unevenly over 2 replicas), and saves its weights before and after training
 to `OUT_DIR/<run>_<network>.npz` (`initial_*` and `trained_*` arrays).
@@ -17,11 +17,13 @@ to `OUT_DIR/<run>_<network>.npz` (`initial_*` and `trained_*` arrays).
 import os
 import sys
 
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
 
 # Grappler's graph rewrites cost most of these tiny runs' time (3 s instead
 # of 10 s a fit); the ops and what they compute stay the same.
@@ -92,12 +94,12 @@ def fit_keras(model, strategy):
 
 
 def fit_multi_worker(model, strategy):
-    from one_keras import multi_worker
-    from one_keras import run_config
+    from one_keras.training import multi_worker
+    from one_keras.training import train_config
 
     multi_worker.fit_multi_worker(
         model, strategy, dataset(), steps(),
-        run_config.TrainConfig(epochs=1, verbose=0), start_epoch=0,
+        train_config.TrainConfig(epochs=1, verbose=0), start_epoch=0,
         callbacks=[])
 
 

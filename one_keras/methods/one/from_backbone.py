@@ -2,13 +2,13 @@
 
 import keras
 
-from one_keras import validation
-from one_keras.initializers import dense_initializers
 from one_keras.methods.one.one_model import ONEModel
 from one_keras.methods.one.one_network import GATE
 from one_keras.methods.one.one_network import GATES
 from one_keras.methods.one.one_network import NUM_BRANCHES
 from one_keras.methods.one.one_network import build_one_network
+from one_keras.models.initializers import dense_initializers
+from one_keras.utils import validation
 
 
 def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,

@@ -10,8 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from one_keras import validation
-from one_keras.losses import distillation_kl
+from one_keras.methods.losses import distillation_kl
+from one_keras.utils import validation
+
 
 # The paper's distillation temperature `T` (Section 3).
 ONE_TEMPERATURE = 3.0
@@ -81,7 +82,7 @@ def one_loss(y_true, branch_logits, teacher_logits,
     Example:
     ```python
     outputs = network(images)
-    loss = one_keras.losses.one_loss(labels, outputs["branch_logits"],
+    loss = one_keras.methods.losses.one_loss(labels, outputs["branch_logits"],
                                      outputs["teacher_logits"])
     ```
     """

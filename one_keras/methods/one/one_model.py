@@ -4,14 +4,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from one_keras import validation
-from one_keras.method_model import MethodModel
-from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import float32_outputs
-from one_keras.method_model import weighted_mean
+from one_keras.methods.method_model import MethodModel
+from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import float32_outputs
+from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.one import loss as losses
 from one_keras.methods.one.callbacks import KLRampUp
 from one_keras.methods.one.layers import UniformGate
+from one_keras.utils import validation
+
 
 OUTPUT_KEYS = ("branch_logits", "gate", "teacher_logits")
 

@@ -6,11 +6,12 @@ Gong, NeurIPS 2018 (arXiv:1806.04606).
 
 import keras
 
-from one_keras import validation
-from one_keras.initializers import dense_initializers
-from one_keras.layers import FusedBatchNormalization
-from one_keras.layers import batch_norm_synchronized
 from one_keras.methods.one.layers import UniformGate
+from one_keras.models.initializers import dense_initializers
+from one_keras.models.layers import FusedBatchNormalization
+from one_keras.models.layers import batch_norm_synchronized
+from one_keras.utils import validation
+
 
 GATES = ("learned", "average")
 # The paper's ONE: 3 branches (m = 2) and the learned gate.

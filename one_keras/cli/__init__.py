@@ -1,0 +1,1 @@
+"""The command line tools: train, evaluate, predict, export, flatness, plot."""

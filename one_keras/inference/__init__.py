@@ -1,0 +1,1 @@
+"""Labelling images with a deployed model in any exported format."""

@@ -1,0 +1,1 @@
+"""What a run and an evaluation report: accuracies, costs, curves, provenance."""

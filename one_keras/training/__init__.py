@@ -1,0 +1,1 @@
+"""A training run: its settings, data, strategy, callbacks and the experiment."""

@@ -1,0 +1,1 @@
+"""Small helpers every part of one_keras uses: files, checks, backends, lazy names."""
