@@ -82,7 +82,7 @@ def run_dir(tmp_path_factory):
     run.mkdir()
     (run / "config.json").write_text(json.dumps(
         {"dataset": "image_folder", "data_dir": str(folder), "seed": 0}))
-    # As a run stores them when it trains (`run_inputs.inputs_record`).
+    # As a run stores them when it trains (`train_inputs.inputs_record`).
     (run / "inputs.json").write_text(json.dumps(
         {"dataset": "image_folder", "data_dir": str(folder),
          "data_location": str(folder), "num_classes": 3,
