@@ -5,7 +5,10 @@ run saved.
 
 The modules here are the only ones that know a run's layout: `layout`
 names its files, `lock` is its `run.lock`, `backup` its per-epoch states,
-`ownership` its manifest (what it wrote, where a run may write).
+`ownership` its manifest (what it wrote, where a run may write),
+`resume` what may resume and from what, `keras_files` the safe loading
+and saving of its `.keras` files, `output_path` where other tools may
+write.
 The names below are imported on first use, so reading a run (e.g.
 `one-predict --help`) does not start Keras.
 """
@@ -16,7 +19,7 @@ from one_keras.utils import lazy_names
 _LAZY = {
     "ResumeState": "one_keras.runs.state",
     "RunDirectory": "one_keras.runs.directory",
-    "check_output_path": "one_keras.runs.directory",
+    "check_output_path": "one_keras.runs.output_path",
     "load_model": "one_keras.runs.directory",
 }
 __all__ = sorted(_LAZY)
