@@ -33,7 +33,8 @@ def test_a_run_directory_gives_its_training_model_else_its_target(
                        r"\. Received: .* \(none found; train one"):
         saved_models.load_model(tmp_path, training_only=True)
     # The run directory says which file it is.
-    assert RunDirectory(tmp_path).load_model().count_params() == 9
+    assert RunDirectory(tmp_path).saved_model_path() == str(
+        tmp_path / "target.keras")
 
 
 @pytest.mark.parametrize("training_only, holding", [

@@ -1,7 +1,8 @@
 """A training run's directory as one object (`RunDirectory`), the state it
 resumes from (`ResumeState`) and what is not to be written over in it
-(`check_output_path`); `load_model` loads a `.keras` file or the model a
-run saved.
+(`check_output_path`). A saved model is loaded with
+`one_keras.methods.saved_models.load_model`, which registers the methods'
+classes first.
 
 The modules here are the only ones that know a run's layout: `layout`
 names its files, `lock` is its `run.lock`, `backup` its per-epoch states,
@@ -20,7 +21,6 @@ _LAZY = {
     "ResumeState": "one_keras.runs.state",
     "RunDirectory": "one_keras.runs.directory",
     "check_output_path": "one_keras.runs.output_path",
-    "load_model": "one_keras.runs.directory",
 }
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_names.attach(__name__, _LAZY)

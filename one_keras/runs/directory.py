@@ -4,8 +4,8 @@ It owns the run's files (named once in `one_keras.runs.layout`), its lock,
 its backups and their `ResumeState`, the checks of a rerun (a finished run,
 a resumable one: settings, classes, Keras backend; `one_keras.runs.resume`
 says what may resume), the atomic saves into it
-(`one_keras.runs.keras_files`), the loading of what it holds (its models,
-its deployables, its settings) and the export report merged into it.
+(`one_keras.runs.keras_files`), the reading of what it holds (which model
+file to load, its deployables, its settings) and the export report merged into it.
 `one_keras.training.experiment.run` trains through it, evaluation, export
 and prediction read through it; as Keras' `BackupAndRestore` callback owns
 its backup folder. `one_keras.runs.output_path.check_output_path` keeps
@@ -33,7 +33,6 @@ from one_keras.runs import ownership
 from one_keras.runs import resume
 # Light to import (Keras and its backend load on the first backup, save or
 # backend check): reading a run, `one-plot` and `--help` need no Keras.
-from one_keras.runs.keras_files import load_keras_file
 from one_keras.runs.keras_files import save_keras
 from one_keras.runs.state import ResumeState
 from one_keras.utils import atomic_files
@@ -297,12 +296,6 @@ class RunDirectory:
             f"holding {holding}. Received: model={self.path!r} (none "
             "found; train one with `python -m one_keras.train`)")
 
-    def load_model(self, training_only=False):
-        """Loads `saved_model_path(training_only)`, not compiled
-        (`load_keras_file`; `one_keras.methods.saved_models.load_model` registers
-        the methods' classes that a training model needs first)."""
-        return load_keras_file(self.saved_model_path(training_only))
-
     def record_export(self, entry, installed=True):
         """Adds an export's report `entry` to its `export_report.json`,
         keyed by `entry["artifact"]`.
@@ -502,23 +495,3 @@ def trim_log(path, epochs):
     if kept != lines:
         with atomic_files.open_replacing(path, "w", newline="") as handle:
             handle.writelines(kept)
-
-
-def load_model(path, training_only=False):
-    """Loads a `.keras` file, or the model a training run saved
-    (`RunDirectory.load_model`), not compiled.
-
-    Args:
-        path: str. A `.keras` file, or a training output directory.
-        training_only: bool. See `RunDirectory.saved_model_path`.
-
-    Returns:
-        The `keras.Model`.
-
-    Raises:
-        ValueError: naming `model` and the fix (see `load_keras_file`).
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        return RunDirectory(path).load_model(training_only)
-    return load_keras_file(path)

@@ -31,9 +31,9 @@ def load_keras_file(path):
 
     # Registers one_keras' generic layers (older deployed files hold its
     # fused BatchNormalization). A run's training model (`model.keras`)
-    # also needs its method's classes, which `one_keras.methods.saved_models`
-    # registers (this module sits below the methods: KD loads its teacher
-    # through it).
+    # also needs its method's classes, which
+    # `one_keras.methods.saved_models.load_model` registers before it calls
+    # this (this module sits below the methods).
     import one_keras.models.layers  # noqa: F401
     from one_keras.utils import validation
 
