@@ -16,12 +16,12 @@ import numpy as np
 from keras import ops
 
 from one_keras.methods import losses
-from one_keras.methods.deployment import deployed_model
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import deployed_model
 from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
