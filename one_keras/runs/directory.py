@@ -5,11 +5,12 @@ its backups and their `ResumeState`, the checks of a rerun (a finished run,
 a resumable one: settings, classes, Keras backend; `one_keras.runs.resume`
 says what may resume), the atomic saves into it
 (`one_keras.runs.keras_files`), the reading of what it holds (which model
-file to load, its deployables, its settings) and the export report merged into it.
-`one_keras.training.experiment.run` trains through it, evaluation, export
-and prediction read through it; as Keras' `BackupAndRestore` callback owns
-its backup folder. `one_keras.runs.output_path.check_output_path` keeps
-every other tool's output off a run's files.
+file to load, its deployables, its settings) and the export report merged
+into it. `one_keras.training.experiment.run` trains through it,
+evaluation, export and prediction read through it; as Keras'
+`BackupAndRestore` callback owns its backup folder.
+`one_keras.runs.output_path.check_output_path` keeps every other tool's
+output off a run's files.
 
 Into its `path` a run writes first `one_keras_run.json`, its manifest
 (`one_keras.runs.ownership`: what the run owns, what it refuses to write
