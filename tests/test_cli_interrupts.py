@@ -54,7 +54,7 @@ def test_ctrl_c_in_evaluate_is_one_line(capsys, monkeypatch, tmp_path):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(model_files, "load_model", interrupted)
+    monkeypatch.setattr(saved_models, "load_model", interrupted)
     monkeypatch.setattr(sys, "argv", ["evaluate.py"])
     with loaded_tool(ROOT / "one_keras" / "cli" / "evaluate.py",
                      "evaluate_tool") as tool, \

@@ -33,7 +33,8 @@ def test_a_run_directory_gives_its_training_model_else_its_target(
                        r"\. Received: .* \(none found; train one"):
         saved_models.load_model(tmp_path, training_only=True)
     # The run directory says which file it is.
-    assert RunDirectory(tmp_path).load_model().count_params() == 9
+    assert RunDirectory(tmp_path).saved_model_path() == str(
+        tmp_path / "target.keras")
 
 
 @pytest.mark.parametrize("training_only, holding", [
@@ -59,18 +60,18 @@ def test_a_file_keras_cannot_read_is_one_error_naming_it(tmp_path):
 
 
 def test_a_class_no_module_registers_is_named_with_the_fix():
-    from one_keras.runs import directory
+    from one_keras.runs import keras_files
     error = TypeError("Could not locate class 'ONEModel'. Make sure custom "
                       "classes are registered. Full object config: "
                       + "{'layers': [...]}" * 1000)
-    message = directory._unreadable_model("run/model.keras", error)
+    message = keras_files._unreadable_model("run/model.keras", error)
     assert message == (
         "`model` holds the class 'ONEModel', which no imported module "
         "registers: load a training model with "
         "`one_keras.methods.saved_models.load_model` (it imports "
         "`one_keras.methods`, which registers the methods' classes). "
         "Received: model='run/model.keras'")
-    long = directory._unreadable_model("m.keras", ValueError("x" * 5000))
+    long = keras_files._unreadable_model("m.keras", ValueError("x" * 5000))
     assert len(long) < 500 and long.endswith("...)")
 
 

@@ -23,12 +23,12 @@ paper's tables compare):
 Importing this package registers every method model for `.keras` loading.
 """
 
-from one_keras.methods.deployment import deployed_model
 from one_keras.methods.dml import DMLModel
 from one_keras.methods.ensemble import EnsembleModel
 from one_keras.methods.kd import KDModel
 from one_keras.methods.method import BuildRequest
 from one_keras.methods.method import Method
+from one_keras.methods.method_model import deployed_model
 from one_keras.methods.options import check_method_options
 from one_keras.methods.options import option_users
 from one_keras.methods.peers import PeersModel

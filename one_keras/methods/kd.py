@@ -15,14 +15,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from one_keras import runs
 from one_keras.methods import losses
-from one_keras.methods.deployment import deployed_model
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
+from one_keras.methods.method_model import deployed_model
 from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
@@ -283,8 +282,10 @@ def load_teacher(teacher):
                          f"Received: teacher={teacher!r}")
     if isinstance(teacher, (str, os.PathLike)):
         try:
+            # Imported here: `saved_models` imports this package.
+            from one_keras.methods import saved_models
             # Not compiled: its optimizer (if saved with one) is not needed.
-            teacher = runs.load_model(teacher)
+            teacher = saved_models.load_model(teacher)
         except ValueError as error:
             raise ValueError(
                 "`teacher` must be a training run directory or a `.keras` "

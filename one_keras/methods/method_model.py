@@ -274,6 +274,16 @@ class MethodModel(keras.Model):
         return config
 
 
+def deployed_model(model):
+    """What a user deploys or distils from: a method model's default
+    deployable (normalised images -> logits, see
+    `MethodModel.deployed_model`); a deployed `.keras` without its
+    normalisation (`deployment.core_of`); any other model as it is."""
+    if hasattr(model, "deployable_cores"):
+        return model.deployed_model()
+    return deployment.core_of(model)
+
+
 def weighted_mean(values, sample_weight):
     """Batch mean of per-sample `values`, weighted by `sample_weight`.
 

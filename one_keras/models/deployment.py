@@ -32,16 +32,6 @@ NORMALIZE_NAME = "normalize"
 _STOCK_TWINS = {"FusedBatchNormalization": "BatchNormalization"}
 
 
-def deployed_model(model):
-    """What a user deploys or distils from: a method model's default
-    deployable (normalised images -> logits, see
-    `MethodModel.deployed_model`); a deployed `.keras` without its
-    normalisation (`core_of`); any other model as it is."""
-    if hasattr(model, "deployed_model"):
-        return model.deployed_model()
-    return core_of(model)
-
-
 def normalization_layer(normalization):
     """A `Rescaling` layer computing `(raw / 255 - mean) / std` per channel.
 

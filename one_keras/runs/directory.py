@@ -2,12 +2,15 @@
 
 It owns the run's files (named once in `one_keras.runs.layout`), its lock,
 its backups and their `ResumeState`, the checks of a rerun (a finished run,
-a resumable one: settings, classes, Keras backend), the atomic saves into
-it, the loading of what it holds (its models, its deployables, its
-settings) and the export report merged into it. `one_keras.training.experiment.run`
-trains through it, evaluation, export and prediction read through it; as
-Keras' `BackupAndRestore` callback owns its backup folder.
-`check_output_path` keeps every other tool's output off a run's files.
+a resumable one: settings, classes, Keras backend; `one_keras.runs.resume`
+says what may resume), the atomic saves into it
+(`one_keras.runs.keras_files`), the reading of what it holds (which model
+file to load, its deployables, its settings) and the export report merged
+into it. `one_keras.training.experiment.run` trains through it,
+evaluation, export and prediction read through it; as Keras'
+`BackupAndRestore` callback owns its backup folder.
+`one_keras.runs.output_path.check_output_path` keeps every other tool's
+output off a run's files.
 
 Into its `path` a run writes first `one_keras_run.json`, its manifest
 (`one_keras.runs.ownership`: what the run owns, what it refuses to write
@@ -22,29 +25,22 @@ while it runs.
 import contextlib
 import os
 import re
-import shutil
 import socket
 import uuid
 
 from one_keras.runs import layout as run_layout
 from one_keras.runs import lock as run_lock
 from one_keras.runs import ownership
-from one_keras.runs.state import ResumeState
+from one_keras.runs import resume
 # Light to import (Keras and its backend load on the first backup, save or
 # backend check): reading a run, `one-plot` and `--help` need no Keras.
+from one_keras.runs.keras_files import save_keras
+from one_keras.runs.state import ResumeState
 from one_keras.utils import atomic_files
 from one_keras.utils.json_files import read_json
 from one_keras.utils.json_files import write_json
 
 
-# Fields that may change between a run and its resumption: how to get the
-# data, how much to print, and the learning rate (the fix for a NaN loss).
-RESUMABLE_CHANGES = ("verbose", "download", "data_dir", "lr")
-# ... and that a rerun of a finished run may give (it trains nothing).
-FINISHED_RUN_CHANGES = ("verbose", "download", "data_dir")
-# Where the run is, not how it trains (`runs/a/` is `runs/a`), and whether
-# to discard the run there.
-LOCATION_FIELDS = ("output_dir", "restart")
 # The `.keras` files of a run that are not deployables.
 TRAINING_FILES = (run_layout.MODEL_NAME, run_layout.CHECKPOINT_NAME)
 # Temporaries of a killed save: `save_keras`, `write_json` and older
@@ -301,12 +297,6 @@ class RunDirectory:
             f"holding {holding}. Received: model={self.path!r} (none "
             "found; train one with `python -m one_keras.train`)")
 
-    def load_model(self, training_only=False):
-        """Loads `saved_model_path(training_only)`, not compiled
-        (`load_keras_file`; `one_keras.methods.saved_models.load_model` registers
-        the methods' classes that a training model needs first)."""
-        return load_keras_file(self.saved_model_path(training_only))
-
     def record_export(self, entry, installed=True):
         """Adds an export's report `entry` to its `export_report.json`,
         keyed by `entry["artifact"]`.
@@ -403,144 +393,23 @@ class RunDirectory:
             self.backup_dir, lambda epoch: state(epoch).metadata(),
             should_save=should_save)
 
-    # Checks of a rerun.
+    # Checks of a rerun (`one_keras.runs.resume`).
 
     def finished_report(self, config, warn=print):
-        """The report of a finished run here, or `None` (also with
-        `config.restart`).
-
-        Args:
-            config: `one_keras.training.train_config.TrainConfig`. The run to start.
-            warn: callable taking a line: says that the run has finished.
-
-        Returns:
-            The report dict, or `None`.
-
-        Raises:
-            ValueError: the finished run had other settings, or
-                `report.json` is not a report of this package.
-        """
-        if not os.path.exists(self.report_path):
-            return None
-        report = self.read_report()
-        if report is None or not {"config",
-                                  "target_accuracy"} <= report.keys():
-            raise ValueError(
-                f"`output_dir` holds a report.json that no finished "
-                f"one_keras run wrote (unreadable, or without `config` and "
-                f"`target_accuracy`), which a run would overwrite. Move "
-                f"{self.report_path} away or use another --output_dir. "
-                f"Received: output_dir={self.path}")
-        if config.restart:
-            return None
-        from one_keras.utils import backends  # Imports Keras.
-        versions = report.get("versions")
-        trained_on = versions.get("backend") if isinstance(
-            versions, dict) else None
-        if trained_on is not None and trained_on != backends.backend():
-            raise ValueError(
-                f"`output_dir` holds a run finished on the Keras backend "
-                f"{trained_on!r}, and this process runs "
-                f"{backends.backend()!r}: its report is not this backend's "
-                f"result. Use another --output_dir, or --restart to train "
-                f"it again on {backends.backend()!r}. Received: "
-                f"output_dir={self.path}")
-        changed = _changed_settings(report.get("config", {}), config,
-                                    FINISHED_RUN_CHANGES)
-        if changed:
-            raise ValueError(
-                f"`output_dir` holds a finished run with other settings "
-                f"({', '.join(changed)}); its report is {self.report_path}. "
-                f"Use another --output_dir, --restart to train it again, or "
-                f"delete {self.path}. Received: output_dir={self.path}")
-        warn(f"`output_dir` holds a finished run with these settings; "
-             f"nothing to train. Its report is {self.report_path}.")
-        return report
+        """The report of a finished run here, or `None`
+        (`one_keras.runs.resume.finished_report`)."""
+        return resume.finished_report(self, config, warn=warn)
 
     def resumable_changes(self, config, states, num_classes, backend=None):
         """Recovery settings that differ from the run to resume,
-        `{k: [old, new]}`.
-
-        The run's settings are its `config.json`, else those its newest
-        backup recorded (`states`, from `backup_states`).
-
-        Args:
-            config: `one_keras.training.train_config.TrainConfig`. The run to start.
-            states: list. Its backups, as `backup_states` returns them.
-            num_classes: int. Classes of the data `config` reads.
-            backend: str or `None`. The Keras backend that would resume it
-                (`None`: the active one).
-
-        Returns:
-            A dict: each changed recovery setting but `verbose`,
-            `[old, new]`.
-
-        Raises:
-            ValueError: other settings, another number of classes (e.g. a
-                `--data_dir` of other classes), another Keras backend than
-                its backups record, or no readable settings.
-        """
-        recorded = [ResumeState.from_backup(epoch, metadata)
-                    for epoch, _, metadata in states if metadata]
-        trained_on = next((s.backend for s in recorded if s.backend), None)
-        from one_keras.utils import backends  # Imports Keras.
-        backend = backend or backends.backend()
-        if trained_on is not None and trained_on != backend:
-            # Its input pipeline (tf.data or NumPy) and numerics differ: the
-            # resumed run would match no uninterrupted run.
-            raise ValueError(self.unresumable(
-                f"it trained on the Keras backend {trained_on!r} and this "
-                f"process runs {backend!r}, whose input pipeline and "
-                f"numerics differ (set KERAS_BACKEND={trained_on} to "
-                f"resume it)"))
-        saved = self.read_config()
-        if saved is None:
-            saved = next((s.config for s in recorded if s.config), None)
-        if saved is None:
-            raise ValueError(self.unresumable(
-                "its config.json is unreadable and its backups record no "
-                "settings, so they cannot be checked"))
-        trained_under = recorded_dtype_policy(saved)
-        if trained_under is not None and \
-                trained_under != config.dtype_policy:
-            # Its weights and optimizer state follow another arithmetic: the
-            # resumed run would match no uninterrupted run.
-            raise ValueError(self.unresumable(
-                f"it trained under the dtype policy {trained_under!r} and "
-                f"this run would resume it under {config.dtype_policy!r} "
-                f"(--dtype_policy={trained_under} resumes it)"))
-        changed = _changed_settings(saved, config, RESUMABLE_CHANGES)
-        if changed:
-            raise ValueError(
-                f"`output_dir` holds an unfinished run with other settings "
-                f"({', '.join(changed)}), which would be resumed; only "
-                f"{', '.join(RESUMABLE_CHANGES)} may change. Use another "
-                f"--output_dir, --restart to train from epoch 0 over it, or "
-                f"delete {self.path}. Received: output_dir={self.path}")
-        classes = next((s.num_classes for s in recorded
-                        if s.num_classes is not None), num_classes)
-        if classes != num_classes:
-            raise ValueError(self.unresumable(
-                f"it trained on {classes} classes and the data "
-                f"(--data_dir={config.data_dir!r}) has {num_classes}"))
-        current = config.settings()
-        return {k: [saved[k], current[k]] for k in
-                _changed_settings(saved, config, ("verbose",))}
+        `{k: [old, new]}` (`one_keras.runs.resume.resumable_changes`)."""
+        return resume.resumable_changes(self, config, states, num_classes,
+                                        backend=backend)
 
     def unresumable(self, reason):
-        """The one-line refusal of a run whose backups cannot be resumed.
-
-        Args:
-            reason: str. Why its backups cannot be resumed.
-
-        Returns:
-            str. The message, which names the ways out.
-        """
-        return (f"`output_dir` holds an unfinished run that cannot be "
-                f"resumed with these settings: {reason}. Rerun with its "
-                f"settings, use another --output_dir, or pass --restart to "
-                f"train from epoch 0 over it. Received: "
-                f"output_dir={self.path}")
+        """The one-line refusal of a run here whose backups cannot be
+        resumed (`one_keras.runs.resume.unresumable`)."""
+        return resume.unresumable(self, reason)
 
     # Clean-up.
 
@@ -609,88 +478,6 @@ def _remove_files(folder, is_run_file):
         os.rmdir(folder)
 
 
-def check_output_path(path, replaceable, what, name="output", hint=""):
-    """Raises unless `path` may take a tool's output; nothing is touched.
-
-    `path` must be new, or hold what this tool wrote before (`replaceable`),
-    and never be a file a training run writes: one of `layout.RUN_FILES` in
-    a run directory (a folder holding `run.lock` or two of `RUN_FILES` and
-    `RUN_FOLDERS`), or anything under its `RUN_FOLDERS` (`backup/`,
-    `tensorboard/`, `workers/`).
-
-    Args:
-        path: str. The output path.
-        replaceable: callable. `replaceable(path)` is true for an existing
-            file (or folder) that this tool wrote and may replace.
-        what: str. What the tool writes, for the message (e.g.
-            `"tflite artifact"`).
-        name: str. The flag or argument, quoted in the message.
-        hint: str. Where to write instead, added to the message.
-
-    Raises:
-        ValueError: `path` is a run's file, or something the tool did not
-            write, in one line naming the fix.
-    """
-    path = os.path.abspath(os.fspath(path))
-    instead = f"Pass another --{name}{f' ({hint})' if hint else ''}."
-    run_file = _run_file_of(path)
-    if run_file:
-        raise ValueError(
-            f"`{name}` must not be a file a training run writes; {path!r} "
-            f"is {run_file}, and is left alone. {instead} Received: "
-            f"{name}={path}")
-    if not os.path.lexists(path) or replaceable(path):
-        return
-    kind = "a directory" if os.path.isdir(path) else "a file"
-    raise ValueError(
-        f"`{name}` must be a new path or an existing {what} to replace; "
-        f"{path!r} is {kind} that is not one, and is left alone. {instead} "
-        f"Received: {name}={path}")
-
-
-def _run_file_of(path):
-    """What `path` is in a training run (e.g. "log.csv of the training run
-    in /runs/a"), or `""`."""
-    parts = path.split(os.sep)
-    for depth in range(len(parts) - 1, 0, -1):
-        folder, child = os.sep.join(parts[:depth]) or os.sep, parts[depth]
-        is_last = depth == len(parts) - 1
-        if (child in run_layout.RUN_FOLDERS or (
-                is_last and child in run_layout.RUN_FILES)) and \
-                _is_run_directory(folder, path):
-            where = child if is_last else f"under {child}/"
-            return f"{where} of the training run in {folder}"
-    return ""
-
-
-def _is_run_directory(folder, path):
-    """Whether `folder` is a training run's: it holds `run.lock` or its
-    manifest, or two of
-    `RUN_FILES` and `RUN_FOLDERS` (one alone, e.g. a `config.json`, may be
-    anyone's). `path` itself does not count."""
-    found = [name for name in run_layout.RUN_FILES + run_layout.RUN_FOLDERS
-             if os.path.join(folder, name) != path
-             and os.path.lexists(os.path.join(folder, name))]
-    return (run_layout.LOCK_NAME in found or run_layout.MANIFEST_NAME in
-            found or len(found) >= 2)
-
-
-def _changed_settings(saved, config, ignored):
-    """Fields of `config` that differ from the `saved` dict, except
-    `ignored`."""
-    current = config.settings()
-    # `mixed_precision` is recorded resolved, as `dtype_policy`.
-    policy = recorded_dtype_policy(saved)
-    saved = {k: v for k, v in saved.items()
-             if k not in ("mixed_precision", "dtype_policy")}
-    if policy is not None:
-        saved["dtype_policy"] = policy
-    return sorted(k for k in current if k not in ignored
-                  and k != "mixed_precision"
-                  and k not in LOCATION_FIELDS and k in saved
-                  and saved[k] != current[k])
-
-
 def trim_log(path, epochs):
     """Keeps the header and the rows of the first `epochs` epochs of the
     CSV log `path`: the rows of epochs that a resume trains again go.
@@ -709,112 +496,3 @@ def trim_log(path, epochs):
     if kept != lines:
         with atomic_files.open_replacing(path, "w", newline="") as handle:
             handle.writelines(kept)
-
-
-def load_model(path, training_only=False):
-    """Loads a `.keras` file, or the model a training run saved
-    (`RunDirectory.load_model`), not compiled.
-
-    Args:
-        path: str. A `.keras` file, or a training output directory.
-        training_only: bool. See `RunDirectory.saved_model_path`.
-
-    Returns:
-        The `keras.Model`.
-
-    Raises:
-        ValueError: naming `model` and the fix (see `load_keras_file`).
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        return RunDirectory(path).load_model(training_only)
-    return load_keras_file(path)
-
-
-def load_keras_file(path):
-    """Loads a whole `.keras` file, not compiled, with safe mode on.
-
-    Args:
-        path: str. The file (e.g. `saved_model_path`'s).
-
-    Returns:
-        The `keras.Model`.
-
-    Raises:
-        ValueError: naming `model`: the file is missing, truncated, or not a
-            Keras model.
-    """
-    import keras
-
-    # Registers one_keras' generic layers (older deployed files hold its
-    # fused BatchNormalization). A run's training model (`model.keras`)
-    # also needs its method's classes, which `one_keras.methods.saved_models`
-    # registers (this module sits below the methods: KD loads its teacher
-    # through it).
-    import one_keras.models.layers  # noqa: F401
-    from one_keras.utils import validation
-
-    if not os.path.isfile(path):
-        raise ValueError(
-            "`model` must be a `.keras` file or a training output directory "
-            f"holding `{run_layout.MODEL_NAME}` or `{run_layout.TARGET_NAME}`"
-            f". Received: model={path!r} (not found)")
-    validation.check_keras_file(path)
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many kinds on a bad file.
-        raise ValueError(_unreadable_model(path, error)) from error
-
-
-def _unreadable_model(path, error):
-    """The one-line refusal of a `.keras` file Keras could not load."""
-    unknown = re.search(r"Could not locate class '([^']+)'", str(error))
-    if unknown:  # Its message goes on with the model's whole config.
-        return (f"`model` holds the class {unknown.group(1)!r}, which no "
-                "imported module registers: load a training model with "
-                "`one_keras.methods.saved_models.load_model` (it imports "
-                "`one_keras.methods`, which registers the methods' "
-                f"classes). Received: model={path!r}")
-    first = str(error).splitlines()[0] if str(error) else ""
-    if len(first) > 300:
-        first = first[:300] + "..."
-    return ("`model` could not be read as a Keras model; pass a `.keras` "
-            "file or the run directory a training run wrote. Received: "
-            f"model={path!r} ({type(error).__name__}: {first})")
-
-
-def save_keras(model, path):
-    """Saves a `.keras` file atomically: a crash never leaves half a file.
-
-    The temporary is `<name>.partial.keras`, which the next run deletes if
-    a kill left it behind.
-
-    Args:
-        model: `keras.Model`.
-        path: str. The `.keras` file to write or replace.
-
-    Raises:
-        OSError: the disk lacks the room (checked first) or the save failed;
-            `path` is then as it was.
-    """
-    from one_keras.runs import backup as backup_lib
-    temporary = f"{os.path.splitext(path)[0]}.partial.keras"
-    backup_lib.check_free_space(os.path.dirname(path) or ".",
-                                backup_lib.state_bytes(model))
-    with atomic_files.replacing(path, temporary) as temporary:
-        model.save(temporary)
-
-
-def recorded_dtype_policy(settings):
-    """The policy a saved run's settings (`config.json`) trained under.
-
-    Args:
-        settings: dict. A run's flat settings.
-
-    Returns:
-        str, or `None` where an earlier version recorded only
-        `mixed_precision=True` (the device's mixed policy, not named).
-    """
-    if "dtype_policy" in settings:
-        return settings["dtype_policy"]
-    return None if settings.get("mixed_precision") else "float32"

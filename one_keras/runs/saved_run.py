@@ -1,12 +1,14 @@
 """The dataset a training run used, read from its `config.json`.
 
-`one_keras.training.experiment.run` writes `config.json` into its output directory;
-export, evaluation and the flatness analysis read it so that a run is
-evaluated on the data (and preprocessing) it was trained with. Its
-`inputs.json` (`one_keras.training.train_inputs.inputs_record`) gives the absolute
-data location, so that a relative `data_dir` does not depend on the
-working directory, and the class names, so that an image folder whose
+`one_keras.training.experiment.run` writes `config.json` into its output
+directory; export, evaluation and the flatness analysis read it so that a
+run is evaluated on the data (and preprocessing) it was trained with. Its
+`inputs.json` (`one_keras.training.train_inputs.inputs_record`) gives the
+absolute data location, so that a relative `data_dir` does not depend on
+the working directory, and the class names, so that an image folder whose
 classes changed since is refused (its labels would not be the model's).
+The model a run saved is loaded with
+`one_keras.methods.saved_models.load_model`.
 """
 
 import os
@@ -142,9 +144,9 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
                      image_size=None, skip_bad_images=False):
     """Loads the dataset a run trained on (see `run_data_settings`).
 
-    As training does (`one_keras.training.train_inputs`), the digits and image folders
-    load with NumPy and Pillow off the TensorFlow backend, so that they
-    need no TensorFlow; the tfds datasets need it (a one-line
+    As training does (`one_keras.training.train_inputs`), the digits and
+    image folders load with NumPy and Pillow off the TensorFlow backend, so
+    that they need no TensorFlow; the tfds datasets need it (a one-line
     `one_keras.utils.backends.BackendError` where it is missing).
 
     Args:

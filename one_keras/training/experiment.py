@@ -82,7 +82,7 @@ def run(config, callbacks=None):
     location, KD's teacher; a resume on data of other classes is refused),
     `checkpoint.keras` (every epoch), `backup/` (`one_keras.runs.backup`:
     rerunning the same config resumes there; only
-    `runs.directory.RESUMABLE_CHANGES` may differ), `log.csv`,
+    `runs.resume.RESUMABLE_CHANGES` may differ), `log.csv`,
     `tensorboard/`, and at the end `model.keras` (the training model),
     `<name>.keras` for every deployable the method declares
     (`target.keras`, `ensemble.keras`, ...: raw pixels in, logits out) and
