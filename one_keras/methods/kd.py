@@ -21,7 +21,6 @@ from one_keras import runs
 from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import float32_outputs
 from one_keras.method_model import sparse_ce
 from one_keras.method_model import weighted_mean
 from one_keras.methods.deployment import deployed_model
@@ -142,8 +141,7 @@ class KDModel(MethodModel):
         self.kl_tracker.update_state(kl)
         return self.finish_loss((1.0 - self.alpha) * ce + self.alpha * kl)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         self.student_accuracy.update_state(y, y_pred["student_logits"],
                                            sample_weight)
         self.teacher_accuracy.update_state(y, y_pred["teacher_logits"],

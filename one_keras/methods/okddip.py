@@ -26,7 +26,6 @@ from keras import ops
 
 from one_keras import validation
 from one_keras.initializers import dense_initializers
-from one_keras.method_model import float32_outputs
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
@@ -267,8 +266,7 @@ class OKDDipModel(MethodModel):
         ramp = ops.cast(self.kl_ramp, "float32")
         return self.finish_loss(ce + ramp * (kl + leader_kl))
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         peers = y_pred["peer_logits"]
         for index, metric in enumerate(self.peer_accuracies):
             metric.update_state(y, peers[:, index], sample_weight)

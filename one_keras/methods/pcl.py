@@ -23,7 +23,6 @@ from keras import ops
 from one_keras import losses
 from one_keras import validation
 from one_keras.initializers import dense_initializers
-from one_keras.method_model import float32_outputs
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
 from one_keras.method_model import sparse_ce
@@ -304,8 +303,7 @@ class PCLModel(MethodModel):
         return self.finish_loss(
             values["ce"] + ramp * (values["pe"] + values["pm"]))
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         for prefix in ("", "mean_"):
             branches = y_pred[f"{prefix}branch_logits"]
             for index in range(self.num_branches):

@@ -7,7 +7,6 @@ from keras import ops
 from one_keras import validation
 from one_keras.method_model import MethodModel
 from one_keras.method_model import WEIGHT_DECAY
-from one_keras.method_model import float32_outputs
 from one_keras.method_model import weighted_mean
 from one_keras.methods.one import loss as losses
 from one_keras.methods.one.callbacks import KLRampUp
@@ -108,8 +107,7 @@ class ONEModel(MethodModel):
         return self.finish_loss(
             ce + self.kl_weight * ops.cast(self.kl_ramp, "float32") * kl)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         branch_logits = y_pred["branch_logits"]
         teacher_logits = y_pred["teacher_logits"]
         num_heads = self.num_branches + 1
