@@ -31,7 +31,7 @@ from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.one.callbacks import KLRampUp
-from one_keras.methods.one.loss import kl_rampup_weight
+from one_keras.methods.one.callbacks import add_kl_ramp
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
 
@@ -209,10 +209,7 @@ class PCLModel(MethodModel):
         self.ema_step = self.add_weight(
             shape=(), dtype="int32", trainable=False, name="ema_step",
             initializer="zeros")
-        self.kl_ramp = self.add_weight(
-            shape=(), trainable=False, name="kl_ramp",
-            initializer=keras.initializers.Constant(
-                kl_rampup_weight(0, self.rampup_epochs)))
+        self.kl_ramp = add_kl_ramp(self, self.rampup_epochs)
         # The views' random state is saved with the model (see
         # `save_own_variables`), so a resumed run draws the same views.
         self.view_seed = keras.random.SeedGenerator(seed, name="view_seed")
