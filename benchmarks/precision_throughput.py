@@ -22,7 +22,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from training_rates import training_rates  # noqa: E402  (benchmarks/)
 
 _DEPTH = flags.DEFINE_integer("depth", 20, "ResNet depth, 6n+2.")
 _CLASSES = flags.DEFINE_integer("num_classes", 100, "Classes.")
@@ -73,40 +74,10 @@ def _keras_rates():
                                                      nesterov=True))
         models[policy] = model
     keras.mixed_precision.set_global_policy("float32")
-    images = tf.random.normal((_BATCH.value, 32, 32, 3))
-    labels = tf.random.uniform((_BATCH.value,), 0, _CLASSES.value, tf.int32)
-    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
-    for model in models.values():
-        model.fit(data, steps_per_epoch=_WARMUP.value, verbose=0)
-    rates = {policy: [] for policy in POLICIES}
-    for _ in range(_ROUNDS.value):
-        for policy, model in models.items():
-            clock = _StepClock.make()
-            model.fit(data, steps_per_epoch=_STEPS.value + 1, verbose=0,
-                      callbacks=[clock])
-            seconds = clock.times[-1] - clock.times[0]
-            rates[policy].append(_BATCH.value * _STEPS.value / seconds)
+    rates = training_rates(models, _BATCH.value, _CLASSES.value,
+                           _STEPS.value, _WARMUP.value, _ROUNDS.value)
     return {"framework": f"one_keras, Keras {keras.__version__}, "
                          f"TF {tf.__version__}", "images_per_second": rates}
-
-
-class _StepClock:
-    """A Keras callback recording the wall time at the end of each batch
-    (made on first use: this module imports no Keras at the top)."""
-
-    @staticmethod
-    def make():
-        import keras
-
-        class StepClock(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.times = []
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.times.append(time.perf_counter())
-
-        return StepClock()
 
 
 # The PyTorch process (its interpreter need not have absl): the reference's

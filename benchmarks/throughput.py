@@ -29,6 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from training_rates import training_rates  # noqa: E402  (benchmarks/)
+
 # keras, tensorflow and one_keras are imported where used, so that a bad
 # --torch_python is reported at once.
 
@@ -111,21 +114,6 @@ def find_torch_python(requested):
     return None
 
 
-def _step_clock():
-    """A callback that records the wall time at the end of each batch."""
-    import keras
-
-    class StepClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter())
-
-    return StepClock()
-
-
 def _compiled_model(depth, num_branches):
     import keras
 
@@ -141,22 +129,9 @@ def _compiled_model(depth, num_branches):
 
 def tf_training_rates(depth):
     """Images/s of vanilla (key "1") and ONE-3 (key "3"), one per round."""
-    import tensorflow as tf
-
-    images = tf.random.normal((_BATCH.value, 32, 32, 3))
-    labels = tf.random.uniform((_BATCH.value,), 0, _CLASSES.value, tf.int32)
-    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
     models = {"1": _compiled_model(depth, 1), "3": _compiled_model(depth, 3)}
-    for model in models.values():
-        model.fit(data, steps_per_epoch=_WARMUP.value, verbose=0)
-    rates = {key: [] for key in models}
-    for _ in range(_ROUNDS.value):
-        for key, model in models.items():
-            clock = _step_clock()
-            model.fit(data, steps_per_epoch=_STEPS.value + 1, verbose=0,
-                      callbacks=[clock])
-            seconds = clock.times[-1] - clock.times[0]
-            rates[key].append(_BATCH.value * _STEPS.value / seconds)
+    rates = training_rates(models, _BATCH.value, _CLASSES.value,
+                           _STEPS.value, _WARMUP.value, _ROUNDS.value)
     return rates, _inference_latency(models["3"], depth)
 
 

@@ -27,9 +27,11 @@ from one_keras.methods.method import option
 from one_keras.methods.method_model import WEIGHT_DECAY
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
-from one_keras.methods.one import KLRampUp
 from one_keras.methods.one import ONEModel
 from one_keras.methods.one import build_one_network
+from one_keras.methods.one.callbacks import KL_RAMPUP_RECIPES
+from one_keras.methods.one.callbacks import kl_rampup_callbacks
+from one_keras.methods.one.callbacks import kl_rampup_option
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.utils import validation
@@ -290,9 +292,7 @@ class CLILROptions(Options):
     target_gradient: bool = option(
         False, "CL-ILR, OKDDip: let the gradient flow into the peers' "
         "targets (CL-ILR: the authors' code; OKDDip: the paper and code).")
-    kl_rampup_epochs: int = option(
-        None, "Epochs of KL weight ramp-up (0: off; default: the recipe's, "
-        "paper 0, code 80).", lower_bound=0)
+    kl_rampup_epochs: int = kl_rampup_option()
 
 
 def build(options, request):
@@ -309,18 +309,9 @@ def build(options, request):
                       **request.model_arguments)
 
 
-def callbacks(options, epochs):
-    """The KL ramp-up (weight 1 from the start when it is off)."""
-    return [KLRampUp(options.kl_rampup_epochs or 0)]
-
-
-# The authors' code ramps the KL weight up over 80 epochs (`--length`).
-CODE_KL_RAMPUP_EPOCHS = 80
-
 METHOD = Method(
     name="cl_ilr", summary="CL-ILR: heads on shared layers, each distilled "
     "from the others' mean, with backpropagation rescaling (Song and Chai "
     "2018)",
-    options=CLILROptions, build=build, callbacks=callbacks,
-    recipes={"paper": {"kl_rampup_epochs": 0},
-             "code": {"kl_rampup_epochs": CODE_KL_RAMPUP_EPOCHS}})
+    options=CLILROptions, build=build, callbacks=kl_rampup_callbacks,
+    recipes=KL_RAMPUP_RECIPES)

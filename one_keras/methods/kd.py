@@ -22,7 +22,6 @@ from one_keras.methods.method import option
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
 from one_keras.methods.method_model import deployed_model
-from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
 from one_keras.models import deployment
@@ -141,8 +140,7 @@ class KDModel(MethodModel):
         self.kl_tracker.update_state(kl)
         return self.finish_loss((1.0 - self.alpha) * ce + self.alpha * kl)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         self.student_accuracy.update_state(y, y_pred["student_logits"],
                                            sample_weight)
         self.teacher_accuracy.update_state(y, y_pred["teacher_logits"],
@@ -284,6 +282,7 @@ def load_teacher(teacher):
         try:
             # Imported here: `saved_models` imports this package.
             from one_keras.methods import saved_models
+
             # Not compiled: its optimizer (if saved with one) is not needed.
             teacher = saved_models.load_model(teacher)
         except ValueError as error:

@@ -42,6 +42,23 @@ VIEW_SHIFT = 0.125
 LINEAR_SOLVER_STEPS = 300
 
 
+def _logits_and_true_class(y, member_logits):
+    """The teachers' prologue: the students' logits in float32 and the
+    labels one-hot.
+
+    Args:
+        y: integer labels, `(batch,)` or `(batch, 1)`.
+        member_logits: `(batch, students, classes)`.
+
+    Returns:
+        A `(logits, true_class)` pair: `(batch, students, classes)` float32
+        logits and `(batch, classes)` one-hot labels.
+    """
+    member_logits = ops.cast(member_logits, "float32")
+    labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+    return member_logits, ops.one_hot(labels, member_logits.shape[-1])
+
+
 def naive_teacher(y, member_logits):
     """KDCL-Naive: per sample, the logits of the student whose
     cross-entropy is lowest.
@@ -74,11 +91,9 @@ def min_logit_teacher(y, member_logits):
     Returns:
         The teacher logits, `(batch, classes)`.
     """
-    member_logits = ops.cast(member_logits, "float32")
-    labels = ops.cast(ops.reshape(y, (-1,)), "int32")
-    true_class = ops.expand_dims(
-        ops.one_hot(labels, member_logits.shape[-1]), 1)
-    true_logit = ops.sum(member_logits * true_class, axis=-1, keepdims=True)
+    member_logits, true_class = _logits_and_true_class(y, member_logits)
+    true_logit = ops.sum(member_logits * ops.expand_dims(true_class, 1),
+                         axis=-1, keepdims=True)
     return ops.min(member_logits - true_logit, axis=1)
 
 
@@ -99,9 +114,8 @@ def linear_weights(y, member_logits, steps=LINEAR_SOLVER_STEPS):
     Returns:
         The weights, `(students,)`, non-negative and summing to 1.
     """
-    z = ops.stop_gradient(ops.cast(member_logits, "float32"))
-    labels = ops.cast(ops.reshape(y, (-1,)), "int32")
-    target = ops.one_hot(labels, z.shape[-1])
+    z, target = _logits_and_true_class(y, member_logits)
+    z = ops.stop_gradient(z)
     count = ops.cast(ops.shape(z)[0], "float32")
     num_members = z.shape[1]
 

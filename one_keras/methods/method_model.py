@@ -4,7 +4,8 @@ ONE and the baselines (KD, DML, independent ensembles, snapshot ensembles)
 train alike, through Keras' own `train_step` on every backend: a subclass
 defines `compute_loss` (through `finish_loss`, which adds coupled L2 weight
 decay, PyTorch SGD's `weight_decay` (docs/method.md section 3), and
-regularizer losses) and `compute_metrics`, and the models it deploys.
+regularizer losses) and `update_metrics` (which `compute_metrics` feeds
+float32 outputs), and the models it deploys.
 """
 
 import keras
@@ -77,6 +78,30 @@ class MethodModel(keras.Model):
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), "float32")
         return loss / backends.replicas_in_sync()
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras' metrics hook: `update_metrics` of `y_pred` cast to float32
+        (`float32_outputs`), so that no method scores mixed-precision
+        logits; a method overrides `update_metrics`."""
+        return self.update_metrics(x, y, float32_outputs(y_pred),
+                                   sample_weight)
+
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the metrics with the model's outputs (in float32).
+
+        Defaults to Keras' own: the metrics given to `compile` score
+        `y_pred`.
+
+        Args:
+            x: The inputs.
+            y: The labels.
+            y_pred: The model's outputs, floating tensors in float32.
+            sample_weight: The sample weights, or `None`.
+
+        Returns:
+            A dict: metric name -> value (`get_metrics_result()`).
+        """
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def check_label_range(self, y):
         """`y`, after checking that every label is a class index (see
@@ -306,8 +331,8 @@ def float32_outputs(y_pred):
 
     Under a mixed policy (`mixed_bfloat16`, `mixed_float16`) the logits come
     out in the compute dtype, which some metrics' kernels refuse (TensorFlow's
-    `InTopKV2` of a top-5 accuracy takes float32 only); every method's
-    `compute_metrics` scores these instead.
+    `InTopKV2` of a top-5 accuracy takes float32 only);
+    `MethodModel.compute_metrics` scores these instead.
 
     Args:
         y_pred: a tensor or a dict of tensors (the model's outputs).

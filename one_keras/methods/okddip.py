@@ -21,7 +21,6 @@ code scores. docs/family/okddip.md gives the details.
 import dataclasses
 
 import keras
-import numpy as np
 from keras import ops
 
 from one_keras.methods.method import Method
@@ -29,11 +28,14 @@ from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
-from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
-from one_keras.methods.one import KLRampUp
-from one_keras.methods.one.loss import kl_rampup_weight
+from one_keras.methods.one.callbacks import KL_RAMPUP_RECIPES
+from one_keras.methods.one.callbacks import add_kl_ramp
+from one_keras.methods.one.callbacks import kl_rampup_callbacks
+from one_keras.methods.one.callbacks import kl_rampup_option
+from one_keras.methods.one.callbacks import with_kl_rampup
+from one_keras.methods.one.one_model import branch_accuracy_fields
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.models.initializers import dense_initializers
@@ -235,10 +237,7 @@ class OKDDipModel(MethodModel):
         self.kl_rampup_epochs = int(kl_rampup_epochs)
         shape = network.output["peer_logits"].shape
         self.num_peers, self.num_classes = shape[1], shape[2]
-        self.kl_ramp = self.add_weight(
-            shape=(), trainable=False, name="kl_ramp",
-            initializer=keras.initializers.Constant(
-                kl_rampup_weight(0, self.kl_rampup_epochs)))
+        self.kl_ramp = add_kl_ramp(self, self.kl_rampup_epochs)
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.leader_kl_tracker = keras.metrics.Mean(name="leader_kl")
         self.peer_accuracies = [
@@ -268,8 +267,7 @@ class OKDDipModel(MethodModel):
         ramp = ops.cast(self.kl_ramp, "float32")
         return self.finish_loss(ce + ramp * (kl + leader_kl))
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         peers = y_pred["peer_logits"]
         for index, metric in enumerate(self.peer_accuracies):
             metric.update_state(y, peers[:, index], sample_weight)
@@ -283,11 +281,10 @@ class OKDDipModel(MethodModel):
         return self.get_metrics_result()
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
-        callbacks = list(callbacks or [])
-        if self.kl_rampup_epochs and not any(
-                isinstance(c, KLRampUp) for c in callbacks):
-            callbacks.append(KLRampUp(self.kl_rampup_epochs))
-        return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
+        return super().fit(
+            x, y, *args,
+            callbacks=with_kl_rampup(callbacks, self.kl_rampup_epochs),
+            **kwargs)
 
     def target_model(self, name=None):
         """The group leader: the trunk and the leader branch (images ->
@@ -320,11 +317,8 @@ class OKDDipModel(MethodModel):
         `branch_accuracy` (list), `branch_accuracy_mean`,
         `branch_accuracy_std`."""
         fields = super().report_fields(results)
-        peers = [float(results[f"peer_{i}_accuracy"])
-                 for i in range(self.num_peers)]
-        fields.update({"branch_accuracy": peers,
-                       "branch_accuracy_mean": float(np.mean(peers)),
-                       "branch_accuracy_std": float(np.std(peers))})
+        fields.update(branch_accuracy_fields(
+            results, [f"peer_{i}_accuracy" for i in range(self.num_peers)]))
         return fields
 
     def get_config(self):
@@ -363,9 +357,7 @@ class OKDDipOptions(Options):
     target_gradient: bool = option(
         True, "CL-ILR, OKDDip: let the gradient flow into the peers' "
         "targets (CL-ILR: the authors' code; OKDDip: the paper and code).")
-    kl_rampup_epochs: int = option(
-        None, "Epochs of KL weight ramp-up (0: off; default: the recipe's, "
-        "paper 0, code 80).", lower_bound=0)
+    kl_rampup_epochs: int = kl_rampup_option()
 
 
 def build(options, request):
@@ -383,17 +375,8 @@ def build(options, request):
                        **request.model_arguments)
 
 
-def callbacks(options, epochs):
-    """The KL ramp-up (weight 1 from the start when it is off)."""
-    return [KLRampUp(options.kl_rampup_epochs or 0)]
-
-
-# The authors' code ramps the KL weight up over 80 epochs (`--length`).
-CODE_KL_RAMPUP_EPOCHS = 80
-
 METHOD = Method(
     name="okddip", summary="OKDDip: attention-aggregated peers and a group "
     "leader on one trunk (Chen et al. 2020)",
-    options=OKDDipOptions, build=build, callbacks=callbacks,
-    recipes={"paper": {"kl_rampup_epochs": 0},
-             "code": {"kl_rampup_epochs": CODE_KL_RAMPUP_EPOCHS}})
+    options=OKDDipOptions, build=build, callbacks=kl_rampup_callbacks,
+    recipes=KL_RAMPUP_RECIPES)

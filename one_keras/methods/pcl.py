@@ -26,11 +26,10 @@ from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
-from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.one.callbacks import KLRampUp
-from one_keras.methods.one.loss import kl_rampup_weight
+from one_keras.methods.one.callbacks import add_kl_ramp
 from one_keras.models import backbone_parts
 from one_keras.models.common import synchronized_batch_norm
 from one_keras.models.initializers import dense_initializers
@@ -211,10 +210,7 @@ class PCLModel(MethodModel):
         self.ema_step = self.add_weight(
             shape=(), dtype="int32", trainable=False, name="ema_step",
             initializer="zeros")
-        self.kl_ramp = self.add_weight(
-            shape=(), trainable=False, name="kl_ramp",
-            initializer=keras.initializers.Constant(
-                kl_rampup_weight(0, self.rampup_epochs)))
+        self.kl_ramp = add_kl_ramp(self, self.rampup_epochs)
         # The views' random state is saved with the model (see
         # `save_own_variables`), so a resumed run draws the same views.
         self.view_seed = keras.random.SeedGenerator(seed, name="view_seed")
@@ -305,8 +301,7 @@ class PCLModel(MethodModel):
         return self.finish_loss(
             values["ce"] + ramp * (values["pe"] + values["pm"]))
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         for prefix in ("", "mean_"):
             branches = y_pred[f"{prefix}branch_logits"]
             for index in range(self.num_branches):

@@ -13,7 +13,6 @@ from keras import ops
 
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
-from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
 from one_keras.models import build_plain_network
@@ -149,8 +148,7 @@ class PeersModel(MethodModel):
             loss = loss + value
         return self.finish_loss(loss)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         member_logits = y_pred["member_logits"]
         for index, metric in enumerate(self.member_accuracies):
             metric.update_state(y, member_logits[:, index], sample_weight)

@@ -20,7 +20,6 @@ from one_keras.methods.method import Options
 from one_keras.methods.method import option
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
-from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import sparse_ce
 from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.peers import build_peers
@@ -201,8 +200,7 @@ class SnapshotModel(MethodModel):
         self.ce_tracker.update_state(ce)
         return self.finish_loss(ce)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         self.accuracy.update_state(y, y_pred["logits"], sample_weight)
         if self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred["logits"],

@@ -9,39 +9,13 @@ import tensorflow as tf
 from one_keras import methods
 from one_keras.methods import cl_ilr
 from one_keras.methods import okddip
+from tests.methods.numpy_reference import cross_entropy
+from tests.methods.numpy_reference import data
+from tests.methods.numpy_reference import decay
+from tests.methods.numpy_reference import kl
+from tests.methods.numpy_reference import softmax
 
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
-
-
-def log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def softmax(z):
-    return np.exp(log_softmax(z))
-
-
-def kl(target, logits, temperature):
-    """T^2 KL(softmax(target / T) || softmax(logits / T)) per row."""
-    log_q = log_softmax(target / temperature)
-    log_p = log_softmax(logits / temperature)
-    return temperature ** 2 * (np.exp(log_q) * (log_q - log_p)).sum(-1)
-
-
-def ce(logits, labels):
-    return -log_softmax(logits)[np.arange(len(labels)), labels]
-
-
-def data(count=6, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, 8, 8, 3)).astype("float32"),
-            rng.integers(0, 4, size=count))
-
-
-def decay(variables, weight_decay):
-    return 0.5 * weight_decay * sum(float(np.sum(v.numpy() ** 2))
-                                    for v in variables)
 
 
 def cl_ilr_reference(z, labels, temperature):
@@ -50,7 +24,7 @@ def cl_ilr_reference(z, labels, temperature):
     total_ce = total_kl = 0.0
     for h in range(heads):
         target = np.mean([z[:, j] for j in range(heads) if j != h], axis=0)
-        total_ce += ce(z[:, h], labels)
+        total_ce += cross_entropy(z[:, h], labels)
         total_kl += kl(target, z[:, h], temperature)
     return total_ce.mean(), total_kl.mean()
 
@@ -166,9 +140,9 @@ def test_okddip_attention_and_loss_match_numpy(okddip_model):
     np.testing.assert_allclose(y_pred["attention"], alpha, atol=1e-5)
     np.testing.assert_allclose(y_pred["peer_targets"], targets, atol=1e-5)
     leader = np.asarray(y_pred["leader_logits"], "float64")
-    expected = ce(leader, labels) + kl(z.mean(1), leader, temperature)
+    expected = cross_entropy(leader, labels) + kl(z.mean(1), leader, temperature)
     for a in range(3):
-        expected += ce(z[:, a], labels) + kl(targets[:, a], z[:, a],
+        expected += cross_entropy(z[:, a], labels) + kl(targets[:, a], z[:, a],
                                              temperature)
     expected = expected.mean() + decay(model.trainable_variables,
                                        weight_decay)

@@ -11,18 +11,10 @@ import tensorflow as tf
 from one_keras import methods
 from one_keras.methods import kdcl
 from tests import tracing
+from tests.methods.numpy_reference import cross_entropy
+from tests.methods.numpy_reference import log_softmax
 
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
-
-
-def log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def cross_entropy(z, labels):
-    """Per-sample CE of logits `(..., batch, classes)`."""
-    return -(log_softmax(z) * np.eye(z.shape[-1])[labels]).sum(-1)
 
 
 def naive_teacher(z, labels):

@@ -8,25 +8,12 @@ from one_keras import methods
 from one_keras.methods import dml
 from one_keras.methods.one import build_one_resnet
 from one_keras.reports.parameters import count_trainable
+from tests.methods.numpy_reference import data
+from tests.methods.numpy_reference import decay
+from tests.methods.numpy_reference import log_softmax
 
 
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
-
-
-def log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def data(count=6, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, 8, 8, 3)).astype("float32"),
-            rng.integers(0, 4, size=count))
-
-
-def decay(variables, weight_decay):
-    return 0.5 * weight_decay * sum(float(np.sum(v.numpy() ** 2))
-                                    for v in variables)
 
 
 def test_kd_loss_matches_numpy():

@@ -7,20 +7,10 @@ import pytest
 from one_keras import methods
 from one_keras.methods import pcl
 from one_keras.runs import backup
+from tests.methods.numpy_reference import kl
+from tests.methods.numpy_reference import log_softmax
 
 ARCH = {"num_classes": 4, "input_shape": (8, 8, 3), "depth": 8, "width": 4}
-
-
-def log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def kl(teacher, student, temperature):
-    """`T^2 KL(softmax(t / T) || softmax(s / T))` per sample."""
-    log_t = log_softmax(teacher / temperature)
-    log_s = log_softmax(student / temperature)
-    return temperature ** 2 * (np.exp(log_t) * (log_t - log_s)).sum(-1)
 
 
 def numpy_pcl_terms(labels, branches, ensemble, mean_branches, temperature):

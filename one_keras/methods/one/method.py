@@ -11,7 +11,9 @@ import keras
 from one_keras.methods.method import Method
 from one_keras.methods.method import Options
 from one_keras.methods.method import option
-from one_keras.methods.one.callbacks import KLRampUp
+from one_keras.methods.one.callbacks import KL_RAMPUP_RECIPES
+from one_keras.methods.one.callbacks import kl_rampup_callbacks
+from one_keras.methods.one.callbacks import kl_rampup_option
 from one_keras.methods.one.loss import ONE_TEMPERATURE
 from one_keras.methods.one.one_model import ONEModel
 from one_keras.methods.one.one_network import GATE
@@ -147,9 +149,7 @@ class ONEOptions(Options):
         ONE_TEMPERATURE,
         "Distillation temperature T of the teacher's soft targets.",
         greater_than=0.0)
-    kl_rampup_epochs: int = option(
-        None, "Epochs of KL weight ramp-up (0: off; default: the recipe's, "
-        "paper 0, code 80).", lower_bound=0)
+    kl_rampup_epochs: int = kl_rampup_option()
 
 
 def build(options, request):
@@ -164,18 +164,8 @@ def build(options, request):
         **request.model_arguments, **request.architecture)
 
 
-def callbacks(options, epochs):
-    """The KL ramp-up (weight 1 from the start when it is off)."""
-    return [KLRampUp(options.kl_rampup_epochs or 0)]
-
-
-# The authors' code ramps the KL weight up over 80 epochs; the paper does
-# not (REFERENCE.md section 3).
-CODE_KL_RAMPUP_EPOCHS = 80
-
 METHOD = Method(
     name="one", summary="ONE: m+1 branches on one trunk and a gate, "
     "distilled on the fly (the paper's method)",
-    options=ONEOptions, build=build, callbacks=callbacks,
-    recipes={"paper": {"kl_rampup_epochs": 0},
-             "code": {"kl_rampup_epochs": CODE_KL_RAMPUP_EPOCHS}})
+    options=ONEOptions, build=build, callbacks=kl_rampup_callbacks,
+    recipes=KL_RAMPUP_RECIPES)

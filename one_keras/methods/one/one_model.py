@@ -6,10 +6,10 @@ from keras import ops
 
 from one_keras.methods.method_model import MethodModel
 from one_keras.methods.method_model import WEIGHT_DECAY
-from one_keras.methods.method_model import float32_outputs
 from one_keras.methods.method_model import weighted_mean
 from one_keras.methods.one import loss as losses
-from one_keras.methods.one.callbacks import KLRampUp
+from one_keras.methods.one.callbacks import add_kl_ramp
+from one_keras.methods.one.callbacks import with_kl_rampup
 from one_keras.methods.one.layers import UniformGate
 from one_keras.utils import validation
 
@@ -75,10 +75,7 @@ class ONEModel(MethodModel):
         self.kl_rampup_epochs = int(kl_rampup_epochs)
         branch_shape = network.output["branch_logits"].shape
         self.num_branches, self.num_classes = branch_shape[1], branch_shape[2]
-        self.kl_ramp = self.add_weight(
-            shape=(), trainable=False, name="kl_ramp",
-            initializer=keras.initializers.Constant(
-                losses.kl_rampup_weight(0, self.kl_rampup_epochs)))
+        self.kl_ramp = add_kl_ramp(self, self.kl_rampup_epochs)
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self._accuracy_metrics = self._build_accuracy_metrics()
         self.built = True
@@ -109,8 +106,7 @@ class ONEModel(MethodModel):
         return self.finish_loss(
             ce + self.kl_weight * ops.cast(self.kl_ramp, "float32") * kl)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_pred = float32_outputs(y_pred)
+    def update_metrics(self, x, y, y_pred, sample_weight=None):
         branch_logits = y_pred["branch_logits"]
         teacher_logits = y_pred["teacher_logits"]
         num_heads = self.num_branches + 1
@@ -126,12 +122,10 @@ class ONEModel(MethodModel):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, **kwargs):
-        callbacks = list(callbacks or [])
-        if self.kl_rampup_epochs and not any(
-                isinstance(c, KLRampUp) for c in callbacks):
-            callbacks.append(KLRampUp(self.kl_rampup_epochs))
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs,
-                           verbose=verbose, callbacks=callbacks, **kwargs)
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            callbacks=with_kl_rampup(callbacks, self.kl_rampup_epochs),
+            **kwargs)
 
     def target_model(self, name=None):
         """The deployable target network: the trunk and branch 0.
@@ -194,13 +188,10 @@ class ONEModel(MethodModel):
         """The common fields and every branch's accuracy: `branch_accuracy`
         (list), `branch_accuracy_mean`, `branch_accuracy_std`."""
         fields = super().report_fields(results)
-        branches = [float(results[f"branch_{i}_accuracy"])
-                    for i in range(self.num_branches)]
         if self.num_branches > 1:
-            fields.update({
-                "branch_accuracy": branches,
-                "branch_accuracy_mean": float(np.mean(branches)),
-                "branch_accuracy_std": float(np.std(branches))})
+            fields.update(branch_accuracy_fields(
+                results, [f"branch_{i}_accuracy"
+                          for i in range(self.num_branches)]))
         return fields
 
     def get_config(self):
@@ -216,6 +207,24 @@ class ONEModel(MethodModel):
     def from_config(cls, config):
         network = keras.saving.deserialize_keras_object(config["network"])
         return cls(**{**config, "network": network})
+
+
+def branch_accuracy_fields(results, metric_names):
+    """A report's fields of every branch's accuracy (ONE's, and those of
+    the methods that report their peers as ONE's branches).
+
+    Args:
+        results: dict. `evaluate` results.
+        metric_names: list of str. Each branch's accuracy metric, in order.
+
+    Returns:
+        A dict: `branch_accuracy` (list), `branch_accuracy_mean`,
+        `branch_accuracy_std`.
+    """
+    accuracies = [float(results[name]) for name in metric_names]
+    return {"branch_accuracy": accuracies,
+            "branch_accuracy_mean": float(np.mean(accuracies)),
+            "branch_accuracy_std": float(np.std(accuracies))}
 
 
 def _check_network(network):
