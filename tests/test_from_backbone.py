@@ -162,17 +162,32 @@ def test_layer_shared_across_the_split_is_refused():
         one_keras.from_backbone(model, "relu")
 
 
-def test_sequential_model_and_nested_layer_names():
+def test_nested_models_are_inlined_so_the_split_may_fall_inside():
+    # As a keras-hub ImageClassifier nests its backbone as one layer.
     inner = keras.Sequential([layers.Dense(6, name="inner_dense"),
                               layers.ReLU(name="inner_relu")], name="inner")
     model = keras.Sequential([keras.Input((5,)),
                               layers.Dense(6, name="first"), inner,
                               layers.Dense(3, name="last")], name="seq")
-    one = one_keras.from_backbone(model, "first")
-    assert trainable_count(one.target_model()) == trainable_count(model)
-    check_outputs_and_target(one, images((5,)), 3)
-    with pytest.raises(ValueError, match="inside the nested model 'inner'"):
-        one_keras.from_backbone(model, "inner_relu")
+    for split_layer in ("first", "inner_relu"):
+        one = one_keras.from_backbone(model, split_layer)
+        assert trainable_count(one.target_model()) == trainable_count(model)
+        check_outputs_and_target(one, images((5,)), 3)
+    assert one.network.get_layer("inner_dense") is \
+        inner.get_layer("inner_dense")
+    assert one.network.get_layer("branch0_logits").units == 3
+
+    # A nested model with two outputs stays one layer: no split inside it.
+    pair_input = keras.Input((5,))
+    hidden = layers.Dense(6, name="pair_dense")(pair_input)
+    pair = keras.Model(pair_input, [layers.ReLU(name="pair_a")(hidden),
+                                    layers.ReLU(name="pair_b")(hidden)],
+                       name="pair")
+    inputs = keras.Input((5,))
+    joined = layers.Add(name="join")(pair(inputs))
+    outer = keras.Model(inputs, layers.Dense(3, name="last")(joined))
+    with pytest.raises(ValueError, match="inside the nested model 'pair'"):
+        one_keras.from_backbone(outer, "pair_dense")
 
 
 def test_models_without_a_single_graph_are_refused():
@@ -333,3 +348,118 @@ def test_keras_applications_train_and_export_to_tflite(family, tmp_path):
                          dataset=None, num_samples=4, latency_repeats=1)
     assert entry["passed"], entry
     assert (tmp_path / "target.tflite").stat().st_size > 0
+
+
+# keras-hub image backbones, built from a small config with random weights
+# (no preset, no download), with the split layer docs/zoo.md gives: the
+# start of the last stage. A backbone ends in feature maps, so
+# `num_classes` appends pooling and a classifier; an `ImageClassifier`
+# nests its backbone as one layer, whose layers `from_backbone` inlines.
+def _hub_resnet(keras_hub):
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 16], stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2], block_type="basic_block",
+        image_shape=(32, 32, 3))
+
+
+def _hub_mobilenet(keras_hub):
+    return keras_hub.models.MobileNetBackbone(
+        stackwise_expansion=[[4], [4, 4]], stackwise_num_blocks=[1, 2],
+        stackwise_num_filters=[[8], [16, 16]],
+        stackwise_kernel_size=[[3], [3, 3]],
+        stackwise_num_strides=[[2], [2, 1]],
+        stackwise_se_ratio=[[None], [0.25, 0.25]],
+        stackwise_activation=[["relu"], ["hard_swish", "hard_swish"]],
+        stackwise_padding=[[1], [1, 1]], output_num_filters=32,
+        depthwise_filters=8, depthwise_stride=1, depthwise_residual=False,
+        last_layer_filter=32, input_num_filters=8, image_shape=(32, 32, 3))
+
+
+KERAS_HUB = {
+    "ResNetBackbone": (_hub_resnet, "stack0_block0_out", 5),
+    "ResNetImageClassifier": (
+        lambda hub: hub.models.ResNetImageClassifier(
+            backbone=_hub_resnet(hub), num_classes=5),
+        "stack0_block0_out", None),
+    "MobileNetBackbone": (_hub_mobilenet, "block_1_0", 5),
+}
+
+
+@pytest.fixture
+def keras_hub():
+    return pytest.importorskip(
+        "keras_hub", reason="keras-hub is not installed (it is a test "
+        "dependency: pip install -r requirements-dev.txt)")
+
+
+@pytest.mark.parametrize("name", [
+    # MobileNet's depthwise Conv2D(groups=...) has no eager CPU gradient
+    # (as ResNeXt, docs/zoo.md), and traced it takes a minute on 2 cores:
+    # `slow`, converted in a fresh process as exports are by default.
+    pytest.param(name, marks=pytest.mark.slow if "MobileNet" in name
+                 else ()) for name in sorted(KERAS_HUB)])
+def test_keras_hub_train_and_export_to_tflite(keras_hub, name, tmp_path,
+                                              monkeypatch, request):
+    from one_keras.export import formats
+    from one_keras.export.exporting import export_model
+
+    if request.node.get_closest_marker("slow") is None:
+        # Converted in this process: a fresh one costs seconds to start.
+        monkeypatch.setattr(formats.REGISTRY["tflite"], "separate_process",
+                            False)
+    keras.utils.set_random_seed(0)
+    build, split_layer, num_classes = KERAS_HUB[name]
+    original = build(keras_hub)
+    one = one_keras.from_backbone(original, split_layer, num_branches=2,
+                                  num_classes=num_classes)
+    assert one.network.get_layer(split_layer) is \
+        _hub_layer(original, split_layer)
+    added = 0 if num_classes is None else (
+        original.output.shape[-1] * num_classes + num_classes)
+    assert one.target_model().count_params() == \
+        original.count_params() + added
+    check_outputs_and_target(one, images((32, 32, 3)), 5, num_branches=2)
+    check_fit_step(one, images((32, 32, 3), batch=4), 5)
+    entry = export_model(one, tmp_path / "target.tflite", format="tflite",
+                         dataset=None, num_samples=4, latency_repeats=1)
+    assert entry["passed"], entry
+
+
+def _hub_layer(model, name):
+    """The layer `name` of `model` or of the backbone it nests."""
+    backbone = getattr(model, "backbone", model)
+    return backbone.get_layer(name)
+
+
+def test_keras_hub_bad_split_layer_lists_candidates(keras_hub):
+    with pytest.raises(ValueError) as error:
+        one_keras.from_backbone(_hub_resnet(keras_hub), "stack1_block0_1_conv",
+                                num_classes=5)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "'stack0_block0_out'" in message
+    assert message.endswith("Received: split_layer='stack1_block0_1_conv'")
+
+
+def test_keras_hub_image_converter_becomes_the_normalization(keras_hub):
+    # A task's preprocessor runs outside its graph (x * scale + offset on
+    # 0-255 pixels); the ONE model records it as `normalization` for export.
+    from one_keras.data.numpy_pipeline import normalize
+
+    scale = [1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)]
+    offset = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+    converter = keras_hub.layers.ResNetImageConverter(
+        image_size=(32, 32), scale=scale, offset=offset)
+    classifier = keras_hub.models.ResNetImageClassifier(
+        backbone=_hub_resnet(keras_hub), num_classes=5,
+        preprocessor=keras_hub.models.ResNetImageClassifierPreprocessor(
+            image_converter=converter))
+    one = one_keras.from_backbone(classifier, "stack0_block0_out")
+    raw = images((32, 32, 3)) * 255
+    np.testing.assert_allclose(
+        normalize(raw, one.normalization),
+        keras.ops.convert_to_numpy(converter(raw)), rtol=1e-5, atol=1e-4)
+    assert one_keras.from_backbone(
+        classifier, "stack0_block0_out",
+        normalization=None).normalization is None

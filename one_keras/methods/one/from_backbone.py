@@ -29,13 +29,22 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
     when only layers that keep probabilities (`Reshape`, `Flatten`,
     `Identity`, `Dropout`, a linear `Activation`) follow it. A model that
     ends in neither a `Dense` nor a softmax (e.g. `include_top=False,
-    pooling="avg"`: pooled features) needs `num_classes`. The last layer
-    of each branch is named `f"branch{i}_logits"`. With `num_classes`, the
-    final `Dense` classifier is rebuilt with `num_classes` units (or, when
-    the model does not end in a `Dense`, a new `Dense(num_classes)` is
-    appended). Branch 0 with the trunk, `ONEModel.target_model()`, then has
-    the original architecture and, without a new `num_classes`, its
-    parameter count.
+    pooling="avg"`: pooled features; a keras-hub backbone: feature maps)
+    needs `num_classes`. The last layer of each branch is named
+    `f"branch{i}_logits"`. With `num_classes`, the final `Dense` classifier
+    is rebuilt with `num_classes` units (or, when the model does not end in
+    a `Dense`, a new `Dense(num_classes)` is appended, after a global
+    average pooling `f"branch{i}_features_pool"` when the model ends in
+    feature maps or tokens). Branch 0 with the trunk,
+    `ONEModel.target_model()`, then has the original architecture and,
+    without a new `num_classes`, its parameter count.
+
+    A nested model with one input and one output (a keras-hub
+    `ImageClassifier`'s backbone, a `Sequential` inside a model) is
+    replaced by its own layers, so `split_layer` may name a layer inside
+    it. A keras-hub task's image converter (`x * scale + offset` on 0-255
+    pixels, applied outside its graph) becomes the `normalization`, unless
+    one is given.
 
     The split must cut the graph in two: every path from the input to the
     output must pass through `split_layer`'s output (no skip connection
@@ -47,7 +56,9 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
 
     Args:
         model: `keras.Model`. A functional or `Sequential` model with one
-            input and one output (subclassed models have no graph to split).
+            input and one output (subclassed models have no graph to split),
+            e.g. a `keras.applications` model or a keras-hub image backbone
+            or `ImageClassifier`.
         split_layer: str. Name of the last layer of the shared trunk.
         num_branches: int. Branches `m + 1`, >= 1. Defaults to `3`.
         num_classes: int or `None`. Number of classes of the new classifier;
@@ -89,7 +100,32 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
     network = build_one_network(inputs, trunk_output, build_branch,
                                 num_branches=num_branches, gate=gate,
                                 name=name or f"one_{model.name}")
+    if "normalization" not in one_model_kwargs:
+        one_model_kwargs["normalization"] = _converter_normalization(model)
     return ONEModel(network, **one_model_kwargs)
+
+
+def _converter_normalization(model):
+    """The `normalization` equal to the `scale` and `offset` of a keras-hub
+    task's image converter (`x * scale + offset` on 0-255 pixels), or
+    `None` for a model without one."""
+    preprocessor = getattr(model, "preprocessor", None)
+    converter = getattr(preprocessor, "image_converter", None)
+    scale = getattr(converter, "scale", None)
+    offset = getattr(converter, "offset", None)
+    if scale is None and offset is None:
+        return None
+    scale = [float(v) for v in keras.tree.flatten(
+        1.0 if scale is None else scale)]
+    offset = [float(v) for v in keras.tree.flatten(
+        0.0 if offset is None else offset)]
+    if len(scale) == 1:
+        scale = scale * len(offset)
+    if len(offset) == 1:
+        offset = offset * len(scale)
+    # x * s + o = (x / 255 - mean) / std with std = 1 / (255 s), mean = -o std.
+    std = [1.0 / (255.0 * s) for s in scale]
+    return {"mean": [-o * d for o, d in zip(offset, std)], "std": std}
 
 
 def _functional_endpoints(model):
@@ -113,7 +149,7 @@ def _functional_endpoints(model):
             "`model` must have one input and one output to be split into ONE "
             f"branches. Received: {len(inputs)} inputs and {len(outputs)} "
             f"outputs ({model.name!r})")
-    return inputs[0], outputs[0]
+    return _inline_nested_models(inputs[0], outputs[0])
 
 
 def _sequential_as_functional(model):
@@ -130,7 +166,58 @@ def _sequential_as_functional(model):
     x = inputs
     for layer in model.layers:
         x = layer(x)
-    return inputs, x
+    return _inline_nested_models(inputs, x)
+
+
+def _inlinable_graph(operation):
+    """`(input, output)` of a nested model with one input and one output
+    whose layers can be replayed in the outer graph, else `None`."""
+    if not isinstance(operation, keras.Model):
+        return None
+    try:
+        inputs, outputs = operation.inputs, operation.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
+        return None
+    return inputs[0], outputs[0]
+
+
+def _inline_nested_models(inputs, output):
+    """The graph from `inputs` to `output` with every nested functional
+    model (a keras-hub task's backbone, a `Sequential` inside a model)
+    replaced by its own layers, the same objects with their weights, so a
+    split may fall inside it. Unchanged when nothing is nested."""
+    nodes = _Graph._topological_nodes(output)
+    if not any(_inlinable_graph(node.operation) for node in nodes):
+        return inputs, output
+    flat_inputs = keras.Input(batch_shape=inputs.shape, dtype=inputs.dtype,
+                              name=_producer(inputs).operation.name)
+    tensors = {id(inputs): flat_inputs}
+    _replay(nodes, tensors)
+    return flat_inputs, tensors[id(output)]
+
+
+def _replay(nodes, tensors):
+    """Calls each node's operation again on the tensors mapped in
+    `tensors` (by the id of the original), inlining nested models."""
+    for node in nodes:
+        if node.is_input:
+            continue
+        args, kwargs = node.arguments.fill_in(tensors)
+        nested = _inlinable_graph(node.operation)
+        arguments = [t for t in keras.tree.flatten((args, kwargs))
+                     if isinstance(t, keras.KerasTensor)]
+        if nested is not None and len(arguments) == 1:
+            nested_input, nested_output = nested
+            nested_tensors = {id(nested_input): arguments[0]}
+            _replay(_Graph._topological_nodes(nested_output),
+                    nested_tensors)
+            outputs = nested_tensors[id(nested_output)]
+        else:
+            outputs = node.operation(*args, **kwargs)
+        for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
+            tensors[id(old)] = new
 
 
 def _producer(tensor):
@@ -169,6 +256,13 @@ def _passes_through(operation):
         return True
     return isinstance(operation, keras.layers.Activation) and \
         _activation_name(operation) == "linear"
+
+
+# Global average pooling by the rank of the features it pools: tokens,
+# feature maps, volumes (the channel axis as in keras.config).
+_GLOBAL_POOLING = {3: keras.layers.GlobalAveragePooling1D,
+                   4: keras.layers.GlobalAveragePooling2D,
+                   5: keras.layers.GlobalAveragePooling3D}
 
 
 class _Graph:
@@ -231,14 +325,20 @@ class _Graph:
         if num_classes is not None or isinstance(head, keras.layers.Dense) \
                 or self.dropped is not None or self.linearized is not None:
             return
-        width = self.nodes[self.head].outputs[0].shape[-1]
+        shape = self.nodes[self.head].outputs[0].shape
+        if len(shape) > 2:
+            features = (f"its outputs of shape {tuple(shape[1:])} are "
+                        "feature maps")
+            appended = "global average pooling and a Dense classifier"
+        else:
+            features = f"its {shape[-1]} outputs are features"
+            appended = "a Dense classifier"
         raise ValueError(
             f"`num_classes` must be given: model {model.name!r} ends in "
             f"layer {head.name!r} ({type(head).__name__}), not in a "
-            f"classifier (a Dense layer or a softmax), so its {width} "
-            f"outputs are features, not class logits. Pass num_classes to "
-            f"append a Dense classifier to each branch. Received: "
-            f"num_classes=None")
+            f"classifier (a Dense layer or a softmax), so {features}, not "
+            f"class logits. Pass num_classes to append {appended} to each "
+            f"branch. Received: num_classes=None")
 
     @staticmethod
     def _topological_nodes(output):
@@ -387,6 +487,9 @@ class _Graph:
         if self._head_becomes_logits(num_classes):
             return logits
         if num_classes is not None:
+            if len(logits.shape) in _GLOBAL_POOLING:  # Maps, tokens.
+                logits = _GLOBAL_POOLING[len(logits.shape)](
+                    name=f"{prefix}features_pool")(logits)
             kernel, bias = dense_initializers(logits.shape[-1])
             return keras.layers.Dense(
                 num_classes, kernel_initializer=kernel, bias_initializer=bias,
