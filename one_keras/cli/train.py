@@ -20,7 +20,6 @@ def _define_flags():
     per method option, read from the registries' source: no Keras to
     start, nothing generated to keep fresh."""
     methods = registry_source.methods()
-    backbones = registry_source.backbone_options()
     for setting in settings.SETTINGS:
         help_text = setting.help
         if setting.default is None and setting.unset is not None:
@@ -29,9 +28,8 @@ def _define_flags():
             help_text += " " + "; ".join(
                 f"{m.name}: {m.summary}" for m in methods) + "."
         if setting.architecture:
-            users = [name for name, options in backbones.items()
-                     if setting.name in options]
-            help_text = f"--model={'/'.join(users)} only: {help_text}"
+            help_text = (f"{settings.backbones_taking(setting.name)} only: "
+                         f"{help_text}")
         _define_setting_flag(setting, help_text)
     _define_method_option_flags(methods)
     flags.DEFINE_string(

@@ -225,6 +225,14 @@ BY_NAME = {setting.name: setting for setting in SETTINGS}
 ARCHITECTURE_OPTIONS = tuple(s.name for s in SETTINGS if s.architecture)
 
 
+def backbones_taking(name):
+    """`--model=resnet`: the backbones whose `Backbone.options` list the
+    architecture option `name`, as a flag (read from their source)."""
+    users = [backbone for backbone, options in
+             registry_source.backbone_options().items() if name in options]
+    return f"--model={'/'.join(users)}"
+
+
 def docstring():
     """`TrainConfig`'s `Attributes:` section, one entry per setting.
 
@@ -263,7 +271,7 @@ def markdown_table():
             values = setting.type
         help_text = setting.help.replace("|", "\\|")
         if setting.architecture:
-            help_text = "Backbones that take it only: " + help_text
+            help_text = f"{backbones_taking(setting.name)} only: {help_text}"
         rows.append(f"| `--{setting.name}` | `{setting.default_text()}` | "
                     f"{values} | {help_text} |")
     return "\n".join(rows) + "\n"
