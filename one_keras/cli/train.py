@@ -32,6 +32,10 @@ def _define_flags():
                          f"{help_text}")
         _define_setting_flag(setting, help_text)
     _define_method_option_flags(methods)
+    flags.DEFINE_enum(
+        "model", None, list(settings.BY_NAME["backbone"].allowed()),
+        "Deprecated alias of --backbone, kept for older flagfiles (--model "
+        "names a saved model in evaluate, predict, export and flatness).")
     flags.DEFINE_string(
         "config", None, "A flagfile shipped with one_keras, by name: "
         + ", ".join(flagfiles.config_names()) + ". Read where it stands "
@@ -126,9 +130,31 @@ def config_from_flags(flag_values=FLAGS):
     options = {name: flag_values[name].value
                for name in methods.option_users(methods.REGISTRY)
                if flag_values[name].present}
-    return experiment.TrainConfig(
-        **{setting.name: flag_values[setting.name].value
-           for setting in settings.SETTINGS}, options=options)
+    values = {setting.name: flag_values[setting.name].value
+              for setting in settings.SETTINGS}
+    values["backbone"] = backbone_from_flags(flag_values)
+    return experiment.TrainConfig(**values, options=options)
+
+
+def backbone_from_flags(flag_values=FLAGS):
+    """`--backbone`, or the deprecated `--model` (with a one-line warning
+    on stderr).
+
+    Raises:
+        ValueError: both are given, with two values.
+    """
+    backbone, model = flag_values["backbone"], flag_values["model"]
+    if not model.present:
+        return backbone.value
+    if backbone.present and backbone.value != model.value:
+        raise ValueError(
+            "`model` is the deprecated name of `backbone`; give --backbone "
+            f"only. Received: backbone={backbone.value!r}, "
+            f"model={model.value!r}")
+    print(f"{console.program_name()}: warning: --model is deprecated in "
+          f"training; write --backbone={model.value} (--model names a saved "
+          "model in the other commands)", file=sys.stderr)
+    return model.value
 
 
 def parse_flags(argv):

@@ -141,7 +141,7 @@ SETTINGS = (
     Setting("method", "str", "one",
             "Training method (its options are flags of their own; "
             "docs/methods.md).", choices=registry_source.method_names),
-    Setting("model", "str", "resnet",
+    Setting("backbone", "str", "resnet",
             "Backbone (resnet: the CIFAR ResNet; docs/zoo.md).",
             choices=registry_source.backbone_names),
     Setting("depth", "int", None, "ResNet depth, 6n+2.", unset=14,
@@ -226,11 +226,11 @@ ARCHITECTURE_OPTIONS = tuple(s.name for s in SETTINGS if s.architecture)
 
 
 def backbones_taking(name):
-    """`--model=resnet`: the backbones whose `Backbone.options` list the
+    """`--backbone=resnet`: the backbones whose `Backbone.options` list the
     architecture option `name`, as a flag (read from their source)."""
     users = [backbone for backbone, options in
              registry_source.backbone_options().items() if name in options]
-    return f"--model={'/'.join(users)}"
+    return f"--backbone={'/'.join(users)}"
 
 
 def docstring():

@@ -13,6 +13,7 @@ from one_keras.methods import recipes
 from one_keras.models import architecture_options
 from one_keras.models import model_names
 from one_keras.models import resnet_cifar
+from one_keras.runs import recorded_settings
 from one_keras.training import distribution
 from one_keras.training import precision
 from one_keras.training import settings as settings_lib
@@ -74,12 +75,12 @@ class TrainConfig:
         # The registries as imported (a test may add to them).
         registries = {"dataset": data_lib.dataset_names(),
                       "method": tuple(methods_lib.REGISTRY),
-                      "model": tuple(model_names())}
+                      "backbone": tuple(model_names())}
         for setting in settings_lib.SETTINGS:
             setting.check(getattr(self, setting.name),
                           registries.get(setting.name))
         self._check_architecture_options()
-        if self.model == "resnet":
+        if self.backbone == "resnet":
             resnet_cifar.check_depth(self._depth())
         if not isinstance(self.options, dict) or not all(
                 isinstance(name, str) for name in self.options):
@@ -103,31 +104,31 @@ class TrainConfig:
                 f"mixed_precision=True, dtype_policy={self.dtype_policy!r}")
 
     def _check_architecture_options(self):
-        """Refuses an architecture option that `model` does not take."""
-        taken = architecture_options(self.model)
+        """Refuses an architecture option that `backbone` does not take."""
+        taken = architecture_options(self.backbone)
         for name in ARCHITECTURE_FIELDS:
             value = getattr(self, name)
             if value is None or name in taken:
                 continue
             users = [m for m in MODELS if name in architecture_options(m)]
             raise ValueError(
-                f"`{name}` is not an architecture option of model "
-                f"{self.model!r} ("
+                f"`{name}` is not an architecture option of backbone "
+                f"{self.backbone!r} ("
                 + (f"it takes {', '.join(taken)}" if taken else
                    "its architecture is fixed")
                 + f"; `{name}` shapes {', '.join(map(repr, users))}): drop "
-                f"it. Received: {name}={value!r}, model={self.model!r}")
+                f"it. Received: {name}={value!r}, backbone={self.backbone!r}")
 
     def _depth(self):
         """The ResNet depth the run builds (`None` for other backbones)."""
-        if "depth" not in architecture_options(self.model):
+        if "depth" not in architecture_options(self.backbone):
             return None
         return ARCHITECTURE_DEFAULTS["depth"] if self.depth is None \
             else self.depth
 
     def architecture(self):
         """The architecture options the backbone is built with: those of
-        `architecture_options(model)`, as given, else their defaults
+        `architecture_options(backbone)`, as given, else their defaults
         (`block`: the recipe's).
 
         Returns:
@@ -135,7 +136,7 @@ class TrainConfig:
             for `"resnet"`, `{}` for a backbone of a fixed architecture.
         """
         values = {}
-        for name in architecture_options(self.model):
+        for name in architecture_options(self.backbone):
             if name == "block":
                 values[name] = self.recipe_value("block")
             elif getattr(self, name) is None:
@@ -155,7 +156,8 @@ class TrainConfig:
         or an architecture option of another backbone, which a saved flat
         form may list (left out when it comes from `settings`: older runs
         recorded `depth`, `block` and `width` for every backbone; refused
-        when given in `fields`).
+        when given in `fields`). An older name is read as today's
+        (`model` as `backbone`: `one_keras.runs.recorded_settings`).
 
         Args:
             settings: dict or `None`. Flat settings; `fields` override them.
@@ -171,14 +173,16 @@ class TrainConfig:
                 that is not a dict, or an option given twice with two
                 values.
         """
-        settings = dict(settings or {})
+        # Older runs recorded `backbone` as `model`.
+        settings = recorded_settings.current_names(dict(settings or {}))
+        fields = recorded_settings.current_names(fields)
         method = fields.get("method", settings.get(
             "method", cls.__dataclass_fields__["method"].default))
-        model = fields.get("model", settings.get(
-            "model", cls.__dataclass_fields__["model"].default))
-        if model in MODELS:
+        backbone = fields.get("backbone", settings.get(
+            "backbone", cls.__dataclass_fields__["backbone"].default))
+        if backbone in MODELS:
             for name in set(ARCHITECTURE_FIELDS) - set(
-                    architecture_options(model)):
+                    architecture_options(backbone)):
                 settings.pop(name, None)
         names = methods_lib.get_method(method).option_names()
         every_option = methods_lib.option_users(methods_lib.REGISTRY)
@@ -218,7 +222,7 @@ class TrainConfig:
             An instance of the method's options dataclass.
         """
         return methods_lib.resolve_options(self.method, self.options,
-                                           self.recipe, self.model,
+                                           self.recipe, self.backbone,
                                            self._depth())
 
     def recipe_value(self, name):
@@ -226,7 +230,7 @@ class TrainConfig:
         value = getattr(self, name)
         if value is not None:
             return value
-        return recipes.recipe_defaults(self.recipe, self.method, self.model,
+        return recipes.recipe_defaults(self.recipe, self.method, self.backbone,
                                        self._depth())[name]
 
     def resolved(self, strategy=None):
