@@ -217,7 +217,7 @@ def markdown(results, base, runs, seeds, teacher_depth, seconds):
     ).num_snapshots
     architecture = base.architecture()  # resnet: depth, block, width
     lines = [
-        f"Dataset `{base.dataset}`, {base.model} depth "
+        f"Dataset `{base.dataset}`, {base.backbone} depth "
         f"{architecture.get('depth')} (width {architecture.get('width')}, "
         f"{architecture.get('block')} blocks), "
         f"{base.epochs} epochs, batch "

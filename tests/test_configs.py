@@ -59,7 +59,7 @@ PARAMETERS = re.compile(
 
 def _model_name(path):
     for line in pathlib.Path(path).read_text().splitlines():
-        if line.startswith("--model="):
+        if line.startswith("--backbone="):
             return line.strip().split("=", 1)[1]
     return "resnet"
 
@@ -106,15 +106,15 @@ def test_config_trains_one_step(tmp_path, monkeypatch, path):
     assert ("Run: python -m one_keras.train --flagfile configs/"
             in _comment(path))
     config = _config(path, tmp_path)
-    if config.model == "resnet":
+    if config.backbone == "resnet":
         config = dataclasses.replace(config, depth=RESNET_DEPTH)
     else:
-        spec = registry.BACKBONES[config.model]
-        monkeypatch.setitem(registry.BACKBONES, config.model,
+        spec = registry.BACKBONES[config.backbone]
+        monkeypatch.setitem(registry.BACKBONES, config.backbone,
                             dataclasses.replace(spec, architecture={
-                                **spec.architecture, **SMALL[config.model]}))
-        if config.model in ONE_BLOCK_PER_STAGE:
-            module, depth = ONE_BLOCK_PER_STAGE[config.model]
+                                **spec.architecture, **SMALL[config.backbone]}))
+        if config.backbone in ONE_BLOCK_PER_STAGE:
+            module, depth = ONE_BLOCK_PER_STAGE[config.backbone]
             monkeypatch.setitem(module.BLOCKS_PER_STAGE, depth, (1, 1, 1, 1))
     with tfds.testing.mock_data(num_examples=4):
         report = experiment.run(config)
@@ -135,5 +135,5 @@ def test_stated_parameter_counts_are_the_built_networks(tmp_path, path):
     classes, deployed, one = (int(g.replace(",", "")) for g in found.groups())
     config = _config(path, tmp_path)
     assert classes == CLASSES[config.dataset]
-    assert (deployed, one) == zoo_checks.PARAMETER_COUNTS[config.model,
+    assert (deployed, one) == zoo_checks.PARAMETER_COUNTS[config.backbone,
                                                           classes]

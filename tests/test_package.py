@@ -3,13 +3,13 @@ named by `--config`, and the learning curves a run draws."""
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
 from absl.testing import flagsaver
 
-from one_keras.cli import flag_catalog
 from one_keras.cli import flagfiles
 from one_keras.cli import train
 from one_keras.reports import curves
@@ -17,17 +17,32 @@ from one_keras.reports import curves
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Prints which heavy libraries `--help` of a tool imported.
+# Prints which heavy libraries `--help` of a tool imported, and the CPU
+# seconds the process took (start-up included): a loaded machine slows
+# the clock, not the CPU time.
 HELP_PROBE = """
-import runpy, sys
-sys.argv = [{module!r}, "--help"]
+import runpy, sys, time
+sys.argv = [{target!r}, "--help"]
 try:
-    runpy.run_module({module!r}, run_name="__main__")
+    runpy.{runner}({target!r}, run_name="__main__")
 except SystemExit as exit:
     code = exit.code
 print("EXIT", code, sorted(m for m in ("tensorflow", "keras", "jax",
       "torch", "sklearn") if m in sys.modules))
+print("CPU", time.process_time())
 """
+# Every command (pyproject's [project.scripts]) and its `python -m` or
+# script entry point.
+COMMANDS = [
+    ("run_module", "one_keras.cli.train"), ("run_module", "one_keras.train"),
+    ("run_module", "one_keras.cli.evaluate"),
+    ("run_module", "one_keras.evaluate"),
+    ("run_module", "one_keras.cli.predict"),
+    ("run_module", "one_keras.predict"),
+    ("run_module", "one_keras.cli.export"),
+    ("run_path", str(ROOT / "export" / "export.py")),
+    ("run_module", "one_keras.cli.flatness"),
+    ("run_module", "one_keras.cli.plot")]
 
 
 def _env():
@@ -36,17 +51,28 @@ def _env():
     return env
 
 
-@pytest.mark.parametrize("module", [
-    "one_keras.cli.train", "one_keras.cli.evaluate",
-    "one_keras.cli.flatness", "one_keras.cli.plot"])
-def test_help_imports_neither_keras_nor_tensorflow(module, tmp_path):
+def test_every_console_script_is_tested_for_a_quick_help():
+    # pyproject's `one-x = "module:function"` lines (tomllib is 3.11+).
+    section = (ROOT / "pyproject.toml").read_text().split(
+        "[project.scripts]")[1].split("\n[")[0]
+    entries = re.findall(r'^[\w-]+ = "([\w.]+):\w+"$', section, re.M)
+    assert len(entries) == 6, section
+    modules = {target for _, target in COMMANDS}
+    assert set(entries) <= modules
+
+
+@pytest.mark.parametrize("runner, target", COMMANDS)
+def test_help_is_quick_and_imports_neither_keras_nor_tensorflow(
+        runner, target, tmp_path):
     # Importing TensorFlow is what made `--help` take seconds.
     result = subprocess.run(
-        [sys.executable, "-c", HELP_PROBE.format(module=module)],
+        [sys.executable, "-c",
+         HELP_PROBE.format(runner=runner, target=target)],
         capture_output=True, text=True, cwd=tmp_path, env=_env(),
         timeout=120)
-    last = result.stdout.strip().splitlines()[-1]
-    assert last == "EXIT 0 []", (last, result.stderr[-2000:])
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2] == "EXIT 0 []", (lines[-2:], result.stderr[-2000:])
+    assert float(lines[-1].split()[1]) < 2.0, lines[-1]
     assert "--output" in result.stdout or "--model" in result.stdout or \
         "--method" in result.stdout
 
@@ -196,23 +222,6 @@ def test_draw_runs_wants_one_name_per_run(tmp_path):
     _write_log(tmp_path / "run", 1)
     with pytest.raises(ValueError, match="`names` must give one name"):
         curves.draw_runs([tmp_path / "run"], tmp_path / "x.png", ["a", "b"])
-
-
-def test_flag_catalog_matches_the_registries():
-    # The training flags are defined from the shipped catalog; after a
-    # change to a method's options, TrainConfig or a registry:
-    # `python -m one_keras.cli.flag_catalog` rewrites it.
-    assert flag_catalog.load() == flag_catalog.build(), (
-        "one_keras/flag_catalog.json is stale: run "
-        "`python -m one_keras.cli.flag_catalog`")
-
-
-def test_a_stale_flag_catalog_stops_training_in_one_line(monkeypatch):
-    stale = flag_catalog.build()
-    stale["choices"]["method"].remove("kd")
-    monkeypatch.setattr(flag_catalog, "load", lambda: stale)
-    with pytest.raises(ValueError, match="python -m one_keras.cli.flag_catalog"):
-        flag_catalog.check_current()
 
 
 def test_qat_without_its_extra_says_how_to_install_it(monkeypatch):

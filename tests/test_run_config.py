@@ -12,7 +12,7 @@ from one_keras.training import train_config
 @pytest.mark.parametrize("field,value,message", [
     ("epochs", 0, "`epochs` must be an integer >= 1"),
     ("strategy", "horovod", "`strategy` must be one of"),
-    ("model", "vgg", "`model` must be one of"),
+    ("backbone", "vgg", "`backbone` must be one of"),
 ])
 def test_bad_config_values(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -126,20 +126,46 @@ def test_only_the_backbones_architecture_options_are_recorded():
     resnet = train_config.TrainConfig(depth=8).settings()
     assert (resnet["depth"], resnet["block"], resnet["width"]) == \
         (8, "basic", 16)
-    densenet = train_config.TrainConfig(model="densenet_bc_190_40")
+    densenet = train_config.TrainConfig(backbone="densenet_bc_190_40")
     assert densenet.architecture() == {}
     assert not {"depth", "block", "width"} & set(densenet.settings())
     with pytest.raises(ValueError, match="`width` is not an architecture "
-                       "option of model 'resnet18' .*shapes 'resnet'"):
-        train_config.TrainConfig(model="resnet18", width=4)
+                       "option of backbone 'resnet18' .*shapes 'resnet'"):
+        train_config.TrainConfig(backbone="resnet18", width=4)
 
 
 def test_older_settings_with_every_architecture_option_still_load():
     # Earlier versions recorded depth, block and width for every backbone.
-    old = {**train_config.TrainConfig(model="resnet18").settings(),
+    old = {**train_config.TrainConfig(backbone="resnet18").settings(),
            "depth": 14, "block": "basic", "width": 16}
     config = train_config.TrainConfig.from_settings(old)
     assert config.settings() == train_config.TrainConfig(
-        model="resnet18").settings()
+        backbone="resnet18").settings()
     with pytest.raises(ValueError, match="`depth` is not an architecture"):
         train_config.TrainConfig.from_settings(old, depth=8)
+
+
+def test_older_settings_name_the_backbone_model():
+    # Runs before the rename recorded `"model": "resnet18"` in config.json.
+    old = train_config.TrainConfig(backbone="resnet18").settings()
+    old["model"] = old.pop("backbone")
+    config = train_config.TrainConfig.from_settings(old)
+    assert config.backbone == "resnet18"
+    assert "model" not in config.settings()
+    assert train_config.TrainConfig.from_settings(
+        model="resnet18").backbone == "resnet18"
+
+
+def test_an_older_config_json_is_read_under_todays_names(tmp_path):
+    # A resume compares the recorded backbone, and evaluate and export read
+    # the run, whichever name it recorded.
+    import json
+
+    from one_keras.runs import ResumeState
+    from one_keras.runs import RunDirectory
+    current = train_config.TrainConfig(backbone="resnet18").settings()
+    old = dict(current)
+    old["model"] = old.pop("backbone")
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert RunDirectory(str(tmp_path)).read_config() == current
+    assert ResumeState.from_backup(1, {"config": old}).config == current

@@ -53,8 +53,11 @@ def test_schedule_drops_at_half_and_three_quarters():
     (["--epochs=0"], "--epochs"),
     (["--depth=10"], "`depth` must be of the form `6 * n + 2`"),
     # ResNet's architecture options are no other backbone's.
-    (["--model=densenet_bc_190_40", "--depth=8"],
-     "`depth` is not an architecture option of model 'densenet_bc_190_40'"),
+    (["--backbone=densenet_bc_190_40", "--depth=8"],
+     "`depth` is not an architecture option of backbone "
+     "'densenet_bc_190_40'"),
+    (["--backbone=resnet", "--model=resnet18"],
+     "`model` is the deprecated name of `backbone`; give --backbone only"),
     (["--dataset=mnist"], "--dataset"),
     (["--temperature=0"], "`temperature` must be a number > 0"),
     # No --lr can help an infinite temperature or weight decay: refused
@@ -172,3 +175,13 @@ def test_help_of_the_temperature_says_what_the_check_takes():
     with pytest.raises(ValueError, match="`temperature` must be a number > 0"):
         experiment.TrainConfig(options={"temperature": 0.0})
     experiment.TrainConfig(options={"temperature": 1e-3})
+
+
+def test_model_still_names_the_backbone_with_a_warning(capsys):
+    # Older flagfiles (ours, users') wrote --model=NAME for the backbone.
+    with flagsaver.flagsaver():
+        train.FLAGS(["train", "--model=resnet18"])
+        assert train.config_from_flags().backbone == "resnet18"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model is deprecated in training; write " \
+        "--backbone=resnet18" in err[0]

@@ -47,7 +47,7 @@ def test_flagfile_matches_its_paper_row(stem):
     assert (f"python -m one_keras.train --flagfile configs/{stem}.flags"
             in comments)
     assert errors in comments.replace("\n#   ", " ")
-    assert values["model"] == model and model in model_names()
+    assert values["backbone"] == model and model in model_names()
     assert values["dataset"] == dataset and dataset in dataset_names()
     assert int(values["epochs"]) == epochs
     assert values["num_branches"] == "3"

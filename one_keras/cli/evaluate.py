@@ -11,7 +11,6 @@ dataset the run trained on, read from its `config.json` (`--dataset`,
 from absl import flags
 
 from one_keras.cli import console
-from one_keras.runs import saved_run
 
 
 _MODEL = flags.DEFINE_string(
@@ -39,7 +38,7 @@ _OUTPUT = flags.DEFINE_string(
 
 def main(argv):
     del argv  # console.parse_flags refuses positional arguments.
-    from one_keras import data
+    from one_keras.runs import saved_run
     from one_keras.methods import saved_models
     from one_keras.reports import model_evaluation
     from one_keras.reports import run_report

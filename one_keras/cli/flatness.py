@@ -10,7 +10,6 @@ import os
 from absl import flags
 
 from one_keras.cli import console
-from one_keras.runs import saved_run
 
 
 _MODELS = flags.DEFINE_multi_string(
@@ -48,6 +47,7 @@ def main(argv):
     del argv  # console.parse_flags refuses positional arguments.
     import numpy as np
 
+    from one_keras.runs import saved_run
     from one_keras import data as data_lib
     from one_keras.analysis import flatness
     from one_keras.data import numpy_pipeline

@@ -6,120 +6,36 @@ the accuracy of each branch, the target (branch 0) and the teacher (ONE-E).
 """
 
 import sys
-import types
 
 from absl import flags
 
 from one_keras.cli import console
-from one_keras.cli import flag_catalog
 from one_keras.cli import flagfiles
+from one_keras.training import registry_source
+from one_keras.training import settings
 
 
 def _define_flags():
-    # From the registries through `flag_catalog` (no TensorFlow to start).
-    catalog = flag_catalog.load()
-    choices = catalog["choices"]
-    # The fields' own defaults: `None` leaves an option to the recipe or
-    # the method (see `TrainConfig`).
-    defaults = types.SimpleNamespace(**catalog["defaults"])
-    flags.DEFINE_enum("dataset", defaults.dataset, choices["dataset"],
-                      "Dataset to train on.")
-    flags.DEFINE_string("data_dir", defaults.data_dir,
-                        "tensorflow-datasets directory (default "
-                        "~/tensorflow_datasets), or the image folder "
-                        "(train/<class>/*, test/<class>/*) for "
-                        "--dataset=image_folder.")
-    flags.DEFINE_bool("skip_bad_images", defaults.skip_bad_images,
-                      "--dataset=image_folder: leave out files that cannot "
-                      "be decoded (named in a warning) instead of refusing "
-                      "the folder.")
-    flags.DEFINE_bool("download", defaults.download,
-                      "Download and prepare a missing tfds dataset.")
-    flags.DEFINE_integer("image_size", defaults.image_size,
-                         "Input side for imagenet2012 and image_folder (0: "
-                         "the dataset's default, 224 and 64).", lower_bound=0)
-    flags.DEFINE_enum("augment", defaults.augment, choices["augment"],
-                      "Training augmentation. auto: the paper's recipe for "
-                      "the tfds datasets; for image_folder pad-4 crop + "
-                      "flip up to 64 px, random resized crop + flip above.")
-    flags.DEFINE_enum("method", defaults.method, choices["method"],
-                      "Training method: " + "; ".join(
-                          f"{name}: {summary}"
-                          for name, summary in catalog["methods"]) + ".")
-    _define_method_option_flags(catalog["options"])
-    flags.DEFINE_enum("model", defaults.model, choices["model"],
-                      "Backbone.")
-    # The backbones' architecture options: refused for a backbone that
-    # does not take them (`one_keras.models.architecture_options`).
-    flags.DEFINE_integer("depth", defaults.depth, "--model=resnet only: "
-                         "ResNet depth, 6n+2 (default: 14).")
-    flags.DEFINE_enum("block", defaults.block, ["basic", "bottleneck"],
-                      "--model=resnet only: ResNet block type (default: the "
-                      "recipe's; basic, or bottleneck from depth 44 with "
-                      "--recipe=code).")
-    flags.DEFINE_integer("width", defaults.width, "--model=resnet only: "
-                         "ResNet stem width (default: 16).", lower_bound=1)
-    flags.DEFINE_enum("recipe", defaults.recipe, choices["recipe"],
-                      "paper, or code: the authors' code's recipe (no "
-                      "Nesterov, KL ramp-up 80 epochs, bottleneck blocks "
-                      "from depth 44) for the flags not given; recorded in "
-                      "the report.")
-    flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs.",
-                         lower_bound=1)
-    flags.DEFINE_integer("batch_size", defaults.batch_size,
-                         "Global batch size.", lower_bound=1)
-    flags.DEFINE_integer("eval_batch_size", defaults.eval_batch_size,
-                         "Test batch size.", lower_bound=1)
-    flags.DEFINE_integer("steps_per_epoch", defaults.steps_per_epoch,
-                         "Batches per epoch (0: one pass over the data).",
-                         lower_bound=0)
-    flags.DEFINE_integer("eval_steps", defaults.eval_steps,
-                         "Test batches to evaluate (0: all).", lower_bound=0)
-    flags.DEFINE_float("lr", defaults.lr, "Initial learning rate.",
-                       lower_bound=0.0)
-    flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.",
-                       lower_bound=0.0)
-    flags.DEFINE_bool("nesterov", defaults.nesterov, "Nesterov momentum "
-                      "(default: the recipe's; paper yes, code no).")
-    flags.DEFINE_float("weight_decay", defaults.weight_decay,
-                       "Coupled L2 weight decay (PyTorch SGD style).",
-                       lower_bound=0.0)
-    flags.DEFINE_enum("strategy", defaults.strategy, choices["strategy"],
-                      "auto: all local GPUs if more than one; multi_worker "
-                      "reads TF_CONFIG; tpu connects to --tpu.")
-    flags.DEFINE_string("tpu", defaults.tpu,
-                        "TPU name or address for --strategy=tpu.")
+    """One flag per training setting (`one_keras.training.settings`) and
+    per method option, read from the registries' source: no Keras to
+    start, nothing generated to keep fresh."""
+    methods = registry_source.methods()
+    for setting in settings.SETTINGS:
+        help_text = setting.help
+        if setting.default is None and setting.unset is not None:
+            help_text += f" Default: {setting.default_text()}."
+        if setting.name == "method":
+            help_text += " " + "; ".join(
+                f"{m.name}: {m.summary}" for m in methods) + "."
+        if setting.architecture:
+            help_text = (f"{settings.backbones_taking(setting.name)} only: "
+                         f"{help_text}")
+        _define_setting_flag(setting, help_text)
+    _define_method_option_flags(methods)
     flags.DEFINE_enum(
-        "dtype_policy", defaults.dtype_policy, choices["dtype_policy"],
-        "Keras dtype policy to train under. auto: mixed_bfloat16 where the "
-        "hardware computes bfloat16 (CPU flag avx512_bf16 or amx_bf16, TPU, "
-        "GPU of compute capability >= 8.0), else float32. Measured on an "
-        "AMD EPYC without AVX-512 (2026-12-07): mixed_bfloat16 trains ~8x "
-        "slower than float32; its accuracy cost is not measured yet "
-        "(docs/performance.md). Recorded in the run; a resume keeps it.")
-    flags.DEFINE_bool("mixed_precision", defaults.mixed_precision,
-                      "Alias of --dtype_policy: the device's mixed policy, "
-                      "mixed_float16 on GPU, mixed_bfloat16 on TPU/CPU.")
-    flags.DEFINE_bool("sync_bn", defaults.sync_bn,
-                      "BatchNorm over the global batch of all replicas "
-                      "(GPUs, workers), as on one device; default: each "
-                      "replica's own slice.")
-    flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
-    flags.DEFINE_bool("deterministic", defaults.deterministic,
-                      "Deterministic ops and input order (slower).")
-    flags.DEFINE_string("output_dir", defaults.output_dir,
-                        "Directory for checkpoints, logs, model.keras, "
-                        "target.keras and report.json. Rerunning the same "
-                        "command resumes an unfinished run there.")
-    flags.DEFINE_bool("restart", defaults.restart,
-                      "Train from epoch 0 in --output_dir, deleting the run "
-                      "there (backup/, checkpoint, log, report, models). "
-                      "Without it, a run there that cannot be resumed with "
-                      "these flags is refused. Drop it to resume later.")
-    flags.DEFINE(_VerbosityParser(), "verbose", defaults.verbose,
-                 "auto: a progress bar on a terminal, one line per epoch "
-                 "otherwise (a log file); 0: silent; 1: progress bar; 2: one "
-                 "line per epoch.")
+        "model", None, list(settings.BY_NAME["backbone"].allowed()),
+        "Deprecated alias of --backbone, kept for older flagfiles (--model "
+        "names a saved model in evaluate, predict, export and flatness).")
     flags.DEFINE_string(
         "config", None, "A flagfile shipped with one_keras, by name: "
         + ", ".join(flagfiles.config_names()) + ". Read where it stands "
@@ -127,27 +43,65 @@ def _define_flags():
         "in a clone. Command line only.")
 
 
+def _define_setting_flag(setting, help_text):
+    """The flag of a `settings.Setting`."""
+    if setting.type == "verbosity":
+        flags.DEFINE(_VerbosityParser(), setting.name, setting.default,
+                     help_text)
+    elif setting.allowed() is not None:
+        flags.DEFINE_enum(setting.name, setting.default,
+                          list(setting.allowed()), help_text)
+    else:
+        bound = setting.lower_bound if setting.lower_bound is not None \
+            else setting.greater_than
+        bounds = {} if bound is None else {"lower_bound": bound}
+        definer = {"str": flags.DEFINE_string, "path": flags.DEFINE_string,
+                   "bool": flags.DEFINE_bool, "int": flags.DEFINE_integer,
+                   "float": flags.DEFINE_float}[setting.type]
+        if setting.type == "float" and bounds:
+            bounds["lower_bound"] = float(bound)
+        definer(setting.name, setting.default, help_text, **bounds)
+
+
 _DEFINERS = {"bool": flags.DEFINE_bool, "int": flags.DEFINE_integer,
              "float": flags.DEFINE_float, "str": flags.DEFINE_string}
 
 
-def _define_method_option_flags(options):
+def _define_method_option_flags(methods):
     """One flag per option of the methods' options dataclasses.
 
+    A flag's default is `None` (not given: the method's default); its help
+    names the methods that use it and their defaults.
+
     Args:
-        options: list of dict. The catalog's `options` (see
-            `one_keras.cli.flag_catalog.build`): a flag's default is `None`
-            (not given: the method's default).
+        methods: tuple of `registry_source.MethodDeclaration`.
     """
-    for option in options:
-        if "choices" in option:
-            flags.DEFINE_enum(option["name"], None, option["choices"],
-                              option["help"])
+    users = {}
+    for method in methods:
+        for option in method.options:
+            users.setdefault(option.name, []).append((method.name, option))
+    for name, declared in users.items():
+        option = declared[0][1]
+        defaults = ", ".join(f"{method} {o.default!r}"
+                             for method, o in declared
+                             if o.default is not None)
+        help_text = (f"method={'/'.join(m for m, _ in declared)}: "
+                     f"{option.help}"
+                     + (f" (default: {defaults})" if defaults else ""))
+        if "choices" in option.bounds:
+            flags.DEFINE_enum(name, None, list(option.bounds["choices"]),
+                              help_text)
             continue
-        bounds = {key: option[key] for key in ("lower_bound", "upper_bound")
-                  if key in option}
-        _DEFINERS[option["type"]](option["name"], None, option["help"],
-                                  **bounds)
+        bounds = {}
+        if option.type in ("int", "float"):
+            for key, pick in (("lower_bound", min), ("upper_bound", max)):
+                values = [o.bounds.get(key) for _, o in declared]
+                if None not in values:
+                    bounds[key] = pick(values)
+            above = [o.bounds.get("greater_than") for _, o in declared]
+            if None not in above:  # Checked by `TrainConfig`; said here.
+                help_text += f" A number > {min(above):g}."
+        _DEFINERS[option.type](name, None, help_text, **bounds)
 
 
 class _VerbosityParser(flags.ArgumentParser):
@@ -173,13 +127,34 @@ def config_from_flags(flag_values=FLAGS):
     options are those given (on the command line or in a flagfile)."""
     from one_keras import methods
     from one_keras.training import experiment
-    fields = experiment.TrainConfig.__dataclass_fields__
     options = {name: flag_values[name].value
                for name in methods.option_users(methods.REGISTRY)
                if flag_values[name].present}
-    return experiment.TrainConfig(
-        **{name: flag_values[name].value for name in fields
-           if name != "options"}, options=options)
+    values = {setting.name: flag_values[setting.name].value
+              for setting in settings.SETTINGS}
+    values["backbone"] = backbone_from_flags(flag_values)
+    return experiment.TrainConfig(**values, options=options)
+
+
+def backbone_from_flags(flag_values=FLAGS):
+    """`--backbone`, or the deprecated `--model` (with a one-line warning
+    on stderr).
+
+    Raises:
+        ValueError: both are given, with two values.
+    """
+    backbone, model = flag_values["backbone"], flag_values["model"]
+    if not model.present:
+        return backbone.value
+    if backbone.present and backbone.value != model.value:
+        raise ValueError(
+            "`model` is the deprecated name of `backbone`; give --backbone "
+            f"only. Received: backbone={backbone.value!r}, "
+            f"model={model.value!r}")
+    print(f"{console.program_name()}: warning: --model is deprecated in "
+          f"training; write --backbone={model.value} (--model names a saved "
+          "model in the other commands)", file=sys.stderr)
+    return model.value
 
 
 def parse_flags(argv):
@@ -196,7 +171,6 @@ def main(argv):
     del argv  # console.parse_flags refuses positional arguments.
     from one_keras.reports import run_report
     from one_keras.training import experiment
-    flag_catalog.check_current()
     if FLAGS.config is not None:
         raise ValueError("`config` is read on the command line only (write "
                          "--flagfile=PATH in a flagfile). Received: "

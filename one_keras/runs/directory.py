@@ -32,6 +32,7 @@ from one_keras.runs import layout as run_layout
 from one_keras.runs import lock as run_lock
 from one_keras.runs import ownership
 from one_keras.runs import resume
+from one_keras.runs import recorded_settings
 # Light to import (Keras and its backend load on the first backup, save or
 # backend check): reading a run, `one-plot` and `--help` need no Keras.
 from one_keras.runs.keras_files import save_keras
@@ -211,8 +212,9 @@ class RunDirectory:
     # What the run holds.
 
     def read_config(self):
-        """Its `config.json` (the flat settings), or `None` if unreadable."""
-        return read_json(self.config_path)
+        """Its `config.json` (the flat settings, under today's names:
+        `recorded_settings.current_names`), or `None` if unreadable."""
+        return recorded_settings.current_names(read_json(self.config_path))
 
     def write_config(self, settings):
         """Writes `config.json` atomically."""

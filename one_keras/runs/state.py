@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Optional
 
+from one_keras.runs import recorded_settings
+
 
 @dataclasses.dataclass(frozen=True)
 class ResumeState:
@@ -46,7 +48,8 @@ class ResumeState:
                    train_seconds=None if seconds is None else float(seconds),
                    resumed_with_changes=tuple(
                        metadata.get("resumed_with_changes", ())),
-                   config=metadata.get("config"),
+                   config=recorded_settings.current_names(
+                       metadata.get("config")),
                    num_classes=metadata.get("num_classes"),
                    backend=metadata.get("backend"))
 

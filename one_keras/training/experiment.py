@@ -53,10 +53,10 @@ def build_model(config, dataset):
     `--depth`, `--block` and `--width` for the CIFAR ResNet, none for the
     zoo models of fixed architectures).
     """
-    validation.check_choice("model", config.model, MODELS)
+    validation.check_choice("backbone", config.backbone, MODELS)
     architecture = config.architecture()
     request = methods_lib.BuildRequest(
-        model_name=config.model, num_classes=dataset.num_classes,
+        model_name=config.backbone, num_classes=dataset.num_classes,
         input_shape=dataset.input_shape, weight_decay=config.weight_decay,
         normalization=dataset.normalization, sync_bn=config.sync_bn,
         architecture=architecture)

@@ -28,15 +28,15 @@ def test_every_backbone_declares_what_a_run_may_set(name):
     assert set(options) <= set(train_config.ARCHITECTURE_FIELDS)
     parts = backbone_parts(name, 10)
     assert len(parts.input_shape) == 3
-    config = train_config.TrainConfig(model=name)
+    config = train_config.TrainConfig(backbone=name)
     settings = config.settings()
     assert config.architecture().keys() == set(options)
     assert set(train_config.ARCHITECTURE_FIELDS) & set(settings) == \
         set(options)
     for option in set(train_config.ARCHITECTURE_FIELDS) - set(options):
         with pytest.raises(ValueError, match=f"`{option}` is not an "
-                           f"architecture option of model '{name}'"):
-            train_config.TrainConfig(model=name, **{option: 8 if option !=
+                           f"architecture option of backbone '{name}'"):
+            train_config.TrainConfig(backbone=name, **{option: 8 if option !=
                                                   "block" else "basic"})
 
 
