@@ -48,7 +48,7 @@ def loaded_tool(path, name):
 
 
 def run_main(module, **flag_values):
-    """Runs a loaded tool's `main` through `console.run` with `flag_values` set.
+    """Runs a loaded tool's `main` through `console.run`, `flag_values` set.
 
     Args:
         module: the tool's module (its `console` and `main`).
