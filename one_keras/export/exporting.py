@@ -298,6 +298,14 @@ def _resolve_dataset(model_path, dataset, data_dir, image_size,
             "`one_keras.data.Dataset`) when `model` is a loaded model "
             "rather than a run's path, which has no config.json to read. "
             f"Received: dataset={dataset!r}")
+    from one_keras.data import numpy_pipeline
+
+    if not backends.is_tensorflow() and dataset in numpy_pipeline.DATASETS:
+        # As a run's data on this backend (`saved_run.load_run_dataset`):
+        # no TensorFlow needed, for a format that needs none.
+        return numpy_pipeline.load_numpy_dataset(
+            dataset, data_dir=data_dir, image_size=image_size,
+            augment="none", skip_bad_images=skip_bad_images)
     extra = {"skip_bad_images": True} if skip_bad_images else {}
     return data_lib.load_dataset(dataset, data_dir=data_dir,
                                  image_size=image_size, **extra)
