@@ -5,8 +5,8 @@ one `--deployable` names, e.g. `ensemble`), a `.keras` file, a SavedModel
 directory, a `.tflite` or an `.onnx` file. `--input` is an image file or a
 folder, searched recursively (hidden files and folders left out); repeat it
 for several. Each image is resized to the model's input as the image-folder
-pipeline resizes it (`one_keras.inference.images`), and one line per image shows
-its top `--top_k` classes with their probabilities, named by
+pipeline resizes it (`one_keras.inference.images`), and one line per image
+shows its top `--top_k` classes with their probabilities, named by
 `--class_names`, else as the run named its classes when it trained (its
 `inputs.json`; a warning where its image folder's classes changed since),
 else by index. A file that is not an image is named in a

@@ -31,7 +31,6 @@ from one_keras.runs import lock as run_lock
 from one_keras.runs import saved_run
 from one_keras.runs.directory import TRAINING_FILES
 from one_keras.utils import backends
-from one_keras.utils import validation
 
 
 MAX_CALIBRATION_IMAGES = 500
