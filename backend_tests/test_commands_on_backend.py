@@ -18,7 +18,10 @@ from absl import app
 
 from one_keras.cli import console  # noqa: F401  (absl.app's flags: kept)
 from one_keras.data.digits import load_digits_arrays
+from one_keras.export import formats
 from one_keras.inference import prediction
+from one_keras.inference.images import read_image
+from one_keras.inference.predictor import softmax
 from one_keras.methods.registry import REGISTRY
 from one_keras.training import experiment
 from tests.cli_tools import loaded_tool
@@ -84,10 +87,10 @@ def check_predictions(out, err, run, folder, deployable="target"):
     for line in out:
         path, classes = line.split(": ")
         label, probability = classes.split(", ")[0].split()
-        image = prediction.read_image(path, (8, 8, 1))
+        image = read_image(path, (8, 8, 1))
         logits = keras.ops.convert_to_numpy(
             model.predict(image[None], verbose=0))
-        probabilities = prediction.softmax(logits)[0]
+        probabilities = softmax(logits)[0]
         assert label == str(int(np.argmax(probabilities)))
         assert float(probability) == pytest.approx(
             float(probabilities.max()), abs=1e-4)
@@ -131,14 +134,14 @@ def test_flatness_runs(one_run, capsys, monkeypatch, tmp_path):
     assert out[-1].startswith("wrote ")
 
 
-@pytest.mark.parametrize("kind, name", [
-    ("tflite", "m.tflite"), ("onnx", "m.onnx"), ("savedmodel", "saved")])
+@pytest.mark.parametrize("kind", formats.names())
 def test_an_artifact_without_its_runtime_is_one_line(
-        kind, name, digit_images, capsys, monkeypatch, tmp_path):
-    module, package = prediction.RUNTIMES[kind]
+        kind, digit_images, capsys, monkeypatch, tmp_path):
+    exporter = formats.get(kind)
+    module, package = exporter.runtime_module, exporter.runtime_package
     if importlib.util.find_spec(module) is not None:
         pytest.skip(f"{module} is installed here")
-    path = tmp_path / name
+    path = tmp_path / exporter.default_name("m")
     if kind == "savedmodel":
         path.mkdir()
         (path / "saved_model.pb").write_bytes(b"")

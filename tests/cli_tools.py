@@ -48,10 +48,10 @@ def loaded_tool(path, name):
 
 
 def run_main(module, **flag_values):
-    """Runs a loaded tool's `main` through `cli.run` with `flag_values` set.
+    """Runs a loaded tool's `main` through `console.run`, `flag_values` set.
 
     Args:
-        module: the tool's module (its `cli` and `main`).
+        module: the tool's module (its `console` and `main`).
         **flag_values: flag name -> value (paths become strings).
 
     Returns:
@@ -61,7 +61,7 @@ def run_main(module, **flag_values):
                    for k, v in flag_values.items()}
     with flagsaver.flagsaver(**flag_values):
         try:
-            module.cli.run(module.main)
+            module.console.run(module.main)
         except SystemExit as exit_info:
             return exit_info.code or 0
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from one_keras import data
+from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.methods import saved_models
 from one_keras.methods.registry import REGISTRY
@@ -175,17 +176,17 @@ def test_deployed_files_load_without_one_keras(runs, digits, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("format", ["savedmodel", "tflite", "onnx"])
+@pytest.mark.parametrize("format", formats.names())
 @pytest.mark.parametrize("method", METHODS)
 def test_every_deployable_exports_to_every_format(runs, method, format,
                                                   tmp_path):
     run_dir, _ = runs[method]
     model = saved_models.load_model(run_dir)
-    suffix = {"savedmodel": "_savedmodel", "tflite": ".tflite",
-              "onnx": ".onnx"}[format]
+    exporter = formats.get(format)
     for mode in serving.available_modes(model):
         entry = export_model_lib.export_model(
-            model, tmp_path / f"{mode}{suffix}", mode=mode, format=format,
+            model, tmp_path / exporter.default_name(mode), mode=mode,
+            format=format,
             dataset="digits", num_samples=64, latency_repeats=1)
         assert entry["passed"], entry
 

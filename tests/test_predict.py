@@ -18,7 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from one_keras.export import formats
 from one_keras.inference import prediction
+from one_keras.inference.class_names import parse_class_names
+from one_keras.inference.images import list_images
+from one_keras.inference.images import read_image
+from one_keras.inference.predictions_csv import csv_header
+from one_keras.inference.predictor import load_predictor
+from one_keras.inference.predictor import softmax
 from tests.cli_tools import loaded_tool
 from tests.cli_tools import run_main
 
@@ -94,12 +101,9 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    """The colour classifier exported as an export writes it: `images` in,
-    `probabilities` and `logits` out, as SavedModel, TFLite and ONNX."""
-    from one_keras.export import onnx
-    from one_keras.export import savedmodel
-    from one_keras.export import tflite
-
+    """The colour classifier exported as an export writes it, in every
+    registered format (`ExportFormat.write`): `images` in, `probabilities`
+    and `logits` out."""
     root = tmp_path_factory.mktemp("artifacts")
     core = colour_classifier()
     images = keras.Input((8, 8, 3), name="images")
@@ -107,12 +111,17 @@ def artifacts(tmp_path_factory):
     probabilities = keras.layers.Softmax(name="probabilities")(logits)
     serving = keras.Model(images, {"probabilities": probabilities,
                                    "logits": logits})
-    saved = savedmodel.export_saved_model(serving, str(root / "savedmodel"))
-    tflite.convert_saved_model_to_file(saved, str(root / "model.tflite"),
-                                       in_subprocess=False)
-    onnx.export_onnx(serving, str(root / "model.onnx"))
-    return {"savedmodel": root / "savedmodel",
-            "tflite": root / "model.tflite", "onnx": root / "model.onnx"}
+    written = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, exporter in formats.REGISTRY.items():
+            # In this process: a fresh TensorFlow process costs seconds.
+            patch.setattr(exporter, "separate_process", False)
+            path = root / exporter.default_name("model")
+            work = root / f"work_{name}"
+            work.mkdir()
+            exporter.write(serving, str(path), opset=17, work=str(work))
+            written[name] = path
+    return written
 
 
 def run_tool(predict, capsys, monkeypatch, **flag_values):
@@ -147,8 +156,8 @@ def test_a_keras_file_labels_a_folder_and_skips_what_is_not_an_image(
         line for line in err if "warning" in line]
     assert len(err) == 1 and "skipping" in err[0] and "notes.txt" in err[0]
     # The probabilities are the model's on the raw, resized pixels.
-    red = prediction.read_image(str(images / "red.png"), (8, 8, 3))
-    probabilities = prediction.softmax(model.predict(red[None], verbose=0))
+    red = read_image(str(images / "red.png"), (8, 8, 3))
+    probabilities = softmax(model.predict(red[None], verbose=0))
     shown = float(out[[i for i, line in enumerate(out)
                        if "red.png" in line][0]].split()[2].rstrip(","))
     assert shown == pytest.approx(float(probabilities[0, 0]), abs=1e-4)
@@ -190,7 +199,7 @@ def test_a_run_directory_predicts_with_the_deployable_named(
     assert "`deployable` chooses a deployable of a run directory" in err[0]
 
 
-@pytest.mark.parametrize("kind", ["savedmodel", "tflite", "onnx"])
+@pytest.mark.parametrize("kind", formats.names())
 def test_exported_artifacts_agree_with_the_keras_model(
         predict, capsys, monkeypatch, tmp_path, images, artifacts, kind):
     code, out, err = run_tool(predict, capsys, monkeypatch,
@@ -199,12 +208,12 @@ def test_exported_artifacts_agree_with_the_keras_model(
     assert code == 0, err
     assert top_classes(out) == {"red.png": "0", "green.jpg": "1",
                                 "blue.bmp": "2"}
-    keras_run = prediction.load_predictor(
+    keras_run = load_predictor(
         _saved(tmp_path, colour_classifier()))
-    paths = prediction.list_images([str(images)])
+    paths = list_images([str(images)])
     want = list(prediction.predict_files(keras_run, paths, top_k=3))
     got = list(prediction.predict_files(
-        prediction.load_predictor(str(artifacts[kind])), paths, top_k=3))
+        load_predictor(str(artifacts[kind])), paths, top_k=3))
     assert [p.indices for p in got] == [p.indices for p in want]
     np.testing.assert_allclose([[q for _, q in p.top] for p in got],
                                [[q for _, q in p.top] for p in want],
@@ -243,7 +252,7 @@ def test_csv_output_is_written_and_replaced_but_no_other_file(
         assert code == 0
         with open(output, newline="") as handle:
             rows = list(csv.reader(handle))
-        assert rows[0] == prediction.csv_header(3)
+        assert rows[0] == csv_header(3)
         assert len(rows) == 1 + len(out) == 4
         by_name = {pathlib.Path(row[0]).name: row for row in rows[1:]}
         assert by_name["red.png"][1] == "a_red"
@@ -277,9 +286,9 @@ def test_a_csv_inside_the_input_folder_is_not_an_input(
 
 def test_a_grayscale_model_reads_colour_images_as_gray(tmp_path, images):
     model = colour_classifier(channels=1)
-    predictor = prediction.load_predictor(_saved(tmp_path, model))
+    predictor = load_predictor(_saved(tmp_path, model))
     assert predictor.input_shape == (8, 8, 1)
-    image = prediction.read_image(str(images / "red.png"), (8, 8, 1))
+    image = read_image(str(images / "red.png"), (8, 8, 1))
     gray = np.asarray(Image.new("RGB", (1, 1), COLOURS["red"])
                       .convert("L"))[0, 0]
     np.testing.assert_array_equal(image, np.full((8, 8, 1), gray))
@@ -292,10 +301,10 @@ def test_center_crop_keeps_the_middle_of_the_image(tmp_path):
     pixels[:, :16] = pixels[:, -16:] = COLOURS["red"]
     pixels[:, 16:-16] = COLOURS["blue"]
     Image.fromarray(pixels).save(tmp_path / "wide.png")
-    cropped = prediction.read_image(str(tmp_path / "wide.png"), (8, 8, 3),
+    cropped = read_image(str(tmp_path / "wide.png"), (8, 8, 3),
                                     center_crop=True)
     np.testing.assert_array_equal(cropped[..., 2], 250)
-    stretched = prediction.read_image(str(tmp_path / "wide.png"), (8, 8, 3))
+    stretched = read_image(str(tmp_path / "wide.png"), (8, 8, 3))
     assert stretched[:, 0, 0].min() > 200  # The red band is kept.
 
 
@@ -373,15 +382,15 @@ def test_class_names_lose_a_byte_order_mark_and_refuse_empty_names(
     `--class_names ,,,` was accepted (every class named "")."""
     names = tmp_path / "names.txt"
     names.write_text("rot\ngruen\nblau\n", encoding="utf-8-sig")
-    assert prediction.parse_class_names(str(names)) == ["rot", "gruen",
+    assert parse_class_names(str(names)) == ["rot", "gruen",
                                                         "blau"]
     for value, message in ((",,,", "none empty"), ("a,,b", "none empty"),
                            ("a,b,a", "each class once")):
         with pytest.raises(ValueError, match=message):
-            prediction.parse_class_names(value)
+            parse_class_names(value)
     (tmp_path / "blank.txt").write_text("\n \n")
     with pytest.raises(ValueError, match="names no class"):
-        prediction.parse_class_names(str(tmp_path / "blank.txt"))
+        parse_class_names(str(tmp_path / "blank.txt"))
     code, _, err = run_tool(predict, capsys, monkeypatch, model=run_dir,
                             input=images, class_names=",,,")
     assert code == 1 and len(err) == 1 and "none empty" in err[0]

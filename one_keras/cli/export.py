@@ -32,7 +32,7 @@ from one_keras.cli import console
 from one_keras.export import formats
 
 
-RUN_DATASET = "run"  # As `export_model.RUN_DATASET`, without importing it.
+RUN_DATASET = "run"  # As `export.RUN_DATASET`, without importing Keras.
 
 _MODEL = flags.DEFINE_string(
     "model", "runs/digits", "A `.keras` file, or a training output "
@@ -107,15 +107,15 @@ def main(argv):
     dataset = _DATASET.value or RUN_DATASET
     if dataset.lower() == "none":
         dataset = None
-    report = export.export_model(
-        _MODEL.value, _OUTPUT.value, mode=_MODE.value, format=_FORMAT.value,
-        quantize=_QUANTIZE.value,
+    options = export.ExportOptions(
+        mode=_MODE.value, format=_FORMAT.value, quantize=_QUANTIZE.value,
         include_preprocessing=_PREPROCESSING.value, opset=_OPSET.value,
         dataset=dataset, data_dir=_DATA_DIR.value,
         image_size=_IMAGE_SIZE.value, num_samples=_NUM_SAMPLES.value,
         qat_epochs=_QAT_EPOCHS.value, min_agreement=_MIN_AGREEMENT.value,
         max_abs_diff=_MAX_ABS_DIFF.value,
         skip_bad_images=_SKIP_BAD_IMAGES.value)
+    report = export.export_model(_MODEL.value, _OUTPUT.value, options)
     output = _OUTPUT.value or export.default_output_path(
         _MODEL.value, _MODE.value, _FORMAT.value, _QUANTIZE.value,
         _QAT_EPOCHS.value, report["model"]["deployable"])

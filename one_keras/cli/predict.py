@@ -5,8 +5,8 @@ one `--deployable` names, e.g. `ensemble`), a `.keras` file, a SavedModel
 directory, a `.tflite` or an `.onnx` file. `--input` is an image file or a
 folder, searched recursively (hidden files and folders left out); repeat it
 for several. Each image is resized to the model's input as the image-folder
-pipeline resizes it (`one_keras.inference.prediction`), and one line per image shows
-its top `--top_k` classes with their probabilities, named by
+pipeline resizes it (`one_keras.inference.images`), and one line per image
+shows its top `--top_k` classes with their probabilities, named by
 `--class_names`, else as the run named its classes when it trained (its
 `inputs.json`; a warning where its image folder's classes changed since),
 else by index. A file that is not an image is named in a
@@ -43,25 +43,30 @@ def main(argv):
     del argv  # console.parse_flags refuses positional arguments.
     import sys
 
+    from one_keras.data import image_folder
+    from one_keras.inference import class_names
+    from one_keras.inference import images
     from one_keras.inference import prediction
+    from one_keras.inference import predictions_csv
+    from one_keras.inference.predictor import load_predictor
 
     if not _INPUT.value:
         raise ValueError("give at least one --input (an image file or a "
                          "folder of images).")
     if _OUTPUT.value:
-        prediction.check_csv_path(_OUTPUT.value)
+        predictions_csv.check_csv_path(_OUTPUT.value)
 
     def skip(path, reason):
         print(f"{console.program_name()}: warning: skipping "
-              f"{prediction.image_folder.shown(path)}: {reason}",
+              f"{image_folder.shown(path)}: {reason}",
               file=sys.stderr)
 
-    paths = prediction.list_images(
+    paths = images.list_images(
         _INPUT.value, exclude=[_OUTPUT.value] if _OUTPUT.value else [],
         on_skip=skip)
-    predictor = prediction.load_predictor(
+    predictor = load_predictor(
         _MODEL.value, deployable=_DEPLOYABLE.value,
-        class_names=prediction.parse_class_names(_CLASS_NAMES.value))
+        class_names=class_names.parse_class_names(_CLASS_NAMES.value))
     for note in predictor.notes:
         print(f"{console.program_name()}: warning: {note}", file=sys.stderr)
 
@@ -72,7 +77,7 @@ def main(argv):
         print(prediction.format_prediction(result), flush=True)
         results.append(result)
     if _OUTPUT.value:
-        prediction.write_csv(_OUTPUT.value, results,
+        predictions_csv.write_csv(_OUTPUT.value, results,
                              min(_TOP_K.value, predictor.num_classes))
         print(f"wrote {len(results)} predictions to {_OUTPUT.value}",
               file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Export of a method's deployables: SavedModel, TFLite, ONNX, verified.
+"""Export of a method's deployables in any registered format, verified.
 
 The names below are imported on first use, so that the export command's
 `--help` (and `one_keras.export.formats`) imports neither Keras nor
@@ -10,7 +10,8 @@ from one_keras.utils import lazy_names
 
 # Public name -> the module that defines it.
 _LAZY = {
-    "RUN_DATASET": "one_keras.export.exporting",
+    "ExportOptions": "one_keras.export.options",
+    "RUN_DATASET": "one_keras.export.options",
     "build_serving_model": "one_keras.export.serving",
     "default_output_path": "one_keras.export.exporting",
     "export_model": "one_keras.export.exporting",

@@ -1,5 +1,9 @@
 """`export_model`: one call from a trained model to a verified artifact.
 
+What to write and how to verify it are an `ExportOptions`
+(`one_keras/export/options.py`); everything format-specific is the
+format's (`one_keras/export/formats.py`).
+
 ONE: "Knowledge Distillation by On-the-Fly Native Ensemble", Lan, Zhu and
 Gong, NeurIPS 2018 (arXiv:1806.04606).
 """
@@ -18,6 +22,8 @@ from one_keras import runs
 from one_keras.export import formats
 from one_keras.export import serving
 from one_keras.export import verify
+from one_keras.export.options import RUN_DATASET
+from one_keras.export.options import ExportOptions
 from one_keras.methods import saved_models
 from one_keras.models import deployment
 from one_keras.reports import provenance
@@ -25,10 +31,8 @@ from one_keras.runs import lock as run_lock
 from one_keras.runs import saved_run
 from one_keras.runs.directory import TRAINING_FILES
 from one_keras.utils import backends
-from one_keras.utils import validation
 
 
-RUN_DATASET = "run"  # `dataset=`: the one in the run's config.json.
 MAX_CALIBRATION_IMAGES = 500
 MAX_QAT_IMAGES = 5000
 # The hidden folder an export stages its artifact in, beside the output:
@@ -40,42 +44,20 @@ STAGING = re.compile(
 LEGACY_STAGING = re.compile(r"^\.(?P<artifact>.+?)\.(old\.)?[a-z0-9_]{8}$")
 
 
-def check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs, min_agreement=None,
-                      max_abs_diff=None, include_preprocessing=True,
-                      method=None):
-    """Raises a `ValueError` naming the fix for any unusable argument.
+def check_exportable(model, options, method=None):
+    """Raises a `ValueError` naming the fix unless `model` can be exported
+    with `options` (which checked their own values when made).
 
     Args:
-        model, mode, format, quantize, opset, dataset, num_samples,
-            qat_epochs, min_agreement, max_abs_diff, include_preprocessing:
-            as in `export_model`.
+        model: `keras.Model`. A trained method model or a deployed model.
+        options: `ExportOptions`.
         method: str or `None`. The method that trained `model`, where
             known, for the messages.
     """
-    exporter = formats.get(format)
-    validation.check_choice("quantize", quantize, formats.QUANTIZATIONS)
-    exporter.check(quantize, opset)
-    if isinstance(dataset, str) and dataset != RUN_DATASET:
-        validation.check_choice("dataset", dataset,
-                                (RUN_DATASET,) + data_lib.dataset_names())
-    if quantize == "int8" and dataset is None:
-        raise ValueError(
-            "`dataset` must name calibration data for int8 quantisation "
-            "(the run's own by default; --dataset none verifies on random "
-            "pixels and cannot calibrate). Received: dataset=None")
-    validation.check_int_at_least("num_samples", num_samples, 1)
-    validation.check_int_at_least("qat_epochs", qat_epochs, 0)
-    verify.check_bars(min_agreement, max_abs_diff)
-    if qat_epochs and (quantize != "int8" or mode != "single"):
-        raise ValueError(
-            "`qat_epochs` > 0 needs format='tflite', quantize='int8' and "
-            "mode='single' (quantisation-aware training of the target). "
-            f"Received: qat_epochs={qat_epochs}, quantize={quantize!r}, "
-            f"mode={mode!r}")
-    serving.check_exportable(model, mode, method)
-    if include_preprocessing and not hasattr(model, "deployable_cores") \
-            and not deployment.takes_raw_pixels(model):
+    serving.check_exportable(model, options.mode, method)
+    if options.include_preprocessing and \
+            not hasattr(model, "deployable_cores") and \
+            not deployment.takes_raw_pixels(model):
         raise ValueError(
             "`model` does not normalise raw pixels itself (a target.keras "
             "of an earlier version, or a model of your own), so the "
@@ -85,77 +67,38 @@ def check_export_args(model, mode, format, quantize, opset, dataset,
             f"model={model.name!r}")
 
 
-def export_model(model, path=None, mode="single", format="tflite",
-                 quantize="none", include_preprocessing=True, opset=17,
-                 dataset=RUN_DATASET, data_dir=None, image_size=None,
-                 num_samples=1000, qat_epochs=0, latency_repeats=30,
-                 min_agreement=None, max_abs_diff=None,
-                 skip_bad_images=False):
+def export_model(model, path=None, options=None, **changes):
     """Exports the target or the ONE-E ensemble and verifies the artifact.
 
     The artifact is written into a temporary directory next to `path`, run
-    with its own runtime on up to `num_samples` test images of the data the
-    model was trained on (random pixels when `dataset` is `None`) and
-    compared with the Keras model: test accuracy of both and their top-1
-    agreement. Only an artifact that passes is moved to `path`, and its
-    entry in `export_report.json` next to `path` (under `exports`) then
-    describes it, naming the model it came from; an artifact that fails
-    leaves `path` and its entry as they were, and is recorded under
-    `failed_attempts`.
+    with its own runtime (`formats.ExportFormat.runner`) on up to
+    `options.num_samples` test images of the data the model was trained on
+    (random pixels when `options.dataset` is `None`) and compared with the
+    Keras model: test accuracy of both and their top-1 agreement. Only an
+    artifact that passes is moved to `path`, and its entry in
+    `export_report.json` next to `path` (under `exports`) then describes
+    it, naming the model it came from; an artifact that fails leaves
+    `path` and its entry as they were, and is recorded under
+    `failed_attempts`. Only a format that needs TensorFlow
+    (`ExportFormat.needs_tensorflow`) requires it.
 
     Args:
         model: `keras.Model` or str. A trained method model or a deployed
             `<name>.keras` model, or a path: a `.keras` file or a training
             output directory (the `model.keras` there).
         path: str or `None`. Where the artifact goes: a SavedModel
-            directory, a `.tflite` or an `.onnx` file. An existing artifact
-            there is replaced atomically, if `export_report.json` beside it
-            says it is an export of the same deployable of the same run;
-            anything else (another deployable's artifact, a training
-            directory, another file) is refused with a `ValueError`.
-            `None` (default): `default_output_path`, beside the model and
-            named after the deployable (e.g. `ensemble.onnx`).
-        mode: str. `"single"` (the method's `target` deployable: ONE's
-            branch 0, the KD student...; a deployed `<name>.keras` is its
-            deployable `name`) or `"ensemble"` (its `ensemble`: ONE-E, the
-            peers' or snapshots' average). Defaults to `"single"`.
-        format: str. `"savedmodel"` (also spelled `"tf_saved_model"`, as
-            Keras does, or `"saved_model"`), `"tflite"` (or `"litert"`) or
-            `"onnx"`: a name `formats.get` knows. Defaults to `"tflite"`.
-        quantize: str. `"none"`, `"float16"` or `"int8"` (TFLite only).
-            Defaults to `"none"`.
-        include_preprocessing: bool. The artifact takes raw 0-255 pixels
-            and applies the training normalisation itself. Defaults to
-            `True`.
-        opset: int. ONNX opset, 7 to 18. Defaults to `17`.
-        dataset: str, `one_keras.data.Dataset` or `None`. Calibration
-            (up to `MAX_CALIBRATION_IMAGES` training images) and
-            verification (test split) data, loaded through `one_keras.data`:
-            `"run"` (default) is the dataset in the `config.json` of the run
-            `model` (a path) belongs to; a dataset name overrides it; `None`
-            verifies on random pixels (not for int8).
-        data_dir: str or `None`. Overrides the run's `data_dir`.
-        image_size: int or `None`. Overrides the run's `image_size`.
-        num_samples: int. At most this many test images verify the
-            artifact. Defaults to `1000`.
-        qat_epochs: int. Quantisation-aware fine-tuning epochs before int8
-            conversion (single mode only); 0 is post-training quantisation.
-            Defaults to `0`.
-        latency_repeats: int. Timed runs for the batch-1 latency. Defaults
-            to `30`.
-        min_agreement: float or `None`. The artifact passes only if its
-            top-1 class agrees with the Keras model's on at least this
-            share of the images, 0 to 1. `None` (default): 0.97 for int8
-            (`verify.INT8_MIN_AGREEMENT`), no such bar for float exports.
-        max_abs_diff: float or `None`. The artifact passes only if its
-            probabilities differ from the Keras model's by at most this,
-            >= 0. `None` (default): `verify.FLOAT32_TOLERANCE` (1e-4), or
-            `verify.FLOAT16_TOLERANCE` (1e-2) for float16; no such bar for
-            int8.
-        skip_bad_images: bool. An image folder's undecodable files are left
-            out (with a warning) instead of refusing the folder; a run
-            trained with it verifies on its folder with it. Defaults to
-            `False`.
+            directory, a `.tflite` or an `.onnx` file (a registered
+            format's artifact). An existing artifact there is replaced
+            atomically, if `export_report.json` beside it says it is an
+            export of the same deployable of the same run; anything else
+            (another deployable's artifact, a training directory, another
+            file) is refused with a `ValueError`. `None` (default):
+            `default_output_path`, beside the model and named after the
+            deployable (e.g. `ensemble.onnx`).
+        options: `ExportOptions` or `None`. The format, mode, quantisation,
+            data and verification bars; `None` is `ExportOptions()`.
+        **changes: `ExportOptions` fields that replace those of `options`
+            (`export_model(m, p, format="onnx")`).
 
     Returns:
         The report entry, a dict: `artifact`, `model` (the source:
@@ -167,41 +110,44 @@ def export_model(model, path=None, mode="single", format="tflite",
 
     Example:
     ```python
-    report = one_keras.export.export_model(
+    from one_keras import export
+
+    report = export.export_model(
         "runs/digits", "runs/digits/target_int8.tflite", quantize="int8")
     assert report["passed"]
     ```
     """
+    options = (options or ExportOptions()).replace(**changes)
     model_path = None
     if not isinstance(model, keras.Model):
         model_path = model
         model = saved_models.load_model(model, training_only=True)
-    check_export_args(model, mode, format, quantize, opset, dataset,
-                      num_samples, qat_epochs, min_agreement, max_abs_diff,
-                      include_preprocessing, method=_method_of(model_path))
-    backends.require_tensorflow(
-        "Exporting (the SavedModel, TFLite and ONNX converters)")
-    exporter = formats.get(format)
+    check_exportable(model, options, method=_method_of(model_path))
+    exporter = options.exporter
+    if exporter.needs_tensorflow:
+        backends.require_tensorflow(
+            f"Exporting to {exporter.name} (its converter)")
+    mode, quantize = options.mode, options.quantize
     source = exported_model(model, model_path, mode)
     if path is None:
         if model_path is None:
             raise ValueError(
                 "`path` must be given when `model` is a loaded model (no "
                 "folder to export beside). Received: path=None")
-        path = default_output_path(model_path, mode, format, quantize,
-                                   qat_epochs, source["deployable"])
-    dataset = _resolve_dataset(model_path, dataset, data_dir, image_size,
-                               skip_bad_images)
+        path = default_output_path(model_path, mode, exporter, quantize,
+                                   options.qat_epochs, source["deployable"])
+    dataset = _resolve_dataset(model_path, options.dataset, options.data_dir,
+                               options.image_size, options.skip_bad_images)
     path = os.path.abspath(os.fspath(path))
     check_output_path(path, exporter)
     check_same_deployable(path, source)
     parent = os.path.dirname(path)
     serving_model = float32_model(serving.build_serving_model(
-        model, mode, include_preprocessing))
-    norm = None if include_preprocessing else \
+        model, mode, options.include_preprocessing))
+    norm = None if options.include_preprocessing else \
         serving.serving_normalization(model, mode)
     eval_images, eval_labels = _evaluation_data(
-        serving_model, dataset, num_samples)
+        serving_model, dataset, options.num_samples)
     eval_images = _normalized(eval_images, norm)
     os.makedirs(parent, exist_ok=True)
     remove_stale_staging(parent)
@@ -210,18 +156,16 @@ def export_model(model, path=None, mode="single", format="tflite",
         f"{os.getpid()}-", dir=parent)
     try:
         staged = os.path.join(work, os.path.basename(path))
-        _write_artifact(serving_model, staged, exporter, quantize, opset,
-                        dataset, norm, qat_epochs, work)
-        entry = _verify(serving_model, staged, exporter, quantize,
-                        eval_images, eval_labels, latency_repeats,
-                        min_agreement, max_abs_diff)
+        _write_artifact(serving_model, staged, options, dataset, norm, work)
+        entry = _verify(serving_model, staged, options, eval_images,
+                        eval_labels)
         entry.update({
             "artifact": os.path.basename(path), "format": exporter.name,
             "model": _recorded(source, parent),
             "mode": mode, "quantize": quantize,
-            "include_preprocessing": bool(include_preprocessing),
-            "opset": opset if exporter.name == "onnx" else None,
-            "qat_epochs": qat_epochs,
+            "include_preprocessing": bool(options.include_preprocessing),
+            "opset": options.opset if exporter.name == "onnx" else None,
+            "qat_epochs": options.qat_epochs,
             "source": provenance.source_revision(),
             "file_size_bytes": _size(staged),
             "params": int(serving_model.count_params()),
@@ -353,6 +297,14 @@ def _resolve_dataset(model_path, dataset, data_dir, image_size,
             "`one_keras.data.Dataset`) when `model` is a loaded model "
             "rather than a run's path, which has no config.json to read. "
             f"Received: dataset={dataset!r}")
+    from one_keras.data import numpy_pipeline
+
+    if not backends.is_tensorflow() and dataset in numpy_pipeline.DATASETS:
+        # As a run's data on this backend (`saved_run.load_run_dataset`):
+        # no TensorFlow needed, for a format that needs none.
+        return numpy_pipeline.load_numpy_dataset(
+            dataset, data_dir=data_dir, image_size=image_size,
+            augment="none", skip_bad_images=skip_bad_images)
     extra = {"skip_bad_images": True} if skip_bad_images else {}
     return data_lib.load_dataset(dataset, data_dir=data_dir,
                                  image_size=image_size, **extra)
@@ -421,12 +373,13 @@ def _policy_name(layer):
     return getattr(getattr(layer, "dtype_policy", None), "name", "float32")
 
 
-def _write_artifact(serving_model, staged, exporter, quantize, opset,
-                    dataset, norm, qat_epochs, work):
-    """Writes the artifact to `staged` with `exporter` (int8: calibrated on
-    the training split, or quantisation-aware fine-tuned first)."""
+def _write_artifact(serving_model, staged, options, dataset, norm, work):
+    """Writes the artifact to `staged` in `options.format` (int8:
+    calibrated on the training split, or quantisation-aware fine-tuned
+    first)."""
+    qat_epochs = options.qat_epochs
     representative = None
-    if quantize == "int8":
+    if options.quantize == "int8":
         images, labels = data_lib.split_arrays(
             dataset, "train", limit=MAX_QAT_IMAGES if qat_epochs
             else MAX_CALIBRATION_IMAGES)
@@ -438,23 +391,26 @@ def _write_artifact(serving_model, staged, exporter, quantize, opset,
             qat.quantize_aware_tflite(serving_model, staged, images, labels,
                                       qat_epochs, representative, work=work)
             return
-    exporter.write(serving_model, staged, quantize=quantize, opset=opset,
-                   representative_images=representative, work=work)
+    options.exporter.write(
+        serving_model, staged, quantize=options.quantize, opset=options.opset,
+        representative_images=representative, work=work)
 
 
-def _verify(serving_model, staged, exporter, quantize, images, labels,
-            latency_repeats, min_agreement, max_abs_diff):
-    """Checks the staged artifact against Keras; times both at batch 1."""
-    run = exporter.runner(staged)
+def _verify(serving_model, staged, options, images, labels):
+    """Checks the staged artifact, run by its format's runner, against
+    Keras; times both at batch 1."""
+    run = options.exporter.runner(staged)
     reference = serving_model.predict(images, batch_size=64, verbose=0)
     reference = {k: np.asarray(reference[k]) for k in serving.OUTPUT_NAMES}
     entry = verify.compare(reference, verify.run_batched(run, images),
-                           quantize, labels, min_agreement, max_abs_diff)
+                           options.quantize, labels, options.min_agreement,
+                           options.max_abs_diff)
     one = images[:1]
+    repeats = options.latency_repeats
     entry["latency_ms_batch1"] = {
-        "export": verify.latency_ms(run, one, latency_repeats),
+        "export": verify.latency_ms(run, one, repeats),
         "keras": verify.latency_ms(serving_model.predict_on_batch, one,
-                                   latency_repeats)}
+                                   repeats)}
     return entry
 
 

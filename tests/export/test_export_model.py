@@ -16,8 +16,6 @@ from tests.export.conftest import load_digits
 from tests.export.conftest import normalize
 from tests.export.conftest import tiny_model
 
-EXTENSIONS = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
-
 
 def _export(model, tmp_path, name, **kwargs):
     kwargs.setdefault("dataset", "digits")
@@ -26,11 +24,11 @@ def _export(model, tmp_path, name, **kwargs):
     return export_model(model, tmp_path / name, **kwargs)
 
 
-@pytest.mark.parametrize("format", ["savedmodel", "tflite", "onnx"])
+@pytest.mark.parametrize("format", formats.names())
 @pytest.mark.parametrize("mode", ["single", "ensemble"])
 def test_float_export_loads_and_matches_keras(digits_model, tmp_path, mode,
                                               format):
-    path = tmp_path / f"{mode}{EXTENSIONS[format]}"
+    path = tmp_path / formats.get(format).default_name(mode)
     entry = _export(digits_model, tmp_path, path.name, mode=mode,
                     format=format)
     assert entry["passed"], entry
@@ -180,10 +178,10 @@ def test_output_that_is_not_an_artifact_is_left_alone(digits_model,
     assert notes.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("name, format", [("m.tflite", "tflite"),
-                                          ("m_savedmodel", "savedmodel")])
+@pytest.mark.parametrize("format", formats.names())
 def test_export_replaces_an_artifact_of_its_format(digits_model, tmp_path,
-                                                   name, format):
+                                                   format):
+    name = formats.get(format).default_name("m")
     for _ in range(2):
         entry = export_model(digits_model, tmp_path / name, format=format,
                              dataset=None, num_samples=4, latency_repeats=1)

@@ -1,4 +1,8 @@
-"""The format registry: spellings, default names, artifacts told apart."""
+"""The format registry: spellings, default names, artifacts told apart.
+
+The tests that loop over `formats.REGISTRY` test a new format with no edit
+here (docs/contributing.md, "Add an export format").
+"""
 
 import pytest
 
@@ -33,6 +37,30 @@ def test_quantisation_belongs_to_tflite():
     for name in ("savedmodel", "onnx"):
         with pytest.raises(ValueError, match="`quantize`"):
             formats.get(name).check("int8", 17)
+
+
+@pytest.mark.parametrize("name", formats.names())
+def test_every_format_says_what_export_and_predict_need(name, tmp_path):
+    exporter = formats.REGISTRY[name]
+    assert exporter.name == name == exporter.spellings[0]
+    assert all(formats.get(s) is exporter for s in exporter.spellings)
+    assert exporter.suffix and exporter.description and exporter.runtime
+    assert exporter.runtime_module and exporter.runtime_package
+    assert isinstance(exporter.needs_tensorflow, bool)
+    assert "none" in exporter.quantizations
+    assert set(exporter.quantizations) <= set(formats.QUANTIZATIONS)
+    for quantize in formats.QUANTIZATIONS:
+        if quantize in exporter.quantizations:
+            exporter.check(quantize, 17)
+        else:
+            with pytest.raises(ValueError, match="`quantize`"):
+                exporter.check(quantize, 17)
+    assert default_output_path(tmp_path, "single", name) == \
+        str(tmp_path / exporter.default_name("target"))
+    assert exporter.description in formats.described()
+    # A path that does not exist is no artifact of any format.
+    assert not exporter.is_artifact(str(tmp_path / "missing"))
+    assert formats.named_by(tmp_path / exporter.default_name("none")) is None
 
 
 def test_artifacts_are_told_apart_and_other_paths_refused(tmp_path):
