@@ -20,7 +20,6 @@ from one_keras.training import settings as settings_lib
 from one_keras.utils import validation
 
 
-MODELS = tuple(model_names())
 RECIPES = recipes.RECIPES
 STRATEGIES = distribution.STRATEGIES
 DTYPE_POLICIES = precision.DTYPE_POLICIES
@@ -110,7 +109,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None or name in taken:
                 continue
-            users = [m for m in MODELS if name in architecture_options(m)]
+            users = [m for m in model_names()
+                     if name in architecture_options(m)]
             raise ValueError(
                 f"`{name}` is not an architecture option of backbone "
                 f"{self.backbone!r} ("
@@ -180,7 +180,7 @@ class TrainConfig:
             "method", cls.__dataclass_fields__["method"].default))
         backbone = fields.get("backbone", settings.get(
             "backbone", cls.__dataclass_fields__["backbone"].default))
-        if backbone in MODELS:
+        if backbone in model_names():
             for name in set(ARCHITECTURE_FIELDS) - set(
                     architecture_options(backbone)):
                 settings.pop(name, None)
