@@ -124,14 +124,16 @@ def _option_fields(module, class_name, root):
     for statement in node.body:
         if not (isinstance(statement, ast.AnnAssign)
                 and isinstance(statement.target, ast.Name)
-                and isinstance(statement.value, ast.Call)
-                and getattr(statement.value.func, "id", None) == "option"):
+                and isinstance(statement.value, ast.Call)):
             continue
-        call = statement.value
-        arguments = _call_arguments(call, ("default", "help"), where)
+        declared = _option_call(statement.value, where, root)
+        if declared is None:
+            continue
+        call, declared_in = declared
+        arguments = _call_arguments(call, ("default", "help"), declared_in)
         type_name = ast.unparse(statement.annotation).strip("'\"")
-        bounds = {keyword.arg: module_source.evaluate(keyword.value, where,
-                                                      root)
+        bounds = {keyword.arg: module_source.evaluate(
+                      keyword.value, declared_in, root)
                   for keyword in call.keywords
                   if keyword.arg not in ("default", "help")}
         if "choices" in bounds:
@@ -139,11 +141,36 @@ def _option_fields(module, class_name, root):
         name = statement.target.id
         fields[name] = OptionDeclaration(
             name=name, type=type_name,
-            default=module_source.evaluate(arguments["default"], where,
-                                           root),
-            help=module_source.evaluate(arguments["help"], where, root),
+            default=module_source.evaluate(arguments["default"],
+                                           declared_in, root),
+            help=module_source.evaluate(arguments["help"], declared_in,
+                                        root),
             bounds=bounds)
     return tuple(fields.values())
+
+
+def _option_call(call, module, root):
+    """The `option(...)` call a field's value is, directly or through a
+    function without arguments that returns one (an option several
+    methods share, e.g. `kl_rampup_option()`): `(call, its module)`, or
+    `None` for a field that is no option."""
+    name = getattr(call.func, "id", None)
+    if name == "option":
+        return call, module
+    if name is None or call.args or call.keywords:
+        return None
+    try:
+        where, function = module_source.definition(module, name, root)
+    except NotLiteralError:
+        return None
+    if not isinstance(function, ast.FunctionDef):
+        return None
+    returned = [statement.value for statement in function.body
+                if isinstance(statement, ast.Return)]
+    if len(returned) == 1 and isinstance(returned[0], ast.Call) and \
+            getattr(returned[0].func, "id", None) == "option":
+        return returned[0], where
+    return None
 
 
 def _call_arguments(call, positional, module):
