@@ -317,3 +317,31 @@ def test_restart_removes_the_runs_exports_and_their_report(tmp_path,
     assert (run / "mine.tflite").read_text() == "mine"
     assert ownership.read_manifest(str(run))["files"] == [
         "ensemble_savedmodel"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_restart_never_leaves_an_older_inputs_json_beside_its_config(
+        tmp_path, tiny_run, monkeypatch, listed):
+    """A `--restart` killed once its `config.json` is written: the folder
+    holds this run's `inputs.json`, not the run's it replaced, also where
+    the manifest (of an earlier version) does not list `inputs.json`."""
+    run = _copy(tiny_run.output_dir, tmp_path / "r")
+    old = json.loads((run / "inputs.json").read_text())
+    (run / "inputs.json").write_text(json.dumps(
+        {**old, "class_names": [f"old{i}" for i in range(10)]}))
+    if not listed:
+        manifest = json.loads((run / "one_keras_run.json").read_text())
+        manifest["files"].remove("inputs.json")
+        (run / "one_keras_run.json").write_text(json.dumps(manifest))
+    write_config = RunDirectory.write_config
+
+    def killed_after(self, settings):
+        write_config(self, settings)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDirectory, "write_config", killed_after)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(_config(run, restart=True))
+
+    assert json.loads((run / "inputs.json").read_text()) == old
+    assert "inputs.json" in ownership.owned_names(str(run))
