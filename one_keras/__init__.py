@@ -3,10 +3,11 @@
 The names below are imported on first use, so that `import one_keras` (and
 the command line tools' `--help`) does not import Keras and TensorFlow.
 Importing `one_keras.methods` registers every one_keras class for `.keras`
-loading (`one_keras.methods.saved_models.load_model` does it); `import one_keras`
-does it too where Keras is already imported (`import keras` sorts first),
-so that `keras.saving.load_model("runs/x/model.keras")` reads a run's
-training model.
+loading (`one_keras.methods.saved_models.load_model` does it); after
+`import one_keras` it happens once Keras is imported too, in either order
+(`one_keras.utils.keras_registration`), so that
+`keras.saving.load_model("runs/x/model.keras")` reads a run's training
+model.
 """
 
 from one_keras.utils import lazy_names

@@ -76,10 +76,18 @@ def test_a_class_no_module_registers_is_named_with_the_fix():
 
 
 @pytest.mark.slow  # A fresh Python process importing Keras.
-def test_import_one_keras_lets_keras_load_a_training_model(tmp_path):
+@pytest.mark.parametrize("imports", [
+    "import keras\nimport one_keras\n",
+    "import one_keras\nimport keras\n",
+    # Keras imported by a one_keras module, not through one_keras.methods.
+    "import one_keras.models.layers\nimport keras\n",
+])
+def test_import_one_keras_lets_keras_load_a_training_model(tmp_path,
+                                                           imports):
     """Issue 37, finding 17: `import one_keras` then
     `keras.saving.load_model("runs/x/model.keras")` failed with Keras'
-    message holding the model's whole config (tens of kB)."""
+    message holding the model's whole config (tens of kB), in either order
+    of the two imports."""
     import os
     import pathlib
     import subprocess
@@ -89,7 +97,7 @@ def test_import_one_keras_lets_keras_load_a_training_model(tmp_path):
 
     methods.build_method_model("one", num_classes=3, input_shape=(8, 8, 3),
                                depth=8, width=4).save(tmp_path / "m.keras")
-    code = ("import sys\nimport keras\nimport one_keras\n"
+    code = (f"import sys\n{imports}"
             "print(type(keras.saving.load_model(sys.argv[1])).__name__)")
     root = pathlib.Path(__file__).resolve().parents[1]
     result = subprocess.run(

@@ -261,3 +261,87 @@ def test_manifest_of_a_folder_without_one_is_none(tmp_path):
     assert ownership.read_manifest(str(tmp_path)) is None
     (tmp_path / "one_keras_run.json").write_text('{"files": "x"}')
     assert ownership.read_manifest(str(tmp_path)) is None
+
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, tiny_run):
+    """A copy of `tiny_run` with its target exported into it as TFLite and
+    its ensemble as a SavedModel, and its target exported outside it, in
+    `deploy/` (few images: only the files matter). Read it only."""
+    from one_keras.export import exporting
+    from one_keras.export import formats
+
+    folder = tmp_path_factory.mktemp("exports")
+    run = _copy(tiny_run.output_dir, folder / "r")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(formats.REGISTRY["tflite"], "separate_process", False)
+        exporting.export_model(str(run), format="tflite", num_samples=8,
+                               latency_repeats=1)
+        exporting.export_model(str(run), mode="ensemble",
+                               format="savedmodel", num_samples=8,
+                               latency_repeats=1)
+        exporting.export_model(str(run / "target.keras"),
+                               folder / "deploy" / "target.tflite",
+                               num_samples=8, latency_repeats=1)
+    return folder
+
+
+def test_an_export_into_a_run_is_listed_in_its_manifest(exports):
+    run = exports / "r"
+    files = ownership.read_manifest(str(run))["files"]
+    assert {"target.tflite", "ensemble_savedmodel",
+            "export_report.json"} <= set(files)
+    on_disk = {p.name for p in run.iterdir()}
+    assert set(files) == on_disk - {"one_keras_run.json"}
+
+
+def test_an_export_outside_a_run_marks_nothing(exports):
+    assert (exports / "deploy" / "target.tflite").is_file()
+    assert not (exports / "deploy" / "one_keras_run.json").exists()
+
+
+def test_restart_removes_the_runs_exports_and_their_report(tmp_path,
+                                                            exports):
+    run = _copy(exports / "r", tmp_path / "r")
+    saved_model = run / "ensemble_savedmodel"
+    (saved_model / "notes.txt").write_text("mine")
+    (run / "mine.tflite").write_text("mine")
+
+    RunDirectory(str(run)).discard()
+
+    assert not (run / "target.tflite").exists()
+    assert not (run / "export_report.json").exists()
+    # A listed folder goes only as far as it holds what an export writes.
+    assert _listing(saved_model) == ["notes.txt"]
+    assert (run / "mine.tflite").read_text() == "mine"
+    assert ownership.read_manifest(str(run))["files"] == [
+        "ensemble_savedmodel"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_restart_never_leaves_an_older_inputs_json_beside_its_config(
+        tmp_path, tiny_run, monkeypatch, listed):
+    """A `--restart` killed once its `config.json` is written: the folder
+    holds this run's `inputs.json`, not the run's it replaced, also where
+    the manifest (of an earlier version) does not list `inputs.json`."""
+    run = _copy(tiny_run.output_dir, tmp_path / "r")
+    old = json.loads((run / "inputs.json").read_text())
+    (run / "inputs.json").write_text(json.dumps(
+        {**old, "class_names": [f"old{i}" for i in range(10)]}))
+    if not listed:
+        manifest = json.loads((run / "one_keras_run.json").read_text())
+        manifest["files"].remove("inputs.json")
+        (run / "one_keras_run.json").write_text(json.dumps(manifest))
+    write_config = RunDirectory.write_config
+
+    def killed_after(self, settings):
+        write_config(self, settings)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDirectory, "write_config", killed_after)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(_config(run, restart=True))
+
+    assert json.loads((run / "inputs.json").read_text()) == old
+    assert "inputs.json" in ownership.owned_names(str(run))

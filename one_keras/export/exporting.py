@@ -174,10 +174,13 @@ def export_model(model, path=None, options=None, **changes):
             "data": (f"{dataset.name} test ({len(eval_images)} of "
                      f"{dataset.num_test} images)" if dataset
                      else "random pixels")})
+        folder = runs.RunDirectory(parent)
+        # Listed first: a run owns the exports written into it.
+        folder.record_export_files(
+            entry["artifact"] if entry["passed"] else None)
         if entry["passed"]:
             _install(staged, path, exporter, work, source)
-        runs.RunDirectory(parent).record_export(
-            entry, installed=entry["passed"])
+        folder.record_export(entry, installed=entry["passed"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return entry

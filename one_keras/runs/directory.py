@@ -199,6 +199,22 @@ class RunDirectory:
             run_layout.REPORT_NAME,
             *(run_layout.deployable_file(name) for name in deployables))
 
+    def record_export_files(self, artifact=None):
+        """Lists an export's `artifact` (a file or SavedModel folder name)
+        and `export_report.json` in its manifest before the export writes
+        them, when the folder is a run (marked, or of an older version): a
+        run owns the exports written into it, and `discard` removes them.
+        Nothing when it is not a run.
+
+        Args:
+            artifact: str or `None`. The artifact's name in the folder;
+                `None` lists the report only (a failed attempt).
+        """
+        if not ownership.is_run(self.path):
+            return
+        self.record_files(*(name for name in (
+            artifact, run_layout.EXPORT_REPORT_NAME) if name))
+
     def unmark_if_unused(self):
         """Removes its manifest when it lists nothing and the folder holds
         nothing else (a start that failed before writing).
@@ -419,23 +435,55 @@ class RunDirectory:
         """Deletes what an earlier run wrote here (`--restart`): the names
         its manifest lists (`one_keras.runs.ownership.owned_names`), and of
         its `backup/` and `tensorboard/` only the files a run writes there
-        (a folder holding anything else stays, with that). Its `run.lock`,
-        `workers/` and any file not listed stay.
+        (a folder holding anything else stays, with that). The exports an
+        export listed go too, a SavedModel folder as far as it holds a
+        SavedModel's files, and their entries in `export_report.json` (the
+        file goes when no entry is left): they came from the models this
+        run replaces. Its `run.lock`, `workers/` and any file not listed
+        stay.
         """
         from one_keras.runs import backup as backup_lib
         owned = ownership.owned_names(self.path)
         for name in owned:
             target = self.file(name)
+            if name == run_layout.EXPORT_REPORT_NAME:
+                continue  # Last: it describes the exports removed here.
             if os.path.islink(target) or os.path.isfile(target):
                 os.remove(target)
             elif name == run_layout.BACKUP_NAME:
                 _remove_files(target, backup_lib.is_backup_file)
             elif name == run_layout.TENSORBOARD_NAME:
                 _remove_files(target, _is_summary_file)
+            elif os.path.isdir(target):
+                _remove_files(target, _is_saved_model_file)
+        if run_layout.EXPORT_REPORT_NAME in owned:
+            self._forget_removed_exports()
         if ownership.is_marked(self.path):
             ownership.forget(self.path, [
                 name for name in owned if not os.path.lexists(
                     self.file(name))])
+
+    def _forget_removed_exports(self):
+        """Drops the `export_report.json` entries whose artifact is gone
+        (`_holds_export`); removes the report when none is left."""
+        path = self.export_report_path
+        with run_lock.exclusive(self.path):
+            report = read_json(path)
+            if not isinstance(report, dict):
+                atomic_files.remove(path)
+                return
+            for section in ("exports", "failed_attempts"):
+                entries = report.get(section)
+                if isinstance(entries, dict):
+                    report[section] = {
+                        name: entry for name, entry in entries.items()
+                        if _holds_export(self.file(name))}
+                if not report.get(section):
+                    report.pop(section, None)
+            if report:
+                write_json(path, report)
+            else:
+                atomic_files.remove(path)
 
     def remove_partial_files(self):
         """Deletes the temporaries that a killed save left here and in
@@ -457,6 +505,20 @@ class RunDirectory:
 def _is_summary_file(name):
     """Whether `name` is a file Keras' `TensorBoard` callback writes."""
     return name.startswith("events.out.tfevents.")
+
+
+def _holds_export(path):
+    """Whether `path` holds an artifact still: a file, or a folder with a
+    SavedModel (not only a user's files that `discard` left)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        return os.path.isfile(os.path.join(path, "saved_model.pb"))
+    return os.path.lexists(path)
+
+
+def _is_saved_model_file(name):
+    """Whether `name` is a file a SavedModel export writes."""
+    return name in ("saved_model.pb", "fingerprint.pb") or \
+        name.startswith("variables.")
 
 
 def _remove_files(folder, is_run_file):

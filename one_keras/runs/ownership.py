@@ -3,7 +3,8 @@ into.
 
 A run marks its folder first: `one_keras_run.json` (the manifest,
 `layout.MANIFEST_NAME`) says that the folder is a one_keras run and lists
-every file and folder of the run's layout that the run wrote there. The
+every file and folder of the run's layout that the run wrote there, and
+every export written into it (`RunDirectory.record_export_files`). The
 tool trains into a folder only if it is absent, empty, or marked (`check`):
 anything else is refused in one line, and so are `/`, a path inside another
 run (its `backup/`, `tensorboard/`, any sub-folder but `workers/`) and a
@@ -21,6 +22,7 @@ import os
 import re
 
 from one_keras.runs import layout as run_layout
+from one_keras.runs import lock as run_lock
 from one_keras.utils.json_files import read_json
 from one_keras.utils.json_files import write_json
 
@@ -84,6 +86,11 @@ def mark(folder):
     Args:
         folder: str. An existing folder that `check` accepted.
     """
+    with run_lock.exclusive(folder):
+        _mark(folder)
+
+
+def _mark(folder):
     if is_marked(folder):
         return
     present = [name for name in _layout_names() + tuple(_deployables(
@@ -96,15 +103,20 @@ def record(folder, names):
     before the run writes them: a kill after a write never leaves a file
     that the manifest does not list.
 
+    A training run and the exports into it may record at once: each
+    reads, merges and replaces the manifest under the folder's exclusive
+    lock (`one_keras.runs.lock.exclusive`), so no name is lost.
+
     Args:
         folder: str. The run's folder.
         names: iterable of str. File or folder names in it.
     """
-    mark(folder)
-    listed = read_manifest(folder)["files"]
-    names = [name for name in names if name not in listed]
-    if names:
-        _write(folder, listed + names)
+    with run_lock.exclusive(folder):
+        _mark(folder)
+        listed = read_manifest(folder)["files"]
+        names = [name for name in names if name not in listed]
+        if names:
+            _write(folder, listed + names)
 
 
 def forget(folder, names):
@@ -115,9 +127,10 @@ def forget(folder, names):
         names: iterable of str.
     """
     names = set(names)
-    listed = read_manifest(folder)["files"]
-    if names & set(listed):
-        _write(folder, [name for name in listed if name not in names])
+    with run_lock.exclusive(folder):
+        listed = read_manifest(folder)["files"]
+        if names & set(listed):
+            _write(folder, [name for name in listed if name not in names])
 
 
 def owned_names(folder):
@@ -249,7 +262,8 @@ def _is_run_folder(folder, inside):
 
 def _layout_names():
     """The files and folders a run writes, but its lock, its manifest and
-    an export's report (an export writes it, and `--restart` keeps it)."""
+    an export's report (an export lists it with its artifact; an older
+    version's exports, unlisted, keep theirs)."""
     kept = (run_layout.LOCK_NAME, run_layout.MANIFEST_NAME,
             run_layout.EXPORT_REPORT_NAME)
     return tuple(name for name in run_layout.RUN_FILES if name not in kept

@@ -211,9 +211,12 @@ def _run_locked(config, strategy, extra_callbacks, run_dir):
     if config.restart:
         run_dir.discard()
     run_dir.record_training_files()
-    run_dir.write_config(config.settings())
     # What predict and evaluate read later: the classes, the data location.
+    # Before config.json, so that a run's settings never stand beside the
+    # inputs of the run that `--restart` replaced (a manifest of an earlier
+    # version may not list inputs.json, which `discard` then keeps).
     run_dir.write_inputs(train_inputs.inputs_record(config, dataset, run.model))
+    run_dir.write_config(config.settings())
     return _train_and_finish(run, extra_callbacks)
 
 
