@@ -50,6 +50,8 @@ SMALL = {
 ONE_BLOCK_PER_STAGE = {"resnet18": (resnet_imagenet, 18),
                        "resnext50_32x4d": (resnext_imagenet, 50)}
 RESNET_DEPTH = 8
+# The flagfiles whose step the fast tier trains (`_params`).
+FAST_CONFIGS = {"digits.flags", "svhn.flags", "cifar10_resnet32.flags"}
 CLASSES = {"cifar10": 10, "cifar100": 100, "svhn_cropped": 10,
            "imagenet2012": 1000}
 PARAMETERS = re.compile(
@@ -71,7 +73,9 @@ def _params(paths):
             continue
         # Eager CPU kernels lack the gradient of grouped convolutions, and
         # tracing their step takes 15-20 s: CI runs them.
-        marks = [pytest.mark.slow] if "resnext" in name else []
+        # The fast tier keeps one flagfile a dataset family; CI trains them
+        # all (`slow`).
+        marks = [] if name in FAST_CONFIGS else [pytest.mark.slow]
         yield pytest.param(path, id=name, marks=marks)
 
 

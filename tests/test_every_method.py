@@ -133,6 +133,7 @@ def test_export_serves_the_modes_the_method_has(runs, method, tmp_path):
     assert entry["passed"], entry
 
 
+@pytest.mark.slow  # A fresh Python per file; CI runs it.
 def test_deployed_files_load_without_one_keras(runs, digits, tmp_path):
     """Every `<name>.keras` of every run, loaded with plain Keras in one
     fresh process (on Keras' NumPy backend) that never imports one_keras, maps raw pixels to

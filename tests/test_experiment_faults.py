@@ -182,6 +182,7 @@ def test_unreadable_newest_backup_falls_back_with_one_warning(
     _assert_same_weights(straight / "model.keras", run / "model.keras")
 
 
+@pytest.mark.slow  # Two trainings and a resume; CI runs it.
 def test_deleted_backup_weights_are_not_reported_as_a_resume(
         tmp_path, straight, interrupted):
     run = tmp_path / "run"
@@ -279,6 +280,7 @@ def _files(directory):
     return {path.name: path.read_bytes() for path in directory.iterdir()}
 
 
+@pytest.mark.slow  # Three trainings; CI runs it.
 def test_data_of_other_classes_is_refused_until_restart(tmp_path):
     two = _write_image_folder(tmp_path / "two", ["a", "b"])
     three = _write_image_folder(tmp_path / "three", ["a", "b", "c"])

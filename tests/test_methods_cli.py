@@ -39,10 +39,14 @@ def run(tmp_path_factory):
 
 @pytest.mark.parametrize("options", [
     {"method": "vanilla"},
-    {"method": "dml", "num_peers": 2},
-    {"method": "ensemble", "num_peers": 3},
+    # tests/test_every_method.py trains every method in the fast tier; these
+    # run them through the CLI's settings in CI (`slow`).
+    pytest.param({"method": "dml", "num_peers": 2}, marks=pytest.mark.slow),
+    pytest.param({"method": "ensemble", "num_peers": 3},
+                 marks=pytest.mark.slow),
     # A snapshot a learning-rate cycle, a cycle at least an epoch.
-    {"method": "snapshot", "num_snapshots": 2, "epochs": 2},
+    pytest.param({"method": "snapshot", "num_snapshots": 2, "epochs": 2},
+                 marks=pytest.mark.slow),
     # The ablations train in CI; test_ablation_flags_reach_the_model checks
     # what they change in seconds.
     pytest.param({"no_distillation": True}, marks=pytest.mark.slow),

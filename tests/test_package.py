@@ -132,6 +132,7 @@ def test_unknown_config_is_one_line_naming_the_configs(capsys, monkeypatch,
     assert "cifar10_resnet32" in err[0] and "svhn" in err[0]
 
 
+@pytest.mark.slow  # A training subprocess; .ci/run's wheel runs do it too.
 def test_config_trains_from_outside_the_clone_quietly(tmp_path):
     """A shipped flagfile by name, from a folder that is not the clone:
     the run trains, draws curves.png, and stderr has none of TensorFlow's

@@ -21,6 +21,9 @@ from one_keras.reports import model_evaluation
 from one_keras.runs import saved_run
 from one_keras.training import experiment
 
+# Photo folders trained and exported end to end: CI runs them (`slow`).
+pytestmark = pytest.mark.slow
+
 
 TRAIN_PER_CLASS = 6
 TEST_PER_CLASS = 4
