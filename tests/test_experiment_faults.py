@@ -182,7 +182,6 @@ def test_unreadable_newest_backup_falls_back_with_one_warning(
     _assert_same_weights(straight / "model.keras", run / "model.keras")
 
 
-@pytest.mark.slow  # Two trainings and a resume; CI runs it.
 def test_deleted_backup_weights_are_not_reported_as_a_resume(
         tmp_path, straight, interrupted):
     run = tmp_path / "run"
