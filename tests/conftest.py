@@ -42,8 +42,8 @@ TrainedRun = collections.namedtuple("TrainedRun", ["output_dir", "report"])
 def pytest_collection_modifyitems(items):
     """Runs the modules with the longest tests first (the demo's, then those
     with `slow` tests), each module's tests together and in order: the
-    pytest-xdist workers then end together instead of one finishing a long
-    test alone, and module fixtures are set up once."""
+    pytest-xdist workers (a file each, `--dist loadfile`) then end together
+    instead of one finishing a long test alone."""
     rank = {}
     for item in items:
         module = item.nodeid.split("::")[0]
