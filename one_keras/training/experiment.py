@@ -11,7 +11,6 @@ import keras
 
 from one_keras import methods as methods_lib
 from one_keras.models import deployment
-from one_keras.models import model_names
 from one_keras.reports import curves
 from one_keras.reports import run_report
 from one_keras.runs import ResumeState
@@ -25,7 +24,6 @@ from one_keras.training import train_inputs
 from one_keras.training.train_config import TrainConfig  # noqa: F401
 from one_keras.training.train_config import fit_verbosity
 from one_keras.utils import backends
-from one_keras.utils import validation
 
 
 def step_schedule(lr, total_steps):
@@ -53,7 +51,6 @@ def build_model(config, dataset):
     `--depth`, `--block` and `--width` for the CIFAR ResNet, none for the
     zoo models of fixed architectures).
     """
-    validation.check_choice("backbone", config.backbone, model_names())
     architecture = config.architecture()
     request = methods_lib.BuildRequest(
         model_name=config.backbone, num_classes=dataset.num_classes,
