@@ -69,6 +69,14 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def loaded(runs):
+    """Method name -> its run's `model.keras`, loaded once for the module's
+    tests that only read it (loading costs about a second a method)."""
+    return {method: saved_models.load_model(run_dir)
+            for method, (run_dir, _) in runs.items()}
+
+
+@pytest.fixture(scope="module")
 def digits():
     return data.load_dataset("digits")
 
@@ -80,9 +88,9 @@ def _deployable_files(run_dir):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_a_run_writes_and_reports_every_deployable(runs, method):
+def test_a_run_writes_and_reports_every_deployable(runs, loaded, method):
     run_dir, report = runs[method]
-    model = saved_models.load_model(run_dir)
+    model = loaded[method]
     declared = model.describe_deployables()
     assert "target" in declared
     assert _deployable_files(run_dir) == sorted(
@@ -96,10 +104,10 @@ def test_a_run_writes_and_reports_every_deployable(runs, method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_evaluate_agrees_with_the_run(runs, digits, method):
+def test_evaluate_agrees_with_the_run(runs, loaded, digits, method):
     run_dir, report = runs[method]
     evaluated = model_evaluation.evaluate_model(
-        saved_models.load_model(run_dir), digits, EVAL_BATCH, steps=1)
+        loaded[method], digits, EVAL_BATCH, steps=1)
     for name in report["deployables"]:
         assert evaluated[f"{name}_accuracy"] == pytest.approx(
             report[f"{name}_accuracy"])
@@ -113,11 +121,10 @@ def test_evaluate_agrees_with_the_run(runs, digits, method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_export_serves_the_modes_the_method_has(runs, method, tmp_path):
-    # The fast tier exports the target to a SavedModel and checks the
-    # modes; every mode to every format is the slow test below.
-    run_dir, _ = runs[method]
-    model = saved_models.load_model(run_dir)
+def test_export_serves_the_modes_the_method_has(loaded, method, tmp_path):
+    # The fast tier checks the modes and the refusals (before any export);
+    # every mode to every format is the slow test below.
+    model = loaded[method]
     modes = serving.available_modes(model)
     assert modes == tuple(mode for mode in serving.MODES if
                           serving.MODE_DEPLOYABLES[mode] in
@@ -127,10 +134,7 @@ def test_export_serves_the_modes_the_method_has(runs, method, tmp_path):
             export_model_lib.export_model(model, tmp_path / mode, mode=mode,
                                           format="savedmodel",
                                           dataset="digits")
-    entry = export_model_lib.export_model(
-        model, tmp_path / "target_savedmodel", format="savedmodel",
-        dataset="digits", num_samples=16, latency_repeats=1)
-    assert entry["passed"], entry
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow  # A fresh Python per file; CI runs it.
@@ -192,12 +196,12 @@ def test_every_deployable_exports_to_every_format(runs, method, format,
         assert entry["passed"], entry
 
 
-def test_a_target_keras_of_an_earlier_version_is_told_apart(runs, digits,
-                                                            tmp_path):
+def test_a_target_keras_of_an_earlier_version_is_told_apart(
+        runs, loaded, digits, tmp_path):
     # Earlier versions saved the bare network: normalised pixels in.
     run_dir, report = runs[METHODS[0]]
     old = tmp_path / "target.keras"
-    saved_models.load_model(run_dir).target_model().save(old)
+    loaded[METHODS[0]].target_model().save(old)
     evaluated = model_evaluation.evaluate_model(
         saved_models.load_model(old), digits, EVAL_BATCH, steps=1)
     assert evaluated["input"] == "normalised"
