@@ -24,8 +24,19 @@ def _export(model, tmp_path, name, **kwargs):
     return export_model(model, tmp_path / name, **kwargs)
 
 
-@pytest.mark.parametrize("format", formats.names())
-@pytest.mark.parametrize("mode", ["single", "ensemble"])
+def _slow_unless(fast_cases, *cases):
+    """`cases` as `pytest.param`s: those in `fast_cases` in the fast tier,
+    the others `slow` (test_every_method's slow test exports every mode of
+    every method to every format)."""
+    return [case if case in fast_cases else
+            pytest.param(*case if isinstance(case, tuple) else (case,),
+                         marks=pytest.mark.slow) for case in cases]
+
+
+@pytest.mark.parametrize("mode, format", _slow_unless(
+    {("single", name) for name in formats.names()} | {("ensemble", "onnx")},
+    *[(mode, name) for mode in ("single", "ensemble")
+      for name in formats.names()]))
 def test_float_export_loads_and_matches_keras(digits_model, tmp_path, mode,
                                               format):
     path = tmp_path / formats.get(format).default_name(mode)
@@ -59,7 +70,8 @@ def test_single_export_has_vanilla_parameter_count(digits_model):
     assert ensemble.count_params() > single.count_params()
 
 
-@pytest.mark.parametrize("mode", ["single", "ensemble"])
+@pytest.mark.parametrize("mode", _slow_unless({"single"}, "single",
+                                              "ensemble"))
 def test_preprocessing_flag_matches_keras_on_normalised_input(
         digits_model, tmp_path, mode):
     raw, _ = load_digits("test")
@@ -178,7 +190,10 @@ def test_output_that_is_not_an_artifact_is_left_alone(digits_model,
     assert notes.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("format", formats.names())
+# A folder (SavedModel) and a file (ONNX) in the fast tier; TFLite's file,
+# converted in a second process, is slow.
+@pytest.mark.parametrize("format", _slow_unless({"savedmodel", "onnx"},
+                                                *formats.names()))
 def test_export_replaces_an_artifact_of_its_format(digits_model, tmp_path,
                                                    format):
     name = formats.get(format).default_name("m")
