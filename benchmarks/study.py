@@ -33,6 +33,13 @@ With `--dtype_policy` other than `float32`, runs are named
 `<run>[_e<epochs>][_<tag>]_<precision>_s<seed>` (`PRECISION_TAGS`, e.g.
 `one_bf16_s0`): the accuracy check of bfloat16 (issue 40), tabled in
 `--results_dir/precision.md` beside the float32 runs, with their img/s.
+On another Keras backend than TensorFlow (`KERAS_BACKEND=jax`), the names
+end in `_<backend>` before the seed (`BACKEND_TAGS`, e.g. `one_bf16_jax_s0`):
+such runs never mix with the TensorFlow rows, and only the precision check
+tables them (a row per backend and dtype policy). XLA on a CPU without
+bfloat16 units computes `mixed_bfloat16` about as fast as float32, where
+TensorFlow's kernels emulate it about 8x slower: the accuracy check can run
+there on JAX.
 """
 
 import dataclasses
@@ -99,10 +106,14 @@ DTYPE_POLICY = "float32"  # The study's precision.
 # Dtype policy -> the tag of its run names (the study's has none).
 PRECISION_TAGS = {DTYPE_POLICY: "", "mixed_bfloat16": "bf16",
                   "mixed_float16": "fp16"}
+BACKEND = "tensorflow"  # The study's Keras backend.
+# Keras backend -> the tag of its run names (the study's has none).
+BACKEND_TAGS = {BACKEND: "", "jax": "jax", "torch": "torch"}
 # A 30-epoch run of the precision check's rows (the study's recipe): name,
-# precision tag, seed.
+# precision tag, backend tag, seed.
 PRECISION_RUN = re.compile(
     r"^(one|vanilla)(?:_(" + "|".join(filter(None, PRECISION_TAGS.values()))
+    + r"))?(?:_(" + "|".join(filter(None, BACKEND_TAGS.values()))
     + r"))?_s\d+$")
 # A 30-epoch run of the augmentation check's rows: name, tag, seed.
 AUGMENT_RUN = re.compile(
@@ -160,17 +171,17 @@ def planned_runs(runs, seeds):
 
 
 def run_id(name, seed, epochs=EPOCHS, augment=AUGMENT,
-           dtype_policy=DTYPE_POLICY):
+           dtype_policy=DTYPE_POLICY, backend=BACKEND):
     """`<name>_s<seed>`; `<name>_e<epochs>_s<seed>` at another budget than
     the study's; `<name>[_e<epochs>]_<tag>_s<seed>` with another
     augmentation recipe (`AUGMENT_TAGS`); then `_<precision>` (e.g.
-    `_bf16`, `PRECISION_TAGS`) before the seed under another dtype
-    policy than float32."""
+    `_bf16`, `PRECISION_TAGS`) under another dtype policy than float32,
+    then `_<backend>` (e.g. `_jax`, `BACKEND_TAGS`) on another Keras backend
+    than TensorFlow, before the seed."""
     budget = "" if epochs == EPOCHS else f"_e{epochs}"
-    tag = f"_{AUGMENT_TAGS[augment]}" if AUGMENT_TAGS[augment] else ""
-    precision = PRECISION_TAGS[dtype_policy]
-    precision = f"_{precision}" if precision else ""
-    return f"{name}{budget}{tag}{precision}_s{seed}"
+    tags = [AUGMENT_TAGS[augment], PRECISION_TAGS[dtype_policy],
+            BACKEND_TAGS[backend]]
+    return f"{name}{budget}{''.join(f'_{t}' for t in tags if t)}_s{seed}"
 
 
 def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
@@ -183,7 +194,8 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
         subset_dir: str. The image folder to train on.
         runs_dir: str. Parent of the training output directories.
         **protocol: `TrainConfig` fields shared by every run (`depth`,
-            `epochs`, `batch_size`, `augment`, `dtype_policy`).
+            `epochs`, `batch_size`, `augment`, `dtype_policy`), and
+            `backend` (the Keras backend's name, for the run's name).
 
     Returns:
         A `one_keras.training.experiment.TrainConfig`.
@@ -194,7 +206,8 @@ def train_config(name, seed, fields, subset_dir, runs_dir, **protocol):
                 **protocol}
     budget = {"epochs": protocol.get("epochs", EPOCHS),
               "augment": protocol["augment"],
-              "dtype_policy": protocol["dtype_policy"]}
+              "dtype_policy": protocol["dtype_policy"],
+              "backend": protocol.pop("backend", BACKEND)}
     if name == "kd":
         teacher = pathlib.Path(runs_dir) / run_id("kd_teacher", seed,
                                                   **budget)
@@ -466,25 +479,31 @@ def write_augment_table(results_dir):
 
 
 def precision_summary(results_dir):
-    """ONE against vanilla under each dtype policy, at the study's budget
-    and recipe: the study's `one` and `vanilla` runs (float32) and the
-    precision check's (`<name>_<precision>_s<seed>`), Keras only.
+    """ONE against vanilla under each dtype policy and Keras backend, at the
+    study's budget and recipe: the study's `one` and `vanilla` runs
+    (float32, TensorFlow) and the precision check's
+    (`<name>[_<precision>][_<backend>]_s<seed>`), Keras only.
 
     Returns:
-        A dict: dtype policy -> run name (`one`, `vanilla`) -> field
-        (`target`, `ensemble`, `images_per_second`) -> `_mean_std` stats.
+        A dict: row (`precision_row`: the dtype policy, with ` on <backend>`
+        when not TensorFlow) -> run name (`one`, `vanilla`) -> field
+        (`target`, `ensemble`, `images_per_second`) -> `_mean_std` stats;
+        rows in `precision_rows()` order.
     """
     policies = {tag: policy for policy, tag in PRECISION_TAGS.items()}
-    grouped = {}
+    backends = {tag: backend for backend, tag in BACKEND_TAGS.items()}
+    grouped = {row: {} for row in precision_rows()}
     for key, report in _reports(pathlib.Path(results_dir) / "keras").items():
         found = PRECISION_RUN.match(key)
         if found and report["epochs"] == EPOCHS and \
                 report.get("augment", AUGMENT) == AUGMENT:
-            policy = policies[found.group(2) or ""]
-            grouped.setdefault(policy, {}).setdefault(
-                found.group(1), []).append(report)
+            row = precision_row(policies[found.group(2) or ""],
+                                backends[found.group(3) or ""])
+            grouped[row].setdefault(found.group(1), []).append(report)
     summary = {}
     for policy, runs in grouped.items():
+        if not runs:
+            continue
         summary[policy] = _target_and_ensemble(runs)
         for name, chosen in runs.items():
             summary[policy][name]["images_per_second"] = _mean_std(
@@ -493,19 +512,31 @@ def precision_summary(results_dir):
     return summary
 
 
+def precision_row(dtype_policy, backend=BACKEND):
+    """The precision table's row of runs of `dtype_policy` on `backend`:
+    the policy's name, then ` on <backend>` when not TensorFlow."""
+    return dtype_policy if backend == BACKEND else \
+        f"{dtype_policy} on {backend}"
+
+
+def precision_rows():
+    """The precision table's rows, in order: TensorFlow's policies, then
+    each other backend's."""
+    return [precision_row(policy, backend) for backend in BACKEND_TAGS
+            for policy in PRECISION_TAGS]
+
+
 def write_precision_table(results_dir):
     """Writes `precision.md` (only when the check has runs): vanilla, the
-    ONE target and ONE-E, and their training img/s, per dtype policy."""
+    ONE target and ONE-E, and their training img/s, per dtype policy and
+    backend."""
     summary = precision_summary(results_dir)
     if set(summary) <= {DTYPE_POLICY}:
         return ""
     lines = ["| dtype policy | vanilla | ONE target | ONE-E | "
              "ONE target minus vanilla (+- s.e.) | vanilla img/s | "
              "ONE-3 img/s |", "|---|---|---|---|---|---|---|"]
-    for policy in PRECISION_TAGS:
-        if policy not in summary:
-            continue
-        runs = summary[policy]
+    for policy, runs in summary.items():
         vanilla = runs.get("vanilla", {})
         one = runs.get("one", {})
         lines.append(
@@ -580,9 +611,12 @@ def main(argv):
     results_dir = pathlib.Path(FLAGS.results_dir)
     done = set(_reports(results_dir / "keras"))
     plan = planned_runs(FLAGS.runs, [int(seed) for seed in FLAGS.seeds])
+    import keras
+    backend = keras.backend.backend()
     run_name = functools.partial(run_id, epochs=FLAGS.epochs,
                                  augment=FLAGS.augment,
-                                 dtype_policy=FLAGS.dtype_policy)
+                                 dtype_policy=FLAGS.dtype_policy,
+                                 backend=backend)
     if FLAGS.torch_python and FLAGS.augment != AUGMENT:
         raise app.UsageError(
             f"--augment={FLAGS.augment}: benchmarks/pytorch_reference.py "
@@ -592,6 +626,10 @@ def main(argv):
             f"--dtype_policy={FLAGS.dtype_policy}: benchmarks/"
             f"pytorch_reference.py trains in float32 only; leave "
             f"--torch_python empty.")
+    if FLAGS.torch_python and backend != BACKEND:
+        raise app.UsageError(
+            f"KERAS_BACKEND={backend}: the PyTorch twins are trained beside "
+            f"the {BACKEND} runs only; leave --torch_python empty.")
     if FLAGS.plan or FLAGS.table_only:
         for name, seed, fields in plan:
             state = "done" if run_name(name, seed) in done else "to run"
@@ -617,7 +655,7 @@ def main(argv):
                 name, seed, fields, FLAGS.subset_dir, FLAGS.runs_dir,
                 depth=FLAGS.depth, epochs=FLAGS.epochs,
                 batch_size=FLAGS.batch_size, augment=FLAGS.augment,
-                dtype_policy=FLAGS.dtype_policy)
+                dtype_policy=FLAGS.dtype_policy, backend=backend)
             print(f"== keras {run_name(name, seed)}: "
                   f"{dataclasses.asdict(config)}", flush=True)
             experiment.run(config)

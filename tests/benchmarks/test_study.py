@@ -227,3 +227,32 @@ def test_precision_check_runs_are_named_and_tabled_beside_float32(tmp_path):
     assert "| 40 +- 0 (n=2) | 12 +- 1 (n=2) |" in lines[3]
     assert (tmp_path / "precision.md").read_text().splitlines() == lines
     assert "bf16" not in study.write_table(tmp_path)  # study.md keeps out
+
+
+def test_runs_on_another_backend_are_named_and_tabled_apart(tmp_path):
+    assert study.run_id("one", 0, dtype_policy="mixed_bfloat16",
+                        backend="jax") == "one_bf16_jax_s0"
+    assert study.run_id("vanilla", 1, backend="jax") == "vanilla_jax_s1"
+    config = study.train_config("kd", 0, {"method": "kd"}, "photos", "runs",
+                                dtype_policy="mixed_bfloat16", backend="jax")
+    assert config.output_dir.endswith("kd_bf16_jax_s0")
+    assert config.options["teacher"].endswith("kd_teacher_bf16_jax_s0/"
+                                              "target.keras")
+    keras_dir = tmp_path / "keras"
+    _write_run(keras_dir, "one_s0", 0.80, 0.84, epochs=30)
+    _write_run(keras_dir, "vanilla_s0", 0.78, epochs=30)
+    _write_run(keras_dir, "vanilla_jax_s0", 0.77, epochs=30,
+               images_per_second=90.0)
+    _write_run(keras_dir, "vanilla_bf16_jax_s0", 0.76, epochs=30,
+               images_per_second=100.0)
+    summary = study.precision_summary(tmp_path)
+    assert list(summary) == ["float32", "float32 on jax",
+                             "mixed_bfloat16 on jax"]
+    assert summary["mixed_bfloat16 on jax"]["vanilla"]["target"][
+        "mean"] == pytest.approx(0.76)
+    lines = study.write_precision_table(tmp_path).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| float32", "| float32 on jax", "| mixed_bfloat16 on jax"]
+    # The study's own table and the budget table keep to TensorFlow's runs.
+    assert "jax" not in study.write_table(tmp_path)
+    assert "jax" not in json.dumps(study.budget_summary(tmp_path))
