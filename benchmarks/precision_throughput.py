@@ -48,8 +48,13 @@ _TORCH = flags.DEFINE_string(
     "none, and PyTorch is left out).")
 _OUTPUT = flags.DEFINE_string("output_dir", "benchmarks/results",
                               "Where precision_throughput.json and .md go.")
+_JAX = flags.DEFINE_string(
+    "jax_python", None, "A Python interpreter with JAX (TensorFlow not "
+    "needed): one_keras is also timed on Keras' JAX backend (XLA), in its "
+    "own process (default: none).")
 _WORKER = flags.DEFINE_enum("worker", None, ["keras"],
                             "Internal: time one_keras and exit.")
+_BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX"}
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -58,8 +63,9 @@ POLICIES = ("float32", "mixed_bfloat16")
 
 def _keras_rates():
     """Images/s of one_keras ONE-3 per policy, one value a round."""
+    import importlib
+
     import keras
-    import tensorflow as tf
 
     from one_keras.methods.one import build_one_resnet
 
@@ -76,8 +82,12 @@ def _keras_rates():
     keras.mixed_precision.set_global_policy("float32")
     rates = training_rates(models, _BATCH.value, _CLASSES.value,
                            _STEPS.value, _WARMUP.value, _ROUNDS.value)
+    backend = keras.backend.backend()
+    version = importlib.import_module(
+        {"tensorflow": "tensorflow"}.get(backend, backend)).__version__
     return {"framework": f"one_keras, Keras {keras.__version__}, "
-                         f"TF {tf.__version__}", "images_per_second": rates}
+                         f"{_BACKEND_NAMES.get(backend, backend)} {version}",
+            "images_per_second": rates}
 
 
 # The PyTorch process (its interpreter need not have absl): the reference's
@@ -112,6 +122,8 @@ def _settings():
 def _worker(python, framework):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if framework == "jax":
+        env["KERAS_BACKEND"] = "jax"
     if framework == "torch":
         command = [python, "-c", _TORCH_WORKER, json.dumps({
             "here": str(HERE), "depth": _DEPTH.value,
@@ -155,9 +167,11 @@ def machine():
             "platform": platform.platform()}
 
 
-def measure(torch_python):
+def measure(torch_python, jax_python=None):
     """Every rate, the framework processes alternating over repeats."""
     frameworks = {"keras": sys.executable}
+    if jax_python:
+        frameworks["jax"] = jax_python
     if torch_python:
         frameworks["torch"] = torch_python
     runs = {name: [] for name in frameworks}
@@ -210,9 +224,12 @@ def main(argv):
         print(json.dumps(_keras_rates()))
         return
     host = machine()
-    rows = measure(_TORCH.value)
+    rows = measure(_TORCH.value, _JAX.value)
+    interpreters = [f"--{flag.name}={flag.value}" for flag in (_JAX, _TORCH)
+                    if flag.value]
     command = " ".join(["python benchmarks/precision_throughput.py",
-                        *_settings(), f"--repeats={_REPEATS.value}"])
+                        *interpreters, *_settings(),
+                        f"--repeats={_REPEATS.value}"])
     output = pathlib.Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
     (output / "precision_throughput.json").write_text(json.dumps(

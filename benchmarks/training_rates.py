@@ -1,8 +1,8 @@
 """Images/s of Keras models' training steps, the models taking turns.
 
 The timing loop of `throughput.py` and `precision_throughput.py`, with no
-flags of its own (both scripts define theirs) and no Keras or TensorFlow
-import until it runs.
+flags of its own (both scripts define theirs) and no Keras import until it
+runs; NumPy batches, so it runs on every Keras backend.
 """
 
 import time
@@ -42,19 +42,27 @@ def training_rates(models, batch_size, num_classes, steps, warmup, rounds):
     Returns:
         A dict: key -> list of images/s, one a round.
     """
-    import tensorflow as tf
+    import numpy as np
 
-    images = tf.random.normal((batch_size, 32, 32, 3))
-    labels = tf.random.uniform((batch_size,), 0, num_classes, tf.int32)
-    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    # NumPy batches, so that every Keras backend runs it (JAX without TF).
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(batch_size, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, num_classes, batch_size).astype("int32")
+
+    def batches(count):
+        return (np.concatenate([images] * count),
+                np.concatenate([labels] * count))
+
     for model in models.values():
-        model.fit(data, steps_per_epoch=warmup, verbose=0)
+        model.fit(*batches(warmup), batch_size=batch_size, shuffle=False,
+                  verbose=0)
+    timed = batches(steps + 1)
     rates = {key: [] for key in models}
     for _ in range(rounds):
         for key, model in models.items():
             clock = step_clock()
-            model.fit(data, steps_per_epoch=steps + 1, verbose=0,
-                      callbacks=[clock])
+            model.fit(*timed, batch_size=batch_size, shuffle=False,
+                      verbose=0, callbacks=[clock])
             seconds = clock.times[-1] - clock.times[0]
             rates[key].append(batch_size * steps / seconds)
     return rates

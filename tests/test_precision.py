@@ -39,6 +39,19 @@ def test_auto_picks_bfloat16_only_where_the_hardware_has_it(
         assert precision.resolve_dtype_policy(policy) == policy
 
 
+@pytest.mark.parametrize("backend, fast, slow", [
+    ("tensorflow", False, True), ("tensorflow", True, False),
+    ("jax", False, False)])
+def test_only_tensorflow_without_bf16_units_emulates_it_slowly(
+        monkeypatch, backend, fast, slow):
+    # docs/performance.md: 8x slower on TF, float32's speed with XLA (JAX).
+    import keras
+
+    monkeypatch.setattr(precision, "has_fast_bfloat16", lambda s=None: fast)
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    assert precision.emulates_bfloat16_slowly() is slow
+
+
 def test_the_default_stays_float32_and_the_alias_is_the_device_policy():
     config = TrainConfig()
     assert config.dtype_policy == "float32"

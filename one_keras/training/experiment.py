@@ -112,11 +112,12 @@ def run(config, callbacks=None):
     # The policy it trains under, recorded in config.json and the report.
     config = config.resolved(strategy)
     if config.dtype_policy == "mixed_bfloat16" and \
-            not precision.has_fast_bfloat16(strategy):
+            precision.emulates_bfloat16_slowly(strategy):
         _warn("mixed_bfloat16 on a processor without bfloat16 units "
               f"(CPU flags {' or '.join(precision.BF16_CPU_FLAGS)}, TPU, GPU "
               "of compute capability >= 8.0) is emulated: measured ~8x "
-              "slower than float32 (docs/performance.md).")
+              "slower than float32 on TensorFlow, not on JAX "
+              "(docs/performance.md).")
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(config.dtype_policy)
     try:

@@ -4,8 +4,9 @@ Keras' names (`float32`, `mixed_bfloat16`, `mixed_float16`), plus `auto`:
 `mixed_bfloat16` where the hardware computes bfloat16 fast (a CPU with
 `avx512_bf16` or `amx_bf16`, a TPU, a GPU of compute capability 8.0 or
 more), else `float32`. Where it has no bfloat16 units a CPU emulates it and
-is slower (docs/performance.md: about 8x slower than float32 on an AMD EPYC
-without AVX-512); what bfloat16 costs in accuracy is not measured yet, so
+TensorFlow is slower (docs/performance.md: about 8x slower than float32 on an
+AMD EPYC without AVX-512; XLA on JAX is not); what bfloat16 costs in
+accuracy is not measured yet, so
 the default stays `float32` and `auto` is opt-in. `--mixed_precision` (an
 alias kept from earlier versions) is the device's mixed policy:
 `mixed_float16` on a GPU, else `mixed_bfloat16`.
@@ -65,6 +66,25 @@ def has_fast_bfloat16(strategy=None):
     if capability is not None:
         return capability >= BF16_GPU_CAPABILITY
     return bool(cpu_bfloat16_flags())
+
+
+def emulates_bfloat16_slowly(strategy=None):
+    """Whether `mixed_bfloat16` trains much slower than float32 here: on a
+    processor without bfloat16 units (`has_fast_bfloat16`) TensorFlow's
+    kernels emulate it (~8x slower on an AMD EPYC without AVX-512), while
+    XLA on Keras' JAX backend computes it at about float32's speed
+    (docs/performance.md, "float32 and bfloat16").
+
+    Args:
+        strategy: a `tf.distribute` strategy or `None`.
+
+    Returns:
+        bool.
+    """
+    import keras
+
+    return keras.backend.backend() != "jax" and \
+        not has_fast_bfloat16(strategy)
 
 
 def cpu_bfloat16_flags(cpuinfo="/proc/cpuinfo"):

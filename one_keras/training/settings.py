@@ -197,8 +197,9 @@ SETTINGS = (
             "the hardware computes bfloat16 (CPU flag avx512_bf16 or "
             "amx_bf16, TPU, GPU of compute capability >= 8.0), else "
             "float32. On an AMD EPYC without AVX-512 (2026-12-07) "
-            "mixed_bfloat16 trains ~8x slower than float32 "
-            "(docs/performance.md). Recorded in the run; a resume keeps it.",
+            "mixed_bfloat16 trains ~8x slower than float32 on TensorFlow, "
+            "at float32's speed on JAX (docs/performance.md). Recorded in "
+            "the run; a resume keeps it.",
             choices=_literal("one_keras.training.precision",
                              "DTYPE_POLICIES")),
     Setting("sync_bn", "bool", False,
