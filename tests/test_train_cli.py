@@ -80,6 +80,7 @@ def test_bad_flags_give_one_clear_line(capsys, monkeypatch, args, message):
     assert message in err[0]
 
 
+@pytest.mark.slow  # A TensorFlow process; fit_verbosity: test_run_config.py.
 def test_cli_trains_with_a_flagfile_and_logs_one_line_per_epoch(tmp_path):
     """With stdout redirected to a file (not a terminal), the default
     `--verbose=auto` writes one line per epoch and no progress bar."""
