@@ -19,19 +19,18 @@ import collections
 import os
 import pathlib
 
-# As the command line tools: TensorFlow's start-up lines (oneDNN, CUDA
-# drivers, cuInit), which each xdist worker would print after the summary,
-# stay hidden unless the user set TF_CPP_MIN_LOG_LEVEL.
-from one_keras.cli import console  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL=3)
+import pytest
+
+from one_keras.cli import console  # Sets TF_CPP_MIN_LOG_LEVEL=3.
+from tests import tracing
 
 
-console.import_backend_quietly()
-
-import keras  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tests import tracing  # noqa: E402
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A pytest-xdist worker imports Keras' backend here, while pytest still
+    # captures what TensorFlow prints as it starts (the controller's
+    # TF_CPP_MIN_LOG_LEVEL=3, inherited, reads as the user's, so
+    # `console.import_backend_quietly` would leave those lines out loud).
+    import keras  # noqa: F401
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -53,9 +52,23 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 
+def _runs_tests(config):
+    """Whether this process runs tests: not pytest-xdist's controller, which
+    only hands them to its workers (and so never imports TensorFlow, about
+    9 s before the workers start)."""
+    return bool(os.environ.get("PYTEST_XDIST_WORKER")) or \
+        not getattr(config.option, "numprocesses", None)
+
+
 def pytest_configure(config):
-    """Runs `tf.function`s eagerly (see tests/tracing.py)."""
-    tf.config.run_functions_eagerly(True)
+    """Where tests run: Keras' backend imported quietly, as the command line
+    tools do (TensorFlow's start-up lines, which each xdist worker would
+    print after the summary, stay hidden unless the user set
+    TF_CPP_MIN_LOG_LEVEL), and `tf.function`s run eagerly (see
+    tests/tracing.py)."""
+    if _runs_tests(config):
+        console.import_backend_quietly()
+        tracing.run_eagerly()
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +85,8 @@ def _traced_when_marked(request):
 @pytest.fixture(autouse=True)
 def _seed_and_policy():
     """Every test starts seeded and in float32."""
+    import keras
+
     keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")

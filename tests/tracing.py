@@ -8,12 +8,19 @@ many steps use `traced()`, where a traced step is faster.
 
 import contextlib
 
-import tensorflow as tf
+
+def run_eagerly():
+    """Runs `tf.function`s eagerly from now on (the suite's default)."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
 
 
 @contextlib.contextmanager
 def traced():
     """Runs `tf.function`s traced inside the block."""
+    import tensorflow as tf
+
     before = tf.config.functions_run_eagerly()
     tf.config.run_functions_eagerly(False)
     try:
