@@ -16,6 +16,7 @@ except in tests marked `graph` or `slow` (tests/tracing.py). Shared fixtures
 """
 
 import collections
+import importlib
 import os
 import pathlib
 
@@ -30,7 +31,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # captures what TensorFlow prints as it starts (the controller's
     # TF_CPP_MIN_LOG_LEVEL=3, inherited, reads as the user's, so
     # `console.import_backend_quietly` would leave those lines out loud).
-    import keras  # noqa: F401
+    importlib.import_module("keras")
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
