@@ -1,14 +1,22 @@
 """Shared fixtures: one small ONE model trained on the digits."""
 
-import keras
-import numpy as np
-import pytest
+# pytest-xdist's controller loads this file when the command line names
+# tests under tests/export/ (tests/conftest.py leaves TensorFlow to the
+# workers): it imports Keras' backend quietly, as the tools do.
+from one_keras.cli import console
 
-from one_keras import data
-from one_keras.data.digits import load_digits_arrays
-from one_keras.export import formats
-from one_keras.methods.one import build_one_resnet
-from tests import tracing
+
+console.import_backend_quietly()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from one_keras import data  # noqa: E402
+from one_keras.data.digits import load_digits_arrays  # noqa: E402
+from one_keras.export import formats  # noqa: E402
+from one_keras.methods.one import build_one_resnet  # noqa: E402
+from tests import tracing  # noqa: E402
 
 
 def load_digits(split):
