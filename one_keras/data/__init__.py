@@ -17,6 +17,7 @@ _LAZY = {
     "DatasetNotFoundError": "one_keras.data.dataset",
     "normalize": "one_keras.data.dataset",
     "load_digits": "one_keras.data.digits",
+    "load_for_backend": "one_keras.data.for_backend",
     "load_image_folder": "one_keras.data.image_folder",
     "eval_pipeline": "one_keras.data.pipeline",
     "steps_per_epoch": "one_keras.data.pipeline",
@@ -32,6 +33,7 @@ _LAZY = {
 
 __all__ = ["AUGMENTATIONS", "Dataset", "DatasetNotFoundError",
            "dataset_names", "eval_pipeline", "load_dataset",
+           "load_for_backend",
            "normalize", "split_arrays", "steps_per_epoch",
            "train_pipeline", "with_augmentation"]
 

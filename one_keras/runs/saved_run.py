@@ -144,7 +144,7 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
                      image_size=None, skip_bad_images=False):
     """Loads the dataset a run trained on (see `run_data_settings`).
 
-    As training does (`one_keras.training.train_inputs`), the digits and
+    As training does (`one_keras.data.load_for_backend`), the digits and
     image folders load with NumPy and Pillow off the TensorFlow backend, so
     that they need no TensorFlow; the tfds datasets need it (a one-line
     `one_keras.utils.backends.BackendError` where it is missing).
@@ -159,7 +159,7 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
         the TensorFlow backend; `eval_pipeline` and `split_arrays` take
         either.
     """
-    from one_keras.data import load_dataset
+    from one_keras.data import load_for_backend
     from one_keras.data import numpy_pipeline
     from one_keras.utils import backends
 
@@ -168,7 +168,5 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
     name = settings.pop("name")
     check_run_classes(model_path, name, settings["data_dir"])
     if not backends.is_tensorflow() and name in numpy_pipeline.DATASETS:
-        return numpy_pipeline.load_numpy_dataset(name, augment="none",
-                                                 **settings)
-    backends.require_tensorflow(f"The dataset {name!r}")
-    return load_dataset(name, **settings)
+        settings["augment"] = "none"  # As before: NumPy batches plain.
+    return load_for_backend(name, **settings)

@@ -8,12 +8,11 @@ from one_keras import data as data_lib
 from one_keras.data import labels
 from one_keras.data import numpy_pipeline
 from one_keras.training import distribution
-from one_keras.utils import backends
 
 
 def load_train_dataset(config):
     """The dataset of a run: from `tf.data` (tfds, or anything on the
-    TensorFlow backend), else from NumPy (`one_keras.data.numpy_pipeline`).
+    TensorFlow backend), else from NumPy (`one_keras.data.for_backend`).
 
     Args:
         config: `one_keras.training.train_config.TrainConfig`.
@@ -21,17 +20,11 @@ def load_train_dataset(config):
     Returns:
         A `one_keras.data.Dataset` or a `NumpyDataset`.
     """
-    options = dict(data_dir=config.data_dir or None, seed=config.seed,
-                   image_size=config.image_size or None,
-                   augment=config.augment,
-                   skip_bad_images=config.skip_bad_images)
-    if backends.is_tensorflow() or \
-            config.dataset not in numpy_pipeline.DATASETS:
-        backends.require_tensorflow(f"The dataset {config.dataset!r} "
-                                    "(from tensorflow-datasets)")
-        return data_lib.load_dataset(config.dataset, download=config.download,
-                                     **options)
-    return numpy_pipeline.load_numpy_dataset(config.dataset, **options)
+    return data_lib.load_for_backend(
+        config.dataset, download=config.download,
+        data_dir=config.data_dir or None, seed=config.seed,
+        image_size=config.image_size or None, augment=config.augment,
+        skip_bad_images=config.skip_bad_images)
 
 
 def inputs_record(config, dataset, model=None):
