@@ -156,6 +156,15 @@ def test_older_settings_name_the_backbone_model():
         model="resnet18").backbone == "resnet18"
 
 
+def test_the_older_name_of_a_field_is_taken_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="use backbone="):
+        config = train_config.TrainConfig(model="densenet_bc_190_40")
+    assert config.backbone == "densenet_bc_190_40"
+    assert config == train_config.TrainConfig(backbone="densenet_bc_190_40")
+    with pytest.raises(ValueError, match="give `backbone` only"):
+        train_config.TrainConfig(model="resnet", backbone="resnet")
+
+
 def test_an_older_config_json_is_read_under_todays_names(tmp_path):
     # A resume compares the recorded backbone, and evaluate and export read
     # the run, whichever name it recorded.

@@ -1,8 +1,10 @@
 """The settings of a training run: `TrainConfig`, checked when built."""
 
 import dataclasses
+import functools
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -43,7 +45,32 @@ def _declared_settings(cls):
     for setting in settings_lib.SETTINGS:
         setattr(cls, setting.name, setting.default)
     cls.__doc__ += settings_lib.docstring()
-    return dataclasses.dataclass(frozen=True)(cls)
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    cls.__init__ = _taking_older_names(cls.__init__)
+    return cls
+
+
+def _taking_older_names(init):
+    """`init` that also takes a setting's older name (`model` for
+    `backbone`: `one_keras.runs.recorded_settings.RENAMED`), with a
+    `DeprecationWarning`, as `--model` is taken with a warning."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **fields):
+        for old, new in recorded_settings.RENAMED.items():
+            if old not in fields:
+                continue
+            if new in fields:
+                raise ValueError(
+                    f"`{old}` is the deprecated name of `{new}`; give "
+                    f"`{new}` only. Received: {old}={fields[old]!r}, "
+                    f"{new}={fields[new]!r}")
+            warnings.warn(f"TrainConfig({old}=...) is deprecated: use "
+                          f"{new}=...", DeprecationWarning, stacklevel=2)
+            fields[new] = fields.pop(old)
+        init(self, *args, **fields)
+
+    return __init__
 
 
 @_declared_settings
