@@ -155,18 +155,16 @@ def load_run_dataset(model_path, dataset=None, data_dir=None,
 
     Returns:
         A `one_keras.data.Dataset`, or a
-        `one_keras.data.numpy_pipeline.NumpyDataset` (not augmented) off
+        `one_keras.data.numpy_pipeline.NumpyDataset` (arrays) off
         the TensorFlow backend; `eval_pipeline` and `split_arrays` take
         either.
     """
     from one_keras.data import load_for_backend
-    from one_keras.data import numpy_pipeline
-    from one_keras.utils import backends
 
     settings = run_data_settings(model_path, dataset, data_dir, image_size,
                                  skip_bad_images)
     name = settings.pop("name")
     check_run_classes(model_path, name, settings["data_dir"])
-    if not backends.is_tensorflow() and name in numpy_pipeline.DATASETS:
-        settings["augment"] = "none"  # As before: NumPy batches plain.
-    return load_for_backend(name, **settings)
+    # Its readers take arrays and test batches, never training batches:
+    # unaugmented (the NumPy loader keeps arrays only then).
+    return load_for_backend(name, augment="none", **settings)
