@@ -8,6 +8,7 @@ import keras
 import pytest
 
 from one_keras import data
+from one_keras.reports import run_report
 from one_keras.training import experiment
 
 
@@ -95,9 +96,21 @@ def test_ablation_flags_reach_the_model(options):
         one.num_branches
 
 
+def _costs(**options):
+    """The report's cost fields (`run_report.cost_fields`) of the model
+    `experiment.run` would train, counted on the model as built."""
+    config = experiment.TrainConfig.from_settings(**{**TINY, **options})
+    return run_report.cost_fields(
+        experiment.build_model(config, data.load_dataset("digits")))
+
+
 def test_costs_follow_the_method(run):
-    _, vanilla = run(method="vanilla")
-    _, dml = run(method="dml", num_peers=2)
+    vanilla = _costs(method="vanilla")
+    dml = _costs(method="dml", num_peers=2)
+    # A run's report carries these fields; a snapshot ensemble's costs
+    # exist once a snapshot is taken.
+    _, report = run(method="vanilla")
+    assert {key: report[key] for key in vanilla} == vanilla
     _, snapshot = run(method="snapshot", num_snapshots=2, epochs=2)
     assert dml["flops_train"] == 2 * vanilla["flops_train"]
     assert dml["flops_target"] == vanilla["flops_target"]
