@@ -16,7 +16,6 @@ except in tests marked `graph` or `slow` (tests/tracing.py). Shared fixtures
 """
 
 import collections
-import importlib
 import os
 import pathlib
 
@@ -24,14 +23,6 @@ import pytest
 
 from one_keras.cli import console  # Sets TF_CPP_MIN_LOG_LEVEL=3.
 from tests import tracing
-
-
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # A pytest-xdist worker imports Keras' backend here, while pytest still
-    # captures what TensorFlow prints as it starts (the controller's
-    # TF_CPP_MIN_LOG_LEVEL=3, inherited, reads as the user's, so
-    # `console.import_backend_quietly` would leave those lines out loud).
-    importlib.import_module("keras")
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

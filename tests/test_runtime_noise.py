@@ -3,6 +3,8 @@ unless `TF_CPP_MIN_LOG_LEVEL=0` asks for them."""
 
 import logging
 import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -60,3 +62,34 @@ def test_jax_backend_search_is_quiet_unless_asked(monkeypatch):
         assert logger.level == logging.WARNING  # Warnings still show.
     finally:
         logger.setLevel(original)
+
+
+@pytest.mark.parametrize("environ,chosen", [
+    ({}, False),
+    ({"TF_CPP_MIN_LOG_LEVEL": "0"}, True),
+    ({"TF_CPP_MIN_LOG_LEVEL": "3"}, True),
+    # A tool's child process: the tool's level, inherited with its mark.
+    ({"TF_CPP_MIN_LOG_LEVEL": "3",
+      "ONE_KERAS_SET_TF_CPP_MIN_LOG_LEVEL": "3"}, False),
+    # The user's own level for a child of a tool.
+    ({"TF_CPP_MIN_LOG_LEVEL": "0",
+      "ONE_KERAS_SET_TF_CPP_MIN_LOG_LEVEL": "3"}, True),
+])
+def test_a_tools_inherited_log_level_is_not_the_users(environ, chosen):
+    from one_keras.cli import console
+
+    assert console.user_chose_tf_log_level(environ) == chosen
+
+
+@pytest.mark.parametrize("level,chosen", [(None, False), ("0", True)])
+def test_a_child_of_a_tool_reads_the_tools_level_as_unset(level, chosen):
+    # This process imported a tool's console (tests/conftest.py), which set
+    # the level; its children inherit it, and the user's own still wins.
+    env = dict(os.environ)
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    child = subprocess.run(
+        [sys.executable, "-c", "from one_keras.cli import console; "
+         "print(console._USER_TF_LOG_LEVEL)"],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert child.stdout.strip() == str(chosen), child.stderr[-2000:]

@@ -12,8 +12,9 @@ temporaries removed, its child processes killed); a second Ctrl-C does not
 cut them short.
 
 TensorFlow's C++ start-up lines (oneDNN, CUDA drivers, `failed call to
-cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it,
-and the backend is imported with stderr closed. A user's own
+cuInit`) are silenced: `TF_CPP_MIN_LOG_LEVEL` is 3 unless the user set it
+(in the tools' child processes too, which inherit the tool's 3), and the
+backend is imported with stderr closed. A user's own
 `TF_CPP_MIN_LOG_LEVEL` wins and shows them all. So does JAX's `Unable to
 initialize backend 'tpu'` (`one_keras.utils.runtime_noise`), which also shows
 with absl's `--verbosity` (or `-v`).
@@ -30,9 +31,32 @@ from absl import flags
 from one_keras.cli import flagfiles
 
 
+# The level a tool sets when the user chose none, and the variable that
+# records it: a tool's child processes inherit both, and so still read the
+# level as the tool's, not the user's.
+_QUIET_TF_LOG_LEVEL = "3"
+_SET_BY_ONE_KERAS = "ONE_KERAS_SET_TF_CPP_MIN_LOG_LEVEL"
+
+
+def user_chose_tf_log_level(environ):
+    """Whether `environ`'s `TF_CPP_MIN_LOG_LEVEL` is the user's choice: set,
+    and not the level a one_keras tool set (inherited by its children).
+
+    Args:
+        environ: a mapping like `os.environ`.
+
+    Returns:
+        bool.
+    """
+    level = environ.get("TF_CPP_MIN_LOG_LEVEL")
+    return level is not None and environ.get(_SET_BY_ONE_KERAS) != level
+
+
 # Whether the user chose TensorFlow's C++ log level (before a tool set it).
-_USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_USER_TF_LOG_LEVEL = user_chose_tf_log_level(os.environ)
+if not _USER_TF_LOG_LEVEL:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = _QUIET_TF_LOG_LEVEL
+    os.environ[_SET_BY_ONE_KERAS] = _QUIET_TF_LOG_LEVEL
 
 
 def user_errors():
