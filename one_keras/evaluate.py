@@ -1,4 +1,5 @@
-"""`python -m one_keras.evaluate`: the `one-evaluate` command (`one_keras.cli.evaluate`)."""
+"""`python -m one_keras.evaluate`: the `one-evaluate` command
+(`one_keras.cli.evaluate`)."""
 
 from one_keras.cli import evaluate as command
 

@@ -1,4 +1,5 @@
-"""`python -m one_keras.predict`: the `one-predict` command (`one_keras.cli.predict`)."""
+"""`python -m one_keras.predict`: the `one-predict` command
+(`one_keras.cli.predict`)."""
 
 from one_keras.cli import predict as command
 

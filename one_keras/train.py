@@ -1,4 +1,5 @@
-"""`python -m one_keras.train`: the `one-train` command (`one_keras.cli.train`)."""
+"""`python -m one_keras.train`: the `one-train` command
+(`one_keras.cli.train`)."""
 
 from one_keras.cli import train as command
 

@@ -274,6 +274,7 @@ def run_flatness(models, train, test, output_dir, magnitudes,
 
 
 if __name__ == "__main__":
-    # The command line sits above this module (`one_keras.cli.flatness` imports it).
+    # The command line sits above this module (`one_keras.cli.flatness`
+    # imports it).
     raise SystemExit("The flatness command is now "
                      "`python -m one_keras.cli.flatness`.")

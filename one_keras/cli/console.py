@@ -62,7 +62,8 @@ if not _USER_TF_LOG_LEVEL:
 def user_errors():
     """The exceptions that mean bad input, reported in one line (never a
     traceback): `ValueError`, `OSError`, `FloatingPointError`,
-    `one_keras.data.DatasetNotFoundError` and `one_keras.utils.backends.BackendError`
+    `one_keras.data.DatasetNotFoundError` and
+    `one_keras.utils.backends.BackendError`
     (each looked up only where its module was imported, so that an error
     needs no TensorFlow)."""
     errors = (ValueError, OSError, FloatingPointError)

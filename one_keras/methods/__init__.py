@@ -2,23 +2,30 @@
 
 Each method is one `Method` object (`one_keras.methods.method`) in its own
 module, listed in `registry.REGISTRY`: its options, builder, callbacks and
-schedule. `build_method_model(method, ...)` returns a model ready to `compile` and
-`fit`; every one declares what it deploys (`deployables()`: name -> a plain
-Keras model, raw pixels in, logits out; `deployed_model()` is the one the
-paper's tables compare):
+schedule. `build_method_model(method, ...)` returns a model ready to
+`compile` and `fit`; every one declares what it deploys (`deployables()`:
+name -> a plain Keras model, raw pixels in, logits out; `deployed_model()`,
+marked *, is the one the paper's tables compare):
 
-| method | model | deployables | compared |
-|---|---|---|---|
-| `"one"` | `ONEModel` (ablations: `no_distillation`, `no_sharing`, `gate="average"`, `num_branches`) | `target` (branch 0), `ensemble` (ONE-E) | `target` |
-| `"vanilla"` | `ONEModel` with one branch | `target` (the network) | `target` |
-| `"kd"` | `KDModel` (frozen `teacher`) | `target` (the student) | `target` |
-| `"dml"` | `DMLModel` (`num_peers` peers) | `target` (peer 0), `ensemble`, `peer_1`... | `target` |
-| `"ensemble"` | `EnsembleModel` (`num_peers` networks) | `target` (member 0), `ensemble` (probability average) | `ensemble` |
-| `"snapshot"` | `SnapshotModel` (`num_snapshots`) | `target` (last snapshot), `ensemble` (probability average) | `ensemble` |
-| `"cl_ilr"` | `CLILRModel` (`num_branches` heads, `beta`) | `target` (head 0), `ensemble` (mean logits) | `target` |
-| `"okddip"` | `OKDDipModel` (`num_peers` peers and a leader) | `target` (the leader), `ensemble` (peers' mean) | `target` |
-| `"pcl"` | `PCLModel` (`num_branches`, a mean network) | `target` (mean network's branch 0), `ensemble` | `target` |
-| `"kdcl"` | `KDCLModel` (`num_students`, `kdcl_variant`) | `target` (student 0), `ensemble`, `peer_1`... | `target` |
+- `"one"`: `ONEModel` (ablations: `no_distillation`, `no_sharing`,
+  `gate="average"`, `num_branches`); `target`* (branch 0), `ensemble`
+  (ONE-E).
+- `"vanilla"`: `ONEModel` with one branch; `target`* (the network).
+- `"kd"`: `KDModel` (a frozen `teacher`); `target`* (the student).
+- `"dml"`: `DMLModel` (`num_peers` peers); `target`* (peer 0), `ensemble`,
+  `peer_1`...
+- `"ensemble"`: `EnsembleModel` (`num_peers` networks); `target` (member
+  0), `ensemble`* (probability average).
+- `"snapshot"`: `SnapshotModel` (`num_snapshots`); `target` (the last
+  snapshot), `ensemble`* (probability average).
+- `"cl_ilr"`: `CLILRModel` (`num_branches` heads, `beta`); `target`* (head
+  0), `ensemble` (mean logits).
+- `"okddip"`: `OKDDipModel` (`num_peers` peers and a leader); `target`*
+  (the leader), `ensemble` (the peers' mean).
+- `"pcl"`: `PCLModel` (`num_branches`, a mean network); `target`* (the
+  mean network's branch 0), `ensemble`.
+- `"kdcl"`: `KDCLModel` (`num_students`, `kdcl_variant`); `target`*
+  (student 0), `ensemble`, `peer_1`...
 
 Importing this package registers every method model for `.keras` loading.
 """

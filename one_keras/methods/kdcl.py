@@ -241,8 +241,8 @@ class KDCLModel(PeersModel):
 
     def __init__(self, network, variant="min_logit",
                  temperature=KDCL_TEMPERATURE, student_views=True,
-                 view_shift=VIEW_SHIFT, weight_decay=WEIGHT_DECAY, normalization=None,
-                 **kwargs):
+                 view_shift=VIEW_SHIFT, weight_decay=WEIGHT_DECAY,
+                 normalization=None, **kwargs):
         validation.check_choice("variant", variant, KDCL_VARIANTS)
         validation.check_positive("temperature", temperature)
         validation.check_bool("student_views", student_views)

@@ -160,8 +160,8 @@ class Method:
             `Options`, every field made with `option` (its default is the
             method's).
         build: callable. `build(options, request)` returns the training
-            model (a `one_keras.methods.method_model.MethodModel`) for an options
-            instance and a `BuildRequest`.
+            model (a `one_keras.methods.method_model.MethodModel`) for an
+            options instance and a `BuildRequest`.
         callbacks: callable. `callbacks(options, epochs)` returns the
             `keras.callbacks.Callback`s a run adds. Defaults to none.
         schedule: callable or `None`. `schedule(options, lr, total_steps)`

@@ -1,7 +1,8 @@
-"""Weight initialisers of the authors' PyTorch code, shared by every network.
+"""Weight initialisers of the authors' PyTorch code, shared by every
+network.
 
-They sit below both the ONE network builder (`methods/one/one_network.py`) and the model
-zoo (`models/`), so neither has to import the other for them.
+They sit below both the ONE network builder (`methods/one/one_network.py`)
+and the model zoo (`models/`), so neither has to import the other for them.
 """
 
 import keras

@@ -1,1 +1,2 @@
-"""What a run and an evaluation report: accuracies, costs, curves, provenance."""
+"""What a run and an evaluation report: accuracies, costs, curves,
+provenance."""

@@ -53,8 +53,8 @@ def cost_fields(model):
 
     Returns:
         A dict: `params_{name}` (the weights each deployable ships,
-        `one_keras.reports.parameters.count_shipped`) and `flops_{name}` for every
-        deployable (`params_target`, `params_ensemble`, ...),
+        `one_keras.reports.parameters.count_shipped`) and `flops_{name}`
+        for every deployable (`params_target`, `params_ensemble`, ...),
         `params_train` (the trainable ones) and `flops_train` (every
         network a training step runs forward).
     """

@@ -237,9 +237,9 @@ class RunDirectory:
         write_json(self.config_path, settings)
 
     def read_inputs(self):
-        """Its `inputs.json` (`one_keras.training.train_inputs.inputs_record`: class
-        names, data location, KD's teacher), or `None` (a run of an
-        earlier version, or unreadable)."""
+        """Its `inputs.json` (class names, data location, KD's teacher:
+        `one_keras.training.train_inputs.inputs_record`), or `None` (a run
+        of an earlier version, or unreadable)."""
         return read_json(self.inputs_path)
 
     def write_inputs(self, record):

@@ -19,7 +19,8 @@ TARGET_NAME = "target.keras"
 ENSEMBLE_NAME = "ensemble.keras"
 LOCK_NAME = "run.lock"
 EXPORT_REPORT_NAME = "export_report.json"
-# The learning curves drawn from the log when a run ends (one_keras.reports.curves).
+# The learning curves drawn from the log when a run ends
+# (one_keras.reports.curves).
 CURVES_NAME = "curves.png"
 # Under `multi_worker`, the folder of the workers other than the chief.
 WORKERS_NAME = "workers"
@@ -29,9 +30,9 @@ WORKERS_NAME = "workers"
 MANIFEST_NAME = "one_keras_run.json"
 
 # What marks a folder as a run directory, and what no other output may be.
-RUN_FILES = (MANIFEST_NAME, CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME, CHECKPOINT_NAME,
-             MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME, EXPORT_REPORT_NAME,
-             CURVES_NAME, INPUTS_NAME)
+RUN_FILES = (MANIFEST_NAME, CONFIG_NAME, REPORT_NAME, LOG_NAME, LOCK_NAME,
+             CHECKPOINT_NAME, MODEL_NAME, TARGET_NAME, ENSEMBLE_NAME,
+             EXPORT_REPORT_NAME, CURVES_NAME, INPUTS_NAME)
 RUN_FOLDERS = (BACKUP_NAME, TENSORBOARD_NAME, WORKERS_NAME)
 
 

@@ -1,1 +1,2 @@
-"""A training run: its settings, data, strategy, callbacks and the experiment."""
+"""A training run: its settings, data, strategy, callbacks and the
+experiment."""

@@ -10,8 +10,8 @@ class TerminateOnNaNWithAdvice(keras.callbacks.TerminateOnNaN):
     It also stops when an epoch ends with NaN or infinite weights (a finite
     last loss can precede them). Put it before the callbacks that save, and
     let them skip the epoch when `triggered`: no saved state is then ever
-    non-finite. `one_keras.training.experiment.run` turns it into an error that says
-    what to try (`advice`); in a script, pass it to `fit` with
+    non-finite. `one_keras.training.experiment.run` turns it into an error
+    that says what to try (`advice`); in a script, pass it to `fit` with
     `raise_error=True` to get that error at the bad batch.
 
     Args:

@@ -280,9 +280,9 @@ class TrainConfig:
         """Every setting the run trains with, in one flat dict: the fields
         (`nesterov` resolved; of `depth`, `block` and `width` only the
         backbone's own, resolved: `architecture()`) and the method's
-        options with their defaults. It is what `config.json` and the report record and
-        what a resumed run is compared on (older runs wrote this flat form
-        too).
+        options with their defaults. It is what `config.json` and the
+        report record and what a resumed run is compared on (older runs
+        wrote this flat form too).
 
         Returns:
             A dict of JSON values.

@@ -1,1 +1,2 @@
-"""Small helpers every part of one_keras uses: files, checks, backends, lazy names."""
+"""Small helpers every part of one_keras uses: files, checks, backends,
+lazy names."""

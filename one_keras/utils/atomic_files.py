@@ -30,7 +30,9 @@ def replacing(path, temporary=None):
 
     Example:
     ```python
-    with one_keras.utils.atomic_files.replacing("runs/a/curves.png") as temporary:
+    from one_keras.utils import atomic_files
+
+    with atomic_files.replacing("runs/a/curves.png") as temporary:
         figure.savefig(temporary, format="png")
     ```
     """
