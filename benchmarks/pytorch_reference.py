@@ -428,7 +428,7 @@ def run_config(args):
     apply."""
     config = {key: getattr(args, key)
               for key in TRAINING_SETTINGS + PLACEMENT_SETTINGS}
-    config.update({"dataset": "image_folder", "model": "resnet",
+    config.update({"dataset": "image_folder", "backbone": "resnet",
                    "block": "basic", "gate": "learned", "recipe": "paper",
                    "method": "vanilla" if args.num_branches == 1 else "one"})
     return config
@@ -495,9 +495,12 @@ def train(args):
     if os.path.exists(checkpoint_path):
         checkpoint = torch.load(checkpoint_path, weights_only=False,
                                 map_location=args.device)
+        saved = dict(checkpoint["config"])
+        if "model" in saved:  # A checkpoint of before the rename.
+            saved.setdefault("backbone", saved.pop("model"))
         changed = sorted(k for k in config
                          if k not in PLACEMENT_SETTINGS
-                         and checkpoint["config"].get(k) != config[k])
+                         and saved.get(k) != config[k])
         if changed:
             raise SystemExit(
                 f"error: {args.output_dir} holds an unfinished run with other "
