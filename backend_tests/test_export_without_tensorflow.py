@@ -10,6 +10,7 @@ import pytest
 
 from one_keras.training import experiment
 from one_keras.utils import backends
+from tests.test_contributing_extensions import registered  # noqa: F401
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -53,3 +54,21 @@ def test_export_says_in_one_line_that_it_needs_tensorflow(run, flags):
     assert not [name for name in os.listdir(run)
                 if name.endswith((".tflite", ".onnx", "_savedmodel"))
                 or name == "export_report.json"]
+
+
+@pytest.mark.skipif(backends.tensorflow_installed(),
+                    reason="TensorFlow is installed here")
+def test_a_loaded_models_tfds_data_says_it_needs_tensorflow(registered,
+                                                            tmp_path):
+    # A format that needs no TensorFlow (docs/contributing.md's `.npz`) and
+    # a loaded model: the data it names is what needs TensorFlow.
+    from one_keras import methods
+    from one_keras.export import export_model
+
+    model = methods.build_method_model("vanilla", "resnet", num_classes=10,
+                                       depth=8, width=4)
+    with pytest.raises(backends.BackendError,
+                       match="'cifar10'.*needs TensorFlow"):
+        export_model(model, tmp_path / "out" / "target.npz", format="npz",
+                     dataset="cifar10")
+    assert not (tmp_path / "out").exists()

@@ -300,17 +300,12 @@ def _resolve_dataset(model_path, dataset, data_dir, image_size,
             "`one_keras.data.Dataset`) when `model` is a loaded model "
             "rather than a run's path, which has no config.json to read. "
             f"Received: dataset={dataset!r}")
-    from one_keras.data import numpy_pipeline
-
-    if not backends.is_tensorflow() and dataset in numpy_pipeline.DATASETS:
-        # As a run's data on this backend (`saved_run.load_run_dataset`):
-        # no TensorFlow needed, for a format that needs none.
-        return numpy_pipeline.load_numpy_dataset(
-            dataset, data_dir=data_dir, image_size=image_size,
-            augment="none", skip_bad_images=skip_bad_images)
+    # As a run's data (`saved_run.load_run_dataset`): in the pipeline this
+    # backend runs, unaugmented; TensorFlow only for a tfds dataset.
     extra = {"skip_bad_images": True} if skip_bad_images else {}
-    return data_lib.load_dataset(dataset, data_dir=data_dir,
-                                 image_size=image_size, **extra)
+    return data_lib.load_for_backend(dataset, data_dir=data_dir,
+                                     image_size=image_size, augment="none",
+                                     **extra)
 
 
 def _normalized(images, normalization):
