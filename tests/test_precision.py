@@ -3,6 +3,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -109,3 +110,19 @@ def test_a_run_of_an_earlier_version_resumes_under_its_policy(tmp_path):
     assert run.resumable_changes(
         TrainConfig(output_dir=str(tmp_path), mixed_precision=True).resolved(),
         states, 10) == {}
+
+
+def test_auto_keeps_the_policy_a_run_trained_under(tmp_path, tiny_run,
+                                                    monkeypatch):
+    # `tiny_run` trained in float32; on a machine with bfloat16 units
+    # `auto` would pick mixed_bfloat16 for a new run, not for this one.
+    from one_keras.training import experiment
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run.output_dir, run)
+    monkeypatch.setattr(precision, "has_fast_bfloat16", lambda s=None: True)
+    config = TrainConfig.from_settings(
+        json.loads((run / "config.json").read_text()),
+        output_dir=str(run), dtype_policy="auto")
+    assert config.resolved().dtype_policy == "mixed_bfloat16"
+    assert experiment.run(config) == tiny_run.report

@@ -15,6 +15,7 @@ from one_keras.reports import curves
 from one_keras.reports import run_report
 from one_keras.runs import ResumeState
 from one_keras.runs import RunDirectory
+from one_keras.runs import resume
 from one_keras.training import callbacks as callbacks_lib
 from one_keras.training import distribution
 from one_keras.training import multi_worker
@@ -110,7 +111,7 @@ def run(config, callbacks=None):
     if config.deterministic:
         distribution.enable_determinism()
     # The policy it trains under, recorded in config.json and the report.
-    config = config.resolved(strategy)
+    config = _with_recorded_policy(config, strategy).resolved(strategy)
     if config.dtype_policy == "mixed_bfloat16" and \
             precision.emulates_bfloat16_slowly(strategy):
         _warn("mixed_bfloat16 on a processor without bfloat16 units "
@@ -124,6 +125,21 @@ def run(config, callbacks=None):
         return _run(config, strategy, list(callbacks or []))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _with_recorded_policy(config, strategy):
+    """`config`, where its `dtype_policy` is `auto`, with the policy of the
+    run its `output_dir` holds (unless `restart`): a run resumes, or
+    returns its report, under the arithmetic it trained under, on any
+    machine; `auto` chooses only for a new run."""
+    if config.dtype_policy != "auto" or config.mixed_precision or \
+            config.restart:
+        return config
+    saved = RunDirectory.of_worker(config, strategy).read_config()
+    policy = resume.recorded_dtype_policy(saved) if saved else None
+    if policy in precision.DTYPE_POLICIES and policy != "auto":
+        return dataclasses.replace(config, dtype_policy=policy)
+    return config
 
 
 def _run(config, strategy, extra_callbacks):

@@ -9,7 +9,9 @@ AMD EPYC without AVX-512; XLA on JAX is not); what bfloat16 costs in
 accuracy is not measured yet, so
 the default stays `float32` and `auto` is opt-in. `--mixed_precision` (an
 alias kept from earlier versions) is the device's mixed policy:
-`mixed_float16` on a GPU, else `mixed_bfloat16`.
+`mixed_float16` on a GPU, else `mixed_bfloat16`. `auto` chooses for a new
+run only: a run resumes under the policy it recorded
+(`one_keras.training.experiment.run`).
 """
 
 import os
