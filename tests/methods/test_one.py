@@ -7,6 +7,7 @@ import pytest
 
 from one_keras import ONEModel
 from one_keras.methods.one import build_one_model
+from one_keras.methods.one import build_one_resnet
 
 
 def trainable_count(model):
@@ -24,11 +25,14 @@ def test_unknown_argument_names_the_accepted_ones():
 
 
 def test_resnet_delegates_to_build_one_resnet():
-    # docs/zoo.md: ResNet-32, CIFAR-100.
-    model = build_one_model("resnet", num_classes=100, depth=32)
+    # tests/models/test_resnet_cifar.py checks the sizes against the
+    # reference (docs/zoo.md's ResNet-32, CIFAR-100 among them).
+    model = build_one_model("resnet", num_classes=100, depth=8, width=4)
+    direct = build_one_resnet(depth=8, width=4, num_classes=100)
     assert isinstance(model, ONEModel)
-    assert trainable_count(model.target_model()) == 472_756
-    assert trainable_count(model) == 1_193_189
+    assert trainable_count(model) == trainable_count(direct)
+    assert trainable_count(model.target_model()) == \
+        trainable_count(direct.target_model())
     assert model.network.name == "resnet"
 
 
