@@ -173,6 +173,11 @@ def test_nested_models_are_inlined_so_the_split_may_fall_inside():
         one = one_keras.from_backbone(model, split_layer)
         assert trainable_count(one.target_model()) == trainable_count(model)
         check_outputs_and_target(one, images((5,)), 3)
+    # The nested model's own name, as `model.summary()` shows it: the split
+    # falls after its last layer (keras.applications' ConvNeXt blocks).
+    by_name = one_keras.from_backbone(model, "inner")
+    assert sorted(layer.name for layer in by_name.network.layers) == \
+        sorted(layer.name for layer in one.network.layers)
     assert one.network.get_layer("inner_dense") is \
         inner.get_layer("inner_dense")
     assert one.network.get_layer("branch0_logits").units == 3

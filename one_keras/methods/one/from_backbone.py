@@ -42,7 +42,7 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
     A nested model with one input and one output (a keras-hub
     `ImageClassifier`'s backbone, a `Sequential` inside a model) is
     replaced by its own layers, so `split_layer` may name a layer inside
-    it. A keras-hub task's image converter (`x * scale + offset` on 0-255
+    it, or the nested model itself (the split falls after its last layer). A keras-hub task's image converter (`x * scale + offset` on 0-255
     pixels, applied outside its graph) becomes the `normalization`, unless
     one is given.
 
@@ -444,8 +444,10 @@ class _Graph:
     def split_position(self, split_layer, model):
         """The position of `split_layer`'s node; raises if it cannot split."""
         uses = self._positions_of_operations()
+        # An inlined nested model is split after its last layer.
+        name = _last_layer_of_nested(model, split_layer) or split_layer
         matches = [k for k, node in enumerate(self.nodes)
-                   if node.operation.name == split_layer]
+                   if node.operation.name == name]
         if not matches:
             problem = "no layer of the model has this name"
             nested = _nested_owner(model, split_layer)
@@ -526,6 +528,23 @@ class _Graph:
                     config["units"] = num_classes
                     config["activation"] = "linear"
         return operation.__class__.from_config(config)
+
+
+def _last_layer_of_nested(model, name):
+    """Name of the layer that ends the nested model `name` of `model` (at
+    any depth) where it is inlined (`_inlinable_graph`: its own name is
+    gone from the flat graph), else `None`."""
+    for layer in model.layers:
+        if not isinstance(layer, keras.Model):
+            continue
+        graph = _inlinable_graph(layer)
+        if layer.name == name and graph is not None:
+            last = _producer(graph[1]).operation
+            return _last_layer_of_nested(layer, last.name) or last.name
+        found = _last_layer_of_nested(layer, name)
+        if found is not None:
+            return found
+    return None
 
 
 def _nested_owner(model, layer_name):
