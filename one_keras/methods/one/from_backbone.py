@@ -42,8 +42,9 @@ def from_backbone(model, split_layer, num_branches=NUM_BRANCHES,
     A nested model with one input and one output (a keras-hub
     `ImageClassifier`'s backbone, a `Sequential` inside a model) is
     replaced by its own layers, so `split_layer` may name a layer inside
-    it, or the nested model itself (the split falls after its last layer). A keras-hub task's image converter (`x * scale + offset` on 0-255
-    pixels, applied outside its graph) becomes the `normalization`, unless
+    it, or the nested model itself (the split falls after its last
+    layer). A keras-hub task's image converter (`x * scale + offset` on
+    0-255 pixels, applied outside its graph) becomes the `normalization`, unless
     one is given.
 
     The split must cut the graph in two: every path from the input to the
