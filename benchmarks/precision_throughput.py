@@ -83,7 +83,8 @@ def _keras_rates():
     rates = training_rates(models, _BATCH.value, _CLASSES.value,
                            _STEPS.value, _WARMUP.value, _ROUNDS.value)
     backend = keras.backend.backend()
-    version = importlib.import_module(backend).__version__  # A module.
+    # Keras names each backend after its module (`tensorflow`, `jax`).
+    version = importlib.import_module(backend).__version__
     return {"framework": f"one_keras, Keras {keras.__version__}, "
                          f"{_BACKEND_NAMES.get(backend, backend)} {version}",
             "images_per_second": rates}

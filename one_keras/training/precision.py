@@ -9,9 +9,8 @@ AMD EPYC without AVX-512; XLA on JAX is not). The accuracy check measured
 no loss (docs/results.md, ResNet-20, 2 seeds); the default stays `float32`
 until the suite has run under `auto` on a machine with bfloat16 units.
 `--mixed_precision` (an alias kept from earlier versions) is the device's
-mixed policy:
-`mixed_float16` on a GPU, else `mixed_bfloat16`. `auto` chooses for a new
-run only: a run resumes under the policy it recorded
+mixed policy: `mixed_float16` on a GPU, else `mixed_bfloat16`. `auto`
+chooses for a new run only: a run resumes under the policy it recorded
 (`one_keras.training.experiment.run`).
 """
 

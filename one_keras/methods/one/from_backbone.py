@@ -442,13 +442,19 @@ class _Graph:
                 if self.split_problem(
                     k, len(uses[id(self.nodes[k].operation)])) is None]
 
+    def _positions_named(self, name):
+        """Positions of the nodes whose layer is named `name`."""
+        return [k for k, node in enumerate(self.nodes)
+                if node.operation.name == name]
+
     def split_position(self, split_layer, model):
         """The position of `split_layer`'s node; raises if it cannot split."""
         uses = self._positions_of_operations()
-        # An inlined nested model is split after its last layer.
-        name = _last_layer_of_nested(model, split_layer) or split_layer
-        matches = [k for k, node in enumerate(self.nodes)
-                   if node.operation.name == name]
+        matches = self._positions_named(split_layer)
+        if not matches:
+            # An inlined nested model is split after its last layer.
+            last = _last_layer_of_nested(model, split_layer)
+            matches = self._positions_named(last) if last else []
         if not matches:
             problem = "no layer of the model has this name"
             nested = _nested_owner(model, split_layer)
